@@ -1,0 +1,83 @@
+import { defaultPolicy, type Policy } from "../domain/policy.js";
+import {
+  ConfigError,
+  parseAddressList,
+  parseDuration,
+  parseInteger,
+  parseRateLimit,
+} from "./parse-values.js";
+
+/** Everything the service reads from its environment. */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly storage: "memory";
+  readonly policy: Policy;
+  /** HMAC key for stored codes; null means a random key for this process (memory only). */
+  readonly hmacKey: Uint8Array | null;
+  /** Proxies whose X-Forwarded-For is believed: addresses and CIDR ranges. */
+  readonly trustProxy: readonly string[];
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const MIN_HMAC_KEY_LENGTH = 32;
+
+/**
+ * Reads the configuration from environment variables (see README). Unset or empty variables take
+ * their defaults. Throws a ConfigError naming the first variable with an unusable value.
+ */
+export function loadConfig(env: Env): Config {
+  const read = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === "" ? undefined : value;
+  };
+  const optional = <T>(name: string, parse: (name: string, value: string) => T, fallback: T): T => {
+    const value = read(name);
+    return value === undefined ? fallback : parse(name, value);
+  };
+
+  const storage = read("STORAGE") ?? "memory";
+  if (storage !== "memory") {
+    throw new ConfigError("STORAGE", storage, "expected memory");
+  }
+  const hmacKey = read("OTP_HMAC_KEY");
+  if (hmacKey !== undefined && hmacKey.length < MIN_HMAC_KEY_LENGTH) {
+    throw new ConfigError(
+      "OTP_HMAC_KEY",
+      "(hidden)",
+      `expected a secret of at least ${MIN_HMAC_KEY_LENGTH} characters`,
+    );
+  }
+
+  return {
+    port: optional("PORT", (name, value) => parseInteger(name, value, 0, 65535), 8080),
+    host: read("HOST")?.trim() ?? "0.0.0.0",
+    storage,
+    policy: {
+      codeLength: optional(
+        "OTP_LENGTH",
+        (n, v) => parseInteger(n, v, 4, 10),
+        defaultPolicy.codeLength,
+      ),
+      codeTtlMs: optional("OTP_TTL", parseDuration, defaultPolicy.codeTtlMs),
+      maxAttempts: optional(
+        "OTP_MAX_ATTEMPTS",
+        (n, v) => parseInteger(n, v, 1, 1000),
+        defaultPolicy.maxAttempts,
+      ),
+      lockoutMs: optional("OTP_LOCKOUT", parseDuration, defaultPolicy.lockoutMs),
+      requestLimit: optional("OTP_REQUEST_LIMIT", parseRateLimit, defaultPolicy.requestLimit),
+      ipRequestLimit: optional(
+        "OTP_IP_REQUEST_LIMIT",
+        (name, value) =>
+          value.trim() === "off" ? null : parseRateLimit(name, value, ", or off to disable"),
+        defaultPolicy.ipRequestLimit,
+      ),
+      sessionTtlMs: optional("SESSION_TTL", parseDuration, defaultPolicy.sessionTtlMs),
+      idempotencyTtlMs: defaultPolicy.idempotencyTtlMs,
+    },
+    hmacKey: hmacKey === undefined ? null : new TextEncoder().encode(hmacKey),
+    trustProxy: optional("TRUST_PROXY", parseAddressList, []),
+  };
+}

@@ -1,0 +1,59 @@
+/** Request fields that validation can reject; `body` is the request as a whole. */
+export type RequestField = "email" | "otp" | "purpose" | "idempotency_key" | "body";
+
+/** Why the domain refused a request. Transport-neutral: the RPC layer maps each kind to a status. */
+export type Refusal =
+  | {
+      readonly kind: "invalid_argument";
+      readonly field: RequestField;
+      readonly description: string;
+    }
+  | { readonly kind: "request_limit"; readonly retryAfterMs: number }
+  | { readonly kind: "ip_limit"; readonly retryAfterMs: number }
+  | { readonly kind: "locked"; readonly retryAfterMs: number }
+  | { readonly kind: "not_found" }
+  | { readonly kind: "expired" }
+  | { readonly kind: "already_used" }
+  | { readonly kind: "mismatch"; readonly attemptsRemaining: number }
+  | { readonly kind: "idempotency_mismatch" }
+  | { readonly kind: "delivery_failed" }
+  | { readonly kind: "storage_unavailable" };
+
+/** A refusal the caller should see, with a message fit for an end user. */
+export class OtpError extends Error {
+  override readonly name = "OtpError";
+
+  constructor(
+    readonly refusal: Refusal,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Shorthand for an INVALID_ARGUMENT-style refusal naming `field`. */
+export function invalidArgument(field: RequestField, description: string): OtpError {
+  return new OtpError({ kind: "invalid_argument", field, description }, description);
+}
+
+/** "3 minutes", "45 seconds": how long a caller has to wait, rounded up, for messages. */
+export function describeWait(ms: number): string {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  if (seconds < 120) {
+    return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  }
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 120) {
+    return `${minutes} minutes`;
+  }
+  return `${Math.ceil(minutes / 60)} hours`;
+}
+
+/** The refusal for a locked (email, purpose). */
+export function lockedError(retryAfterMs: number): OtpError {
+  return new OtpError(
+    { kind: "locked", retryAfterMs },
+    `too many wrong codes; try again in ${describeWait(retryAfterMs)}`,
+  );
+}

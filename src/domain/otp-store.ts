@@ -1,0 +1,155 @@
+import type { RateLimit } from "./policy.js";
+
+/**
+ * The storage port. Each method is one atomic step: a concurrent caller sees it either not yet
+ * done or done, never half done. The rules (which limit applies, when to lock, what a refusal
+ * means) stay in the domain; a store only keeps state and applies these steps.
+ *
+ * Methods reject with an OtpError of kind `storage_unavailable` when the backend cannot be
+ * reached; any other rejection is a bug.
+ */
+export interface OtpStore {
+  /** The active code of (email, purpose), if any, and its lock. */
+  readOtpState(email: string, purpose: string): Promise<OtpState>;
+
+  /**
+   * Makes `code` the active code of (email, purpose), replacing the previous one, and creates the
+   * user record if there is none.
+   */
+  activateCode(code: NewCode): Promise<void>;
+
+  /**
+   * Marks the code `otpId` used and the user authenticated at `now`, and clears the failure count,
+   * but only while that code is still active, unused and unexpired and (email, purpose) is not
+   * locked. Of concurrent calls for one code, at most one is `consumed`.
+   */
+  consumeCode(use: CodeUse): Promise<ConsumeOutcome>;
+
+  /**
+   * Counts one wrong code for (email, purpose); not counted while locked. The failure that reaches
+   * `lockAt` locks until `lockUntil`, burns the active code and resets the count. A count whose
+   * last failure's `lockUntil` has passed (the lock ended, or no further failure came within a
+   * lockout) starts again from zero.
+   */
+  recordFailure(failure: Failure): Promise<FailureOutcome>;
+
+  /**
+   * Takes one slot of a rolling-window limit for `bucket` if fewer than `limit.count` slots were
+   * taken in the last `limit.windowMs`. Concurrent calls never grant more than the limit.
+   */
+  takeSlot(slot: SlotRequest): Promise<SlotOutcome>;
+
+  /** Gives back a slot taken by `takeSlot`, as if it had never been taken. */
+  releaseSlot(bucket: string, slotId: string): Promise<void>;
+
+  /**
+   * Claims an idempotency key for a request. Resolves `claimed` if the key is free (the caller must
+   * later complete or release it), `replay` with the stored response if it completed before, or
+   * `mismatch` if it belongs to a different purpose. While another request holds the key, waits
+   * for it to finish.
+   */
+  claimIdempotencyKey(claim: IdempotencyClaim): Promise<IdempotencyOutcome>;
+
+  /** Stores the response of a claimed key so later claims replay it. */
+  completeIdempotencyKey(email: string, key: string, response: IssuedOtp): Promise<void>;
+
+  /** Frees a claimed key whose request failed, so that a retry can run. */
+  releaseIdempotencyKey(email: string, key: string): Promise<void>;
+
+  /** When the email last verified a code, or null if never (or unknown). */
+  readAuthentication(email: string): Promise<number | null>;
+
+  /** Forgets everything whose retention time is at or before `now`. Returns how many records. */
+  purgeExpired(now: number): Promise<number>;
+
+  /** Releases resources; the store is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+/** A code as stored: only its HMAC, never the digits. */
+export interface StoredCode {
+  readonly otpId: string;
+  readonly codeHash: Uint8Array;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  readonly usedAt: number | null;
+}
+
+export interface OtpState {
+  readonly code: StoredCode | null;
+  readonly lockedUntil: number | null;
+}
+
+export interface NewCode {
+  readonly email: string;
+  readonly purpose: string;
+  readonly otpId: string;
+  readonly codeHash: Uint8Array;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  /** Until when the record is kept so that late attempts hear "expired" or "used". */
+  readonly retainUntil: number;
+}
+
+export interface CodeUse {
+  readonly email: string;
+  readonly purpose: string;
+  readonly otpId: string;
+  readonly now: number;
+  /** Until when the authentication is kept (it means nothing afterwards). */
+  readonly retainUntil: number;
+}
+
+export type ConsumeOutcome =
+  | { readonly kind: "consumed" }
+  | { readonly kind: "used" }
+  | { readonly kind: "expired" }
+  | { readonly kind: "replaced" }
+  | { readonly kind: "locked"; readonly lockedUntil: number };
+
+export interface Failure {
+  readonly email: string;
+  readonly purpose: string;
+  readonly now: number;
+  readonly lockAt: number;
+  readonly lockUntil: number;
+}
+
+/** `failures` is the count this failure reached (0 when it was not counted because locked). */
+export interface FailureOutcome {
+  readonly failures: number;
+  readonly lockedUntil: number | null;
+}
+
+export interface SlotRequest {
+  readonly bucket: string;
+  readonly slotId: string;
+  readonly now: number;
+  readonly limit: RateLimit;
+}
+
+export type SlotOutcome =
+  | { readonly granted: true; readonly remaining: number }
+  | { readonly granted: false; readonly retryAt: number };
+
+export interface IdempotencyClaim {
+  readonly email: string;
+  readonly key: string;
+  readonly purpose: string;
+  readonly now: number;
+  readonly expiresAt: number;
+}
+
+export type IdempotencyOutcome =
+  | { readonly kind: "claimed" }
+  | { readonly kind: "replay"; readonly response: IssuedOtp }
+  | { readonly kind: "mismatch" };
+
+/** What RequestOtp answers; stored as is for idempotent replays. */
+export interface IssuedOtp {
+  readonly otpId: string;
+  readonly expiresAt: number;
+  readonly ttlMs: number;
+  readonly remainingRequests: number;
+  readonly codeLength: number;
+}

@@ -1,0 +1,40 @@
+/** A rolling-window limit: at most `count` events in any `windowMs`. */
+export interface RateLimit {
+  readonly count: number;
+  readonly windowMs: number;
+}
+
+/** Every number the rules depend on; see SPEC.md "Rules" for what each means. */
+export interface Policy {
+  /** Decimal digits in a code, 4 to 10. */
+  readonly codeLength: number;
+  /** How long a code verifies after issue. */
+  readonly codeTtlMs: number;
+  /** Wrong codes per (email, purpose) before it is locked. */
+  readonly maxAttempts: number;
+  /** How long a lock lasts; also how long a failure is remembered without a lock. */
+  readonly lockoutMs: number;
+  /** Issued codes per email, across purposes. */
+  readonly requestLimit: RateLimit;
+  /** RequestOtp calls per client IP; null disables the limit. */
+  readonly ipRequestLimit: RateLimit | null;
+  /** How long a successful verification keeps an email authenticated. */
+  readonly sessionTtlMs: number;
+  /** How long an idempotency key replays its first response. */
+  readonly idempotencyTtlMs: number;
+}
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/** The defaults from SPEC.md. */
+export const defaultPolicy: Policy = {
+  codeLength: 6,
+  codeTtlMs: 5 * MINUTE,
+  maxAttempts: 3,
+  lockoutMs: 10 * MINUTE,
+  requestLimit: { count: 3, windowMs: HOUR },
+  ipRequestLimit: { count: 8, windowMs: 15 * MINUTE },
+  sessionTtlMs: 24 * HOUR,
+  idempotencyTtlMs: 24 * HOUR,
+};

@@ -1,0 +1,30 @@
+/** Where the domain reads the time. All instances sharing state must agree on it. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+}
+
+/** Where the domain gets unpredictable values. Production uses a CSPRNG. */
+export interface RandomSource {
+  /** `length` uniformly random decimal digits. */
+  digits(length: number): string;
+  /** A fresh unique identifier, safe to show to clients. */
+  id(): string;
+}
+
+/** What a sender needs to deliver one code. */
+export interface OtpDelivery {
+  readonly otpId: string;
+  readonly email: string;
+  readonly purpose: string;
+  readonly code: string;
+  readonly expiresAt: number;
+}
+
+/**
+ * Delivers codes. `send` resolves once the message is handed over and rejects when it was not
+ * (or may not have been): either way a rejected code is never activated.
+ */
+export interface OtpSender {
+  send(delivery: OtpDelivery): Promise<void>;
+}

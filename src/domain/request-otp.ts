@@ -1,0 +1,146 @@
+import { describeWait, lockedError, OtpError } from "./errors.js";
+import { hashCode } from "./otp-code.js";
+import type { OtpServiceDeps } from "./otp-service.js";
+import type { IssuedOtp, OtpStore } from "./otp-store.js";
+import { checkIdempotencyKey, normalizeEmail, normalizePurpose } from "./validate.js";
+
+export interface RequestOtpInput {
+  readonly email: string;
+  readonly purpose: string;
+  /** The `idempotency-key` request header, if the client sent one. */
+  readonly idempotencyKey?: string | undefined;
+  /** The client's address as the transport determined it; no per-IP limit without one. */
+  readonly clientIp?: string | undefined;
+}
+
+/**
+ * Issues and delivers a new code for (email, purpose). Checks, in order: input, idempotency replay,
+ * lock, per-email limit, per-IP limit. Refused and undelivered requests use no quota.
+ */
+export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): Promise<IssuedOtp> {
+  const email = normalizeEmail(input.email);
+  const purpose = normalizePurpose(input.purpose);
+  if (input.idempotencyKey === undefined) {
+    return issue(deps, email, purpose, input.clientIp);
+  }
+  const key = checkIdempotencyKey(input.idempotencyKey);
+  const now = deps.clock.now();
+  const claim = await deps.store.claimIdempotencyKey({
+    email,
+    key,
+    purpose,
+    now,
+    expiresAt: now + deps.policy.idempotencyTtlMs,
+  });
+  if (claim.kind === "replay") {
+    return claim.response;
+  }
+  if (claim.kind === "mismatch") {
+    throw new OtpError(
+      { kind: "idempotency_mismatch" },
+      "idempotency-key was already used for a request with a different purpose",
+    );
+  }
+  let issued: IssuedOtp;
+  try {
+    issued = await issue(deps, email, purpose, input.clientIp);
+  } catch (e) {
+    await bestEffort(deps.store.releaseIdempotencyKey(email, key));
+    throw e;
+  }
+  await deps.store.completeIdempotencyKey(email, key, issued);
+  return issued;
+}
+
+async function issue(
+  deps: OtpServiceDeps,
+  email: string,
+  purpose: string,
+  clientIp: string | undefined,
+): Promise<IssuedOtp> {
+  const { store, policy, clock, random } = deps;
+  const now = clock.now();
+  const { lockedUntil } = await store.readOtpState(email, purpose);
+  if (lockedUntil !== null && lockedUntil > now) {
+    throw lockedError(lockedUntil - now);
+  }
+
+  const otpId = random.id();
+  const emailBucket = `email:${email}`;
+  const emailSlot = await store.takeSlot({
+    bucket: emailBucket,
+    slotId: otpId,
+    now,
+    limit: policy.requestLimit,
+  });
+  if (!emailSlot.granted) {
+    const wait = emailSlot.retryAt - now;
+    throw new OtpError(
+      { kind: "request_limit", retryAfterMs: wait },
+      `too many codes requested for this email; try again in ${describeWait(wait)}`,
+    );
+  }
+  const taken = [emailBucket];
+  if (clientIp !== undefined && policy.ipRequestLimit !== null) {
+    const ipBucket = `ip:${clientIp}`;
+    const ipSlot = await store.takeSlot({
+      bucket: ipBucket,
+      slotId: otpId,
+      now,
+      limit: policy.ipRequestLimit,
+    });
+    if (!ipSlot.granted) {
+      await releaseSlots(store, taken, otpId);
+      const wait = ipSlot.retryAt - now;
+      throw new OtpError(
+        { kind: "ip_limit", retryAfterMs: wait },
+        `too many codes requested from this address; try again in ${describeWait(wait)}`,
+      );
+    }
+    taken.push(ipBucket);
+  }
+
+  const code = random.digits(policy.codeLength);
+  const expiresAt = now + policy.codeTtlMs;
+  try {
+    await deps.sender.send({ otpId, email, purpose, code, expiresAt });
+  } catch (cause) {
+    // The code was never activated, so it cannot verify; the previous one keeps working.
+    await releaseSlots(store, taken, otpId);
+    throw new OtpError(
+      { kind: "delivery_failed" },
+      "the code could not be delivered; try again later",
+      { cause },
+    );
+  }
+  await store.activateCode({
+    email,
+    purpose,
+    otpId,
+    codeHash: hashCode(deps.hmacKey, { otpId, email, purpose, code }),
+    issuedAt: now,
+    expiresAt,
+    // Kept one more TTL after expiry so a late attempt hears "expired", not "not found".
+    retainUntil: expiresAt + policy.codeTtlMs,
+  });
+  return {
+    otpId,
+    expiresAt,
+    ttlMs: policy.codeTtlMs,
+    remainingRequests: emailSlot.remaining,
+    codeLength: policy.codeLength,
+  };
+}
+
+async function releaseSlots(store: OtpStore, buckets: string[], slotId: string): Promise<void> {
+  await Promise.all(buckets.map((bucket) => bestEffort(store.releaseSlot(bucket, slotId))));
+}
+
+/** Undo steps after a failure must not hide the failure itself. */
+async function bestEffort(step: Promise<void>): Promise<void> {
+  try {
+    await step;
+  } catch {
+    // the original error is the one the caller needs
+  }
+}

@@ -1,0 +1,63 @@
+import { invalidArgument } from "./errors.js";
+
+const MAX_EMAIL_LENGTH = 254;
+const MAX_LOCAL_PART_LENGTH = 64;
+// Pragmatic, not RFC 5322: one @, no whitespace or control characters, a dot in the domain.
+const EMAIL_SHAPE = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}.]+(\.[^\s@\p{Cc}.]+)+$/u;
+const PURPOSE_SHAPE = /^[a-z][a-z0-9_-]{0,31}$/;
+const IDEMPOTENCY_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
+
+/** The purpose used when a request leaves it empty. */
+export const DEFAULT_PURPOSE = "login";
+
+/**
+ * Trims and lower-cases an email address so that one mailbox has one spelling.
+ * Throws an `invalid_argument` OtpError naming `email` when it is empty, too long or not an address.
+ */
+export function normalizeEmail(raw: string): string {
+  const email = raw.trim().toLowerCase();
+  if (email === "") {
+    throw invalidArgument("email", "email is required");
+  }
+  if (email.length > MAX_EMAIL_LENGTH) {
+    throw invalidArgument("email", `email must be at most ${MAX_EMAIL_LENGTH} characters`);
+  }
+  if (!EMAIL_SHAPE.test(email) || email.indexOf("@") > MAX_LOCAL_PART_LENGTH) {
+    throw invalidArgument("email", "email must be an address like name@example.com");
+  }
+  return email;
+}
+
+/** Returns the purpose, `login` when empty. Throws naming `purpose` when it has the wrong shape. */
+export function normalizePurpose(raw: string): string {
+  if (raw === "") {
+    return DEFAULT_PURPOSE;
+  }
+  if (!PURPOSE_SHAPE.test(raw)) {
+    throw invalidArgument(
+      "purpose",
+      "purpose must match ^[a-z][a-z0-9_-]{0,31}$ (lower-case letter first), or be empty for login",
+    );
+  }
+  return raw;
+}
+
+/** Returns the code without surrounding whitespace. Throws naming `otp` unless it is `length` digits. */
+export function normalizeOtp(raw: string, length: number): string {
+  const otp = raw.trim();
+  if (otp.length !== length || !/^[0-9]+$/.test(otp)) {
+    throw invalidArgument("otp", `otp must be ${length} decimal digits`);
+  }
+  return otp;
+}
+
+/** Throws naming `idempotency_key` unless the key is 1 to 255 visible ASCII characters. */
+export function checkIdempotencyKey(key: string): string {
+  if (!IDEMPOTENCY_KEY_SHAPE.test(key)) {
+    throw invalidArgument(
+      "idempotency_key",
+      "idempotency-key must be 1 to 255 visible ASCII characters",
+    );
+  }
+  return key;
+}

@@ -1,0 +1,90 @@
+import { lockedError, OtpError } from "./errors.js";
+import { hashCode, hashesEqual } from "./otp-code.js";
+import type { OtpServiceDeps } from "./otp-service.js";
+import { normalizeEmail, normalizeOtp, normalizePurpose } from "./validate.js";
+
+export interface VerifyOtpInput {
+  readonly email: string;
+  readonly otp: string;
+  readonly purpose: string;
+}
+
+export interface Verified {
+  readonly authenticatedAt: number;
+}
+
+const notFound = () =>
+  new OtpError({ kind: "not_found" }, "no code was requested for this email; request one first");
+const alreadyUsed = () =>
+  new OtpError({ kind: "already_used" }, "this code was already used; request a new one");
+const expired = () => new OtpError({ kind: "expired" }, "this code has expired; request a new one");
+
+/**
+ * Checks a code. Order: input, lock, no code, used, expired, compare. A wrong code counts a failure;
+ * the failure that reaches the attempt limit locks and is answered as locked. A right code is used
+ * up, authenticates the email and clears the failures.
+ */
+export async function verifyOtp(deps: OtpServiceDeps, input: VerifyOtpInput): Promise<Verified> {
+  const { store, clock, policy } = deps;
+  const email = normalizeEmail(input.email);
+  const purpose = normalizePurpose(input.purpose);
+  const otp = normalizeOtp(input.otp, policy.codeLength);
+
+  // A second round only when a newer code replaced the one compared against in the meantime:
+  // the attempt is then judged against the newer code.
+  for (let round = 1; ; round++) {
+    const now = clock.now();
+    const { code, lockedUntil } = await store.readOtpState(email, purpose);
+    if (lockedUntil !== null && lockedUntil > now) {
+      throw lockedError(lockedUntil - now);
+    }
+    if (code === null) {
+      throw notFound();
+    }
+    if (code.usedAt !== null) {
+      throw alreadyUsed();
+    }
+    if (code.expiresAt <= now) {
+      throw expired();
+    }
+    const candidate = hashCode(deps.hmacKey, { otpId: code.otpId, email, purpose, code: otp });
+    if (!hashesEqual(candidate, code.codeHash)) {
+      const failure = await store.recordFailure({
+        email,
+        purpose,
+        now,
+        lockAt: policy.maxAttempts,
+        lockUntil: now + policy.lockoutMs,
+      });
+      if (failure.lockedUntil !== null && failure.lockedUntil > now) {
+        throw lockedError(failure.lockedUntil - now);
+      }
+      const attemptsRemaining = policy.maxAttempts - failure.failures;
+      throw new OtpError(
+        { kind: "mismatch", attemptsRemaining },
+        `wrong code; ${attemptsRemaining} attempt${attemptsRemaining === 1 ? "" : "s"} left`,
+      );
+    }
+    const outcome = await store.consumeCode({
+      email,
+      purpose,
+      otpId: code.otpId,
+      now,
+      retainUntil: now + policy.sessionTtlMs,
+    });
+    switch (outcome.kind) {
+      case "consumed":
+        return { authenticatedAt: now };
+      case "used":
+        throw alreadyUsed();
+      case "expired":
+        throw expired();
+      case "locked":
+        throw lockedError(outcome.lockedUntil - now);
+      case "replaced":
+        if (round >= 2) {
+          throw notFound();
+        }
+    }
+  }
+}

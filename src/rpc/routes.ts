@@ -1,0 +1,36 @@
+import { ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import { OtpError } from "../domain/errors.js";
+import type { OtpService } from "../domain/otp-service.js";
+import { createAuthHandlers } from "./auth-handlers.js";
+import type { ClientAddressResolver } from "./client-address.js";
+import { toConnectError } from "./error-mapping.js";
+
+export interface RoutesOptions {
+  readonly resolveClientAddress: ClientAddressResolver;
+  /** Told about every error that becomes INTERNAL, with its cause; the client sees no detail. */
+  readonly onInternalError: (procedure: string, error: unknown) => void;
+}
+
+/** Registers AuthService on a router; the single registration point of the RPC layer. */
+export function createRoutes(service: OtpService, options: RoutesOptions) {
+  const mapErrors: Interceptor = (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (error) {
+      if (error instanceof OtpError) {
+        throw toConnectError(error);
+      }
+      if (!(error instanceof ConnectError)) {
+        // connect answers this as INTERNAL without detail; keep the cause for operators.
+        options.onInternalError(req.method.name, error);
+      }
+      throw error;
+    }
+  };
+  return (router: ConnectRouter) => {
+    router.service(AuthService, createAuthHandlers(service, options.resolveClientAddress), {
+      interceptors: [mapErrors],
+    });
+  };
+}

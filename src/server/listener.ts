@@ -1,0 +1,127 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { NodeHandler } from "./node-handler.js";
+
+/** A listening server; `close` stops it gracefully. */
+export interface Listener {
+  readonly port: number;
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to `graceMs`, then cuts
+   * whatever is left. Resolves when every connection is closed.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+// Every HTTP/2 connection starts with this preface; nothing in HTTP/1.1 does.
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+// A connection that sends nothing at all is dropped after this long.
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
+
+/**
+ * Serves `handler` on one port for HTTP/1.1 and HTTP/2 without TLS (h2c with prior knowledge),
+ * so gRPC, gRPC-Web, Connect, curl and browsers share it. Each connection's first bytes decide
+ * which server gets it.
+ */
+export async function listen(
+  handler: NodeHandler,
+  options: { port: number; host: string },
+): Promise<Listener> {
+  const h1 = http.createServer(handler);
+  const h2 = http2.createServer(handler);
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.Http2Session>();
+  const inFlight = new Set<http.ServerResponse>();
+  let closing = false;
+
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    if (closing) {
+      session.close();
+    }
+  });
+  h1.on("request", (_req, res: http.ServerResponse) => {
+    inFlight.add(res);
+    res.once("close", () => {
+      inFlight.delete(res);
+      if (closing) {
+        h1.closeIdleConnections();
+      }
+    });
+    if (closing) {
+      res.shouldKeepAlive = false;
+    }
+  });
+
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    sniff(socket, (isHttp2) => {
+      if (isHttp2) {
+        // node's HTTP/2 session reads what was put back itself; resuming here would lose it.
+        h2.emit("connection", socket);
+      } else {
+        // node's HTTP/1 parser reads the socket's handle directly and only sees the bytes put
+        // back once the stream flows again.
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(options.port, options.host, () => {
+      tcp.off("error", reject);
+      resolve();
+    });
+  });
+
+  return {
+    port: (tcp.address() as net.AddressInfo).port,
+    close(graceMs) {
+      closing = true;
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      for (const session of sessions) {
+        session.close();
+      }
+      for (const res of inFlight) {
+        if (!res.headersSent) {
+          res.shouldKeepAlive = false;
+        }
+      }
+      h1.closeIdleConnections();
+      const deadline = setTimeout(() => {
+        for (const socket of sockets) {
+          socket.destroy();
+        }
+      }, graceMs);
+      return closed.finally(() => clearTimeout(deadline));
+    },
+  };
+}
+
+/**
+ * Reads until the first bytes tell HTTP/2 from HTTP/1.x, puts them back, and hands over the socket
+ * paused, so the chosen server reads the connection from its first byte.
+ */
+function sniff(socket: net.Socket, route: (isHttp2: boolean) => void): void {
+  let head = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    head = Buffer.concat([head, chunk]);
+    const decided =
+      head.length >= H2_PREFACE.length || !H2_PREFACE.subarray(0, head.length).equals(head);
+    if (!decided) {
+      return;
+    }
+    socket.off("data", onData);
+    socket.setTimeout(0);
+    socket.pause();
+    socket.unshift(head);
+    route(head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE));
+  };
+  socket.on("data", onData);
+  socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+  socket.once("error", () => socket.destroy());
+}

@@ -1,0 +1,262 @@
+import type {
+  CodeUse,
+  ConsumeOutcome,
+  Failure,
+  FailureOutcome,
+  IdempotencyClaim,
+  IdempotencyOutcome,
+  IssuedOtp,
+  NewCode,
+  OtpState,
+  OtpStore,
+  SlotOutcome,
+  SlotRequest,
+  StoredCode,
+} from "../domain/otp-store.js";
+
+interface CodeRecord extends StoredCode {
+  usedAt: number | null;
+  readonly retainUntil: number;
+}
+
+interface AttemptRecord {
+  failures: number;
+  lockedUntil: number | null;
+  /** The last failure's `lockUntil`: the count means nothing afterwards. */
+  retainUntil: number;
+}
+
+interface UserRecord {
+  authenticatedAt: number | null;
+  retainUntil: number;
+}
+
+interface Slot {
+  readonly id: string;
+  readonly at: number;
+  readonly expiresAt: number;
+}
+
+interface IdempotencyRecord {
+  readonly purpose: string;
+  readonly expiresAt: number;
+  response: IssuedOtp | null;
+  /** Settles when the holder completes or releases the key; null once settled. */
+  pending: { promise: Promise<void>; settle: () => void } | null;
+}
+
+/**
+ * The storage port in process memory, for a single instance.
+ *
+ * Atomicity: every step reads and writes its records without an `await` in between, so on Node's
+ * single thread no other request can interleave inside a step. Memory stays bounded by
+ * `purgeExpired`, which drops every record past its retention time.
+ */
+export function createMemoryStore(): OtpStore {
+  const codes = new Map<string, CodeRecord>();
+  const attempts = new Map<string, AttemptRecord>();
+  const users = new Map<string, UserRecord>();
+  const slots = new Map<string, Slot[]>();
+  const idempotency = new Map<string, IdempotencyRecord>();
+  const pairKey = (a: string, b: string) => `${a}\n${b}`;
+
+  function lockOf(key: string, now: number): number | null {
+    const lockedUntil = attempts.get(key)?.lockedUntil ?? null;
+    return lockedUntil !== null && lockedUntil > now ? lockedUntil : null;
+  }
+
+  return {
+    async readOtpState(email, purpose): Promise<OtpState> {
+      const key = pairKey(email, purpose);
+      return {
+        code: codes.get(key) ?? null,
+        lockedUntil: attempts.get(key)?.lockedUntil ?? null,
+      };
+    },
+
+    async activateCode(code: NewCode): Promise<void> {
+      codes.set(pairKey(code.email, code.purpose), {
+        otpId: code.otpId,
+        codeHash: code.codeHash,
+        issuedAt: code.issuedAt,
+        expiresAt: code.expiresAt,
+        usedAt: null,
+        retainUntil: code.retainUntil,
+      });
+      if (!users.has(code.email)) {
+        users.set(code.email, { authenticatedAt: null, retainUntil: code.retainUntil });
+      }
+    },
+
+    async consumeCode(use: CodeUse): Promise<ConsumeOutcome> {
+      const key = pairKey(use.email, use.purpose);
+      const lockedUntil = lockOf(key, use.now);
+      if (lockedUntil !== null) {
+        return { kind: "locked", lockedUntil };
+      }
+      const code = codes.get(key);
+      if (code === undefined || code.otpId !== use.otpId) {
+        return { kind: "replaced" };
+      }
+      if (code.usedAt !== null) {
+        return { kind: "used" };
+      }
+      if (code.expiresAt <= use.now) {
+        return { kind: "expired" };
+      }
+      code.usedAt = use.now;
+      attempts.delete(key);
+      const user = users.get(use.email);
+      const retainUntil = Math.max(use.retainUntil, user?.retainUntil ?? 0);
+      users.set(use.email, { authenticatedAt: use.now, retainUntil });
+      return { kind: "consumed" };
+    },
+
+    async recordFailure(failure: Failure): Promise<FailureOutcome> {
+      const key = pairKey(failure.email, failure.purpose);
+      const lockedUntil = lockOf(key, failure.now);
+      if (lockedUntil !== null) {
+        return { failures: 0, lockedUntil };
+      }
+      let record = attempts.get(key);
+      if (record === undefined || record.retainUntil <= failure.now) {
+        record = { failures: 0, lockedUntil: null, retainUntil: failure.lockUntil };
+        attempts.set(key, record);
+      }
+      record.failures += 1;
+      record.retainUntil = failure.lockUntil;
+      if (record.failures < failure.lockAt) {
+        return { failures: record.failures, lockedUntil: null };
+      }
+      const reached = record.failures;
+      record.failures = 0;
+      record.lockedUntil = failure.lockUntil;
+      codes.delete(key);
+      return { failures: reached, lockedUntil: failure.lockUntil };
+    },
+
+    async takeSlot(request: SlotRequest): Promise<SlotOutcome> {
+      const { bucket, now, limit } = request;
+      const live = (slots.get(bucket) ?? []).filter((slot) => slot.expiresAt > now);
+      if (live.length >= limit.count) {
+        slots.set(bucket, live);
+        // Slots are appended in time order, so the oldest frees first.
+        return { granted: false, retryAt: (live[0] as Slot).expiresAt };
+      }
+      live.push({ id: request.slotId, at: now, expiresAt: now + limit.windowMs });
+      slots.set(bucket, live);
+      return { granted: true, remaining: limit.count - live.length };
+    },
+
+    async releaseSlot(bucket, slotId): Promise<void> {
+      const live = slots.get(bucket);
+      if (live === undefined) {
+        return;
+      }
+      const rest = live.filter((slot) => slot.id !== slotId);
+      if (rest.length === 0) {
+        slots.delete(bucket);
+      } else {
+        slots.set(bucket, rest);
+      }
+    },
+
+    async claimIdempotencyKey(claim: IdempotencyClaim): Promise<IdempotencyOutcome> {
+      const key = pairKey(claim.email, claim.key);
+      for (;;) {
+        const record = idempotency.get(key);
+        if (record === undefined || record.expiresAt <= claim.now) {
+          let settle = () => {};
+          const promise = new Promise<void>((resolve) => {
+            settle = resolve;
+          });
+          idempotency.set(key, {
+            purpose: claim.purpose,
+            expiresAt: claim.expiresAt,
+            response: null,
+            pending: { promise, settle },
+          });
+          return { kind: "claimed" };
+        }
+        if (record.purpose !== claim.purpose) {
+          return { kind: "mismatch" };
+        }
+        if (record.response !== null) {
+          return { kind: "replay", response: record.response };
+        }
+        // Another request holds the key: wait for it, then look again.
+        await record.pending?.promise;
+      }
+    },
+
+    async completeIdempotencyKey(email, key, response): Promise<void> {
+      const record = idempotency.get(pairKey(email, key));
+      if (record === undefined) {
+        return;
+      }
+      record.response = response;
+      record.pending?.settle();
+      record.pending = null;
+    },
+
+    async releaseIdempotencyKey(email, key): Promise<void> {
+      const id = pairKey(email, key);
+      const record = idempotency.get(id);
+      if (record === undefined || record.response !== null) {
+        return;
+      }
+      idempotency.delete(id);
+      record.pending?.settle();
+    },
+
+    async readAuthentication(email): Promise<number | null> {
+      return users.get(email)?.authenticatedAt ?? null;
+    },
+
+    async purgeExpired(now): Promise<number> {
+      let purged = 0;
+      for (const [key, code] of codes) {
+        if (code.retainUntil <= now) {
+          codes.delete(key);
+          purged++;
+        }
+      }
+      for (const [key, record] of attempts) {
+        if (record.retainUntil <= now) {
+          attempts.delete(key);
+          purged++;
+        }
+      }
+      for (const [email, user] of users) {
+        if (user.retainUntil <= now) {
+          users.delete(email);
+          purged++;
+        }
+      }
+      for (const [bucket, taken] of slots) {
+        const live = taken.filter((slot) => slot.expiresAt > now);
+        purged += taken.length - live.length;
+        if (live.length === 0) {
+          slots.delete(bucket);
+        } else if (live.length < taken.length) {
+          slots.set(bucket, live);
+        }
+      }
+      for (const [key, record] of idempotency) {
+        if (record.expiresAt <= now && record.pending === null) {
+          idempotency.delete(key);
+          purged++;
+        }
+      }
+      return purged;
+    },
+
+    async close(): Promise<void> {
+      codes.clear();
+      attempts.clear();
+      users.clear();
+      slots.clear();
+      idempotency.clear();
+    },
+  };
+}
