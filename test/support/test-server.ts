@@ -1,0 +1,47 @@
+import { type Config, loadConfig } from "../../src/config/load-config.js";
+import type { OtpStore } from "../../src/domain/otp-store.js";
+import type { OtpSender } from "../../src/domain/ports.js";
+import { type App, startApp } from "../../src/server/app.js";
+import { createFakeClock, createFixedRandom, createRecordingSender } from "./fakes.js";
+
+export interface TestServer {
+  readonly app: App;
+  readonly port: number;
+  /** http://127.0.0.1:<port> */
+  readonly baseUrl: string;
+  readonly clock: ReturnType<typeof createFakeClock>;
+  readonly sender: ReturnType<typeof createRecordingSender>;
+  readonly internalErrors: unknown[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the real service on 127.0.0.1, port 0, with environment `env` (as the service would read
+ * it), a fake clock and a recording sender (unless `sender` replaces it). Codes are random unless
+ * `codes` fixes them.
+ */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { codes?: string[]; store?: OtpStore; sender?: OtpSender } = {},
+): Promise<TestServer> {
+  const config: Config = { ...loadConfig({ PORT: "0", HOST: "127.0.0.1", ...env }) };
+  const clock = createFakeClock();
+  const sender = createRecordingSender();
+  const internalErrors: unknown[] = [];
+  const app = await startApp(config, {
+    clock,
+    sender: options.sender ?? sender,
+    ...(options.codes ? { random: createFixedRandom(options.codes) } : {}),
+    ...(options.store ? { store: options.store } : {}),
+    onInternalError: (_procedure, error) => internalErrors.push(error),
+  });
+  return {
+    app,
+    port: app.port,
+    baseUrl: `http://127.0.0.1:${app.port}`,
+    clock,
+    sender,
+    internalErrors,
+    close: () => app.close(1_000),
+  };
+}
