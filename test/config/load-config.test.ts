@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/load-config.js";
+import { ConfigError } from "../../src/config/parse-values.js";
+import { defaultPolicy } from "../../src/domain/policy.js";
+
+function errorFor(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("configuration", () => {
+  it("defaults to SPEC.md's values with an empty environment", () => {
+    expect(loadConfig({})).toEqual({
+      port: 8080,
+      host: "0.0.0.0",
+      storage: "memory",
+      policy: defaultPolicy,
+      hmacKey: null,
+      trustProxy: [],
+    });
+  });
+
+  it("reads durations, limits and numbers", () => {
+    const config = loadConfig({
+      PORT: "9000",
+      OTP_LENGTH: "8",
+      OTP_TTL: "30s",
+      OTP_MAX_ATTEMPTS: "5",
+      OTP_LOCKOUT: "1h",
+      OTP_REQUEST_LIMIT: "10/1d",
+      OTP_IP_REQUEST_LIMIT: "100/500ms",
+      SESSION_TTL: "2d",
+      TRUST_PROXY: "10.0.0.0/8, 192.168.1.1,::1,fd00::/8",
+      OTP_HMAC_KEY: "k".repeat(32),
+    });
+    expect(config.port).toBe(9000);
+    expect(config.policy).toMatchObject({
+      codeLength: 8,
+      codeTtlMs: 30_000,
+      maxAttempts: 5,
+      lockoutMs: 3_600_000,
+      requestLimit: { count: 10, windowMs: 86_400_000 },
+      ipRequestLimit: { count: 100, windowMs: 500 },
+      sessionTtlMs: 172_800_000,
+    });
+    expect(config.trustProxy).toEqual(["10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8"]);
+    expect(config.hmacKey).toHaveLength(32);
+  });
+
+  it("turns the IP limit off with `off`", () => {
+    expect(loadConfig({ OTP_IP_REQUEST_LIMIT: "off" }).policy.ipRequestLimit).toBeNull();
+  });
+
+  it.each([
+    ["PORT", "70000"],
+    ["PORT", "http"],
+    ["OTP_LENGTH", "3"],
+    ["OTP_LENGTH", "11"],
+    ["OTP_TTL", "5"],
+    ["OTP_TTL", "5x"],
+    ["OTP_TTL", "0s"],
+    ["OTP_TTL", "-1m"],
+    ["OTP_MAX_ATTEMPTS", "0"],
+    ["OTP_LOCKOUT", "ten minutes"],
+    ["OTP_REQUEST_LIMIT", "3"],
+    ["OTP_REQUEST_LIMIT", "0/1h"],
+    ["OTP_REQUEST_LIMIT", "3/1h/2"],
+    ["OTP_IP_REQUEST_LIMIT", "on"],
+    ["SESSION_TTL", "1y"],
+    ["TRUST_PROXY", "proxy.local"],
+    ["TRUST_PROXY", "10.0.0.0/33"],
+    ["STORAGE", "redis"],
+    ["OTP_HMAC_KEY", "short"],
+  ])("stops on %s=%s with a message naming the variable", (variable, value) => {
+    const error = errorFor({ [variable]: value });
+    expect(error.variable).toBe(variable);
+    expect(error.message).toMatch(new RegExp(`^${variable}=`));
+    expect(error.message).toMatch(/expected/);
+  });
+
+  it("never repeats the HMAC key in its message", () => {
+    expect(errorFor({ OTP_HMAC_KEY: "tooshort-secret" }).message).not.toContain("tooshort");
+  });
+});

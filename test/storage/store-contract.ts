@@ -1,0 +1,339 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { IssuedOtp, NewCode, OtpStore } from "../../src/domain/otp-store.js";
+
+const T0 = Date.UTC(2026, 0, 1);
+const MINUTE = 60_000;
+
+/** A store under test and how to dispose of it. */
+export interface StoreUnderTest {
+  readonly store: OtpStore;
+  dispose(): Promise<void>;
+}
+
+function newCode(overrides: Partial<NewCode> = {}): NewCode {
+  return {
+    email: "ann@example.com",
+    purpose: "login",
+    otpId: "otp-1",
+    codeHash: new Uint8Array(32).fill(7),
+    issuedAt: T0,
+    expiresAt: T0 + 5 * MINUTE,
+    retainUntil: T0 + 10 * MINUTE,
+    ...overrides,
+  };
+}
+
+const use = (overrides: Partial<Parameters<OtpStore["consumeCode"]>[0]> = {}) => ({
+  email: "ann@example.com",
+  purpose: "login",
+  otpId: "otp-1",
+  now: T0 + MINUTE,
+  retainUntil: T0 + 24 * 60 * MINUTE,
+  ...overrides,
+});
+
+const failure = (now: number, overrides: Partial<Parameters<OtpStore["recordFailure"]>[0]> = {}) => ({
+  email: "ann@example.com",
+  purpose: "login",
+  now,
+  lockAt: 3,
+  lockUntil: now + 10 * MINUTE,
+  ...overrides,
+});
+
+const response: IssuedOtp = {
+  otpId: "otp-1",
+  expiresAt: T0 + 5 * MINUTE,
+  ttlMs: 5 * MINUTE,
+  remainingRequests: 2,
+  codeLength: 6,
+};
+
+/**
+ * The behaviour every OtpStore must have, races included. Each backend runs this same suite;
+ * `open` gives a fresh, empty store per test.
+ */
+export function describeStoreContract(name: string, open: () => Promise<StoreUnderTest>): void {
+  describe(`${name} store contract`, () => {
+    let subject: StoreUnderTest;
+    let store: OtpStore;
+    beforeEach(async () => {
+      subject = await open();
+      store = subject.store;
+    });
+    afterEach(async () => {
+      await subject.dispose();
+    });
+
+    describe("codes", () => {
+      it("has no code and no lock for a pair it never saw", async () => {
+        expect(await store.readOtpState("ann@example.com", "login")).toEqual({
+          code: null,
+          lockedUntil: null,
+        });
+        expect(await store.readAuthentication("ann@example.com")).toBeNull();
+      });
+
+      it("keeps an activated code with its hash, not authenticated yet", async () => {
+        await store.activateCode(newCode());
+        const { code } = await store.readOtpState("ann@example.com", "login");
+        expect(code).toMatchObject({
+          otpId: "otp-1",
+          issuedAt: T0,
+          expiresAt: T0 + 5 * MINUTE,
+          usedAt: null,
+        });
+        expect(Buffer.from(code?.codeHash ?? [])).toEqual(Buffer.alloc(32, 7));
+        expect(await store.readAuthentication("ann@example.com")).toBeNull();
+      });
+
+      it("replaces the active code of the same pair only", async () => {
+        await store.activateCode(newCode());
+        await store.activateCode(newCode({ purpose: "reset", otpId: "otp-r" }));
+        await store.activateCode(newCode({ otpId: "otp-2" }));
+        expect((await store.readOtpState("ann@example.com", "login")).code?.otpId).toBe("otp-2");
+        expect((await store.readOtpState("ann@example.com", "reset")).code?.otpId).toBe("otp-r");
+      });
+
+      it("consumes a code once, authenticating the user and clearing failures", async () => {
+        await store.activateCode(newCode());
+        await store.recordFailure(failure(T0));
+        expect(await store.consumeCode(use())).toEqual({ kind: "consumed" });
+        expect((await store.readOtpState("ann@example.com", "login")).code?.usedAt).toBe(T0 + MINUTE);
+        expect(await store.readAuthentication("ann@example.com")).toBe(T0 + MINUTE);
+        expect(await store.consumeCode(use({ now: T0 + 2 * MINUTE }))).toEqual({ kind: "used" });
+        expect((await store.recordFailure(failure(T0 + 2 * MINUTE))).failures).toBe(1);
+      });
+
+      it("does not consume a replaced, missing, expired or locked code", async () => {
+        expect(await store.consumeCode(use())).toEqual({ kind: "replaced" });
+        await store.activateCode(newCode());
+        expect(await store.consumeCode(use({ otpId: "otp-0" }))).toEqual({ kind: "replaced" });
+        expect(await store.consumeCode(use({ now: T0 + 5 * MINUTE }))).toEqual({ kind: "expired" });
+        for (let i = 0; i < 3; i++) {
+          await store.recordFailure(failure(T0));
+        }
+        expect(await store.consumeCode(use())).toEqual({
+          kind: "locked",
+          lockedUntil: T0 + 10 * MINUTE,
+        });
+        expect(await store.readAuthentication("ann@example.com")).toBeNull();
+      });
+
+      it("lets exactly one of many concurrent consumptions win", async () => {
+        await store.activateCode(newCode());
+        const outcomes = await Promise.all(
+          Array.from({ length: 50 }, () => store.consumeCode(use())),
+        );
+        expect(outcomes.filter((o) => o.kind === "consumed")).toHaveLength(1);
+        expect(outcomes.filter((o) => o.kind === "used")).toHaveLength(49);
+      });
+    });
+
+    describe("failures", () => {
+      it("counts up, and the one reaching the limit locks and burns the code", async () => {
+        await store.activateCode(newCode());
+        expect(await store.recordFailure(failure(T0))).toEqual({ failures: 1, lockedUntil: null });
+        expect(await store.recordFailure(failure(T0 + 1))).toEqual({ failures: 2, lockedUntil: null });
+        expect(await store.recordFailure(failure(T0 + 2))).toEqual({
+          failures: 3,
+          lockedUntil: T0 + 2 + 10 * MINUTE,
+        });
+        expect(await store.readOtpState("ann@example.com", "login")).toEqual({
+          code: null,
+          lockedUntil: T0 + 2 + 10 * MINUTE,
+        });
+      });
+
+      it("does not count while locked, and starts from zero when the lock ends", async () => {
+        for (let i = 0; i < 3; i++) {
+          await store.recordFailure(failure(T0));
+        }
+        expect(await store.recordFailure(failure(T0 + MINUTE))).toEqual({
+          failures: 0,
+          lockedUntil: T0 + 10 * MINUTE,
+        });
+        expect(await store.recordFailure(failure(T0 + 10 * MINUTE))).toEqual({
+          failures: 1,
+          lockedUntil: null,
+        });
+      });
+
+      it("forgets a count once the last failure's lockUntil has passed", async () => {
+        await store.recordFailure(failure(T0));
+        await store.recordFailure(failure(T0 + MINUTE));
+        expect((await store.recordFailure(failure(T0 + 11 * MINUTE))).failures).toBe(1);
+      });
+
+      it("keeps pairs apart", async () => {
+        await store.recordFailure(failure(T0));
+        await store.recordFailure(failure(T0));
+        expect((await store.recordFailure(failure(T0, { purpose: "reset" }))).failures).toBe(1);
+        expect((await store.recordFailure(failure(T0, { email: "bob@example.com" }))).failures).toBe(1);
+      });
+
+      it("counts concurrent failures exactly", async () => {
+        await store.activateCode(newCode());
+        const outcomes = await Promise.all(
+          Array.from({ length: 50 }, () => store.recordFailure(failure(T0))),
+        );
+        const counted = outcomes.map((o) => o.failures).filter((n) => n > 0);
+        expect(counted.sort()).toEqual([1, 2, 3]);
+        expect(outcomes.filter((o) => o.lockedUntil === null)).toHaveLength(2);
+        expect((await store.readOtpState("ann@example.com", "login")).code).toBeNull();
+      });
+    });
+
+    describe("rolling-window slots", () => {
+      const limit = { count: 3, windowMs: 60 * MINUTE };
+      const take = (slotId: string, now: number, bucket = "email:ann@example.com") =>
+        store.takeSlot({ bucket, slotId, now, limit });
+
+      it("grants up to the limit, then says when the oldest slot frees", async () => {
+        expect(await take("a", T0)).toEqual({ granted: true, remaining: 2 });
+        expect(await take("b", T0 + 10 * MINUTE)).toEqual({ granted: true, remaining: 1 });
+        expect(await take("c", T0 + 20 * MINUTE)).toEqual({ granted: true, remaining: 0 });
+        expect(await take("d", T0 + 30 * MINUTE)).toEqual({
+          granted: false,
+          retryAt: T0 + 60 * MINUTE,
+        });
+        expect(await take("e", T0 + 60 * MINUTE)).toEqual({ granted: true, remaining: 0 });
+      });
+
+      it("gives a released slot back, and keeps buckets apart", async () => {
+        await take("a", T0);
+        await take("b", T0);
+        await take("c", T0);
+        expect(await take("x", T0, "ip:192.0.2.1")).toEqual({ granted: true, remaining: 2 });
+        await store.releaseSlot("email:ann@example.com", "b");
+        expect(await take("d", T0 + 1)).toEqual({ granted: true, remaining: 0 });
+        await store.releaseSlot("email:nobody", "zzz");
+      });
+
+      it("never grants more than the limit to concurrent takers", async () => {
+        const outcomes = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => take(`s${i}`, T0)),
+        );
+        expect(outcomes.filter((o) => o.granted)).toHaveLength(3);
+      });
+    });
+
+    describe("idempotency keys", () => {
+      const claim = (now = T0, purpose = "login") =>
+        store.claimIdempotencyKey({
+          email: "ann@example.com",
+          key: "k1",
+          purpose,
+          now,
+          expiresAt: T0 + 24 * 60 * MINUTE,
+        });
+
+      it("claims a free key, then replays its response", async () => {
+        expect(await claim()).toEqual({ kind: "claimed" });
+        await store.completeIdempotencyKey("ann@example.com", "k1", response);
+        expect(await claim(T0 + MINUTE)).toEqual({ kind: "replay", response });
+        expect(await claim(T0 + MINUTE, "reset")).toEqual({ kind: "mismatch" });
+      });
+
+      it("frees a released key and an expired one", async () => {
+        await claim();
+        await store.releaseIdempotencyKey("ann@example.com", "k1");
+        expect(await claim()).toEqual({ kind: "claimed" });
+        await store.completeIdempotencyKey("ann@example.com", "k1", response);
+        expect(await claim(T0 + 24 * 60 * MINUTE)).toEqual({ kind: "claimed" });
+      });
+
+      it("scopes keys per email", async () => {
+        await claim();
+        expect(
+          await store.claimIdempotencyKey({
+            email: "bob@example.com",
+            key: "k1",
+            purpose: "login",
+            now: T0,
+            expiresAt: T0 + MINUTE,
+          }),
+        ).toEqual({ kind: "claimed" });
+      });
+
+      it("gives a key to one of many concurrent claimers; the rest replay its response", async () => {
+        const outcomes = await Promise.all(
+          Array.from({ length: 20 }, async () => {
+            const outcome = await claim();
+            if (outcome.kind === "claimed") {
+              await store.completeIdempotencyKey("ann@example.com", "k1", response);
+            }
+            return outcome;
+          }),
+        );
+        expect(outcomes.filter((o) => o.kind === "claimed")).toHaveLength(1);
+        expect(outcomes.filter((o) => o.kind === "replay")).toHaveLength(19);
+      });
+
+      it("hands a released key to exactly one waiter", async () => {
+        const outcomes = await Promise.all(
+          Array.from({ length: 10 }, async (_, i) => {
+            const outcome = await claim();
+            if (outcome.kind === "claimed") {
+              if (i === 0) {
+                await store.releaseIdempotencyKey("ann@example.com", "k1");
+              } else {
+                await store.completeIdempotencyKey("ann@example.com", "k1", response);
+              }
+            }
+            return outcome;
+          }),
+        );
+        expect(outcomes.filter((o) => o.kind === "claimed")).toHaveLength(2);
+        expect(outcomes.filter((o) => o.kind === "replay")).toHaveLength(8);
+      });
+    });
+
+    describe("purging", () => {
+      it("forgets what is past its retention and keeps the rest", async () => {
+        await store.activateCode(newCode());
+        await store.activateCode(newCode({ email: "bob@example.com", retainUntil: T0 + 60 * MINUTE }));
+        await store.recordFailure(failure(T0, { email: "bob@example.com" }));
+        await store.takeSlot({
+          bucket: "email:ann@example.com",
+          slotId: "a",
+          now: T0,
+          limit: { count: 1, windowMs: 5 * MINUTE },
+        });
+        await store.claimIdempotencyKey({
+          email: "ann@example.com",
+          key: "k",
+          purpose: "login",
+          now: T0,
+          expiresAt: T0 + 5 * MINUTE,
+        });
+        await store.completeIdempotencyKey("ann@example.com", "k", response);
+
+        const purged = await store.purgeExpired(T0 + 10 * MINUTE);
+        expect(purged).toBeGreaterThanOrEqual(4);
+        expect((await store.readOtpState("ann@example.com", "login")).code).toBeNull();
+        expect((await store.readOtpState("bob@example.com", "login")).code?.otpId).toBe("otp-1");
+        expect(
+          await store.takeSlot({
+            bucket: "email:ann@example.com",
+            slotId: "b",
+            now: T0 + 10 * MINUTE,
+            limit: { count: 1, windowMs: 5 * MINUTE },
+          }),
+        ).toEqual({ granted: true, remaining: 0 });
+        expect(await store.purgeExpired(T0 + 10 * MINUTE)).toBe(0);
+        expect(await store.purgeExpired(T0 + 60 * MINUTE)).toBeGreaterThanOrEqual(1);
+        expect((await store.readOtpState("bob@example.com", "login")).code).toBeNull();
+      });
+
+      it("keeps an authentication for its whole retention", async () => {
+        await store.activateCode(newCode());
+        await store.consumeCode(use());
+        await store.purgeExpired(T0 + 23 * 60 * MINUTE);
+        expect(await store.readAuthentication("ann@example.com")).toBe(T0 + MINUTE);
+        await store.purgeExpired(T0 + 25 * 60 * MINUTE);
+        expect(await store.readAuthentication("ann@example.com")).toBeNull();
+      });
+    });
+  });
+}

@@ -1,0 +1,25 @@
+import { randomBytes } from "node:crypto";
+import { createOtpService } from "../../src/domain/otp-service.js";
+import type { OtpStore } from "../../src/domain/otp-store.js";
+import { defaultPolicy, type Policy } from "../../src/domain/policy.js";
+import { createMemoryStore } from "../../src/storage/memory-store.js";
+import { createFakeClock, createFixedRandom, createRecordingSender } from "./fakes.js";
+
+/** The domain service over a memory store, a fake clock, fixed codes and a recording sender. */
+export function createDomainHarness(
+  options: { policy?: Partial<Policy>; codes?: string[]; store?: OtpStore } = {},
+) {
+  const clock = createFakeClock();
+  const sender = createRecordingSender();
+  const store = options.store ?? createMemoryStore();
+  const policy: Policy = { ...defaultPolicy, ...options.policy };
+  const service = createOtpService({
+    store,
+    clock,
+    sender,
+    random: createFixedRandom(options.codes ?? ["111111", "222222", "333333", "444444"]),
+    policy,
+    hmacKey: randomBytes(32),
+  });
+  return { service, store, clock, sender, policy };
+}
