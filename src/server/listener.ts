@@ -31,7 +31,11 @@ export async function listen(
   const h2 = http2.createServer(handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
-  const inFlight = new Set<http.ServerResponse>();
+  // HTTP/1.1 connections and the response each one is busy with. node tracks connections only
+  // for servers that listen themselves, and ours is fed sockets, so closeIdleConnections() would
+  // find none: graceful shutdown is done here.
+  const h1Sockets = new Set<net.Socket>();
+  const h1Busy = new Map<net.Socket, http.ServerResponse>();
   let closing = false;
 
   h2.on("session", (session) => {
@@ -41,17 +45,21 @@ export async function listen(
       session.close();
     }
   });
-  h1.on("request", (_req, res: http.ServerResponse) => {
-    inFlight.add(res);
-    res.once("close", () => {
-      inFlight.delete(res);
+  h1.on("connection", (socket: net.Socket) => {
+    h1Sockets.add(socket);
+    socket.once("close", () => h1Sockets.delete(socket));
+  });
+  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    h1Busy.set(socket, res);
+    res.shouldKeepAlive &&= !closing;
+    res.once("finish", () => {
+      h1Busy.delete(socket);
       if (closing) {
-        h1.closeIdleConnections();
+        socket.end();
       }
     });
-    if (closing) {
-      res.shouldKeepAlive = false;
-    }
+    res.once("close", () => h1Busy.delete(socket));
   });
 
   const tcp = net.createServer((socket) => {
@@ -86,12 +94,14 @@ export async function listen(
       for (const session of sessions) {
         session.close();
       }
-      for (const res of inFlight) {
-        if (!res.headersSent) {
+      for (const socket of h1Sockets) {
+        const res = h1Busy.get(socket);
+        if (res === undefined) {
+          socket.destroy();
+        } else if (!res.headersSent) {
           res.shouldKeepAlive = false;
         }
       }
-      h1.closeIdleConnections();
       const deadline = setTimeout(() => {
         for (const socket of sockets) {
           socket.destroy();

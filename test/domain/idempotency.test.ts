@@ -40,8 +40,16 @@ describe("RequestOtp with an idempotency key", () => {
 
   it("scopes keys per email", async () => {
     const { service } = createDomainHarness();
-    const a = await service.requestOtp({ email: "a@example.com", purpose: "", idempotencyKey: "k" });
-    const b = await service.requestOtp({ email: "b@example.com", purpose: "", idempotencyKey: "k" });
+    const a = await service.requestOtp({
+      email: "a@example.com",
+      purpose: "",
+      idempotencyKey: "k",
+    });
+    const b = await service.requestOtp({
+      email: "b@example.com",
+      purpose: "",
+      idempotencyKey: "k",
+    });
     expect(b.otpId).not.toBe(a.otpId);
   });
 

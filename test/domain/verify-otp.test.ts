@@ -167,9 +167,9 @@ describe("VerifyOtp", () => {
         field: "otp",
       });
     }
-    expect(await refusalOf(service.verifyOtp({ email: "x", otp: "111111", purpose: "" }))).toMatchObject(
-      { kind: "invalid_argument", field: "email" },
-    );
+    expect(
+      await refusalOf(service.verifyOtp({ email: "x", otp: "111111", purpose: "" })),
+    ).toMatchObject({ kind: "invalid_argument", field: "email" });
     expect(
       await refusalOf(service.verifyOtp({ email, otp: "111111", purpose: "no spaces" })),
     ).toMatchObject({ kind: "invalid_argument", field: "purpose" });
@@ -183,9 +183,11 @@ describe("VerifyOtp", () => {
     const { service } = createDomainHarness({ policy: { codeLength: 8 }, codes: ["12345678"] });
     const issued = await service.requestOtp({ email, purpose: "" });
     expect(issued.codeLength).toBe(8);
-    expect(await refusalOf(service.verifyOtp({ email, otp: "123456", purpose: "" }))).toMatchObject({
-      field: "otp",
-    });
+    expect(await refusalOf(service.verifyOtp({ email, otp: "123456", purpose: "" }))).toMatchObject(
+      {
+        field: "otp",
+      },
+    );
     await service.verifyOtp({ email, otp: "12345678", purpose: "" });
   });
 
@@ -251,7 +253,10 @@ describe("GetStatus", () => {
     await service.verifyOtp({ email, otp: "111111", purpose: "" });
     const at = clock.now();
     clock.advance(24 * HOUR - 1);
-    expect(await service.getStatus({ email })).toEqual({ authenticated: true, authenticatedAt: at });
+    expect(await service.getStatus({ email })).toEqual({
+      authenticated: true,
+      authenticatedAt: at,
+    });
     clock.advance(1);
     expect(await service.getStatus({ email })).toEqual({ authenticated: false });
   });

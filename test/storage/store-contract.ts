@@ -32,7 +32,10 @@ const use = (overrides: Partial<Parameters<OtpStore["consumeCode"]>[0]> = {}) =>
   ...overrides,
 });
 
-const failure = (now: number, overrides: Partial<Parameters<OtpStore["recordFailure"]>[0]> = {}) => ({
+const failure = (
+  now: number,
+  overrides: Partial<Parameters<OtpStore["recordFailure"]>[0]> = {},
+) => ({
   email: "ann@example.com",
   purpose: "login",
   now,
@@ -99,7 +102,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
         await store.activateCode(newCode());
         await store.recordFailure(failure(T0));
         expect(await store.consumeCode(use())).toEqual({ kind: "consumed" });
-        expect((await store.readOtpState("ann@example.com", "login")).code?.usedAt).toBe(T0 + MINUTE);
+        expect((await store.readOtpState("ann@example.com", "login")).code?.usedAt).toBe(
+          T0 + MINUTE,
+        );
         expect(await store.readAuthentication("ann@example.com")).toBe(T0 + MINUTE);
         expect(await store.consumeCode(use({ now: T0 + 2 * MINUTE }))).toEqual({ kind: "used" });
         expect((await store.recordFailure(failure(T0 + 2 * MINUTE))).failures).toBe(1);
@@ -134,7 +139,10 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       it("counts up, and the one reaching the limit locks and burns the code", async () => {
         await store.activateCode(newCode());
         expect(await store.recordFailure(failure(T0))).toEqual({ failures: 1, lockedUntil: null });
-        expect(await store.recordFailure(failure(T0 + 1))).toEqual({ failures: 2, lockedUntil: null });
+        expect(await store.recordFailure(failure(T0 + 1))).toEqual({
+          failures: 2,
+          lockedUntil: null,
+        });
         expect(await store.recordFailure(failure(T0 + 2))).toEqual({
           failures: 3,
           lockedUntil: T0 + 2 + 10 * MINUTE,
@@ -169,7 +177,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
         await store.recordFailure(failure(T0));
         await store.recordFailure(failure(T0));
         expect((await store.recordFailure(failure(T0, { purpose: "reset" }))).failures).toBe(1);
-        expect((await store.recordFailure(failure(T0, { email: "bob@example.com" }))).failures).toBe(1);
+        expect(
+          (await store.recordFailure(failure(T0, { email: "bob@example.com" }))).failures,
+        ).toBe(1);
       });
 
       it("counts concurrent failures exactly", async () => {
@@ -211,9 +221,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       });
 
       it("never grants more than the limit to concurrent takers", async () => {
-        const outcomes = await Promise.all(
-          Array.from({ length: 50 }, (_, i) => take(`s${i}`, T0)),
-        );
+        const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => take(`s${i}`, T0)));
         expect(outcomes.filter((o) => o.granted)).toHaveLength(3);
       });
     });
@@ -292,7 +300,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
     describe("purging", () => {
       it("forgets what is past its retention and keeps the rest", async () => {
         await store.activateCode(newCode());
-        await store.activateCode(newCode({ email: "bob@example.com", retainUntil: T0 + 60 * MINUTE }));
+        await store.activateCode(
+          newCode({ email: "bob@example.com", retainUntil: T0 + 60 * MINUTE }),
+        );
         await store.recordFailure(failure(T0, { email: "bob@example.com" }));
         await store.takeSlot({
           bucket: "email:ann@example.com",
