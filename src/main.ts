@@ -17,9 +17,6 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await startApp(config);
-  console.log(
-    `otp-auth listening on ${config.host}:${app.port} (gRPC, gRPC-Web and Connect; storage ${config.storage})`,
-  );
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -38,6 +35,10 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Only now: a supervisor may signal as soon as it reads this line.
+  console.log(
+    `otp-auth listening on ${config.host}:${app.port} (gRPC, gRPC-Web and Connect; storage ${config.storage})`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -68,8 +68,10 @@ export function createMemoryStore(): OtpStore {
   return {
     async readOtpState(email, purpose): Promise<OtpState> {
       const key = pairKey(email, purpose);
+      const code = codes.get(key);
       return {
-        code: codes.get(key) ?? null,
+        // A snapshot, as a database would return: later steps must not change what was read.
+        code: code === undefined ? null : { ...code },
         lockedUntil: attempts.get(key)?.lockedUntil ?? null,
       };
     },
