@@ -19,6 +19,15 @@ import { withFrameworkErrorsNormalized } from "./framework-errors.js";
 /** Largest request message accepted, in bytes; larger ones get MESSAGE_TOO_LARGE. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
+// JSON must be UTF-8 (RFC 8259). connect's default decoder turns invalid bytes into U+FFFD, so a
+// mangled address would be accepted; a fatal decoder makes it an undecodable body instead, as it
+// already is in binary. connect hands `textDecoder` on to its JSON serialization although its
+// option type does not declare it, hence a variable rather than a literal at the call.
+const strictUtf8Json = {
+  ignoreUnknownFields: true,
+  textDecoder: new TextDecoder("utf-8", { fatal: true }),
+};
+
 export type NodeHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
   res: http.ServerResponse | http2.Http2ServerResponse,
@@ -40,6 +49,7 @@ export function createNodeHandler(
   const router = createConnectRouter({
     readMaxBytes: MAX_REQUEST_BYTES,
     acceptCompression: [compressionGzip, compressionBrotli],
+    jsonOptions: strictUtf8Json,
   });
   routes(router);
   const paths = new Map(
