@@ -1,4 +1,4 @@
-import { type DescMessage, type MessageShape, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { type Client, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -62,7 +62,11 @@ export function detailsOf(error: ConnectError) {
  * doing the (de)serialization so no .proto loading is involved.
  */
 export function createGrpcJsClient(port: number) {
-  const method = <I extends DescMessage, O extends DescMessage>(name: string, input: I, output: O) => ({
+  const method = <I extends DescMessage, O extends DescMessage>(
+    name: string,
+    input: I,
+    output: O,
+  ) => ({
     path: `/auth.v1.AuthService/${name}`,
     requestStream: false,
     responseStream: false,

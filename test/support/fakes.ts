@@ -1,4 +1,6 @@
+import type { OtpStore } from "../../src/domain/otp-store.js";
 import type { OtpDelivery, OtpSender, RandomSource } from "../../src/domain/ports.js";
+import { createMemoryStore } from "../../src/storage/memory-store.js";
 
 /** A clock that only moves when told to. */
 export function createFakeClock(start = Date.UTC(2026, 0, 1)) {
@@ -57,4 +59,98 @@ export function createRecordingSender() {
     },
   };
   return sender;
+}
+
+/**
+ * Wraps a real store so a test can line requests up: after `holdUntil(method, n)`, the next `n`
+ * calls of `method` wait until the n-th arrives, then all run at once. Requests that came in on
+ * different sockets then race through the store's steps together, as they would against a remote
+ * database, instead of each finishing before the next one's bytes are read. Nothing is changed
+ * about what the store does; it only decides when the calls start.
+ */
+export function createGatedStore(inner: OtpStore) {
+  let gate: {
+    method: keyof OtpStore;
+    waiting: number;
+    open: () => void;
+    opened: Promise<void>;
+  } | null = null;
+  const store = { ...inner };
+  for (const method of Object.keys(inner) as (keyof OtpStore)[]) {
+    const step = inner[method] as (...args: unknown[]) => Promise<unknown>;
+    (store as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+      const held = gate;
+      if (held !== null && held.method === method) {
+        held.waiting -= 1;
+        if (held.waiting === 0) {
+          gate = null;
+          held.open();
+        }
+        await held.opened;
+      }
+      return step(...args);
+    };
+  }
+  return {
+    store: store as OtpStore,
+    holdUntil(method: keyof OtpStore, n: number) {
+      let open = () => {};
+      const opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      gate = { method, waiting: n, open, opened };
+    },
+  };
+}
+
+/**
+ * A sender that holds every delivery until `release()` is called, for calls that must still be in
+ * flight when something else happens (a client deadline). `started` resolves with the first
+ * delivery once its send has begun.
+ */
+export function createHoldingSender() {
+  const waiting: (() => void)[] = [];
+  let begin: (delivery: OtpDelivery) => void = () => {};
+  const started = new Promise<OtpDelivery>((resolve) => {
+    begin = resolve;
+  });
+  const sender: OtpSender & { started: Promise<OtpDelivery>; release(): void } = {
+    started,
+    send(delivery) {
+      begin(delivery);
+      return new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    release() {
+      for (const resolve of waiting.splice(0)) {
+        resolve();
+      }
+    },
+  };
+  return sender;
+}
+
+/**
+ * A store whose every step rejects with `makeError()`, standing in for a backend that cannot be
+ * reached (an OtpError of kind `storage_unavailable`) or one with a bug (any other error).
+ * `purgeExpired` and `close` still work so that the server can shut down cleanly.
+ */
+export function createFailingStore(makeError: () => unknown): OtpStore {
+  const inner = createMemoryStore();
+  const fail = async (): Promise<never> => {
+    throw makeError();
+  };
+  return {
+    readOtpState: fail,
+    activateCode: fail,
+    consumeCode: fail,
+    recordFailure: fail,
+    takeSlot: fail,
+    releaseSlot: fail,
+    claimIdempotencyKey: fail,
+    completeIdempotencyKey: fail,
+    releaseIdempotencyKey: fail,
+    readAuthentication: fail,
+    purgeExpired: (now) => inner.purgeExpired(now),
+    close: () => inner.close(),
+  };
 }

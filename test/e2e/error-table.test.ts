@@ -1,0 +1,564 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  GetStatusRequestSchema,
+  RequestOtpRequestSchema,
+  VerifyOtpRequestSchema,
+} from "../../gen/auth/v1/auth_pb.js";
+import { OtpError } from "../../src/domain/errors.js";
+import { MAX_REQUEST_BYTES } from "../../src/server/node-handler.js";
+import {
+  createAuthClient,
+  createGrpcJsClient,
+  detailsOf,
+  type Protocol,
+  protocols,
+  rejection,
+} from "../support/clients.js";
+import { createFailingStore, createHoldingSender } from "../support/fakes.js";
+import {
+  callGrpcJs,
+  envelope,
+  errorFromConnectResponse,
+  errorFromGrpcStatus,
+  grpcWebTrailer,
+  http2Request,
+} from "../support/raw-requests.js";
+import { startTestServer, type TestServer } from "../support/test-server.js";
+
+const EMAIL = "ada@example.com";
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/** The three RPCs as each kind of client makes them; failures reject with a ConnectError. */
+interface Caller {
+  requestOtp(
+    req: { email: string; purpose?: string },
+    options?: { idempotencyKey?: string },
+  ): Promise<{ otpId: string; remainingRequests: number }>;
+  verifyOtp(req: { email: string; otp: string; purpose?: string }): Promise<{
+    authenticated: boolean;
+  }>;
+  getStatus(req: { email: string }): Promise<{ authenticated: boolean }>;
+  close(): void;
+}
+
+/** A connect-node client; `retry-after` is in `error.metadata` (headers and trailers merged). */
+function connectNodeCaller(protocol: Protocol) {
+  return (server: TestServer): Caller => {
+    const client = createAuthClient(protocol, server.baseUrl);
+    return {
+      requestOtp: (req, options = {}) =>
+        client.requestOtp(req, { headers: idempotencyHeader(options.idempotencyKey) }),
+      verifyOtp: (req) => client.verifyOtp(req),
+      getStatus: (req) => client.getStatus(req),
+      close() {},
+    };
+  };
+}
+
+/** Plain fetch with Connect JSON; an error's metadata is the HTTP response headers. */
+function fetchCaller(server: TestServer): Caller {
+  const post = async (method: string, body: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${server.baseUrl}/auth.v1.AuthService/${method}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 200) {
+      throw errorFromConnectResponse(res.status, bytes, res.headers);
+    }
+    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+  };
+  return {
+    async requestOtp(req, options = {}) {
+      const json = await post("RequestOtp", req, idempotencyHeader(options.idempotencyKey));
+      // Proto3 JSON leaves out zero.
+      return {
+        otpId: json.otpId as string,
+        remainingRequests: Number(json.remainingRequests ?? 0),
+      };
+    },
+    verifyOtp: async (req) => ({
+      authenticated: (await post("VerifyOtp", req)).authenticated === true,
+    }),
+    getStatus: async (req) => ({
+      authenticated: (await post("GetStatus", req)).authenticated === true,
+    }),
+    close() {},
+  };
+}
+
+/** @grpc/grpc-js; an error's metadata is the gRPC trailers. */
+function grpcJsCaller(server: TestServer): Caller {
+  const client = createGrpcJsClient(server.port);
+  return {
+    requestOtp: (req, options = {}) =>
+      callGrpcJs(client, "RequestOtp", create(RequestOtpRequestSchema, req), {
+        metadata: idempotencyHeader(options.idempotencyKey),
+      }),
+    verifyOtp: (req) => callGrpcJs(client, "VerifyOtp", create(VerifyOtpRequestSchema, req)),
+    getStatus: (req) => callGrpcJs(client, "GetStatus", create(GetStatusRequestSchema, req)),
+    close: () => client.close(),
+  };
+}
+
+function idempotencyHeader(key: string | undefined): Record<string, string> {
+  return key === undefined ? {} : { "idempotency-key": key };
+}
+
+const callers: [string, (server: TestServer) => Caller][] = [
+  ["Connect JSON over HTTP/1.1 (connect-node)", connectNodeCaller("connect-json-h1")],
+  ["Connect proto over HTTP/2 (connect-node)", connectNodeCaller("connect-proto-h2")],
+  ["Connect JSON (plain fetch)", fetchCaller],
+  ["gRPC (connect-node)", connectNodeCaller("grpc")],
+  ["gRPC (@grpc/grpc-js)", grpcJsCaller],
+  ["gRPC-Web (connect-node)", connectNodeCaller("grpc-web")],
+];
+
+interface Expected {
+  readonly code: Code;
+  readonly reason: string;
+  /** The field BadRequest names (INVALID_ARGUMENT only). */
+  readonly field?: string;
+  /** Whole seconds in RetryInfo and `retry-after`; without it, neither may be present. */
+  readonly retryAfter?: number;
+  /** ErrorInfo metadata that must be present. */
+  readonly metadata?: Record<string, string>;
+}
+
+/** Awaits the refusal of `call` and checks it against one row of the error table. */
+async function expectRefusal(call: Promise<unknown>, expected: Expected): Promise<ConnectError> {
+  const error = await rejection(call);
+  const { errorInfo, retryInfo, badRequest } = detailsOf(error);
+  expect({ code: Code[error.code], reason: errorInfo?.reason, domain: errorInfo?.domain }).toEqual({
+    code: Code[expected.code],
+    reason: expected.reason,
+    domain: "auth.v1",
+  });
+  if (expected.field === undefined) {
+    expect(badRequest).toBeUndefined();
+  } else {
+    expect(badRequest?.fieldViolations.map((violation) => violation.field)).toEqual([
+      expected.field,
+    ]);
+  }
+  if (expected.retryAfter === undefined) {
+    expect(retryInfo).toBeUndefined();
+    expect(error.metadata.get("retry-after")).toBeNull();
+  } else {
+    expect(retryInfo?.retryDelay?.seconds).toBe(BigInt(expected.retryAfter));
+    expect(error.metadata.get("retry-after")).toBe(String(expected.retryAfter));
+  }
+  expect(errorInfo?.metadata).toMatchObject(expected.metadata ?? {});
+  return error;
+}
+
+/** A six-digit code that is certainly not `code`. */
+function wrong(code: string): string {
+  return code === "000000" ? "111111" : "000000";
+}
+
+const cleanups: (() => unknown)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
+});
+
+/** A server (per-IP limit off unless `env` sets it) and a caller to it, both closed after the test. */
+async function serve(
+  connect: (server: TestServer) => Caller,
+  env: Record<string, string> = {},
+  options: Parameters<typeof startTestServer>[1] = {},
+) {
+  const server = await startTestServer({ OTP_IP_REQUEST_LIMIT: "off", ...env }, options);
+  cleanups.push(() => server.close());
+  const caller = connect(server);
+  cleanups.push(() => caller.close());
+  return { server, caller };
+}
+
+describe.each(callers)("the error table over %s", (_name, connect) => {
+  describe("INVALID_ARGUMENT names the field", () => {
+    it("a malformed email is refused naming email", async () => {
+      const { caller } = await serve(connect);
+      await expectRefusal(caller.requestOtp({ email: "ada at example" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "email",
+        metadata: { field: "email" },
+      });
+      await expectRefusal(caller.getStatus({ email: "" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "email",
+      });
+    });
+
+    it("a code that is not six digits is refused naming otp", async () => {
+      const { caller } = await serve(connect);
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: "12a456" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "otp",
+      });
+    });
+
+    it("a purpose of the wrong shape is refused naming purpose", async () => {
+      const { caller } = await serve(connect);
+      await expectRefusal(caller.requestOtp({ email: EMAIL, purpose: "Login" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "purpose",
+      });
+    });
+
+    it("an idempotency key of 256 characters is refused naming idempotency_key", async () => {
+      const { caller, server } = await serve(connect);
+      await expectRefusal(
+        caller.requestOtp({ email: EMAIL }, { idempotencyKey: "k".repeat(256) }),
+        {
+          code: Code.InvalidArgument,
+          reason: "INVALID_ARGUMENT",
+          field: "idempotency_key",
+        },
+      );
+      expect(server.sender.sent).toHaveLength(0);
+    });
+  });
+
+  it("a request body over the size limit is MESSAGE_TOO_LARGE, without RetryInfo", async () => {
+    const { caller, server } = await serve(connect);
+    const email = `${"a".repeat(100_000)}@example.com`;
+    expect(email.length).toBeGreaterThan(MAX_REQUEST_BYTES);
+    // expectRefusal also checks that neither RetryInfo nor retry-after is present.
+    await expectRefusal(caller.requestOtp({ email }), {
+      code: Code.ResourceExhausted,
+      reason: "MESSAGE_TOO_LARGE",
+    });
+    expect(server.sender.sent).toHaveLength(0);
+  });
+
+  describe("RESOURCE_EXHAUSTED says how long to wait", () => {
+    it("an email over its request limit is refused until its oldest slot frees", async () => {
+      const { caller, server } = await serve(connect);
+      await caller.requestOtp({ email: EMAIL });
+      server.clock.advance(HOUR - 1_500);
+      await caller.requestOtp({ email: EMAIL });
+      await caller.requestOtp({ email: EMAIL, purpose: "reset" });
+
+      // The first slot frees in 1.5 s: rounded up to 2.
+      await expectRefusal(caller.requestOtp({ email: EMAIL }), {
+        code: Code.ResourceExhausted,
+        reason: "OTP_REQUEST_LIMIT",
+        retryAfter: 2,
+      });
+      server.clock.advance(1_500);
+      expect((await caller.requestOtp({ email: EMAIL })).remainingRequests).toBe(0);
+    });
+
+    it("a wait of under a second is announced as one second", async () => {
+      const { caller, server } = await serve(connect, { OTP_REQUEST_LIMIT: "1/1h" });
+      await caller.requestOtp({ email: EMAIL });
+      server.clock.advance(HOUR - 1);
+      await expectRefusal(caller.requestOtp({ email: EMAIL }), {
+        code: Code.ResourceExhausted,
+        reason: "OTP_REQUEST_LIMIT",
+        retryAfter: 1,
+      });
+    });
+
+    it("a client address over its request limit is refused with IP_REQUEST_LIMIT", async () => {
+      const { caller } = await serve(connect, { OTP_IP_REQUEST_LIMIT: "2/15m" });
+      await caller.requestOtp({ email: "one@example.com" });
+      await caller.requestOtp({ email: "two@example.com" });
+      await expectRefusal(caller.requestOtp({ email: "three@example.com" }), {
+        code: Code.ResourceExhausted,
+        reason: "IP_REQUEST_LIMIT",
+        retryAfter: 15 * 60,
+      });
+    });
+  });
+
+  it("an unknown email and a known email without a code get the same OTP_NOT_FOUND", async () => {
+    const { caller } = await serve(connect);
+    await caller.requestOtp({ email: EMAIL, purpose: "login" });
+    const notFound = { code: Code.NotFound, reason: "OTP_NOT_FOUND" };
+    const unknown = await expectRefusal(
+      caller.verifyOtp({ email: "nobody@example.com", otp: "123456" }),
+      notFound,
+    );
+    const known = await expectRefusal(
+      caller.verifyOtp({ email: EMAIL, otp: "123456", purpose: "reset" }),
+      notFound,
+    );
+    expect(known.rawMessage).toBe(unknown.rawMessage);
+  });
+
+  it("an expired code is OTP_EXPIRED and counts no failure", async () => {
+    const { caller, server } = await serve(connect);
+    await caller.requestOtp({ email: EMAIL });
+    const code = server.sender.lastCodeFor(EMAIL);
+    server.clock.advance(5 * MINUTE + 1);
+    // As many tries as would lock, were they counted.
+    for (const otp of [code, wrong(code), wrong(code)]) {
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp }), {
+        code: Code.DeadlineExceeded,
+        reason: "OTP_EXPIRED",
+      });
+    }
+    await caller.requestOtp({ email: EMAIL });
+    await expectRefusal(
+      caller.verifyOtp({ email: EMAIL, otp: wrong(server.sender.lastCodeFor(EMAIL)) }),
+      {
+        code: Code.Unauthenticated,
+        reason: "OTP_MISMATCH",
+        metadata: { attempts_remaining: "2" },
+      },
+    );
+  });
+
+  it("a code cannot be used twice", async () => {
+    const { caller, server } = await serve(connect);
+    await caller.requestOtp({ email: EMAIL });
+    const otp = server.sender.lastCodeFor(EMAIL);
+    expect((await caller.verifyOtp({ email: EMAIL, otp })).authenticated).toBe(true);
+    await expectRefusal(caller.verifyOtp({ email: EMAIL, otp }), {
+      code: Code.FailedPrecondition,
+      reason: "OTP_ALREADY_USED",
+    });
+  });
+
+  describe("wrong codes", () => {
+    it("count down attempts_remaining, and the third locks (email, purpose) with OTP_LOCKED", async () => {
+      const { caller, server } = await serve(connect);
+      await caller.requestOtp({ email: EMAIL });
+      const code = server.sender.lastCodeFor(EMAIL);
+      for (const remaining of ["2", "1"]) {
+        await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(code) }), {
+          code: Code.Unauthenticated,
+          reason: "OTP_MISMATCH",
+          metadata: { attempts_remaining: remaining },
+        });
+      }
+      const locked = { code: Code.ResourceExhausted, reason: "OTP_LOCKED", retryAfter: 600 };
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(code) }), locked);
+
+      // The lock refuses the right code and a new request alike, and counts down.
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: code }), locked);
+      server.clock.advance(4 * MINUTE);
+      await expectRefusal(caller.requestOtp({ email: EMAIL }), { ...locked, retryAfter: 360 });
+      // Another purpose of the same email is not locked.
+      await caller.requestOtp({ email: EMAIL, purpose: "reset" });
+    });
+
+    it("after the lock ends the burned code stays dead and a new code works", async () => {
+      const { caller, server } = await serve(connect);
+      await caller.requestOtp({ email: EMAIL });
+      const burned = server.sender.lastCodeFor(EMAIL);
+      for (let i = 0; i < 3; i++) {
+        await rejection(caller.verifyOtp({ email: EMAIL, otp: wrong(burned) }));
+      }
+      server.clock.advance(10 * MINUTE);
+
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: burned }), {
+        code: Code.NotFound,
+        reason: "OTP_NOT_FOUND",
+      });
+      await caller.requestOtp({ email: EMAIL });
+      const fresh = server.sender.lastCodeFor(EMAIL);
+      // The failure count started again from zero.
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(fresh) }), {
+        code: Code.Unauthenticated,
+        reason: "OTP_MISMATCH",
+        metadata: { attempts_remaining: "2" },
+      });
+      expect((await caller.verifyOtp({ email: EMAIL, otp: fresh })).authenticated).toBe(true);
+    });
+  });
+
+  describe("idempotency keys", () => {
+    it("a retry with the same key replays the first answer, sends nothing and uses no quota", async () => {
+      const { caller, server } = await serve(connect);
+      const first = await caller.requestOtp({ email: EMAIL }, { idempotencyKey: "key-1" });
+      const replay = await caller.requestOtp({ email: EMAIL }, { idempotencyKey: "key-1" });
+      expect(replay).toEqual(first);
+      expect(first.remainingRequests).toBe(2);
+      expect(server.sender.sent).toHaveLength(1);
+      expect((await caller.requestOtp({ email: EMAIL })).remainingRequests).toBe(1);
+    });
+
+    it("a key reused for another purpose is IDEMPOTENCY_KEY_MISMATCH", async () => {
+      const { caller, server } = await serve(connect);
+      await caller.requestOtp({ email: EMAIL }, { idempotencyKey: "key-1" });
+      await expectRefusal(
+        caller.requestOtp({ email: EMAIL, purpose: "reset" }, { idempotencyKey: "key-1" }),
+        { code: Code.FailedPrecondition, reason: "IDEMPOTENCY_KEY_MISMATCH" },
+      );
+      expect(server.sender.sent).toHaveLength(1);
+    });
+  });
+
+  it("a failed delivery is DELIVERY_FAILED, uses no quota, and the previous code keeps working", async () => {
+    const { caller, server } = await serve(connect);
+    expect((await caller.requestOtp({ email: EMAIL })).remainingRequests).toBe(2);
+    const previous = server.sender.lastCodeFor(EMAIL);
+
+    server.sender.fail(new Error("smtp: connection refused"));
+    await expectRefusal(caller.requestOtp({ email: EMAIL }), {
+      code: Code.Unavailable,
+      reason: "DELIVERY_FAILED",
+    });
+    server.sender.fail(null);
+
+    expect((await caller.verifyOtp({ email: EMAIL, otp: previous })).authenticated).toBe(true);
+    expect((await caller.requestOtp({ email: EMAIL })).remainingRequests).toBe(1);
+    expect(server.internalErrors).toEqual([]);
+  });
+
+  it("an unreachable store is STORAGE_UNAVAILABLE", async () => {
+    // The failing store stands in for a database that cannot be reached: what is under test is
+    // how the refusal the store port defines for that leaves the service.
+    const store = createFailingStore(
+      () => new OtpError({ kind: "storage_unavailable" }, "the database cannot be reached"),
+    );
+    const { caller, server } = await serve(connect, {}, { store });
+    const unavailable = { code: Code.Unavailable, reason: "STORAGE_UNAVAILABLE" };
+    await expectRefusal(caller.requestOtp({ email: EMAIL }), unavailable);
+    await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: "123456" }), unavailable);
+    await expectRefusal(caller.getStatus({ email: EMAIL }), unavailable);
+    expect(server.internalErrors).toEqual([]);
+  });
+
+  it("an unexpected error is INTERNAL, tells the client nothing and is kept for operators", async () => {
+    const bug = new Error("connection string postgres://otp:s3cret@db/otp is malformed");
+    const { caller, server } = await serve(connect, {}, { store: createFailingStore(() => bug) });
+    const error = await rejection(caller.getStatus({ email: EMAIL }));
+    expect(Code[error.code]).toBe(Code[Code.Internal]);
+    expect(error.rawMessage).toBe("internal error");
+    expect(detailsOf(error).errorInfo).toBeUndefined();
+    expect(server.internalErrors).toEqual([bug]);
+    expect(server.internalErrors[0]).toBe(bug);
+  });
+});
+
+describe("a client's own deadline is DEADLINE_EXCEEDED without ErrorInfo", () => {
+  /** A server whose sender holds the code until the test ends, so RequestOtp outlives 200 ms. */
+  async function serveHeld() {
+    const sender = createHoldingSender();
+    const server = await startTestServer({ OTP_IP_REQUEST_LIMIT: "off" }, { sender });
+    cleanups.push(
+      () => server.close(),
+      () => sender.release(),
+    );
+    return { server, sender };
+  }
+
+  it.each(protocols)("over connect-node %s", async (protocol) => {
+    const { server, sender } = await serveHeld();
+    const client = createAuthClient(protocol, server.baseUrl);
+    const error = await rejection(client.requestOtp({ email: EMAIL }, { timeoutMs: 200 }));
+    expect(Code[error.code]).toBe(Code[Code.DeadlineExceeded]);
+    expect(detailsOf(error).errorInfo).toBeUndefined();
+    // The call was waiting on delivery, not refused before it.
+    expect((await sender.started).email).toBe(EMAIL);
+  });
+
+  it("over @grpc/grpc-js", async () => {
+    const { server, sender } = await serveHeld();
+    const client = createGrpcJsClient(server.port);
+    cleanups.push(() => client.close());
+    const error = await rejection(
+      callGrpcJs(client, "RequestOtp", create(RequestOtpRequestSchema, { email: EMAIL }), {
+        deadline: new Date(Date.now() + 200),
+      }),
+    );
+    expect(Code[error.code]).toBe(Code[Code.DeadlineExceeded]);
+    expect(detailsOf(error).errorInfo).toBeUndefined();
+    expect((await sender.started).email).toBe(EMAIL);
+  });
+});
+
+describe("where retry-after travels on the wire", () => {
+  const path = "/auth.v1.AuthService/RequestOtp";
+  const message = toBinary(
+    RequestOtpRequestSchema,
+    create(RequestOtpRequestSchema, { email: EMAIL }),
+  );
+
+  /** A server on which EMAIL has just used its only request of the hour. */
+  async function serveExhausted() {
+    const { server, caller } = await serve(connectNodeCaller("grpc"), {
+      OTP_REQUEST_LIMIT: "1/1h",
+    });
+    await caller.requestOtp({ email: EMAIL });
+    server.clock.advance(30 * MINUTE);
+    return server;
+  }
+
+  it("Connect: an HTTP response header", async () => {
+    const server = await serveExhausted();
+    const res = await fetch(`${server.baseUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: EMAIL }),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("1800");
+    const error = errorFromConnectResponse(res.status, new Uint8Array(await res.arrayBuffer()));
+    expect(detailsOf(error).retryInfo?.retryDelay?.seconds).toBe(1800n);
+  });
+
+  it("gRPC: a trailer, not a header", async () => {
+    const server = await serveExhausted();
+    const res = await http2Request(server.port, {
+      path,
+      headers: { "content-type": "application/grpc", te: "trailers" },
+      body: envelope(message),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("retry-after")).toBeNull();
+    expect(res.trailers.get("retry-after")).toBe("1800");
+    const error = errorFromGrpcStatus(res.trailers);
+    expect(detailsOf(error).errorInfo?.reason).toBe("OTP_REQUEST_LIMIT");
+    expect(detailsOf(error).retryInfo?.retryDelay?.seconds).toBe(1800n);
+  });
+
+  it("gRPC-Web: the trailer envelope, not a header", async () => {
+    const server = await serveExhausted();
+    const res = await fetch(`${server.baseUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: envelope(message),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("retry-after")).toBeNull();
+    const trailer = grpcWebTrailer(new Uint8Array(await res.arrayBuffer()));
+    expect(trailer.get("retry-after")).toBe("1800");
+    const error = errorFromGrpcStatus(trailer);
+    expect(detailsOf(error).errorInfo?.reason).toBe("OTP_REQUEST_LIMIT");
+    expect(detailsOf(error).retryInfo?.retryDelay?.seconds).toBe(1800n);
+  });
+});
+
+describe("the body row", () => {
+  it("an unparsable JSON body is INVALID_ARGUMENT naming body (more in malformed-requests)", async () => {
+    const { server } = await serve(connectNodeCaller("connect-json-h1"));
+    const res = await fetch(`${server.baseUrl}/auth.v1.AuthService/RequestOtp`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"email":',
+    });
+    await expectRefusal(
+      Promise.reject(
+        errorFromConnectResponse(res.status, new Uint8Array(await res.arrayBuffer()), res.headers),
+      ),
+      { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field: "body" },
+    );
+    expect(res.status).toBe(400);
+  });
+});
