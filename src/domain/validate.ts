@@ -2,8 +2,9 @@ import { invalidArgument } from "./errors.js";
 
 const MAX_EMAIL_LENGTH = 254;
 const MAX_LOCAL_PART_LENGTH = 64;
-// Pragmatic, not RFC 5322: one @, no whitespace or control characters, a dot in the domain.
-const EMAIL_SHAPE = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}.]+(\.[^\s@\p{Cc}.]+)+$/u;
+// Pragmatic, not RFC 5322: one @, a dot in the domain, no whitespace, control characters or
+// U+FFFD (what a lenient decoder leaves of bytes that were not text).
+const EMAIL_SHAPE = /^[^\s@\p{Cc}\uFFFD]+@[^\s@\p{Cc}\uFFFD.]+(\.[^\s@\p{Cc}\uFFFD.]+)+$/u;
 const PURPOSE_SHAPE = /^[a-z][a-z0-9_-]{0,31}$/;
 const IDEMPOTENCY_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 

@@ -63,6 +63,32 @@ function normalizeTrailer(trailer: Headers): void {
     }
     setTrailerStatus(trailer, normalized);
   }
+  const message = trailer.get("grpc-message");
+  if (message !== null) {
+    trailer.set("grpc-message", encodeGrpcMessage(decodeGrpcMessage(message)));
+  }
+}
+
+/**
+ * Percent-encodes grpc-message as the gRPC spec says: only `%` and bytes outside printable ASCII.
+ * connect encodes with encodeURIComponent, which @grpc/grpc-js undoes with decodeURI, leaving
+ * `%3B`, `%2C`, `%40` and the like in the message its callers read.
+ */
+function encodeGrpcMessage(message: string): string {
+  return message.replace(/[^\x20-\x24\x26-\x7e]+/gu, (run) =>
+    Array.from(
+      Buffer.from(run, "utf8"),
+      (byte) => `%${byte.toString(16).toUpperCase().padStart(2, "0")}`,
+    ).join(""),
+  );
+}
+
+function decodeGrpcMessage(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return encoded;
+  }
 }
 
 /** gRPC: the status is in the trailer, which connect fills in once the body is done. */

@@ -203,6 +203,8 @@ describe("RequestOtp", () => {
     };
     expect(await field({ email: "", purpose: "" })).toBe("email");
     expect(await field({ email: "not-an-email", purpose: "" })).toBe("email");
+    expect(await field({ email: "\uFFFD\uFFFD@example.com", purpose: "" })).toBe("email");
+    expect(await field({ email: "ann\u0000@example.com", purpose: "" })).toBe("email");
     expect(await field({ email: `${"a".repeat(250)}@b.co`, purpose: "" })).toBe("email");
     expect(await field({ email: "a@b.co", purpose: "Login" })).toBe("purpose");
     expect(await field({ email: "a@b.co", purpose: "x".repeat(33) })).toBe("purpose");

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceError } from "@grpc/grpc-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   GetStatusRequestSchema,
@@ -110,6 +111,29 @@ describe("logging in over @grpc/grpc-js", () => {
     );
     expectAuthenticatedAt(verified, server.clock.now());
     expectAuthenticatedAt(await getStatus(), server.clock.now());
+  });
+
+  it("reads error messages as the service wrote them", async () => {
+    // grpc-js decodes grpc-message with decodeURI, which leaves %3B, %40 and the like encoded.
+    const details = (method: "RequestOtp" | "VerifyOtp", request: object) =>
+      new Promise<string>((resolve, reject) => {
+        const call = client[method] as (...args: unknown[]) => unknown;
+        call.call(client, request, (error: ServiceError | null) => {
+          if (error === null) {
+            reject(new Error("expected the call to fail"));
+          } else {
+            resolve(error.details);
+          }
+        });
+      });
+    await callGrpcJs(client, "RequestOtp", create(RequestOtpRequestSchema, { email: EMAIL }));
+    const wrong = server.sender.lastCodeFor(EMAIL) === "000000" ? "111111" : "000000";
+    expect(
+      await details("VerifyOtp", create(VerifyOtpRequestSchema, { email: EMAIL, otp: wrong })),
+    ).toBe("wrong code; 2 attempts left");
+    expect(await details("RequestOtp", create(RequestOtpRequestSchema, { email: "ada @x" }))).toBe(
+      "email must be an address like name@example.com",
+    );
   });
 });
 
