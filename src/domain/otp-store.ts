@@ -59,6 +59,9 @@ export interface OtpStore {
   /** When the email last verified a code, or null if never (or unknown). */
   readAuthentication(email: string): Promise<number | null>;
 
+  /** Resolves when the backend answers; rejects (storage_unavailable) when it cannot be reached. */
+  ping(): Promise<void>;
+
   /** Forgets everything whose retention time is at or before `now`. Returns how many records. */
   purgeExpired(now: number): Promise<number>;
 

@@ -215,6 +215,8 @@ export function createMemoryStore(): OtpStore {
       return users.get(email)?.authenticatedAt ?? null;
     },
 
+    async ping(): Promise<void> {},
+
     async purgeExpired(now): Promise<number> {
       let purged = 0;
       for (const [key, code] of codes) {

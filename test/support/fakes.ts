@@ -150,6 +150,7 @@ export function createFailingStore(makeError: () => unknown): OtpStore {
     completeIdempotencyKey: fail,
     releaseIdempotencyKey: fail,
     readAuthentication: fail,
+    ping: fail,
     purgeExpired: (now) => inner.purgeExpired(now),
     close: () => inner.close(),
   };
