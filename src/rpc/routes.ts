@@ -1,18 +1,27 @@
 import { ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
+import { Health } from "../../gen/health/v1/health_pb.js";
 import { OtpError } from "../domain/errors.js";
 import type { OtpService } from "../domain/otp-service.js";
 import { createAuthHandlers } from "./auth-handlers.js";
 import type { ClientAddressResolver } from "./client-address.js";
 import { toConnectError } from "./error-mapping.js";
+import { createHealthHandlers, type HealthSource } from "./health.js";
+import { registerReflection } from "./reflection.js";
 
 export interface RoutesOptions {
   readonly resolveClientAddress: ClientAddressResolver;
   /** Told about every error that becomes INTERNAL, with its cause; the client sees no detail. */
   readonly onInternalError: (procedure: string, error: unknown) => void;
+  /** The serving state that grpc.health.v1.Health reports for the server and AuthService. */
+  readonly health: HealthSource;
 }
 
-/** Registers AuthService on a router; the single registration point of the RPC layer. */
+/**
+ * Registers AuthService, grpc.health.v1.Health and server reflection (v1 and v1alpha, describing
+ * all of these) on a router; the single registration point of the RPC layer.
+ */
 export function createRoutes(service: OtpService, options: RoutesOptions) {
   const mapErrors: Interceptor = (next) => async (req) => {
     try {
@@ -32,5 +41,8 @@ export function createRoutes(service: OtpService, options: RoutesOptions) {
     router.service(AuthService, createAuthHandlers(service, options.resolveClientAddress), {
       interceptors: [mapErrors],
     });
+    router.service(Health, createHealthHandlers(options.health, [AuthService.typeName]));
+    // Error details are not imported by auth.proto; described too, so clients can decode them.
+    registerReflection(router, { extraFiles: [file_google_rpc_error_details] });
   };
 }

@@ -33,6 +33,12 @@ export type NodeHandler = (
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+/** Answers 404 with no body: the path is neither an RPC nor anything else served here. */
+export const respondNotFound: NodeHandler = (_req, res) => {
+  res.writeHead(404);
+  res.end();
+};
+
 /**
  * A Node request handler serving the routes over gRPC, gRPC-Web and Connect. It is
  * connectNodeAdapter plus two things that adapter cannot do: errors raised by connect before a
@@ -41,10 +47,7 @@ export type NodeHandler = (
  */
 export function createNodeHandler(
   routes: (router: ConnectRouter) => void,
-  fallback: NodeHandler = (_req, res) => {
-    res.writeHead(404);
-    res.end();
-  },
+  fallback: NodeHandler = respondNotFound,
 ): NodeHandler {
   const router = createConnectRouter({
     readMaxBytes: MAX_REQUEST_BYTES,

@@ -1,4 +1,10 @@
-import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { type Client, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -13,6 +19,14 @@ import {
   QuotaFailureSchema,
   RetryInfoSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
+import {
+  Health,
+  type HealthCheckRequest,
+  HealthCheckRequestSchema,
+  type HealthCheckResponse,
+  type HealthCheckResponse_ServingStatus,
+  HealthCheckResponseSchema,
+} from "../../gen/health/v1/health_pb.js";
 
 /** The connect-node protocols a test can run over; each reaches the same port. */
 export const protocols = ["connect-json-h1", "connect-proto-h2", "grpc", "grpc-web"] as const;
@@ -86,4 +100,55 @@ export function createGrpcJsClient(port: number) {
   );
   return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client &
     Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>;
+}
+
+/**
+ * An @grpc/grpc-js client for grpc.health.v1.Health, as a load balancer or another gRPC service
+ * would use it: `check` resolves with the status or rejects with the grpc-js ServiceError, `watch`
+ * is the server stream (a Readable of responses).
+ */
+export function createGrpcJsHealthClient(port: number) {
+  const { check, watch } = Health.method;
+  const serializers = {
+    requestSerialize: (value: HealthCheckRequest) =>
+      Buffer.from(toBinary(HealthCheckRequestSchema, value)),
+    requestDeserialize: (bytes: Buffer) => fromBinary(HealthCheckRequestSchema, bytes),
+    responseSerialize: (value: HealthCheckResponse) =>
+      Buffer.from(toBinary(HealthCheckResponseSchema, value)),
+    responseDeserialize: (bytes: Buffer) => fromBinary(HealthCheckResponseSchema, bytes),
+  };
+  const Ctor = grpc.makeGenericClientConstructor(
+    {
+      Check: {
+        path: `/${Health.typeName}/${check.name}`,
+        requestStream: false,
+        responseStream: false,
+        ...serializers,
+      },
+      Watch: {
+        path: `/${Health.typeName}/${watch.name}`,
+        requestStream: false,
+        responseStream: true,
+        ...serializers,
+      },
+    },
+    "Health",
+  );
+  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const request = (service: string) => create(HealthCheckRequestSchema, { service });
+  return {
+    check(service: string): Promise<HealthCheckResponse_ServingStatus> {
+      return new Promise((resolve, reject) => {
+        client.Check(
+          request(service),
+          (error: grpc.ServiceError | null, res?: HealthCheckResponse) =>
+            error === null && res !== undefined ? resolve(res.status) : reject(error),
+        );
+      });
+    },
+    watch(service: string): grpc.ClientReadableStream<HealthCheckResponse> {
+      return client.Watch(request(service));
+    },
+    close: () => client.close(),
+  };
 }
