@@ -1,0 +1,55 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createSender } from "../../src/delivery/create-sender.js";
+import type { OtpDelivery } from "../../src/domain/ports.js";
+import { createFakeClock } from "../support/fakes.js";
+import { startWebhookReceiver } from "../support/webhook-receiver.js";
+
+const SECRET = "webhook-secret-of-at-least-32-characters";
+const clock = createFakeClock();
+const delivery: OtpDelivery = {
+  otpId: "otp-7",
+  email: "ada@example.com",
+  purpose: "login",
+  code: "493817",
+  expiresAt: clock.now() + 60_000,
+};
+
+const cleanups: (() => unknown)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
+});
+
+describe("the configured sender", () => {
+  it("signs with the service's clock", async () => {
+    const hook = await startWebhookReceiver({ secret: SECRET, now: clock.now });
+    cleanups.push(() => hook.close());
+    const sender = createSender(
+      { kind: "webhook", url: hook.url, secret: SECRET, timeoutMs: 5_000 },
+      { clock },
+    );
+    await sender.send(delivery);
+    const received = await hook.nextDelivery();
+    expect(received.headers["otp-timestamp"]).toBe(String(clock.now() / 1000));
+    expect(received.verified).toBe(true);
+  });
+
+  it("reports why a delivery failed, by otp id and without the code, and still fails it", async () => {
+    const hook = await startWebhookReceiver({ secret: SECRET, now: clock.now });
+    cleanups.push(() => hook.close());
+    hook.answer({ kind: "status", status: 503 });
+    const reports: [string, unknown][] = [];
+    const sender = createSender(
+      { kind: "webhook", url: hook.url, secret: SECRET, timeoutMs: 5_000 },
+      { clock, onFailure: (otpId, error) => reports.push([otpId, error]) },
+    );
+
+    await expect(sender.send(delivery)).rejects.toThrow(/answered HTTP 503/);
+    expect(reports).toHaveLength(1);
+    const [otpId, error] = reports[0] as [string, Error];
+    expect(otpId).toBe("otp-7");
+    expect(error.message).not.toContain(delivery.code);
+  });
+});
