@@ -6,17 +6,22 @@ import {
   parseInteger,
   parseRateLimit,
 } from "./parse-values.js";
+import { loadSenderConfig, type SenderConfig } from "./sender-config.js";
 
 /** Everything the service reads from its environment. */
 export interface Config {
   readonly port: number;
   readonly host: string;
-  readonly storage: "memory";
+  readonly storage: "memory" | "postgres";
+  /** PostgreSQL connection URL; set exactly when storage is postgres. */
+  readonly databaseUrl: string | null;
   readonly policy: Policy;
   /** HMAC key for stored codes; null means a random key for this process (memory only). */
   readonly hmacKey: Uint8Array | null;
   /** Proxies whose X-Forwarded-For is believed: addresses and CIDR ranges. */
   readonly trustProxy: readonly string[];
+  /** Which sender delivers codes (OTP_SENDER and its variables). */
+  readonly sender: SenderConfig;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -37,11 +42,20 @@ export function loadConfig(env: Env): Config {
     return value === undefined ? fallback : parse(name, value);
   };
 
-  const storage = read("STORAGE") ?? "memory";
-  if (storage !== "memory") {
-    throw new ConfigError("STORAGE", storage, "expected memory");
+  const storage = read("STORAGE")?.trim() ?? "memory";
+  if (storage !== "memory" && storage !== "postgres") {
+    throw new ConfigError("STORAGE", storage, "expected memory or postgres");
   }
+  const databaseUrl = storage === "postgres" ? parseDatabaseUrl(read("DATABASE_URL")) : null;
   const hmacKey = read("OTP_HMAC_KEY");
+  if (storage === "postgres" && hmacKey === undefined) {
+    // Every instance must compute the same HMAC, and stored codes must outlive a restart.
+    throw new ConfigError(
+      "OTP_HMAC_KEY",
+      "",
+      `required with STORAGE=postgres: a secret of at least ${MIN_HMAC_KEY_LENGTH} characters, the same on every instance`,
+    );
+  }
   if (hmacKey !== undefined && hmacKey.length < MIN_HMAC_KEY_LENGTH) {
     throw new ConfigError(
       "OTP_HMAC_KEY",
@@ -54,6 +68,7 @@ export function loadConfig(env: Env): Config {
     port: optional("PORT", (name, value) => parseInteger(name, value, 0, 65535), 8080),
     host: read("HOST")?.trim() ?? "0.0.0.0",
     storage,
+    databaseUrl,
     policy: {
       codeLength: optional(
         "OTP_LENGTH",
@@ -79,5 +94,22 @@ export function loadConfig(env: Env): Config {
     },
     hmacKey: hmacKey === undefined ? null : new TextEncoder().encode(hmacKey),
     trustProxy: optional("TRUST_PROXY", parseAddressList, []),
+    sender: loadSenderConfig(env),
   };
+}
+
+function parseDatabaseUrl(value: string | undefined): string {
+  const accepts =
+    "required with STORAGE=postgres: a URL like postgres://user:password@host:5432/db";
+  let url: URL | undefined;
+  try {
+    url = value === undefined ? undefined : new URL(value.trim());
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+    // The URL may hold a password: never repeat it.
+    throw new ConfigError("DATABASE_URL", value === undefined ? "" : "(hidden)", accepts);
+  }
+  return url.toString();
 }

@@ -21,9 +21,11 @@ describe("configuration", () => {
       port: 8080,
       host: "0.0.0.0",
       storage: "memory",
+      databaseUrl: null,
       policy: defaultPolicy,
       hmacKey: null,
       trustProxy: [],
+      sender: { kind: "console" },
     });
   });
 
@@ -52,6 +54,43 @@ describe("configuration", () => {
     });
     expect(config.trustProxy).toEqual(["10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8"]);
     expect(config.hmacKey).toHaveLength(32);
+  });
+
+  describe("with STORAGE=postgres", () => {
+    const key = "k".repeat(32);
+
+    it("takes DATABASE_URL and OTP_HMAC_KEY", () => {
+      const config = loadConfig({
+        STORAGE: "postgres",
+        DATABASE_URL: "postgres://otp:secret@db.internal:5432/otp",
+        OTP_HMAC_KEY: key,
+      });
+      expect(config.storage).toBe("postgres");
+      expect(config.databaseUrl).toBe("postgres://otp:secret@db.internal:5432/otp");
+    });
+
+    it("refuses to start without OTP_HMAC_KEY, naming it", () => {
+      const error = errorFor({ STORAGE: "postgres", DATABASE_URL: "postgres://db/otp" });
+      expect(error.variable).toBe("OTP_HMAC_KEY");
+      expect(error.message).toMatch(/required with STORAGE=postgres/);
+    });
+
+    it.each([undefined, "mysql://db/otp", "not a url"])(
+      "refuses DATABASE_URL=%s without repeating it",
+      (url) => {
+        const env: Record<string, string> = { STORAGE: "postgres", OTP_HMAC_KEY: key };
+        if (url !== undefined) {
+          env.DATABASE_URL = url;
+        }
+        const error = errorFor(env);
+        expect(error.variable).toBe("DATABASE_URL");
+        expect(error.message).not.toContain("mysql");
+      },
+    );
+
+    it("ignores DATABASE_URL with memory storage", () => {
+      expect(loadConfig({ DATABASE_URL: "postgres://db/otp" }).databaseUrl).toBeNull();
+    });
   });
 
   it("turns the IP limit off with `off`", () => {

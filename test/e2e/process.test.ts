@@ -1,124 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { killServices, spawnService, startService } from "../support/service-process.js";
 
 // The real entry point, src/main.ts, as a child process: what a developer runs with `npm start`.
 
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-
-/** Variables the service reads; the test runner's own values must not leak into the child. */
-const CONFIG_VARIABLES = new Set([
-  "PORT",
-  "HOST",
-  "STORAGE",
-  "DATABASE_URL",
-  "OTP_LENGTH",
-  "OTP_TTL",
-  "OTP_MAX_ATTEMPTS",
-  "OTP_LOCKOUT",
-  "OTP_REQUEST_LIMIT",
-  "OTP_IP_REQUEST_LIMIT",
-  "SESSION_TTL",
-  "OTP_HMAC_KEY",
-  "TRUST_PROXY",
-  "CORS_ORIGINS",
-  "LOG_LEVEL",
-]);
-
-interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-interface ServiceProcess {
-  readonly child: ChildProcess;
-  /** Everything printed so far. */
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the first whole stdout line matching `pattern`; rejects if the process ends first. */
-  line(pattern: RegExp): Promise<RegExpMatchArray>;
-  /** Resolves once the process has exited and its output is fully read. */
-  readonly exited: Promise<Exit>;
-}
-
-const children: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
-    }
-  }
-});
-
-function spawnService(env: Record<string, string>): ServiceProcess {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.has(name)),
-  );
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: repoRoot,
-    env: { ...inherited, PORT: "0", HOST: "127.0.0.1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let out = "";
-  let err = "";
-  let ended = false;
-  const watchers = new Set<() => void>();
-  const notify = () => {
-    for (const watcher of watchers) {
-      watcher();
-    }
-  };
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-    out += chunk;
-    notify();
-  });
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    err += chunk;
-  });
-  // "close" comes after "exit" and after stdout and stderr have ended.
-  const exited = new Promise<Exit>((resolve) => {
-    child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
-      ended = true;
-      resolve({ code, signal });
-      notify();
-    });
-  });
-
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    line(pattern) {
-      const wholeLine = new RegExp(`^${pattern.source}$`, "m");
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const match = out.slice(0, out.lastIndexOf("\n") + 1).match(wholeLine);
-          if (match !== null) {
-            watchers.delete(check);
-            resolve(match);
-          } else if (ended) {
-            watchers.delete(check);
-            reject(new Error(`exited without printing /${pattern.source}/; stderr:\n${err}`));
-          }
-        };
-        watchers.add(check);
-        check();
-      });
-    },
-  };
-}
-
-/** Starts the service and waits for its "listening" line; resolves with the process and its port. */
-async function startService(env: Record<string, string> = {}) {
-  const service = spawnService(env);
-  const [, port] = await service.line(/otp-auth listening on 127\.0\.0\.1:(\d+) \(.*\)/);
-  return { service, port: Number(port) };
-}
+afterEach(killServices);
 
 /** A Connect JSON call with plain fetch, as curl would make it. */
 async function call(port: number, method: string, body: unknown) {
@@ -182,6 +69,7 @@ describe("the service as a process", () => {
     ["TRUST_PROXY", "not-an-ip"],
     ["STORAGE", "redis"],
     ["SESSION_TTL", "0s"],
+    ["OTP_SENDER", "sms"],
   ])("refuses to start with %s=%s and says which variable is wrong", async (variable, value) => {
     const service = spawnService({ [variable]: value });
 

@@ -279,11 +279,13 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       });
 
       it("hands a released key to exactly one waiter", async () => {
+        let claims = 0;
         const outcomes = await Promise.all(
-          Array.from({ length: 10 }, async (_, i) => {
+          Array.from({ length: 10 }, async () => {
             const outcome = await claim();
             if (outcome.kind === "claimed") {
-              if (i === 0) {
+              claims++;
+              if (claims === 1) {
                 await store.releaseIdempotencyKey("ann@example.com", "k1");
               } else {
                 await store.completeIdempotencyKey("ann@example.com", "k1", response);

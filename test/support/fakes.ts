@@ -1,3 +1,4 @@
+import { OtpError } from "../../src/domain/errors.js";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import type { OtpDelivery, OtpSender, RandomSource } from "../../src/domain/ports.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
@@ -153,5 +154,28 @@ export function createFailingStore(makeError: () => unknown): OtpStore {
     ping: fail,
     purgeExpired: (now) => inner.purgeExpired(now),
     close: () => inner.close(),
+  };
+}
+
+/**
+ * Wraps a real store so that its `ping` can be made to fail as an unreachable backend's does
+ * (an OtpError of kind `storage_unavailable`), and recover. Every other step works as before.
+ */
+export function createPingSwitchStore(inner: OtpStore) {
+  let reachable = true;
+  const store: OtpStore = {
+    ...inner,
+    async ping() {
+      if (!reachable) {
+        throw new OtpError({ kind: "storage_unavailable" }, "the database cannot be reached");
+      }
+      await inner.ping();
+    },
+  };
+  return {
+    store,
+    setReachable(value: boolean) {
+      reachable = value;
+    },
   };
 }

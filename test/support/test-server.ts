@@ -17,12 +17,20 @@ export interface TestServer {
 
 /**
  * Starts the real service on 127.0.0.1, port 0, with environment `env` (as the service would read
- * it), a fake clock and a recording sender (unless `sender` replaces it). Codes are random unless
- * `codes` fixes them.
+ * it), a fake clock and a recording sender (unless `sender` replaces it, or `realSender` keeps the
+ * configured one). Codes are random unless `codes` fixes them.
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { codes?: string[]; store?: OtpStore; sender?: OtpSender } = {},
+  options: {
+    codes?: string[];
+    store?: OtpStore;
+    sender?: OtpSender;
+    /** Deliver with the sender `env` configures (OTP_SENDER…), as production does; no recording. */
+    realSender?: boolean;
+    /** How often the server pings its store for health (the service's default otherwise). */
+    healthCheckIntervalMs?: number;
+  } = {},
 ): Promise<TestServer> {
   const config: Config = { ...loadConfig({ PORT: "0", HOST: "127.0.0.1", ...env }) };
   const clock = createFakeClock();
@@ -30,9 +38,12 @@ export async function startTestServer(
   const internalErrors: unknown[] = [];
   const app = await startApp(config, {
     clock,
-    sender: options.sender ?? sender,
+    ...(options.realSender ? {} : { sender: options.sender ?? sender }),
     ...(options.codes ? { random: createFixedRandom(options.codes) } : {}),
     ...(options.store ? { store: options.store } : {}),
+    ...(options.healthCheckIntervalMs === undefined
+      ? {}
+      : { healthCheckIntervalMs: options.healthCheckIntervalMs }),
     onInternalError: (_procedure, error) => internalErrors.push(error),
   });
   return {

@@ -1,0 +1,23 @@
+import type { Config } from "../config/load-config.js";
+import type { OtpStore } from "../domain/otp-store.js";
+import type { Clock } from "../domain/ports.js";
+import { systemClock } from "../platform/system-clock.js";
+import { createMemoryStore } from "../storage/memory-store.js";
+import { openPostgres } from "../storage/postgres/open-postgres.js";
+
+/** A store and the clock that goes with it: instances sharing a database share its clock. */
+export interface Storage {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+}
+
+/**
+ * Opens the configured storage: memory with the machine's clock, or PostgreSQL (migrated, and
+ * with the database's clock). Rejects when PostgreSQL stays unreachable through start-up.
+ */
+export async function openStorage(config: Config, log: (line: string) => void): Promise<Storage> {
+  if (config.storage === "postgres" && config.databaseUrl !== null) {
+    return openPostgres(config.databaseUrl, log);
+  }
+  return { store: createMemoryStore(), clock: systemClock };
+}

@@ -1,0 +1,49 @@
+import { OtpError } from "../../domain/errors.js";
+
+// Socket-level failures: the database cannot be reached at all.
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+]);
+
+// SQLSTATEs that mean "not now" rather than "your query is wrong": connection exceptions (08),
+// shutdowns and start-ups (57P0x), statement timeout (57014), too many connections (53300).
+const UNAVAILABLE_SQLSTATES = /^(08...|57P0[1-4]|57014|53300)$/;
+
+// node-postgres reports its own timeouts and dropped connections only by message.
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|connect ECONNREFUSED/i;
+
+/** True when `error` says the database is unreachable or unable to serve, not that a query is wrong. */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) {
+    return false;
+  }
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATES.test(code))) {
+    return true;
+  }
+  return UNAVAILABLE_MESSAGES.test(error.message);
+}
+
+/** Runs a database step, turning "unreachable" into the domain's storage_unavailable refusal. */
+export async function unavailableAsRefusal<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (isUnavailable(error)) {
+      throw new OtpError(
+        { kind: "storage_unavailable" },
+        "storage is unavailable; try again shortly",
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,259 @@
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
+import { createAuthClient, detailsOf, type Protocol, rejection } from "../support/clients.js";
+import { createDatabase } from "../support/postgres-server.js";
+import {
+  codeFromConsole,
+  killServices,
+  type ServiceProcess,
+  startService,
+} from "../support/service-process.js";
+
+// Two real service processes sharing one real PostgreSQL database: every guarantee must hold
+// across them as it does within one.
+
+const HMAC_KEY = "an-hmac-key-shared-by-both-instances-0123456789";
+const EMAIL = "ada@example.com";
+
+interface Instance {
+  readonly service: ServiceProcess;
+  readonly baseUrl: string;
+}
+
+let databaseUrl: string;
+let instances: Instance[];
+
+async function startInstance(env: Record<string, string> = {}): Promise<Instance> {
+  const { service, port } = await startService({
+    STORAGE: "postgres",
+    DATABASE_URL: databaseUrl,
+    OTP_HMAC_KEY: HMAC_KEY,
+    OTP_IP_REQUEST_LIMIT: "off",
+    ...env,
+  });
+  return { service, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+async function startBoth(env: Record<string, string> = {}): Promise<[Instance, Instance]> {
+  // Started together: both apply migrations at once on a fresh database.
+  const both = await Promise.all([startInstance(env), startInstance(env)]);
+  instances = both;
+  return both;
+}
+
+const protocolsInTurn: Protocol[] = ["grpc", "connect-json-h1", "connect-proto-h2", "grpc-web"];
+
+/** A client on instance `i % 2` over a protocol that changes with `i`, so calls spread out. */
+function clientFor(i: number) {
+  const instance = instances[i % 2] as Instance;
+  return createAuthClient(
+    protocolsInTurn[i % protocolsInTurn.length] as Protocol,
+    instance.baseUrl,
+  );
+}
+
+async function requestCode(on: Instance, email = EMAIL): Promise<{ otpId: string; code: string }> {
+  const { otpId } = await createAuthClient("grpc", on.baseUrl).requestOtp({ email });
+  return { otpId, code: await codeFromConsole(on.service, otpId) };
+}
+
+function reasonOf(error: ConnectError): string | undefined {
+  return detailsOf(error).errorInfo?.reason;
+}
+
+function tally(outcomes: PromiseSettledResult<unknown>[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const outcome of outcomes) {
+    const key =
+      outcome.status === "fulfilled"
+        ? "OK"
+        : (reasonOf(outcome.reason as ConnectError) ?? String(outcome.reason));
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+beforeEach(async () => {
+  databaseUrl = await createDatabase(inject("postgresUrl"));
+});
+
+afterEach(() => {
+  killServices();
+});
+
+describe("two instances sharing one PostgreSQL", () => {
+  it("a code issued on one instance verifies on the other, and both see the login", async () => {
+    const [a, b] = await startBoth();
+    const { code } = await requestCode(a);
+    const verified = await createAuthClient("connect-json-h1", b.baseUrl).verifyOtp({
+      email: EMAIL,
+      otp: code,
+    });
+    expect(verified.authenticated).toBe(true);
+    for (const instance of [a, b]) {
+      const status = await createAuthClient("grpc", instance.baseUrl).getStatus({ email: EMAIL });
+      expect(status.authenticated).toBe(true);
+    }
+    const again = await rejection(
+      createAuthClient("grpc", a.baseUrl).verifyOtp({ email: EMAIL, otp: code }),
+    );
+    expect(reasonOf(again)).toBe("OTP_ALREADY_USED");
+  });
+
+  it("counts the per-email limit across both instances", async () => {
+    const [a, b] = await startBoth({ OTP_REQUEST_LIMIT: "3/1h" });
+    await requestCode(a);
+    await requestCode(b);
+    const third = await createAuthClient("grpc", a.baseUrl).requestOtp({ email: EMAIL });
+    expect(third.remainingRequests).toBe(0);
+    const refused = await rejection(
+      createAuthClient("grpc", b.baseUrl).requestOtp({ email: EMAIL }),
+    );
+    expect(refused.code).toBe(Code.ResourceExhausted);
+    expect(reasonOf(refused)).toBe("OTP_REQUEST_LIMIT");
+  });
+
+  it("counts wrong codes across both instances and locks on both", async () => {
+    const [a, b] = await startBoth();
+    const { code } = await requestCode(a);
+    const wrong = code === "000000" ? "111111" : "000000";
+    const first = await rejection(
+      createAuthClient("grpc", a.baseUrl).verifyOtp({ email: EMAIL, otp: wrong }),
+    );
+    expect(detailsOf(first).errorInfo?.metadata.attempts_remaining).toBe("2");
+    const second = await rejection(
+      createAuthClient("grpc", b.baseUrl).verifyOtp({ email: EMAIL, otp: wrong }),
+    );
+    expect(detailsOf(second).errorInfo?.metadata.attempts_remaining).toBe("1");
+    expect(
+      reasonOf(
+        await rejection(
+          createAuthClient("grpc", a.baseUrl).verifyOtp({ email: EMAIL, otp: wrong }),
+        ),
+      ),
+    ).toBe("OTP_LOCKED");
+    expect(
+      reasonOf(
+        await rejection(createAuthClient("grpc", b.baseUrl).verifyOtp({ email: EMAIL, otp: code })),
+      ),
+    ).toBe("OTP_LOCKED");
+    expect(
+      reasonOf(await rejection(createAuthClient("grpc", b.baseUrl).requestOtp({ email: EMAIL }))),
+    ).toBe("OTP_LOCKED");
+  });
+
+  describe("races split across both instances", () => {
+    const N = 20;
+
+    it("N concurrent right codes: exactly one succeeds, the rest OTP_ALREADY_USED", async () => {
+      const [a] = await startBoth();
+      const { code } = await requestCode(a);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: N }, (_, i) => clientFor(i).verifyOtp({ email: EMAIL, otp: code })),
+      );
+      expect(tally(outcomes)).toEqual({ OK: 1, OTP_ALREADY_USED: N - 1 });
+    });
+
+    it("N concurrent wrong codes: counted exactly, two mismatches, the rest locked", async () => {
+      const [a] = await startBoth();
+      const { code } = await requestCode(a);
+      const wrong = code === "000000" ? "111111" : "000000";
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: N }, (_, i) => clientFor(i).verifyOtp({ email: EMAIL, otp: wrong })),
+      );
+      expect(tally(outcomes)).toEqual({ OTP_MISMATCH: 2, OTP_LOCKED: N - 2 });
+    });
+
+    it("N concurrent requests for one email: exactly the limit succeed, one code is active", async () => {
+      const [, b] = await startBoth({ OTP_REQUEST_LIMIT: "3/1h", OTP_MAX_ATTEMPTS: "100" });
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: N }, (_, i) => clientFor(i).requestOtp({ email: EMAIL })),
+      );
+      expect(tally(outcomes)).toEqual({ OK: 3, OTP_REQUEST_LIMIT: N - 3 });
+      const issued = outcomes.flatMap((o, i) =>
+        o.status === "fulfilled"
+          ? [{ otpId: o.value.otpId, on: instances[i % 2] as Instance }]
+          : [],
+      );
+      const codes = await Promise.all(
+        issued.map(({ otpId, on }) => codeFromConsole(on.service, otpId)),
+      );
+      const verifies: string[] = [];
+      for (const code of codes) {
+        const result = await createAuthClient("grpc", b.baseUrl)
+          .verifyOtp({ email: EMAIL, otp: code })
+          .then(
+            () => "OK",
+            (error: ConnectError) => reasonOf(error),
+          );
+        verifies.push(result ?? "?");
+      }
+      // Exactly one of the delivered codes is the active one (the others were replaced); once it
+      // is used, later tries of it would say "already used".
+      expect(verifies.filter((r) => r === "OK")).toHaveLength(1);
+      expect(
+        verifies.every((r) => r === "OK" || r === "OTP_MISMATCH" || r === "OTP_ALREADY_USED"),
+      ).toBe(true);
+    });
+
+    it("N concurrent requests with one idempotency key: one code, one otp_id, one slot", async () => {
+      const [a, b] = await startBoth();
+      const outcomes = await Promise.all(
+        Array.from({ length: N }, (_, i) =>
+          clientFor(i).requestOtp({ email: EMAIL }, { headers: { "idempotency-key": "same-key" } }),
+        ),
+      );
+      expect(new Set(outcomes.map((o) => o.otpId)).size).toBe(1);
+      expect(new Set(outcomes.map((o) => o.remainingRequests))).toEqual(new Set([2]));
+      const delivered = `${a.service.stdout()}${b.service.stdout()}`.match(/^otp: /gm) ?? [];
+      expect(delivered).toHaveLength(1);
+      const later = await createAuthClient("grpc", b.baseUrl).requestOtp({ email: EMAIL });
+      expect(later.remainingRequests).toBe(1);
+    });
+  });
+
+  it("keeps codes, limits and logins when both instances restart", async () => {
+    const [a, b] = await startBoth({ OTP_REQUEST_LIMIT: "2/1h" });
+    const first = await requestCode(a, "first@example.com");
+    await createAuthClient("grpc", b.baseUrl).verifyOtp({
+      email: "first@example.com",
+      otp: first.code,
+    });
+    const pending = await requestCode(b, "second@example.com");
+    await requestCode(a, "second@example.com");
+    const latest = await requestCode(a, "third@example.com");
+    for (const instance of [a, b]) {
+      instance.service.child.kill("SIGTERM");
+      expect((await instance.service.exited).code).toBe(0);
+    }
+
+    const [c, d] = await startBoth({ OTP_REQUEST_LIMIT: "2/1h" });
+    expect(
+      (await createAuthClient("grpc", c.baseUrl).getStatus({ email: "first@example.com" }))
+        .authenticated,
+    ).toBe(true);
+    expect(
+      reasonOf(
+        await rejection(
+          createAuthClient("grpc", d.baseUrl).requestOtp({ email: "second@example.com" }),
+        ),
+      ),
+    ).toBe("OTP_REQUEST_LIMIT");
+    // The replaced code stays dead; the latest one still works after the restart.
+    expect(
+      reasonOf(
+        await rejection(
+          createAuthClient("grpc", c.baseUrl).verifyOtp({
+            email: "second@example.com",
+            otp: pending.code === "000000" ? "000001" : pending.code,
+          }),
+        ),
+      ),
+    ).toMatch(/OTP_MISMATCH|OTP_ALREADY_USED/);
+    const verified = await createAuthClient("grpc", d.baseUrl).verifyOtp({
+      email: "third@example.com",
+      otp: latest.code,
+    });
+    expect(verified.authenticated).toBe(true);
+  });
+});

@@ -1,0 +1,95 @@
+import { Code } from "@connectrpc/connect";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createAuthClient, detailsOf, rejection } from "../support/clients.js";
+import {
+  createDatabase,
+  type PostgresServer,
+  startPostgresServer,
+} from "../support/postgres-server.js";
+import { killServices, startService } from "../support/service-process.js";
+
+// A PostgreSQL server of this file's own, so that it can be stopped and started under a running
+// service.
+
+let postgres: PostgresServer;
+
+beforeAll(async () => {
+  postgres = await startPostgresServer();
+});
+
+afterAll(async () => {
+  await postgres?.destroy();
+});
+
+afterEach(() => {
+  killServices();
+});
+
+describe("when PostgreSQL goes away", () => {
+  it("RPCs fail fast with STORAGE_UNAVAILABLE, and the service recovers by itself", async () => {
+    const { port } = await startService({
+      STORAGE: "postgres",
+      DATABASE_URL: await createDatabase(postgres.url),
+      OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
+    });
+    const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
+    await client.requestOtp({ email: "ada@example.com" });
+
+    await postgres.stop();
+    for (const call of [
+      () => client.requestOtp({ email: "ada@example.com" }),
+      () => client.verifyOtp({ email: "ada@example.com", otp: "123456" }),
+      () => client.getStatus({ email: "ada@example.com" }),
+    ]) {
+      const started = Date.now();
+      const error = await rejection(call());
+      expect(error.code).toBe(Code.Unavailable);
+      expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
+      // Well within a client's usual deadline: the pool refuses instead of queueing.
+      expect(Date.now() - started).toBeLessThan(3_000);
+    }
+
+    await postgres.start();
+    // The pool's old connections died with the server; the service gets new ones by itself.
+    let status: { authenticated: boolean } | undefined;
+    for (let attempt = 0; attempt < 50 && status === undefined; attempt++) {
+      status = await client.getStatus({ email: "ada@example.com" }).catch(() => undefined);
+      if (status === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    expect(status).toEqual(expect.objectContaining({ authenticated: false }));
+    const issued = await client.requestOtp({ email: "ada@example.com" });
+    expect(issued.remainingRequests).toBe(1);
+  });
+
+  it("a database that stops answering gives UNAVAILABLE before the client's deadline", async () => {
+    const { port } = await startService({
+      STORAGE: "postgres",
+      DATABASE_URL: await createDatabase(postgres.url),
+      OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
+    });
+    const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
+    await client.getStatus({ email: "ada@example.com" });
+    postgres.freeze();
+    try {
+      const started = Date.now();
+      const error = await rejection(
+        client.getStatus({ email: "ada@example.com" }, { timeoutMs: 4_000 }),
+      );
+      expect(error.code).toBe(Code.Unavailable);
+      expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
+      expect(Date.now() - started).toBeLessThan(4_000);
+    } finally {
+      postgres.thaw();
+    }
+    let status: { authenticated: boolean } | undefined;
+    for (let attempt = 0; attempt < 50 && status === undefined; attempt++) {
+      status = await client.getStatus({ email: "ada@example.com" }).catch(() => undefined);
+      if (status === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    expect(status?.authenticated).toBe(false);
+  });
+});
