@@ -1,4 +1,5 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
+import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 import { createAuthClient, detailsOf, type Protocol, rejection } from "../support/clients.js";
 import { createDatabase } from "../support/postgres-server.js";
@@ -98,6 +99,27 @@ describe("two instances sharing one PostgreSQL", () => {
       createAuthClient("grpc", a.baseUrl).verifyOtp({ email: EMAIL, otp: code }),
     );
     expect(reasonOf(again)).toBe("OTP_ALREADY_USED");
+  });
+
+  it("never stores a code in plain text", async () => {
+    const [a] = await startBoth();
+    const { code } = await requestCode(a);
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ dump: string }>(
+        `SELECT string_agg(t::text, ' ') AS dump FROM (
+           SELECT c::text AS t FROM otp_codes c
+           UNION ALL SELECT a::text FROM otp_attempts a
+           UNION ALL SELECT u::text FROM otp_users u
+           UNION ALL SELECT s::text FROM otp_slots s
+           UNION ALL SELECT i::text FROM otp_idempotency i) AS everything`,
+      );
+      expect(rows[0]?.dump).toContain(EMAIL);
+      expect(rows[0]?.dump).not.toContain(code);
+    } finally {
+      await client.end();
+    }
   });
 
   it("counts the per-email limit across both instances", async () => {

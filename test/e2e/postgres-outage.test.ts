@@ -35,6 +35,9 @@ describe("when PostgreSQL goes away", () => {
     const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
     await client.requestOtp({ email: "ada@example.com" });
 
+    const readiness = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+    expect(await readiness()).toBe(200);
+
     await postgres.stop();
     for (const call of [
       () => client.requestOtp({ email: "ada@example.com" }),
@@ -49,6 +52,9 @@ describe("when PostgreSQL goes away", () => {
       expect(Date.now() - started).toBeLessThan(3_000);
     }
 
+    // Readiness follows the storage health check (a ping every 2 seconds).
+    expect(await eventually(readiness, 503)).toBe(503);
+
     await postgres.start();
     // The pool's old connections died with the server; the service gets new ones by itself.
     let status: { authenticated: boolean } | undefined;
@@ -61,6 +67,7 @@ describe("when PostgreSQL goes away", () => {
     expect(status).toEqual(expect.objectContaining({ authenticated: false }));
     const issued = await client.requestOtp({ email: "ada@example.com" });
     expect(issued.remainingRequests).toBe(1);
+    expect(await eventually(readiness, 200)).toBe(200);
   });
 
   it("a database that stops answering gives UNAVAILABLE before the client's deadline", async () => {
@@ -93,3 +100,14 @@ describe("when PostgreSQL goes away", () => {
     expect(status?.authenticated).toBe(false);
   });
 });
+
+/** Calls `probe` until it returns `wanted` (or 10 seconds pass) and returns its last answer. */
+async function eventually<T>(probe: () => Promise<T>, wanted: T): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  let last = await probe();
+  while (last !== wanted && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    last = await probe();
+  }
+  return last;
+}
