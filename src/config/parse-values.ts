@@ -77,3 +77,41 @@ export function parseAddressList(variable: string, value: string): string[] {
   }
   return entries;
 }
+
+const ORIGIN_LIST_ACCEPTS =
+  "expected * (any origin) or comma-separated origins like https://app.example.com,http://localhost:5173 (scheme, host and port only: no path, no trailing slash, no default port)";
+
+/**
+ * Parses a comma-separated list of exact web origins, or `*` alone for any origin. Each origin
+ * must be written as browsers send it in the Origin header, since it is compared as a string.
+ */
+export function parseOriginList(variable: string, value: string): string[] {
+  const entries = value
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  if (entries.includes("*")) {
+    if (entries.length > 1) {
+      throw new ConfigError(variable, value, ORIGIN_LIST_ACCEPTS);
+    }
+    return entries;
+  }
+  for (const entry of entries) {
+    const origin = webOrigin(entry);
+    if (origin !== entry) {
+      const hint = origin === undefined ? "" : ` (did you mean ${origin}?)`;
+      throw new ConfigError(variable, value, `${ORIGIN_LIST_ACCEPTS}${hint}`);
+    }
+  }
+  return entries;
+}
+
+/** The origin of an http(s) URL as a browser serializes it, or undefined. */
+function webOrigin(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -19,7 +19,7 @@ export interface RawResponse {
 }
 
 export interface RawRequest {
-  readonly method?: "GET" | "POST";
+  readonly method?: "GET" | "HEAD" | "POST";
   readonly path: string;
   readonly headers?: Record<string, string>;
   readonly body?: Uint8Array | string;

@@ -1,0 +1,80 @@
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import { describeWait } from "../domain/errors.js";
+import { describeError } from "./messages.js";
+
+// The login page: email → RequestOtp → code → VerifyOtp, over Connect with JSON, on the origin
+// that served the page. Messages go to two live regions: progress to a polite status, failures
+// to an alert.
+
+const client = createClient(AuthService, createConnectTransport({ baseUrl: location.origin }));
+
+function byId<T extends HTMLElement>(id: string, type: new () => T): T {
+  const element = document.getElementById(id);
+  if (!(element instanceof type)) {
+    throw new Error(`the page has no #${id}`);
+  }
+  return element;
+}
+
+const requestForm = byId("request-form", HTMLFormElement);
+const verifyForm = byId("verify-form", HTMLFormElement);
+const emailInput = byId("email", HTMLInputElement);
+const codeInput = byId("code", HTMLInputElement);
+const status = byId("status", HTMLParagraphElement);
+const alert = byId("alert", HTMLParagraphElement);
+
+/** The address the last code went to; verification is for that one, whatever is typed since. */
+let sentTo = "";
+
+function show(region: HTMLElement, text: string): void {
+  status.textContent = "";
+  alert.textContent = "";
+  region.textContent = text;
+}
+
+/** Runs one call for `form`, with its buttons disabled meanwhile and any failure explained. */
+function handle(form: HTMLFormElement, call: () => Promise<void>): void {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const buttons = form.querySelectorAll("button");
+    for (const button of buttons) {
+      button.disabled = true;
+    }
+    form.setAttribute("aria-busy", "true");
+    call()
+      .catch((error: unknown) => show(alert, describeError(error)))
+      .finally(() => {
+        for (const button of buttons) {
+          button.disabled = false;
+        }
+        form.removeAttribute("aria-busy");
+      });
+  });
+}
+
+handle(requestForm, async () => {
+  const email = emailInput.value.trim();
+  const sent = await client.requestOtp({ email });
+  sentTo = email;
+  const expiresIn =
+    sent.ttl === undefined
+      ? ""
+      : ` It expires in ${describeWait(Number(sent.ttl.seconds) * 1000)}.`;
+  verifyForm.hidden = false;
+  codeInput.value = "";
+  codeInput.focus();
+  show(status, `We sent a ${sent.codeLength}-digit code to ${email}.${expiresIn}`);
+});
+
+handle(verifyForm, async () => {
+  const verified = await client.verifyOtp({ email: sentTo, otp: codeInput.value.trim() });
+  if (!verified.authenticated) {
+    show(alert, "That did not work — try again.");
+    return;
+  }
+  requestForm.hidden = true;
+  verifyForm.hidden = true;
+  show(status, `Signed in as ${sentTo}.`);
+});

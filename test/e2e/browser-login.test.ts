@@ -1,0 +1,105 @@
+import type { Page } from "playwright-core";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { createSharedChromium } from "../support/chromium.js";
+import { createAuthClient } from "../support/clients.js";
+import { startTestServer, type TestServer } from "../support/test-server.js";
+
+// The login page served at `/`, driven in a real headless Chromium against a real server.
+
+const chromium = createSharedChromium();
+let server: TestServer | undefined;
+let page: Page | undefined;
+
+afterAll(() => chromium.close());
+
+afterEach(async () => {
+  await page?.close();
+  await server?.close();
+  page = undefined;
+  server = undefined;
+});
+
+async function openLoginPage(env: Record<string, string> = {}) {
+  const started = await startTestServer(env);
+  server = started;
+  const bundle = await fetch(`${started.baseUrl}/login.js`);
+  expect(bundle.status, "the page is not built: run `npm run build:web`").toBe(200);
+  const opened = await (await chromium.browser()).newPage();
+  page = opened;
+  opened.setDefaultTimeout(10_000);
+  await opened.goto(started.baseUrl);
+  return { server: started, page: opened };
+}
+
+/** Waits until the live region `role` says `text`, then returns all it says. */
+async function announced(on: Page, role: "status" | "alert", text: string) {
+  const region = on.getByRole(role);
+  await region.filter({ hasText: text }).waitFor();
+  return region.textContent();
+}
+
+async function sendCode(on: Page, email: string) {
+  await on.getByLabel("Email address").fill(email);
+  await on.getByRole("button", { name: "Send code" }).click();
+}
+
+async function submitCode(on: Page, code: string) {
+  await on.getByLabel("Code from the message").fill(code);
+  await on.getByRole("button", { name: "Verify" }).click();
+}
+
+describe("the login page in a browser", () => {
+  it("signs a person in with the code that was sent to them", async () => {
+    const { server, page } = await openLoginPage();
+    await sendCode(page, "ann@example.com");
+    expect(await announced(page, "status", "We sent")).toBe(
+      "We sent a 6-digit code to ann@example.com. It expires in 5 minutes.",
+    );
+
+    await submitCode(page, server.sender.lastCodeFor("ann@example.com"));
+    expect(await announced(page, "status", "Signed in")).toBe("Signed in as ann@example.com.");
+    expect(await page.getByRole("alert").textContent()).toBe("");
+    const status = await createAuthClient("grpc", server.baseUrl).getStatus({
+      email: "ann@example.com",
+    });
+    expect(status.authenticated).toBe(true);
+  });
+
+  it("says how long to wait when the email has asked for too many codes", async () => {
+    const { page } = await openLoginPage({ OTP_REQUEST_LIMIT: "1/1h" });
+    await sendCode(page, "bob@example.com");
+    await announced(page, "status", "We sent");
+
+    await page.getByRole("button", { name: "Send code" }).click();
+    expect(await announced(page, "alert", "Too many")).toBe(
+      "Too many codes were requested for this email — try again in 60 minutes.",
+    );
+  });
+
+  it("counts down wrong codes, then says how long the lock lasts", async () => {
+    const { server, page } = await openLoginPage();
+    await sendCode(page, "cy@example.com");
+    await announced(page, "status", "We sent");
+    const wrong = server.sender.lastCodeFor("cy@example.com") === "000000" ? "111111" : "000000";
+
+    await submitCode(page, wrong);
+    expect(await announced(page, "alert", "2 attempts")).toBe(
+      "That code is not right — 2 attempts left.",
+    );
+    await submitCode(page, wrong);
+    expect(await announced(page, "alert", "1 attempt")).toBe(
+      "That code is not right — 1 attempt left.",
+    );
+    await submitCode(page, wrong);
+    expect(await announced(page, "alert", "Too many")).toBe(
+      "Too many wrong codes — try again in 10 minutes.",
+    );
+  });
+
+  it("explains a malformed email instead of sending it", async () => {
+    const { server, page } = await openLoginPage();
+    await sendCode(page, "not an email");
+    expect(await announced(page, "alert", "email")).toBe("Enter a valid email address.");
+    expect(server.sender.sent).toHaveLength(0);
+  });
+});
