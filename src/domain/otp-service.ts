@@ -1,7 +1,8 @@
+import { OtpError } from "./errors.js";
 import { getStatus, type StatusInput } from "./get-status.js";
 import type { OtpStore } from "./otp-store.js";
 import type { Policy } from "./policy.js";
-import type { Clock, OtpSender, RandomSource } from "./ports.js";
+import type { Clock, OtpEvents, OtpSender, RandomSource } from "./ports.js";
 import { type RequestOtpInput, requestOtp } from "./request-otp.js";
 import { type VerifyOtpInput, verifyOtp } from "./verify-otp.js";
 
@@ -14,6 +15,8 @@ export interface OtpServiceDeps {
   readonly policy: Policy;
   /** Key for the HMAC that codes are stored as. */
   readonly hmacKey: Uint8Array;
+  /** Told what the rules decided (codes issued, verified, failed, locked; refusals), if given. */
+  readonly events?: OtpEvents;
 }
 
 export type OtpService = ReturnType<typeof createOtpService>;
@@ -23,9 +26,17 @@ export type OtpService = ReturnType<typeof createOtpService>;
  * saying why the request was refused; any other rejection is a bug (or a broken store).
  */
 export function createOtpService(deps: OtpServiceDeps) {
+  // Refusals are reported here, once, rather than at each of the many places that throw one.
+  const reportRefusal = <T>(result: Promise<T>): Promise<T> =>
+    result.catch((error: unknown) => {
+      if (error instanceof OtpError) {
+        deps.events?.refused(error.refusal);
+      }
+      throw error;
+    });
   return {
-    requestOtp: (input: RequestOtpInput) => requestOtp(deps, input),
-    verifyOtp: (input: VerifyOtpInput) => verifyOtp(deps, input),
-    getStatus: (input: StatusInput) => getStatus(deps, input),
+    requestOtp: (input: RequestOtpInput) => reportRefusal(requestOtp(deps, input)),
+    verifyOtp: (input: VerifyOtpInput) => reportRefusal(verifyOtp(deps, input)),
+    getStatus: (input: StatusInput) => reportRefusal(getStatus(deps, input)),
   };
 }

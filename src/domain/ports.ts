@@ -1,3 +1,5 @@
+import type { Refusal } from "./errors.js";
+
 /** Where the domain reads the time. All instances sharing state must agree on it. */
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
@@ -27,4 +29,21 @@ export interface OtpDelivery {
  */
 export interface OtpSender {
   send(delivery: OtpDelivery): Promise<void>;
+}
+
+/**
+ * What the rules report as they decide, for metrics. Called after the fact; an implementation
+ * must return at once and never throw, since it runs inside the request.
+ */
+export interface OtpEvents {
+  /** A new code was delivered and activated (a replayed response issues none). */
+  codeIssued(): void;
+  /** A code verified and authenticated its email. */
+  codeVerified(): void;
+  /** A wrong code was counted against its (email, purpose). */
+  codeFailed(): void;
+  /** A wrong code reached the attempt limit: the code is burned and (email, purpose) locked. */
+  codeLocked(): void;
+  /** A request was refused, for the reason `refusal` gives (every kind, validation included). */
+  refused(refusal: Refusal): void;
 }

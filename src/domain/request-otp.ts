@@ -123,6 +123,7 @@ async function issue(
     // Kept one more TTL after expiry so a late attempt hears "expired", not "not found".
     retainUntil: expiresAt + policy.codeTtlMs,
   });
+  deps.events?.codeIssued();
   return {
     otpId,
     expiresAt,

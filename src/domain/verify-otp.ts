@@ -56,7 +56,14 @@ export async function verifyOtp(deps: OtpServiceDeps, input: VerifyOtpInput): Pr
         lockAt: policy.maxAttempts,
         lockUntil: now + policy.lockoutMs,
       });
+      // Not counted (failures 0) when a concurrent failure locked the pair first.
+      if (failure.failures > 0) {
+        deps.events?.codeFailed();
+      }
       if (failure.lockedUntil !== null && failure.lockedUntil > now) {
+        if (failure.failures > 0) {
+          deps.events?.codeLocked();
+        }
         throw lockedError(failure.lockedUntil - now);
       }
       const attemptsRemaining = policy.maxAttempts - failure.failures;
@@ -74,6 +81,7 @@ export async function verifyOtp(deps: OtpServiceDeps, input: VerifyOtpInput): Pr
     });
     switch (outcome.kind) {
       case "consumed":
+        deps.events?.codeVerified();
         return { authenticatedAt: now };
       case "used":
         throw alreadyUsed();

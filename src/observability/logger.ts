@@ -1,0 +1,47 @@
+import pino from "pino";
+import { currentCall } from "./call-context.js";
+import { maskEmailsDeep, maskEmailsIn } from "./mask-email.js";
+
+/** The service's logger: pino's, as createLogger configures it. */
+export type Logger = pino.Logger;
+/** The least severe entries a logger writes; `silent` writes none. */
+export type LogLevel = pino.LevelWithSilent;
+
+/**
+ * A JSON logger (pino): one line per entry with `level` as a name, `time` in ISO 8601, `pid`,
+ * `hostname`, `name: "otp-auth"`, the `requestId` of the call being served when there is one,
+ * and `msg`. Email addresses anywhere in an entry (error messages included) are masked. Writes to
+ * `destination`, by default stdout, synchronously: each entry is one whole write, so entries
+ * never interleave with the console sender's lines, and none is lost when the process exits.
+ */
+export function createLogger(
+  options: { level?: LogLevel; destination?: pino.DestinationStream } = {},
+): Logger {
+  return pino(
+    {
+      name: "otp-auth",
+      level: options.level ?? "info",
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (entry) => maskEmailsDeep(entry) as Record<string, unknown>,
+      },
+      serializers: {
+        // Spread: the serialized error's prototype is pino's, which maskEmailsDeep leaves alone.
+        err: (error: Error) => maskEmailsDeep({ ...pino.stdSerializers.err(error) }),
+      },
+      hooks: {
+        // Messages are not entries' fields, so the log formatter does not see them.
+        logMethod(args, method) {
+          const masked = args.map((arg) => (typeof arg === "string" ? maskEmailsIn(arg) : arg));
+          return method.apply(this, masked as Parameters<typeof method>);
+        },
+      },
+      mixin: () => {
+        const call = currentCall();
+        return call === undefined ? {} : { requestId: call.requestId };
+      },
+    },
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+}

@@ -1,0 +1,47 @@
+// Email addresses in free text: a local part and a domain, each bounded so that scanning a long
+// string stays linear (RFC 5321 allows 64 and 255 characters).
+const EMAIL_IN_TEXT = /[^\s@<>()[\]\\,;:"']{1,64}@[^\s@<>()[\]\\,;:"']{1,255}/g;
+const MAX_DOMAIN_LENGTH = 255;
+
+/**
+ * `ann@example.com` → `a***@example.com`: the first character of the local part and the domain,
+ * enough to tell users and mail providers apart in logs without recording the address. Anything
+ * without an `@` (or with nothing before it) becomes `***`. Never throws.
+ */
+export function maskEmail(email: string): string {
+  const address = email.trim().toLowerCase();
+  const at = address.lastIndexOf("@");
+  if (at <= 0) {
+    return "***";
+  }
+  return `${address.slice(0, 1)}***@${address.slice(at + 1, at + 1 + MAX_DOMAIN_LENGTH)}`;
+}
+
+/** `text` with every email address in it masked as maskEmail does; other text stays as it was. */
+export function maskEmailsIn(text: string): string {
+  return text.includes("@") ? text.replace(EMAIL_IN_TEXT, maskEmail) : text;
+}
+
+/**
+ * A copy of `value` with every email address in its strings masked, through plain objects and
+ * arrays; other values are returned as they are. For log entries, whose fields may hold error
+ * messages that quote an address (an SMTP refusal, a database constraint violation).
+ */
+export function maskEmailsDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") {
+    return maskEmailsIn(value);
+  }
+  // Log entries are shallow; the bound only guards against cycles.
+  if (depth > 8 || value === null || typeof value !== "object") {
+    return value;
+  }
+  if (Array.isArray(value)) {
+    return value.map((item) => maskEmailsDeep(item, depth + 1));
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) {
+    return value;
+  }
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, maskEmailsDeep(item, depth + 1)]),
+  );
+}

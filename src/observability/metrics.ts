@@ -1,0 +1,120 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import type { OtpEvents } from "../domain/ports.js";
+import { refusalReason } from "../rpc/error-mapping.js";
+
+/** How one RPC ended, as its client saw it. */
+export interface CallOutcome {
+  /** `auth.v1.AuthService/RequestOtp`: service and method, as grpcurl names them. */
+  readonly method: string;
+  /** The gRPC code's name: `OK`, `RESOURCE_EXHAUSTED`, … */
+  readonly code: string;
+  /** The ErrorInfo reason, if the error carried one. */
+  readonly reason?: string | undefined;
+  readonly durationSeconds: number;
+}
+
+/** Which kind of failure a store operation had. */
+export type StoreErrorKind = "storage_unavailable" | "unexpected";
+
+/** The service's metrics and the ways to record into them; see createMetrics. */
+export type Metrics = ReturnType<typeof createMetrics>;
+
+// From a memory-store call (well under a millisecond) to a delivery that hits OTP_SEND_TIMEOUT.
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The service's Prometheus metrics, in a registry of their own (several apps may share a test
+ * process), with prom-client's default process and Node.js metrics. Every label takes values from
+ * a fixed set: registered methods, gRPC code names, the service's ErrorInfo reasons and storage
+ * operation names, never anything a client chose. Recording never throws.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const rpcRequests = new Counter({
+    name: "otp_auth_rpc_requests_total",
+    help: "RPCs finished, by method, gRPC code and ErrorInfo reason (empty when there is none).",
+    labelNames: ["method", "code", "reason"] as const,
+    registers,
+  });
+  const rpcDuration = new Histogram({
+    name: "otp_auth_rpc_duration_seconds",
+    help: "Time from receiving an RPC to the end of its response, by method.",
+    labelNames: ["method"] as const,
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const issued = new Counter({
+    name: "otp_auth_codes_issued_total",
+    help: "Codes delivered and activated (replayed responses issue none).",
+    registers,
+  });
+  const verified = new Counter({
+    name: "otp_auth_codes_verified_total",
+    help: "Codes that verified and authenticated their email.",
+    registers,
+  });
+  const failed = new Counter({
+    name: "otp_auth_codes_failed_total",
+    help: "Wrong codes counted against an (email, purpose).",
+    registers,
+  });
+  const locked = new Counter({
+    name: "otp_auth_codes_locked_total",
+    help: "Wrong codes that reached the attempt limit, burning the code and locking (email, purpose).",
+    registers,
+  });
+  const limitRefusals = new Counter({
+    name: "otp_auth_limit_refusals_total",
+    help: "Requests refused by a limit, by reason: OTP_REQUEST_LIMIT, IP_REQUEST_LIMIT or OTP_LOCKED.",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  const storeErrors = new Counter({
+    name: "otp_auth_store_errors_total",
+    help: "Storage operations that failed, by kind (storage_unavailable, unexpected) and operation.",
+    labelNames: ["kind", "operation"] as const,
+    registers,
+  });
+  const deliveryFailures = new Counter({
+    name: "otp_auth_delivery_failures_total",
+    help: "Codes whose delivery failed (so they never verify).",
+    registers,
+  });
+
+  const events: OtpEvents = {
+    codeIssued: () => issued.inc(),
+    codeVerified: () => verified.inc(),
+    codeFailed: () => failed.inc(),
+    codeLocked: () => locked.inc(),
+    refused(refusal) {
+      switch (refusal.kind) {
+        case "request_limit":
+        case "ip_limit":
+        case "locked":
+          limitRefusals.inc({ reason: refusalReason(refusal) });
+          break;
+        case "delivery_failed":
+          deliveryFailures.inc();
+          break;
+      }
+    },
+  };
+
+  return {
+    registry,
+    /** Counts one finished RPC and observes its duration. */
+    recordCall(outcome: CallOutcome): void {
+      rpcRequests.inc({ method: outcome.method, code: outcome.code, reason: outcome.reason ?? "" });
+      rpcDuration.observe({ method: outcome.method }, outcome.durationSeconds);
+    },
+    /** The domain's events, counted. */
+    events,
+    /** Counts one failed storage operation. */
+    recordStoreError(operation: string, kind: StoreErrorKind): void {
+      storeErrors.inc({ kind, operation });
+    },
+  };
+}

@@ -1,0 +1,142 @@
+import { connect } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { createMemoryStore } from "../../src/storage/memory-store.js";
+import { createAuthClient, type Protocol, rejection } from "../support/clients.js";
+import { createHoldingSender } from "../support/fakes.js";
+import { killServices, spawnService, startService } from "../support/service-process.js";
+import { startTestServer, type TestServer } from "../support/test-server.js";
+import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
+
+// The real process with the webhook sender and a receiver that holds its answer: a RequestOtp
+// stays in flight, waiting for its delivery, for as long as the test wants.
+
+const SECRET = "webhook-secret-of-at-least-32-characters";
+
+const cleanups: (() => unknown)[] = [];
+
+afterEach(async () => {
+  killServices();
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
+});
+
+async function holdingReceiver(): Promise<WebhookReceiver> {
+  const hook = await startWebhookReceiver({ secret: SECRET });
+  cleanups.push(() => hook.close());
+  hook.answer({ kind: "hold" });
+  return hook;
+}
+
+function webhookEnv(hook: WebhookReceiver, env: Record<string, string>) {
+  return {
+    OTP_SENDER: "webhook",
+    OTP_WEBHOOK_URL: hook.url,
+    OTP_WEBHOOK_SECRET: SECRET,
+    OTP_SEND_TIMEOUT: "1m",
+    ...env,
+  };
+}
+
+/** Resolves with the error code of a TCP connection attempt, or "connected". */
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve("connected");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+describe("shutting down on SIGTERM", () => {
+  it("finishes an RPC in flight, refuses new connections meanwhile, closes and exits 0", async () => {
+    const hook = await holdingReceiver();
+    const { service, port } = await startService(webhookEnv(hook, { SHUTDOWN_GRACE: "1m" }));
+    const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
+    expect(await tryConnect(port)).toBe("connected");
+
+    const inFlight = client.requestOtp({ email: "ada@example.com" });
+    const delivery = await hook.nextDelivery();
+    service.child.kill("SIGTERM");
+    await service.log({ msg: "shutting down", signal: "SIGTERM", graceMs: 60_000 });
+
+    expect(await tryConnect(port)).toBe("ECONNREFUSED");
+    hook.release();
+    expect((await inFlight).otpId).toBe(delivery.json.otpId);
+    // Well before the minute of grace: once nothing is in flight, nothing is waited for.
+    expect(await service.exited).toEqual({ code: 0, signal: null });
+    expect(service.logs().map((entry) => entry.msg)).toEqual([
+      "listening",
+      "shutting down",
+      "rpc",
+      "stopped",
+    ]);
+  });
+
+  it.each<Protocol>(["grpc", "connect-json-h1"])(
+    "cuts an RPC over %s that outlasts SHUTDOWN_GRACE and exits 0 right after the grace",
+    async (protocol) => {
+      const hook = await holdingReceiver();
+      const { service, port } = await startService(webhookEnv(hook, { SHUTDOWN_GRACE: "1s" }));
+      const client = createAuthClient(protocol, `http://127.0.0.1:${port}`);
+
+      const inFlight = rejection(client.requestOtp({ email: "ada@example.com" }));
+      await hook.nextDelivery();
+      const signalled = performance.now();
+      service.child.kill("SIGTERM");
+      const exit = await service.exited;
+      const elapsed = performance.now() - signalled;
+
+      expect(exit).toEqual({ code: 0, signal: null });
+      // Not before the grace is over, and promptly after it (not the minute the send may take).
+      expect(elapsed).toBeGreaterThanOrEqual(1_000);
+      expect(elapsed).toBeLessThan(4_000);
+      await inFlight;
+      expect(service.logs().filter((entry) => entry.msg === "rpc")).toEqual([
+        expect.objectContaining({ method: "auth.v1.AuthService/RequestOtp", code: "CANCELED" }),
+      ]);
+    },
+  );
+
+  it("closes the store only once the RPC in flight has finished", async () => {
+    const inner = createMemoryStore();
+    let server: TestServer | undefined;
+    // What the server had logged when its store closed: the RPC's line is written as it ends.
+    let loggedBeforeClose: unknown[] | undefined;
+    const store = {
+      ...inner,
+      close: async () => {
+        loggedBeforeClose = server?.logs.map((entry) => [entry.msg, entry.code]);
+        await inner.close();
+      },
+    };
+    const sender = createHoldingSender();
+    server = await startTestServer({}, { store, sender });
+    const client = createAuthClient("connect-json-h1", server.baseUrl);
+
+    const inFlight = client.requestOtp({ email: "ada@example.com" });
+    await sender.started;
+    const closed = server.app.close(60_000);
+    sender.release();
+
+    expect((await inFlight).otpId).toBeTruthy();
+    await closed;
+    expect(loggedBeforeClose).toEqual([["rpc", "OK"]]);
+  });
+
+  it.each([
+    ["SHUTDOWN_GRACE", "10"],
+    ["SHUTDOWN_GRACE", "0s"],
+    ["LOG_LEVEL", "loud"],
+  ])("refuses to start with %s=%s and says which variable is wrong", async (variable, value) => {
+    const service = spawnService({ [variable]: value });
+
+    const exit = await service.exited;
+
+    expect(exit).toEqual({ code: 2, signal: null });
+    expect(service.stderr()).toContain(`otp-auth: cannot start: ${variable}=`);
+    expect(service.stdout()).toBe("");
+  });
+});
