@@ -1,9 +1,7 @@
 import { loadConfig } from "./config/load-config.js";
 import { ConfigError } from "./config/parse-values.js";
-import { startApp } from "./server/app.js";
-
-/** How long requests in flight may take to finish after SIGTERM or SIGINT. */
-const SHUTDOWN_GRACE_MS = 10_000;
+import { createLogger } from "./observability/logger.js";
+import { type App, startApp } from "./server/app.js";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -11,12 +9,20 @@ async function main(): Promise<void> {
     config = loadConfig(process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(`otp-auth: cannot start: ${error.message}`);
+      // Plain text on stderr: logging is not configured yet, and LOG_LEVEL may be what is wrong.
+      process.stderr.write(`otp-auth: cannot start: ${error.message}\n`);
       process.exit(2);
     }
     throw error;
   }
-  const app = await startApp(config);
+  const logger = createLogger({ level: config.logLevel });
+  let app: App;
+  try {
+    app = await startApp(config, { logger });
+  } catch (error) {
+    logger.fatal({ err: error }, "cannot start");
+    process.exit(1);
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -24,24 +30,32 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
-    console.log(`otp-auth: ${signal} received, shutting down`);
-    app.close(SHUTDOWN_GRACE_MS).then(
-      () => process.exit(0),
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
+    app.close(config.shutdownGraceMs).then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
       (error: unknown) => {
-        console.error("otp-auth: shutdown failed:", error);
+        logger.error({ err: error }, "shutdown failed");
         process.exit(1);
       },
     );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  // Only now: a supervisor may signal as soon as it reads this line.
-  console.log(
-    `otp-auth listening on ${config.host}:${app.port} (gRPC, gRPC-Web and Connect; storage ${config.storage})`,
+  logger.info({ host: config.host, port: app.port, storage: config.storage }, "listening");
+  // Only now: a supervisor may signal as soon as it reads this line. It stays plain text, for
+  // people and scripts reading `npm start`, besides the log entry above for collectors.
+  process.stdout.write(
+    `otp-auth listening on ${config.host}:${app.port} (gRPC, gRPC-Web and Connect; storage ${config.storage})\n`,
   );
 }
 
 main().catch((error: unknown) => {
-  console.error("otp-auth: cannot start:", error);
+  // Only reached if something fails before logging is set up.
+  process.stderr.write(
+    `otp-auth: cannot start: ${error instanceof Error ? error.stack : String(error)}\n`,
+  );
   process.exit(1);
 });

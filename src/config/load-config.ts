@@ -4,6 +4,7 @@ import {
   parseAddressList,
   parseDuration,
   parseInteger,
+  parseOriginList,
   parseRateLimit,
 } from "./parse-values.js";
 import { loadSenderConfig, type SenderConfig } from "./sender-config.js";
@@ -20,9 +21,19 @@ export interface Config {
   readonly hmacKey: Uint8Array | null;
   /** Proxies whose X-Forwarded-For is believed: addresses and CIDR ranges. */
   readonly trustProxy: readonly string[];
+  /** Browser origins allowed to call the RPCs (CORS_ORIGINS): empty means no CORS, `["*"]` any. */
+  readonly corsOrigins: readonly string[];
   /** Which sender delivers codes (OTP_SENDER and its variables). */
   readonly sender: SenderConfig;
+  /** The least severe log entries written (LOG_LEVEL); `silent` writes none. */
+  readonly logLevel: LogLevel;
+  /** How long requests in flight may take to finish after SIGTERM (SHUTDOWN_GRACE). */
+  readonly shutdownGraceMs: number;
 }
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** A LOG_LEVEL value: the least severe log entries written. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -94,8 +105,19 @@ export function loadConfig(env: Env): Config {
     },
     hmacKey: hmacKey === undefined ? null : new TextEncoder().encode(hmacKey),
     trustProxy: optional("TRUST_PROXY", parseAddressList, []),
+    corsOrigins: optional("CORS_ORIGINS", parseOriginList, []),
     sender: loadSenderConfig(env),
+    logLevel: optional("LOG_LEVEL", parseLogLevel, "info"),
+    shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
   };
+}
+
+function parseLogLevel(variable: string, value: string): LogLevel {
+  const level = LOG_LEVELS.find((name) => name === value.trim().toLowerCase());
+  if (level === undefined) {
+    throw new ConfigError(variable, value, `expected one of ${LOG_LEVELS.join(", ")}`);
+  }
+  return level;
 }
 
 function parseDatabaseUrl(value: string | undefined): string {

@@ -35,6 +35,11 @@ export function toConnectError(error: OtpError): ConnectError {
   return new ConnectError(error.message, row.code, metadata, details, error);
 }
 
+/** The ErrorInfo reason a refusal is answered with, e.g. `OTP_LOCKED` for a lock. */
+export function refusalReason(refusal: Refusal): string {
+  return errorTable(refusal).reason;
+}
+
 interface Row {
   readonly code: Code;
   readonly reason: string;

@@ -16,6 +16,8 @@ export interface RoutesOptions {
   readonly onInternalError: (procedure: string, error: unknown) => void;
   /** The serving state that grpc.health.v1.Health reports for the server and AuthService. */
   readonly health: HealthSource;
+  /** Run on every AuthService call before the error mapping (observability, for one). */
+  readonly interceptors?: readonly Interceptor[];
 }
 
 /**
@@ -39,7 +41,7 @@ export function createRoutes(service: OtpService, options: RoutesOptions) {
   };
   return (router: ConnectRouter) => {
     router.service(AuthService, createAuthHandlers(service, options.resolveClientAddress), {
-      interceptors: [mapErrors],
+      interceptors: [...(options.interceptors ?? []), mapErrors],
     });
     router.service(Health, createHealthHandlers(options.health, [AuthService.typeName]));
     // Error details are not imported by auth.proto; described too, so clients can decode them.

@@ -4,12 +4,20 @@ import { createSender } from "../delivery/create-sender.js";
 import { createOtpService } from "../domain/otp-service.js";
 import type { OtpStore } from "../domain/otp-store.js";
 import type { Clock, OtpSender, RandomSource } from "../domain/ports.js";
+import { noteMaskedEmail } from "../observability/call-context.js";
+import { createCallObserver } from "../observability/call-observer.js";
+import { instrumentStore } from "../observability/instrumented-store.js";
+import { createLogger, type Logger } from "../observability/logger.js";
+import { createMetrics } from "../observability/metrics.js";
 import { cryptoRandom } from "../platform/crypto-random.js";
 import { systemClock } from "../platform/system-clock.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
+import { createCors } from "./cors.js";
 import { createHealthMonitor } from "./health-monitor.js";
 import { type Listener, listen } from "./listener.js";
+import { createLoginPageHandler } from "./login-page.js";
+import { createMetricsHandler } from "./metrics-endpoint.js";
 import { createNodeHandler } from "./node-handler.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
@@ -20,8 +28,10 @@ export interface AppWorld {
   readonly random?: RandomSource;
   readonly sender?: OtpSender;
   readonly store?: OtpStore;
-  /** Where unexpected errors are reported (stderr by default). */
+  /** Where unexpected errors are reported (an error entry in the log by default). */
   readonly onInternalError?: (procedure: string, error: unknown) => void;
+  /** Where the service logs (JSON on stdout at config.logLevel by default). */
+  readonly logger?: Logger;
   /** How often storage is pinged for health and readiness; tests shorten it. */
   readonly healthCheckIntervalMs?: number;
 }
@@ -44,19 +54,22 @@ const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 
 /** Wires configuration and world into a listening service. */
 export async function startApp(config: Config, world: AppWorld = {}): Promise<App> {
+  const logger = world.logger ?? createLogger({ level: config.logLevel });
+  const metrics = createMetrics();
   const storage: Storage = world.store
     ? { store: world.store, clock: systemClock }
-    : await openStorage(config, (line) => console.log(`otp-auth: ${line}`));
-  const store = storage.store;
+    : await openStorage(config, (line) => logger.info(line));
+  const store = instrumentStore(storage.store, metrics.recordStoreError);
   const clock = world.clock ?? storage.clock;
   const service = createOtpService({
     store,
     clock,
     random: world.random ?? cryptoRandom,
-    sender: world.sender ?? createSender(config.sender, { clock }),
+    sender: world.sender ?? createSender(config.sender, { clock, logger }),
     policy: config.policy,
     // Without a configured key, codes only need to verify within this process.
     hmacKey: config.hmacKey ?? randomBytes(32),
+    events: metrics.events,
   });
   const health = createHealthMonitor({
     ping: () => store.ping(),
@@ -65,27 +78,37 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
   });
   // Knowing storage's state before listening, the first health check already answers truly.
   await health.start();
+  const resolveClientAddress = createClientAddressResolver(config.trustProxy);
   const routes = createRoutes(service, {
-    resolveClientAddress: createClientAddressResolver(config.trustProxy),
+    resolveClientAddress,
     onInternalError:
       world.onInternalError ??
-      ((procedure, error) => console.error(`${procedure} failed unexpectedly:`, error)),
+      ((method, error) => logger.error({ method, err: error }, "unexpected error")),
     health,
+    interceptors: [noteMaskedEmail],
   });
   const listener: Listener = await listen(
-    createNodeHandler(routes, createProbeHandler(health)),
+    createNodeHandler(routes, {
+      // Not RPCs: /healthz and /readyz, then /metrics, then the login page, else 404.
+      fallback: createProbeHandler(
+        health,
+        createMetricsHandler(metrics.registry, createLoginPageHandler()),
+      ),
+      cors: createCors(config.corsOrigins),
+      observe: createCallObserver({ logger, metrics, resolveClientAddress }),
+    }),
     config,
   );
   const purge = setInterval(() => {
     store.purgeExpired(clock.now()).catch((error: unknown) => {
-      console.error("purging expired records failed:", error);
+      logger.error({ err: error }, "purging expired records failed");
     });
   }, PURGE_INTERVAL_MS);
   purge.unref();
 
   return {
     port: listener.port,
-    async close(graceMs = 10_000) {
+    async close(graceMs = config.shutdownGraceMs) {
       // First, so that health watchers and probes learn it before connections start to close.
       health.shutdown();
       clearInterval(purge);

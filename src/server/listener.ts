@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
@@ -8,7 +9,7 @@ export interface Listener {
   readonly port: number;
   /**
    * Stops accepting connections, lets requests in flight finish for up to `graceMs`, then cuts
-   * whatever is left. Resolves when every connection is closed.
+   * whatever is left. Resolves when every connection is closed and its requests have heard so.
    */
   close(graceMs: number): Promise<void>;
 }
@@ -107,7 +108,13 @@ export async function listen(
           socket.destroy();
         }
       }, graceMs);
-      return closed.finally(() => clearTimeout(deadline));
+      // The server reports closed once its sockets are destroyed, a little before their "close"
+      // events tell the requests on them that they were cut (which they log); wait for those too.
+      // Whatever is still in these sets has not emitted "close" yet.
+      const connectionsClosed = async () => {
+        await Promise.all([...sockets, ...sessions].map((connection) => once(connection, "close")));
+      };
+      return closed.then(connectionsClosed).finally(() => clearTimeout(deadline));
     },
   };
 }

@@ -7,6 +7,7 @@ import {
   createConnectRouter,
   createContextValues,
 } from "@connectrpc/connect";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import {
   compressionBrotli,
   compressionGzip,
@@ -14,6 +15,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import { kPeerAddress } from "../rpc/client-address.js";
+import type { CorsResponder } from "./cors.js";
 import { withFrameworkErrorsNormalized } from "./framework-errors.js";
 
 /** Largest request message accepted, in bytes; larger ones get MESSAGE_TOO_LARGE. */
@@ -39,16 +41,28 @@ export const respondNotFound: NodeHandler = (_req, res) => {
   res.end();
 };
 
+export interface NodeHandlerOptions {
+  /** Serves paths that are not RPCs (404 by default). */
+  readonly fallback?: NodeHandler;
+  /** Adds CORS headers to RPC responses and answers their preflights. */
+  readonly cors?: CorsResponder;
+  /** Wraps each RPC's handler outside the error rewriting, seeing each call as the client does. */
+  readonly observe?: (handler: UniversalHandler) => UniversalHandler;
+}
+
 /**
  * A Node request handler serving the routes over gRPC, gRPC-Web and Connect. It is
  * connectNodeAdapter plus two things that adapter cannot do: errors raised by connect before a
  * handler runs are given the service's error shape, and handlers learn the TCP peer address.
- * Paths outside the routes go to `fallback` (404 by default).
+ * Paths outside the routes go to `fallback` (404 by default). With `cors`, requests for the
+ * routes get CORS headers, and preflights for them are answered (see createCors). `observe`
+ * wraps each route's handler outside the error rewriting, so it sees each call as the client does.
  */
 export function createNodeHandler(
   routes: (router: ConnectRouter) => void,
-  fallback: NodeHandler = respondNotFound,
+  options: NodeHandlerOptions = {},
 ): NodeHandler {
+  const { fallback = respondNotFound, cors, observe = (handler) => handler } = options;
   const router = createConnectRouter({
     readMaxBytes: MAX_REQUEST_BYTES,
     acceptCompression: [compressionGzip, compressionBrotli],
@@ -56,13 +70,19 @@ export function createNodeHandler(
   });
   routes(router);
   const paths = new Map(
-    router.handlers.map((handler) => [handler.requestPath, withFrameworkErrorsNormalized(handler)]),
+    router.handlers.map((handler) => [
+      handler.requestPath,
+      observe(withFrameworkErrorsNormalized(handler)),
+    ]),
   );
 
   return (req, res) => {
     const handler = paths.get(req.url?.split("?", 1)[0] ?? "");
     if (handler === undefined) {
       fallback(req, res);
+      return;
+    }
+    if (cors?.(req, res)) {
       return;
     }
     const values = createContextValues().set(kPeerAddress, req.socket.remoteAddress);

@@ -25,7 +25,10 @@ describe("configuration", () => {
       policy: defaultPolicy,
       hmacKey: null,
       trustProxy: [],
+      corsOrigins: [],
       sender: { kind: "console" },
+      logLevel: "info",
+      shutdownGraceMs: 10_000,
     });
   });
 
@@ -93,6 +96,31 @@ describe("configuration", () => {
     });
   });
 
+  it("reads CORS_ORIGINS as exact origins, or * alone for any", () => {
+    expect(
+      loadConfig({ CORS_ORIGINS: "https://app.example.com, http://localhost:5173" }).corsOrigins,
+    ).toEqual(["https://app.example.com", "http://localhost:5173"]);
+    expect(loadConfig({ CORS_ORIGINS: " * " }).corsOrigins).toEqual(["*"]);
+  });
+
+  it("suggests the origin a browser would send for a near miss", () => {
+    expect(errorFor({ CORS_ORIGINS: "https://app.example.com/" }).message).toContain(
+      "did you mean https://app.example.com?",
+    );
+  });
+
+  it("reads LOG_LEVEL in any case and SHUTDOWN_GRACE as a duration", () => {
+    expect(loadConfig({ LOG_LEVEL: "debug" }).logLevel).toBe("debug");
+    expect(loadConfig({ LOG_LEVEL: " Silent " }).logLevel).toBe("silent");
+    expect(loadConfig({ SHUTDOWN_GRACE: "500ms" }).shutdownGraceMs).toBe(500);
+  });
+
+  it("names every accepted LOG_LEVEL when refusing one", () => {
+    expect(errorFor({ LOG_LEVEL: "verbose" }).message).toMatch(
+      /expected one of fatal, error, warn, info, debug, trace, silent$/,
+    );
+  });
+
   it("turns the IP limit off with `off`", () => {
     expect(loadConfig({ OTP_IP_REQUEST_LIMIT: "off" }).policy.ipRequestLimit).toBeNull();
   });
@@ -113,8 +141,18 @@ describe("configuration", () => {
     ["OTP_REQUEST_LIMIT", "3/1h/2"],
     ["OTP_IP_REQUEST_LIMIT", "on"],
     ["SESSION_TTL", "1y"],
+    ["LOG_LEVEL", "verbose"],
+    ["LOG_LEVEL", "warning"],
+    ["SHUTDOWN_GRACE", "10"],
+    ["SHUTDOWN_GRACE", "0s"],
     ["TRUST_PROXY", "proxy.local"],
     ["TRUST_PROXY", "10.0.0.0/33"],
+    ["CORS_ORIGINS", "app.example.com"],
+    ["CORS_ORIGINS", "https://app.example.com/"],
+    ["CORS_ORIGINS", "https://app.example.com:443"],
+    ["CORS_ORIGINS", "https://App.example.com"],
+    ["CORS_ORIGINS", "ftp://files.example.com"],
+    ["CORS_ORIGINS", "*,https://app.example.com"],
     ["STORAGE", "redis"],
     ["OTP_HMAC_KEY", "short"],
   ])("stops on %s=%s with a message naming the variable", (variable, value) => {

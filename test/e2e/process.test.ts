@@ -139,7 +139,7 @@ describe("the service as a process", () => {
     await received.until((text) => text.startsWith("HTTP/1.1 100 Continue\r\n\r\n"));
     socket.write(body.slice(0, 10));
     service.child.kill("SIGTERM");
-    await service.line(/otp-auth: SIGTERM received, shutting down/);
+    await service.log({ msg: "shutting down", signal: "SIGTERM" });
     socket.write(body.slice(10));
 
     const text = await received.until(isCompleteResponse);

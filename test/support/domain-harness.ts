@@ -2,12 +2,18 @@ import { randomBytes } from "node:crypto";
 import { createOtpService } from "../../src/domain/otp-service.js";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import { defaultPolicy, type Policy } from "../../src/domain/policy.js";
+import type { OtpEvents } from "../../src/domain/ports.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
 import { createFakeClock, createFixedRandom, createRecordingSender } from "./fakes.js";
 
 /** The domain service over a memory store, a fake clock, fixed codes and a recording sender. */
 export function createDomainHarness(
-  options: { policy?: Partial<Policy>; codes?: string[]; store?: OtpStore } = {},
+  options: {
+    policy?: Partial<Policy>;
+    codes?: string[];
+    store?: OtpStore;
+    events?: OtpEvents;
+  } = {},
 ) {
   const clock = createFakeClock();
   const sender = createRecordingSender();
@@ -20,6 +26,7 @@ export function createDomainHarness(
     random: createFixedRandom(options.codes ?? ["111111", "222222", "333333", "444444"]),
     policy,
     hmacKey: randomBytes(32),
+    ...(options.events ? { events: options.events } : {}),
   });
   return { service, store, clock, sender, policy };
 }

@@ -22,6 +22,7 @@ const CONFIG_VARIABLES = new Set([
   "TRUST_PROXY",
   "CORS_ORIGINS",
   "LOG_LEVEL",
+  "SHUTDOWN_GRACE",
   "OTP_SENDER",
   "SMTP_URL",
   "OTP_MAIL_FROM",
@@ -38,6 +39,9 @@ export interface Exit {
   readonly signal: NodeJS.Signals | null;
 }
 
+/** One JSON log entry, parsed. */
+export type LogEntry = Record<string, unknown>;
+
 export interface ServiceProcess {
   readonly child: ChildProcess;
   /** Everything printed so far. */
@@ -45,6 +49,10 @@ export interface ServiceProcess {
   stderr(): string;
   /** Resolves with the first whole stdout line matching `pattern`; rejects if the process ends first. */
   line(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** The JSON log entries printed on stdout so far; other lines (codes, "listening") left out. */
+  logs(): LogEntry[];
+  /** Resolves with the first log entry having every field of `fields`; rejects if the process ends first. */
+  log(fields: LogEntry): Promise<LogEntry>;
   /** Resolves once the process has exited and its output is fully read. */
   readonly exited: Promise<Exit>;
 }
@@ -95,6 +103,28 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
     });
   });
 
+  /** Resolves with what `find` finds in the whole lines printed so far, once it finds it. */
+  const waitFor = <T>(find: (lines: string) => T | null | undefined, what: string) =>
+    new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const found = find(out.slice(0, out.lastIndexOf("\n") + 1));
+        if (found !== null && found !== undefined) {
+          watchers.delete(check);
+          resolve(found);
+        } else if (ended) {
+          watchers.delete(check);
+          reject(new Error(`exited without printing ${what}; stderr:\n${err}`));
+        }
+      };
+      watchers.add(check);
+      check();
+    });
+  const logsIn = (lines: string): LogEntry[] =>
+    lines
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as LogEntry);
+
   return {
     child,
     stdout: () => out,
@@ -102,20 +132,17 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
     exited,
     line(pattern) {
       const wholeLine = new RegExp(`^${pattern.source}$`, "m");
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const match = out.slice(0, out.lastIndexOf("\n") + 1).match(wholeLine);
-          if (match !== null) {
-            watchers.delete(check);
-            resolve(match);
-          } else if (ended) {
-            watchers.delete(check);
-            reject(new Error(`exited without printing /${pattern.source}/; stderr:\n${err}`));
-          }
-        };
-        watchers.add(check);
-        check();
-      });
+      return waitFor((lines) => lines.match(wholeLine), `/${pattern.source}/`);
+    },
+    logs: () => logsIn(out.slice(0, out.lastIndexOf("\n") + 1)),
+    log(fields) {
+      return waitFor(
+        (lines) =>
+          logsIn(lines).find((entry) =>
+            Object.entries(fields).every(([name, value]) => entry[name] === value),
+          ),
+        `a log entry with ${JSON.stringify(fields)}`,
+      );
     },
   };
 }

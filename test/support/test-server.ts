@@ -1,6 +1,7 @@
 import { type Config, loadConfig } from "../../src/config/load-config.js";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import type { OtpSender } from "../../src/domain/ports.js";
+import { createLogger } from "../../src/observability/logger.js";
 import { type App, startApp } from "../../src/server/app.js";
 import { createFakeClock, createFixedRandom, createRecordingSender } from "./fakes.js";
 
@@ -12,6 +13,8 @@ export interface TestServer {
   readonly clock: ReturnType<typeof createFakeClock>;
   readonly sender: ReturnType<typeof createRecordingSender>;
   readonly internalErrors: unknown[];
+  /** Every log entry so far, parsed (at the LOG_LEVEL `env` gives, info by default). */
+  readonly logs: Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -36,6 +39,11 @@ export async function startTestServer(
   const clock = createFakeClock();
   const sender = createRecordingSender();
   const internalErrors: unknown[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    level: config.logLevel,
+    destination: { write: (line: string) => logs.push(JSON.parse(line)) },
+  });
   const app = await startApp(config, {
     clock,
     ...(options.realSender ? {} : { sender: options.sender ?? sender }),
@@ -45,6 +53,7 @@ export async function startTestServer(
       ? {}
       : { healthCheckIntervalMs: options.healthCheckIntervalMs }),
     onInternalError: (_procedure, error) => internalErrors.push(error),
+    logger,
   });
   return {
     app,
@@ -53,6 +62,7 @@ export async function startTestServer(
     clock,
     sender,
     internalErrors,
+    logs,
     close: () => app.close(1_000),
   };
 }
