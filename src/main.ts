@@ -30,8 +30,11 @@ async function main(): Promise<void> {
       return;
     }
     stopping = true;
+    // close() stops accepting connections before it first waits, so once this line is out, new
+    // connections are already refused.
+    const closing = app.close(config.shutdownGraceMs);
     logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
-    app.close(config.shutdownGraceMs).then(
+    closing.then(
       () => {
         logger.info("stopped");
         process.exit(0);
