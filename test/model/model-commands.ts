@@ -1,0 +1,275 @@
+import * as fc from "fast-check";
+import { expect } from "vitest";
+import { OtpError } from "../../src/domain/errors.js";
+import { createOtpService } from "../../src/domain/otp-service.js";
+import type { OtpStore } from "../../src/domain/otp-store.js";
+import type { RandomSource } from "../../src/domain/ports.js";
+import { createFakeClock, createRecordingSender } from "../support/fakes.js";
+import {
+  MODEL_POLICY,
+  type Outcome,
+  ReferenceModel,
+  type RequestInput,
+} from "./reference-model.js";
+
+// fast-check commands that drive the real domain service and its store, checking every answer
+// against the reference model. Inputs come from small pools so that sequences hit the same
+// mailboxes, purposes, keys and addresses again and again: limits, locks and replays only show
+// up on repetition.
+
+const T0 = Date.UTC(2026, 0, 1);
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+
+/** The service and what the test can see of its world. */
+export interface System {
+  readonly service: ReturnType<typeof createOtpService>;
+  readonly store: OtpStore;
+  readonly clock: ReturnType<typeof createFakeClock>;
+  readonly sender: ReturnType<typeof createRecordingSender>;
+}
+
+/** Distinct codes in an order that looks random (7919 is prime to 10^6), so stale ≠ current. */
+function createSequenceRandom(): RandomSource {
+  let n = 0;
+  let ids = 0;
+  return {
+    digits: (length) => String((++n * 7919 + 104_729) % 10 ** length).padStart(length, "0"),
+    id: () => `otp-${++ids}`,
+  };
+}
+
+/** The real domain service over `store`, configured as the model is. */
+export function createSystem(store: OtpStore): System {
+  const clock = createFakeClock(T0);
+  const sender = createRecordingSender();
+  const service = createOtpService({
+    store,
+    clock,
+    sender,
+    random: createSequenceRandom(),
+    policy: { ...MODEL_POLICY },
+    hmacKey: new Uint8Array(32).fill(42),
+  });
+  return { service, store, clock, sender };
+}
+
+/** A fresh model for a fresh system. */
+export const createModel = () => new ReferenceModel(T0);
+
+/** The answer of a call as an Outcome, plus the otp id it carried; non-refusal errors propagate. */
+async function outcomeOf(call: Promise<unknown>): Promise<{ outcome: Outcome; otpId?: string }> {
+  try {
+    const value = (await call) as Record<string, unknown>;
+    if ("otpId" in value) {
+      const { otpId, ...rest } = value;
+      return { outcome: { ok: "issued", ...rest } as Outcome, otpId: otpId as string };
+    }
+    if ("authenticated" in value) return { outcome: { ok: "status", ...value } as Outcome };
+    return { outcome: { ok: "verified", ...value } as Outcome };
+  } catch (error) {
+    if (!(error instanceof OtpError)) throw error;
+    const { kind, ...details } = error.refusal as { kind: string } & Record<string, unknown>;
+    delete details.description;
+    return { outcome: { refused: kind, ...details } as Outcome };
+  }
+}
+
+type Command = fc.AsyncCommand<ReferenceModel, System>;
+
+// Two spellings of one mailbox, another mailbox, and one that is not an address.
+// Malformed values are rare so that most sequences get deep into the rules.
+const emails = fc.oneof(
+  {
+    weight: 20,
+    arbitrary: fc.constantFrom(
+      "ann@example.com",
+      "ann@example.com",
+      "  Ann@EXAMPLE.com ",
+      "bob@example.org",
+    ),
+  },
+  { weight: 1, arbitrary: fc.constant("ann") },
+);
+const purposes = fc.oneof(
+  { weight: 20, arbitrary: fc.constantFrom("", "login", "login", "reset") },
+  { weight: 1, arbitrary: fc.constant("Reset!") },
+);
+const keys = fc.oneof(
+  { weight: 20, arbitrary: fc.constantFrom(undefined, undefined, "k-1", "k-2") },
+  { weight: 1, arbitrary: fc.constant("bad key") },
+);
+const ips = fc.constantFrom(undefined, "10.0.0.1", "10.0.0.2");
+
+class RequestOtp implements Command {
+  constructor(
+    readonly input: RequestInput,
+    readonly deliveryFails: boolean,
+  ) {}
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    const expected = model.requestOtp(this.input, this.deliveryFails);
+    const sentBefore = system.sender.sent.length;
+    system.sender.fail(this.deliveryFails ? new Error("gateway down") : null);
+    const actual = await outcomeOf(system.service.requestOtp(this.input)).finally(() =>
+      system.sender.fail(null),
+    );
+    expect(actual.outcome).toEqual(expected.outcome);
+    if (expected.replayOf !== undefined) expect(actual.otpId).toBe(expected.replayOf);
+    if (!expected.issues) {
+      expect(system.sender.sent.length, "no code is delivered").toBe(sentBefore);
+      return;
+    }
+    expect(system.sender.sent.length, "one code is delivered").toBe(sentBefore + 1);
+    const delivery = system.sender.sent.at(-1);
+    const otpId = actual.otpId as string;
+    expect(model.seenOtpIds.has(otpId), "a new code has a new id").toBe(false);
+    expect(delivery).toMatchObject({
+      otpId,
+      email: ReferenceModel.email(this.input.email),
+      purpose: ReferenceModel.purpose(this.input.purpose),
+    });
+    model.issued(this.input, otpId, delivery?.code as string, expected.outcome);
+  }
+  toString = () =>
+    `RequestOtp(${JSON.stringify(this.input)}${this.deliveryFails ? ", undelivered" : ""})`;
+}
+
+type CodeChoice = "right" | "pasted" | "last-digit-wrong" | "other" | "stale" | "malformed";
+
+class VerifyOtp implements Command {
+  constructor(
+    readonly email: string,
+    readonly purpose: string,
+    readonly choice: CodeChoice,
+    readonly other: string,
+  ) {}
+  check = () => true;
+  /** The code this attempt sends, picked from what the mailbox received. */
+  private code(model: ReferenceModel): string {
+    const email = ReferenceModel.email(this.email);
+    const purpose = ReferenceModel.purpose(this.purpose);
+    const pair = email !== null && purpose !== null ? model.pair(email, purpose) : null;
+    const delivered = pair?.delivered ?? [];
+    const current = delivered.at(-1) ?? this.other;
+    switch (this.choice) {
+      case "right":
+        return current;
+      case "pasted":
+        return ` ${current}\n`;
+      case "last-digit-wrong":
+        return current.slice(0, -1) + String((Number(current.at(-1)) + 1) % 10);
+      case "stale":
+        return delivered.at(-2) ?? this.other;
+      case "malformed":
+        return `${this.other.slice(1)}x`;
+      case "other":
+        return this.other;
+    }
+  }
+  async run(model: ReferenceModel, system: System) {
+    const input = { email: this.email, purpose: this.purpose, otp: this.code(model) };
+    const expected = model.verifyOtp(input);
+    const actual = await outcomeOf(system.service.verifyOtp(input));
+    expect(actual.outcome).toEqual(expected);
+  }
+  toString = () =>
+    `VerifyOtp(${JSON.stringify(this.email)}, ${JSON.stringify(this.purpose)}, ${this.choice}, ${this.other})`;
+}
+
+class GetStatus implements Command {
+  constructor(readonly email: string) {}
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    const expected = model.getStatus({ email: this.email });
+    const actual = await outcomeOf(system.service.getStatus({ email: this.email }));
+    expect(actual.outcome).toEqual(expected);
+  }
+  toString = () => `GetStatus(${JSON.stringify(this.email)})`;
+}
+
+class AdvanceClock implements Command {
+  constructor(readonly ms: number) {}
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    model.now += this.ms;
+    system.clock.advance(this.ms);
+  }
+  toString = () => `AdvanceClock(${this.ms})`;
+}
+
+class Purge implements Command {
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    model.purge();
+    await system.store.purgeExpired(system.clock.now());
+  }
+  toString = () => "Purge";
+}
+
+// Exactly on and just around the policy's edges (TTL, lockout, windows, session), and anywhere.
+const advances = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      1,
+      SECOND,
+      MINUTE,
+      5 * MINUTE - 1,
+      5 * MINUTE,
+      10 * MINUTE,
+      15 * MINUTE,
+      60 * MINUTE,
+      24 * 60 * MINUTE,
+    ),
+  },
+  { weight: 3, arbitrary: fc.integer({ min: 0, max: 10 * MINUTE }) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 26 * 60 * MINUTE }) },
+);
+
+const requestOtp = fc
+  .tuple(
+    fc.record({ email: emails, purpose: purposes, idempotencyKey: keys, clientIp: ips }),
+    fc.nat(9),
+  )
+  // One request in ten finds the sender failing.
+  .map(([input, dice]) => new RequestOtp(stripUndefined(input), dice === 0));
+
+const verifyOtp = fc
+  .tuple(
+    emails,
+    purposes,
+    fc.constantFrom<CodeChoice>(
+      "right",
+      "pasted",
+      "last-digit-wrong",
+      "last-digit-wrong",
+      "other",
+      "stale",
+      "malformed",
+    ),
+    fc.stringMatching(/^[0-9]{6}$/),
+  )
+  .map(([email, purpose, choice, other]) => new VerifyOtp(email, purpose, choice, other));
+
+/** The commands of one random session against the service (verifications twice as likely). */
+export function commands(maxCommands: number) {
+  return fc.commands(
+    [
+      requestOtp,
+      verifyOtp,
+      verifyOtp,
+      emails.map((email) => new GetStatus(email)),
+      advances.map((ms) => new AdvanceClock(ms)),
+      fc.constant(new Purge()),
+    ],
+    // "max" lets sequences run long enough to reach limits, locks and session ends.
+    { maxCommands, size: "max" },
+  );
+}
+
+function stripUndefined(input: Record<string, string | undefined>): RequestInput {
+  return Object.fromEntries(
+    Object.entries(input).filter(([, value]) => value !== undefined),
+  ) as unknown as RequestInput;
+}

@@ -1,0 +1,274 @@
+// A reference model of SPEC.md's rules, written from the contract and the README's documented
+// choices, not from src/domain: nothing here is imported from the service. The model tests
+// (test/model/*.test.ts) run random command sequences against the real service and compare each
+// answer with what this model predicts.
+
+/** The numbers the model and the service under test are both configured with. */
+export const MODEL_POLICY = {
+  codeLength: 6,
+  codeTtlMs: 5 * 60_000,
+  maxAttempts: 3,
+  lockoutMs: 10 * 60_000,
+  requestLimit: { count: 3, windowMs: 60 * 60_000 },
+  ipRequestLimit: { count: 2, windowMs: 15 * 60_000 },
+  sessionTtlMs: 24 * 60 * 60_000,
+  idempotencyTtlMs: 24 * 60 * 60_000,
+} as const;
+
+const P = MODEL_POLICY;
+
+/** What an answer looks like, for both the model and the service (compared with toEqual). */
+export type Outcome =
+  | {
+      readonly ok: "issued";
+      readonly expiresAt: number;
+      readonly ttlMs: number;
+      readonly remainingRequests: number;
+      readonly codeLength: number;
+    }
+  | { readonly ok: "verified"; readonly authenticatedAt: number }
+  | { readonly ok: "status"; readonly authenticated: boolean; readonly authenticatedAt?: number }
+  | { readonly refused: "invalid_argument"; readonly field: string }
+  | { readonly refused: "request_limit" | "ip_limit" | "locked"; readonly retryAfterMs: number }
+  | { readonly refused: "mismatch"; readonly attemptsRemaining: number }
+  | {
+      readonly refused:
+        | "not_found"
+        | "expired"
+        | "already_used"
+        | "idempotency_mismatch"
+        | "delivery_failed";
+    };
+
+interface ModelCode {
+  readonly code: string;
+  readonly otpId: string;
+  readonly expiresAt: number;
+  usedAt: number | null;
+}
+
+interface Pair {
+  code: ModelCode | null;
+  failures: number;
+  lastFailureAt: number;
+  lockedUntil: number;
+  /** Every code delivered for this pair, oldest first: the source of stale codes. */
+  readonly delivered: string[];
+}
+
+interface Replay {
+  readonly purpose: string;
+  readonly expiresAt: number;
+  readonly otpId: string;
+  readonly outcome: Outcome;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+const PURPOSE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+export type RequestInput = {
+  readonly email: string;
+  readonly purpose: string;
+  readonly idempotencyKey?: string;
+  readonly clientIp?: string;
+};
+
+/** The state SPEC.md says the service keeps, and what each operation must answer. */
+export class ReferenceModel {
+  now: number;
+  private readonly pairs = new Map<string, Pair>();
+  private readonly emailSlots = new Map<string, number[]>();
+  private readonly ipSlots = new Map<string, number[]>();
+  private readonly authenticatedAt = new Map<string, number>();
+  private readonly replays = new Map<string, Replay>();
+  /** Every otp id the service has handed out, so a fresh one can be told from a replay. */
+  readonly seenOtpIds = new Set<string>();
+
+  constructor(start: number) {
+    this.now = start;
+  }
+
+  /** The pair's state, created empty; `email` must already be normalised. */
+  pair(email: string, purpose: string): Pair {
+    const key = `${email}\n${purpose}`;
+    let pair = this.pairs.get(key);
+    if (pair === undefined) {
+      pair = { code: null, failures: 0, lastFailureAt: 0, lockedUntil: 0, delivered: [] };
+      this.pairs.set(key, pair);
+    }
+    return pair;
+  }
+
+  /** Trimmed and lower-cased, or null when SPEC.md would refuse it. */
+  static email(raw: string): string | null {
+    const email = raw.trim().toLowerCase();
+    return email.length > 0 && email.length <= 254 && EMAIL.test(email) ? email : null;
+  }
+
+  /** `login` for empty, null when malformed. */
+  static purpose(raw: string): string | null {
+    if (raw === "") return "login";
+    return PURPOSE.test(raw) ? raw : null;
+  }
+
+  /**
+   * What RequestOtp must answer. Order (SPEC.md): validate → idempotency replay → lock → per-email
+   * limit → per-IP limit → deliver. `delivered(otpId, code)` is told the code when one is issued.
+   */
+  requestOtp(
+    input: RequestInput,
+    deliveryFails: boolean,
+  ): { outcome: Outcome; replayOf?: string; issues: boolean } {
+    const email = ReferenceModel.email(input.email);
+    if (email === null)
+      return { outcome: { refused: "invalid_argument", field: "email" }, issues: false };
+    const purpose = ReferenceModel.purpose(input.purpose);
+    if (purpose === null)
+      return { outcome: { refused: "invalid_argument", field: "purpose" }, issues: false };
+    const key = input.idempotencyKey;
+    if (key !== undefined) {
+      if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+        return {
+          outcome: { refused: "invalid_argument", field: "idempotency_key" },
+          issues: false,
+        };
+      }
+      const replay = this.replays.get(`${email}\n${key}`);
+      if (replay !== undefined && replay.expiresAt > this.now) {
+        if (replay.purpose !== purpose) {
+          return { outcome: { refused: "idempotency_mismatch" }, issues: false };
+        }
+        return { outcome: replay.outcome, replayOf: replay.otpId, issues: false };
+      }
+    }
+    const pair = this.pair(email, purpose);
+    if (pair.lockedUntil > this.now) {
+      return {
+        outcome: { refused: "locked", retryAfterMs: pair.lockedUntil - this.now },
+        issues: false,
+      };
+    }
+    const emailLive = live(this.emailSlots.get(email), this.now, P.requestLimit.windowMs);
+    if (emailLive.length >= P.requestLimit.count) {
+      const retryAfterMs = Math.min(...emailLive) + P.requestLimit.windowMs - this.now;
+      return { outcome: { refused: "request_limit", retryAfterMs }, issues: false };
+    }
+    const ip = input.clientIp;
+    const ipLive =
+      ip === undefined ? [] : live(this.ipSlots.get(ip), this.now, P.ipRequestLimit.windowMs);
+    if (ip !== undefined && ipLive.length >= P.ipRequestLimit.count) {
+      const retryAfterMs = Math.min(...ipLive) + P.ipRequestLimit.windowMs - this.now;
+      return { outcome: { refused: "ip_limit", retryAfterMs }, issues: false };
+    }
+    if (deliveryFails) {
+      return { outcome: { refused: "delivery_failed" }, issues: false };
+    }
+    return {
+      outcome: {
+        ok: "issued",
+        expiresAt: this.now + P.codeTtlMs,
+        ttlMs: P.codeTtlMs,
+        remainingRequests: P.requestLimit.count - emailLive.length - 1,
+        codeLength: P.codeLength,
+      },
+      issues: true,
+    };
+  }
+
+  /** Records a code the service issued (after `requestOtp` said it `issues`), with what it sent. */
+  issued(input: RequestInput, otpId: string, code: string, outcome: Outcome): void {
+    const email = ReferenceModel.email(input.email) as string;
+    const purpose = ReferenceModel.purpose(input.purpose) as string;
+    this.emailSlots.set(email, [
+      ...live(this.emailSlots.get(email), this.now, P.requestLimit.windowMs),
+      this.now,
+    ]);
+    if (input.clientIp !== undefined) {
+      const ip = input.clientIp;
+      this.ipSlots.set(ip, [
+        ...live(this.ipSlots.get(ip), this.now, P.ipRequestLimit.windowMs),
+        this.now,
+      ]);
+    }
+    const pair = this.pair(email, purpose);
+    pair.code = { code, otpId, expiresAt: this.now + P.codeTtlMs, usedAt: null };
+    pair.delivered.push(code);
+    this.seenOtpIds.add(otpId);
+    if (input.idempotencyKey !== undefined) {
+      this.replays.set(`${email}\n${input.idempotencyKey}`, {
+        purpose,
+        expiresAt: this.now + P.idempotencyTtlMs,
+        otpId,
+        outcome,
+      });
+    }
+  }
+
+  /**
+   * What VerifyOtp must answer, applying its effects. Order (SPEC.md): validate → lock → no code →
+   * used → expired → compare (the failure that reaches the limit locks) → success.
+   */
+  verifyOtp(input: { email: string; otp: string; purpose: string }): Outcome {
+    const email = ReferenceModel.email(input.email);
+    if (email === null) return { refused: "invalid_argument", field: "email" };
+    const purpose = ReferenceModel.purpose(input.purpose);
+    if (purpose === null) return { refused: "invalid_argument", field: "purpose" };
+    const otp = input.otp.trim();
+    if (!new RegExp(`^[0-9]{${P.codeLength}}$`).test(otp)) {
+      return { refused: "invalid_argument", field: "otp" };
+    }
+    const pair = this.pair(email, purpose);
+    if (pair.lockedUntil > this.now) {
+      return { refused: "locked", retryAfterMs: pair.lockedUntil - this.now };
+    }
+    const code = pair.code;
+    if (code === null) return { refused: "not_found" };
+    if (code.usedAt !== null) return { refused: "already_used" };
+    if (code.expiresAt <= this.now) return { refused: "expired" };
+    if (code.code !== otp) {
+      // README: a count that reached no lock is forgotten one lockout after the last wrong code.
+      if (this.now - pair.lastFailureAt >= P.lockoutMs) pair.failures = 0;
+      pair.failures += 1;
+      pair.lastFailureAt = this.now;
+      if (pair.failures >= P.maxAttempts) {
+        pair.failures = 0;
+        pair.lockedUntil = this.now + P.lockoutMs;
+        pair.code = null; // burned: NOT_FOUND after the lock until a new code is requested
+        return { refused: "locked", retryAfterMs: P.lockoutMs };
+      }
+      return { refused: "mismatch", attemptsRemaining: P.maxAttempts - pair.failures };
+    }
+    code.usedAt = this.now;
+    pair.failures = 0;
+    this.authenticatedAt.set(email, this.now);
+    return { ok: "verified", authenticatedAt: this.now };
+  }
+
+  /** What GetStatus must answer. */
+  getStatus(input: { email: string }): Outcome {
+    const email = ReferenceModel.email(input.email);
+    if (email === null) return { refused: "invalid_argument", field: "email" };
+    const at = this.authenticatedAt.get(email);
+    if (at !== undefined && this.now - at < P.sessionTtlMs) {
+      return { ok: "status", authenticated: true, authenticatedAt: at };
+    }
+    return { ok: "status", authenticated: false };
+  }
+
+  /**
+   * The service's clean-up (README "Memory"): a code is forgotten one TTL after it expires, after
+   * which a late attempt hears NOT_FOUND rather than EXPIRED. Everything else it drops has
+   * already stopped mattering, which the model checks by not modelling it.
+   */
+  purge(): void {
+    for (const pair of this.pairs.values()) {
+      if (pair.code !== null && pair.code.expiresAt + P.codeTtlMs <= this.now) {
+        pair.code = null;
+      }
+    }
+  }
+}
+
+function live(times: number[] | undefined, now: number, windowMs: number): number[] {
+  return (times ?? []).filter((at) => at + windowMs > now);
+}
