@@ -10,6 +10,8 @@ import { ConfigError, parseDuration } from "./parse-values.js";
 /** Which sender delivers codes, and what it needs. */
 export type SenderConfig =
   | { readonly kind: "console" }
+  /** Drops every code (load tests only). */
+  | { readonly kind: "discard" }
   | {
       readonly kind: "smtp";
       /** SMTP_URL, checked: smtp: or smtps:, a host, only the query options listed below. */
@@ -41,7 +43,7 @@ const TEMPLATE_VARIABLES: Record<TemplateSource, string> = {
 };
 
 /**
- * Reads OTP_SENDER (console, smtp or webhook; console by default) and the variables of the chosen
+ * Reads OTP_SENDER (console, smtp, webhook or discard; console by default) and the variables of the chosen
  * sender (see README "Delivering codes"); template files are read now. Unset or empty variables
  * take their defaults. Throws a ConfigError naming the first variable that is missing or unusable;
  * secrets and URL passwords are never repeated in its message.
@@ -66,6 +68,7 @@ export function loadSenderConfig(env: Env): SenderConfig {
   const kind = read("OTP_SENDER")?.trim() ?? "console";
   switch (kind) {
     case "console":
+    case "discard":
       return { kind };
     case "smtp":
       return {
@@ -87,7 +90,7 @@ export function loadSenderConfig(env: Env): SenderConfig {
         timeoutMs: timeoutMs(),
       };
     default:
-      throw new ConfigError("OTP_SENDER", kind, "expected console, smtp or webhook");
+      throw new ConfigError("OTP_SENDER", kind, "expected console, smtp, webhook or discard");
   }
 }
 

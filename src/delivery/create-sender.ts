@@ -3,6 +3,7 @@ import type { Clock, OtpSender } from "../domain/ports.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { systemClock } from "../platform/system-clock.js";
 import { createConsoleSender } from "./console-sender.js";
+import { createDiscardSender } from "./discard-sender.js";
 import { createSmtpSender } from "./smtp-sender.js";
 import { createWebhookSender } from "./webhook-sender.js";
 
@@ -18,7 +19,10 @@ export interface SenderWorld {
   readonly logger?: Logger;
 }
 
-/** The sender `config` chooses: console (development), SMTP or webhook. Throws on nothing. */
+/**
+ * The sender `config` chooses: console (development), SMTP, webhook, or discard (load tests).
+ * Throws on nothing.
+ */
 export function createSender(config: SenderConfig, world: SenderWorld = {}): OtpSender {
   const clock = world.clock ?? systemClock;
   const sender = choose(config, clock);
@@ -39,6 +43,8 @@ function choose(config: SenderConfig, clock: Clock): OtpSender {
   switch (config.kind) {
     case "console":
       return createConsoleSender();
+    case "discard":
+      return createDiscardSender();
     case "smtp":
       return createSmtpSender({ ...config, clock });
     case "webhook":

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load-config.js";
 import { ConfigError } from "../../src/config/parse-values.js";
 import { loadSenderConfig } from "../../src/config/sender-config.js";
+import { createSender } from "../../src/delivery/create-sender.js";
 import { defaultMailTemplates } from "../../src/delivery/mail-templates.js";
 
 const SECRET = "s".repeat(32);
@@ -34,6 +35,16 @@ describe("sender configuration", () => {
   it("prints codes to the console unless told otherwise", () => {
     expect(loadSenderConfig({})).toEqual({ kind: "console" });
     expect(loadConfig({}).sender).toEqual({ kind: "console" });
+  });
+
+  it("discards codes only when told to, for load tests, and reads no other variable", async () => {
+    expect(loadSenderConfig({ OTP_SENDER: " discard ", OTP_WEBHOOK_URL: "nonsense" })).toEqual({
+      kind: "discard",
+    });
+    const sender = createSender({ kind: "discard" });
+    await expect(
+      sender.send({ otpId: "id", email: "a@b.co", purpose: "login", code: "123456", expiresAt: 0 }),
+    ).resolves.toBeUndefined();
   });
 
   it("reads SMTP with the default templates and a 10 second timeout", () => {
@@ -81,7 +92,7 @@ describe("sender configuration", () => {
   });
 
   it.each([
-    [{ OTP_SENDER: "sms" }, "OTP_SENDER", /expected console, smtp or webhook/],
+    [{ OTP_SENDER: "sms" }, "OTP_SENDER", /expected console, smtp, webhook or discard/],
     [{ ...SMTP, SMTP_URL: "" }, "SMTP_URL", /required when OTP_SENDER=smtp/],
     [{ ...SMTP, SMTP_URL: "http://mail.example.com" }, "SMTP_URL", /expected smtp:\/\//],
     [{ ...SMTP, SMTP_URL: "smtp://" }, "SMTP_URL", /expected smtp:\/\//],

@@ -5,8 +5,11 @@ import { createDatabaseClock, type DatabaseClock } from "./database-clock.js";
 import { migrate } from "./migrations.js";
 import { createPostgresStore } from "./postgres-store.js";
 
-/** Pool settings: fail fast when the database is unreachable instead of queueing behind it. */
-const POOL = {
+/**
+ * Pool settings: fail fast when the database is unreachable instead of queueing behind it.
+ * Exported for the benchmark's single-statement baseline, which must use the same pool.
+ */
+export const POOL = {
   max: 20,
   connectionTimeoutMillis: 2_000,
   idleTimeoutMillis: 30_000,

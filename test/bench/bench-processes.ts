@@ -1,0 +1,108 @@
+// The processes a benchmark run measures: the real service (src/main.ts, as `npm start` runs it),
+// a bare @grpc/grpc-js server, and the PostgreSQL baseline server. Each is its own node process,
+// so its CPU time and peak RSS can be read from /proc.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+const CLOCK_TICKS_PER_SECOND = 100;
+
+export interface BenchProcess {
+  readonly port: number;
+  readonly pid: number;
+  /** CPU seconds (user + system) the process has used so far. */
+  cpuSeconds(): number;
+  /** Peak resident set size so far (VmHWM), in bytes. */
+  peakRssBytes(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `node --import tsx <script>` with `env` and waits for `listening` to match a line of its
+ * stdout (group 1: the port). Stdout goes to a file, not a pipe, so that the service's JSON log
+ * costs the service what it costs in production and costs the load generator nothing.
+ */
+export async function spawnBenchProcess(
+  script: string,
+  env: Record<string, string>,
+  listening: RegExp,
+  nodeArgs: readonly string[] = [],
+): Promise<BenchProcess> {
+  const dir = mkdtempSync(join(tmpdir(), "otp-bench-"));
+  const outPath = join(dir, "stdout");
+  const out = openSync(outPath, "w");
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", out, "inherit"],
+  });
+  closeSync(out);
+  const pid = child.pid as number;
+  let port: number | undefined;
+  const deadline = Date.now() + 30_000;
+  while (port === undefined) {
+    if (child.exitCode !== null) {
+      throw new Error(`${script} exited (${child.exitCode}): ${readFileSync(outPath, "utf8")}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${script} did not start within 30s`);
+    }
+    const match = listening.exec(readFileSync(outPath, "utf8"));
+    port = match ? Number(match[1]) : undefined;
+    await sleep(50);
+  }
+  return {
+    port,
+    pid,
+    cpuSeconds() {
+      // Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    },
+    peakRssBytes() {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = once(child, "exit");
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The service, src/main.ts, on a free loopback port. */
+export function startServiceProcess(env: Record<string, string>): Promise<BenchProcess> {
+  return spawnBenchProcess(
+    "src/main.ts",
+    { PORT: "0", HOST: "127.0.0.1", ...env },
+    /otp-auth listening on 127\.0\.0\.1:(\d+)/,
+  );
+}
+
+/** The ceiling for gRPC: a bare @grpc/grpc-js server whose health Check does nothing. */
+export function startGrpcJsNoop(): Promise<BenchProcess> {
+  return spawnBenchProcess("test/bench/grpc-js-noop-server.ts", {}, /listening on (\d+)/);
+}
+
+/** The PostgreSQL ceiling: one single-statement query per call through the service's pool. */
+export function startPgBaseline(databaseUrl: string): Promise<BenchProcess> {
+  return spawnBenchProcess(
+    "test/bench/pg-baseline-server.ts",
+    { DATABASE_URL: databaseUrl },
+    /listening on (\d+)/,
+  );
+}
