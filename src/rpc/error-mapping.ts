@@ -118,7 +118,9 @@ export function normalizeFrameworkError(error: ConnectError): ConnectError | und
   }
   const undecodable =
     error.code === Code.InvalidArgument ||
-    (error.code === Code.Internal && error.rawMessage.startsWith("parse binary"));
+    (error.code === Code.Internal && error.rawMessage.startsWith("parse binary")) ||
+    // An envelope flagged compressed in a request that named no compression.
+    (error.code === Code.Internal && error.rawMessage.startsWith("received compressed envelope"));
   if (undecodable) {
     return invalidBody(`the request body could not be decoded: ${error.rawMessage}`, error);
   }

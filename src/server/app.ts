@@ -15,7 +15,7 @@ import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
 import { createCors } from "./cors.js";
 import { createHealthMonitor } from "./health-monitor.js";
-import { type Listener, listen } from "./listener.js";
+import { type ConnectionLimits, type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
 import { createNodeHandler } from "./node-handler.js";
@@ -34,6 +34,8 @@ export interface AppWorld {
   readonly logger?: Logger;
   /** How often storage is pinged for health and readiness; tests shorten it. */
   readonly healthCheckIntervalMs?: number;
+  /** Overrides of the per-connection limits (see listener.ts); tests shorten them. */
+  readonly connectionLimits?: Partial<ConnectionLimits>;
 }
 
 export interface App {
@@ -97,7 +99,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       cors: createCors(config.corsOrigins),
       observe: createCallObserver({ logger, metrics, resolveClientAddress }),
     }),
-    config,
+    { ...config, ...(world.connectionLimits ? { limits: world.connectionLimits } : {}) },
   );
   const purge = setInterval(() => {
     store.purgeExpired(clock.now()).catch((error: unknown) => {

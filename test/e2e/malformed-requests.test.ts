@@ -186,6 +186,12 @@ describe("gRPC: the status trailer carries the same error", () => {
       headers: grpc("application/grpc+json"),
       body: envelope(Buffer.from('{"email":')),
     },
+    {
+      // Found by the wire fuzzer: connect answered this with INTERNAL.
+      scenario: "a message flagged compressed in a request that named no compression",
+      headers: grpc(),
+      body: envelope(Buffer.from([0x0a, 0x01, 0x61]), 0x01),
+    },
   ])("$scenario", async ({ headers, body }) => {
     const res = await http2Request(server.port, { path: PATH, headers, body });
     expect(res.status).toBe(200);

@@ -3,6 +3,7 @@ import type { OtpStore } from "../../src/domain/otp-store.js";
 import type { OtpSender } from "../../src/domain/ports.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type App, startApp } from "../../src/server/app.js";
+import type { ConnectionLimits } from "../../src/server/listener.js";
 import { createFakeClock, createFixedRandom, createRecordingSender } from "./fakes.js";
 
 export interface TestServer {
@@ -33,6 +34,8 @@ export async function startTestServer(
     realSender?: boolean;
     /** How often the server pings its store for health (the service's default otherwise). */
     healthCheckIntervalMs?: number;
+    /** Per-connection limits to use instead of the service's (short ones, say). */
+    limits?: Partial<ConnectionLimits>;
   } = {},
 ): Promise<TestServer> {
   const config: Config = { ...loadConfig({ PORT: "0", HOST: "127.0.0.1", ...env }) };
@@ -52,6 +55,7 @@ export async function startTestServer(
     ...(options.healthCheckIntervalMs === undefined
       ? {}
       : { healthCheckIntervalMs: options.healthCheckIntervalMs }),
+    ...(options.limits ? { connectionLimits: options.limits } : {}),
     onInternalError: (_procedure, error) => internalErrors.push(error),
     logger,
   });
