@@ -1,0 +1,155 @@
+import { Code } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import {
+  type AuditPolicy,
+  audit,
+  type DatabaseState,
+  type Fault,
+  type LedgerEntry,
+} from "../support/audit.js";
+
+// The audit must be able to fail: each check is fed a ledger doctored to break its invariant.
+
+const policy: AuditPolicy = {
+  requestLimit: { count: 2, windowMs: 10_000 },
+  maxAttempts: 3,
+  lockoutMs: 60_000,
+  recoveryMs: 5_000,
+};
+
+const EMAIL = "ada@example.com";
+
+function entry(
+  rpc: LedgerEntry["rpc"],
+  at: number,
+  outcome: LedgerEntry["outcome"],
+  more: Partial<LedgerEntry> = {},
+): LedgerEntry {
+  return {
+    rpc,
+    email: EMAIL,
+    purpose: "login",
+    instance: 0,
+    startedAt: at,
+    endedAt: at + 10,
+    outcome,
+    ...more,
+  };
+}
+
+const issued = (at: number, otpId: string) =>
+  entry("RequestOtp", at, { ok: true, issuedAt: at + 5 }, { otpId });
+const verified = (at: number, otpId: string, instance = 0) =>
+  entry(
+    "VerifyOtp",
+    at,
+    { ok: true, authenticated: true, authenticatedAt: at + 5 },
+    { otpId, instance },
+  );
+const refused = (rpc: LedgerEntry["rpc"], at: number, reason: string, code: Code, more = {}) =>
+  entry(rpc, at, { ok: false, code, reason, ...more });
+const mismatch = (at: number) => refused("VerifyOtp", at, "OTP_MISMATCH", Code.Unauthenticated);
+const locked = (at: number) =>
+  refused("VerifyOtp", at, "OTP_LOCKED", Code.ResourceExhausted, { retryAfterSeconds: 30 });
+
+// A run that holds every invariant: two codes, one verified, a lock after three wrong codes, a
+// storage refusal during a database fault, and one recovery answer from each instance after it.
+const fault: Fault = { kind: "db-stop", from: 3_000, to: 3_500 };
+const honest: LedgerEntry[] = [
+  issued(1_000, "a"),
+  verified(1_100, "a"),
+  refused("VerifyOtp", 1_200, "OTP_ALREADY_USED", Code.FailedPrecondition, { instance: 1 }),
+  issued(1_300, "b"),
+  mismatch(1_400),
+  mismatch(1_500),
+  locked(1_600),
+  refused("GetStatus", 3_100, "STORAGE_UNAVAILABLE", Code.Unavailable),
+  entry("GetStatus", 3_600, { ok: true, authenticated: true }),
+  entry("GetStatus", 3_700, { ok: true, authenticated: true }, { instance: 1 }),
+];
+
+const database: DatabaseState = {
+  now: 4_000,
+  slots: new Map([
+    [
+      EMAIL,
+      [
+        { id: "a", exp: 11_005 },
+        { id: "b", exp: 11_305 },
+      ],
+    ],
+  ]),
+  authenticatedAt: new Map([[EMAIL, 1_105]]),
+};
+
+function violations(
+  ledger: LedgerEntry[],
+  overrides: { database?: DatabaseState; statuses?: Map<string, boolean>; faults?: Fault[] } = {},
+) {
+  return audit({
+    ledger,
+    faults: overrides.faults ?? [fault],
+    instances: 2,
+    statuses: overrides.statuses ?? new Map([[EMAIL, true]]),
+    database: overrides.database ?? database,
+    policy,
+  }).violations;
+}
+
+describe("the fault audit", () => {
+  it("finds nothing wrong with a run that kept every invariant", () => {
+    expect(Object.values(violations(honest)).flat()).toEqual([]);
+  });
+
+  it("catches a code verified twice, on two instances", () => {
+    expect(violations([...honest, verified(1_150, "a", 1)])["no code verified twice"]).toHaveLength(
+      1,
+    );
+  });
+
+  it("catches more codes issued in a window than the limit", () => {
+    expect(violations([...honest, issued(1_400, "c")])["request limit held"]).toHaveLength(1);
+  });
+
+  it("catches otp_slots disagreeing with the issued codes", () => {
+    const lost = { ...database, slots: new Map([[EMAIL, [{ id: "b", exp: 11_305 }]]]) };
+    expect(violations(honest, { database: lost })["otp_slots agrees"]).toEqual([
+      `${EMAIL}: issued otp a holds no slot in otp_slots`,
+    ]);
+  });
+
+  it("catches a success while the pair was locked", () => {
+    expect(violations([...honest, verified(2_000, "b")])["no success while locked"]).toHaveLength(
+      1,
+    );
+  });
+
+  it("catches a third wrong code that did not lock", () => {
+    const skipped = honest.map((e) => (e === honest[6] ? mismatch(1_600) : e));
+    expect(violations(skipped)["no lockout skipped"]).toHaveLength(1);
+  });
+
+  it("catches an authentication lost, by GetStatus or in otp_users", () => {
+    const forgotten = { ...database, authenticatedAt: new Map([[EMAIL, null]]) };
+    const found = violations(honest, {
+      database: forgotten,
+      statuses: new Map([[EMAIL, false]]),
+    })["authenticated state kept"];
+    expect(found).toHaveLength(2);
+  });
+
+  it("catches INTERNAL, and storage or connection errors no fault explains", () => {
+    const unexplained = [
+      ...honest,
+      refused("GetStatus", 2_000, "STORAGE_UNAVAILABLE", Code.Unavailable),
+      entry("VerifyOtp", 3_200, { ok: false, code: Code.Internal, message: "internal error" }),
+      entry("VerifyOtp", 3_300, { ok: false, code: Code.Unavailable, message: "read ECONNRESET" }),
+    ];
+    expect(violations(unexplained)["every error explained"]).toHaveLength(3);
+  });
+
+  it("catches an instance that never answered OK after a fault", () => {
+    const silent = honest.filter((e) => !(e.instance === 1 && e.startedAt > fault.to));
+    expect(violations(silent)["recovered after each fault"]).toHaveLength(1);
+  });
+});

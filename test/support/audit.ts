@@ -1,0 +1,401 @@
+import { Code } from "@connectrpc/connect";
+import pg from "pg";
+
+// An audit of what clients were told under load and faults, checked against itself and against
+// the database: the invariants a fault must never break. Each check returns the violations it
+// found, as sentences; an empty list means the invariant held. Used by the bounded fault test and
+// by `npm run soak`.
+
+/** What one call answered, as the client saw it. Times are the client's wall clock (ms). */
+export interface LedgerEntry {
+  readonly rpc: "RequestOtp" | "VerifyOtp" | "GetStatus";
+  readonly email: string;
+  readonly purpose: string;
+  /** Which service instance the call went to. */
+  readonly instance: number;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** RequestOtp: the id issued. VerifyOtp: the id of the code that was sent. */
+  readonly otpId?: string;
+  readonly outcome: Outcome;
+}
+
+export type Outcome =
+  | {
+      readonly ok: true;
+      /** RequestOtp: the server's issue time (expires_at - ttl). */
+      readonly issuedAt?: number;
+      readonly authenticated?: boolean;
+      readonly authenticatedAt?: number;
+    }
+  | {
+      readonly ok: false;
+      readonly code: Code;
+      /** google.rpc.ErrorInfo reason; absent for transport failures. */
+      readonly reason?: string;
+      readonly retryAfterSeconds?: number;
+      /** The error's message, for the report. */
+      readonly message?: string;
+    };
+
+/** A fault injected during the run: the database (`instance` absent) or one instance. */
+export interface Fault {
+  readonly kind: "db-stop" | "db-freeze" | "kill";
+  readonly instance?: number;
+  readonly from: number;
+  /** When the fault was lifted (database up again, instance listening again). */
+  readonly to: number;
+}
+
+export interface AuditPolicy {
+  readonly requestLimit: { readonly count: number; readonly windowMs: number };
+  readonly maxAttempts: number;
+  readonly lockoutMs: number;
+  /** How long after a fault is lifted its errors may still be seen. */
+  readonly recoveryMs: number;
+}
+
+/** What the database holds afterwards, read by `readDatabaseState`. */
+export interface DatabaseState {
+  /** The database's clock when read (ms). */
+  readonly now: number;
+  /** Live slots of each `email:` bucket, by email. */
+  readonly slots: ReadonlyMap<string, readonly { id: string; exp: number }[]>;
+  /** otp_users.authenticated_at (ms) by email; null when never authenticated. */
+  readonly authenticatedAt: ReadonlyMap<string, number | null>;
+}
+
+/** Final GetStatus answers, by email. */
+export type FinalStatuses = ReadonlyMap<string, boolean>;
+
+const isOk = (entry: LedgerEntry) => entry.outcome.ok;
+const reasonOf = (entry: LedgerEntry) => (entry.outcome.ok ? undefined : entry.outcome.reason);
+const key = (entry: LedgerEntry) => `${entry.email} ${entry.purpose}`;
+
+function groupBy<T>(items: readonly T[], by: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(by(item)) ?? [];
+    group.push(item);
+    groups.set(by(item), group);
+  }
+  return groups;
+}
+
+/** No otp id was verified successfully twice (across all instances). */
+export function checkNoDoubleVerification(ledger: readonly LedgerEntry[]): string[] {
+  const verified = ledger.filter((e) => e.rpc === "VerifyOtp" && isOk(e) && e.otpId);
+  return [...groupBy(verified, (e) => e.otpId as string)]
+    .filter(([, wins]) => wins.length > 1)
+    .map(([otpId, wins]) => `otp ${otpId} verified ${wins.length} times`);
+}
+
+/**
+ * No email was issued more codes than the limit in any rolling window, by the server's issue
+ * times in the OK RequestOtp answers.
+ */
+export function checkRequestLimit(ledger: readonly LedgerEntry[], policy: AuditPolicy): string[] {
+  const { count, windowMs } = policy.requestLimit;
+  const issued = ledger.filter((e) => e.rpc === "RequestOtp" && isOk(e));
+  const violations: string[] = [];
+  for (const [email, answers] of groupBy(issued, (e) => e.email)) {
+    const times = answers
+      .map((e) => (e.outcome.ok ? (e.outcome.issuedAt ?? 0) : 0))
+      .sort((a, b) => a - b);
+    for (let i = 0; i < times.length; i++) {
+      const inWindow = times.filter(
+        (t) => t >= (times[i] as number) && t < (times[i] as number) + windowMs,
+      ).length;
+      if (inWindow > count) {
+        violations.push(
+          `${email}: ${inWindow} codes issued within ${windowMs} ms (limit ${count})`,
+        );
+        break;
+      }
+    }
+  }
+  return violations;
+}
+
+/**
+ * otp_slots agrees with the ledger: no bucket holds more live slots than the limit, and every
+ * code the ledger says was issued, and whose window has not passed, holds a slot.
+ */
+export function checkSlotsAgree(
+  ledger: readonly LedgerEntry[],
+  database: DatabaseState,
+  policy: AuditPolicy,
+): string[] {
+  const violations: string[] = [];
+  for (const [email, slots] of database.slots) {
+    if (slots.length > policy.requestLimit.count) {
+      violations.push(`${email}: ${slots.length} live slots in otp_slots`);
+    }
+  }
+  for (const entry of ledger) {
+    if (entry.rpc !== "RequestOtp" || !entry.outcome.ok || entry.otpId === undefined) {
+      continue;
+    }
+    const issuedAt = entry.outcome.issuedAt ?? 0;
+    // A margin either side of expiry: the slot may lapse between reading the clock and the rows.
+    if (issuedAt + policy.requestLimit.windowMs > database.now + 1_000) {
+      const slots = database.slots.get(entry.email) ?? [];
+      if (!slots.some((slot) => slot.id === entry.otpId)) {
+        violations.push(`${entry.email}: issued otp ${entry.otpId} holds no slot in otp_slots`);
+      }
+    }
+  }
+  return violations;
+}
+
+/**
+ * No RequestOtp or VerifyOtp succeeded for an (email, purpose) while it was locked. A lock is
+ * certainly in force from the end of the answer that announced it until its start plus the
+ * announced wait, less the second retry-after was rounded up by.
+ */
+export function checkLocksRespected(ledger: readonly LedgerEntry[]): string[] {
+  const violations: string[] = [];
+  for (const [pair, entries] of groupBy(
+    ledger.filter((e) => e.rpc !== "GetStatus"),
+    key,
+  )) {
+    const locks = entries.flatMap((e) =>
+      !e.outcome.ok && e.outcome.reason === "OTP_LOCKED" && e.outcome.retryAfterSeconds
+        ? [{ from: e.endedAt, to: e.startedAt + (e.outcome.retryAfterSeconds - 1) * 1000 }]
+        : [],
+    );
+    for (const entry of entries.filter(isOk)) {
+      const lock = locks.find((l) => entry.startedAt >= l.from && entry.endedAt <= l.to);
+      if (lock) {
+        violations.push(`${pair}: ${entry.rpc} succeeded at ${entry.startedAt} inside a lock`);
+      }
+    }
+  }
+  return violations;
+}
+
+/**
+ * No lockout was skipped: for an (email, purpose), at most maxAttempts-1 wrong codes answer
+ * OTP_MISMATCH before a success, a lock, or the failure count lapsing. Assumes the calls for one
+ * (email, purpose) do not overlap (the mixed load sends them one at a time); calls whose outcome
+ * the client never heard can only make the count lower, never raise a false alarm.
+ */
+export function checkLockoutNotSkipped(
+  ledger: readonly LedgerEntry[],
+  policy: AuditPolicy,
+): string[] {
+  const violations: string[] = [];
+  const verifies = ledger.filter((e) => e.rpc === "VerifyOtp");
+  for (const [pair, entries] of groupBy(verifies, key)) {
+    let streak = 0;
+    let last: LedgerEntry | undefined;
+    for (const entry of [...entries].sort((a, b) => a.endedAt - b.endedAt)) {
+      const reason = reasonOf(entry);
+      if (isOk(entry) || reason === "OTP_LOCKED") {
+        streak = 0;
+      } else if (reason === "OTP_MISMATCH") {
+        // The count lapses lockoutMs after the last failure: reset whenever that may have happened.
+        if (last !== undefined && entry.endedAt - last.startedAt > policy.lockoutMs) {
+          streak = 0;
+        }
+        streak++;
+        last = entry;
+        if (streak >= policy.maxAttempts) {
+          violations.push(`${pair}: wrong code #${streak} answered OTP_MISMATCH, not OTP_LOCKED`);
+          streak = 0;
+        }
+      }
+    }
+  }
+  return violations;
+}
+
+/**
+ * No authenticated state was lost: every email with an OK VerifyOtp is authenticated per the
+ * final GetStatus, and otp_users.authenticated_at is at least its latest authenticated_at.
+ */
+export function checkAuthenticationKept(
+  ledger: readonly LedgerEntry[],
+  statuses: FinalStatuses,
+  database: DatabaseState,
+): string[] {
+  const violations: string[] = [];
+  const verified = ledger.filter((e) => e.rpc === "VerifyOtp" && isOk(e));
+  for (const [email, wins] of groupBy(verified, (e) => e.email)) {
+    const latest = Math.max(
+      ...wins.map((e) => (e.outcome.ok ? (e.outcome.authenticatedAt ?? 0) : 0)),
+    );
+    if (statuses.get(email) !== true) {
+      violations.push(`${email}: verified, but GetStatus says not authenticated`);
+    }
+    const stored = database.authenticatedAt.get(email);
+    if (stored === undefined || stored === null || stored < latest) {
+      violations.push(
+        `${email}: verified at ${latest}, but otp_users.authenticated_at is ${stored ?? "empty"}`,
+      );
+    }
+  }
+  return violations;
+}
+
+// Refusals the rules give under load; anything else must be explained by a fault.
+const RULE_REASONS = new Set([
+  "OTP_REQUEST_LIMIT",
+  "OTP_LOCKED",
+  "OTP_NOT_FOUND",
+  "OTP_EXPIRED",
+  "OTP_ALREADY_USED",
+  "OTP_MISMATCH",
+]);
+
+// A client's own report of a broken connection: connect-node says UNAVAILABLE, ABORTED or
+// INTERNAL depending on where the socket broke, and names the socket error; the service's own
+// INTERNAL never names one.
+const SOCKET_FAILURE =
+  /\b(EPIPE|ECONNRESET|ECONNREFUSED)\b|socket hang up|other side closed|GOAWAY|stream closed/i;
+
+function isConnectionFailure(outcome: { code: Code; message?: string }): boolean {
+  return (
+    outcome.code === Code.Unavailable ||
+    (outcome.code !== Code.DeadlineExceeded && SOCKET_FAILURE.test(outcome.message ?? ""))
+  );
+}
+
+/**
+ * Every failure is a rule's refusal, UNAVAILABLE/STORAGE_UNAVAILABLE while the database was
+ * faulted (or recovering), or a transport failure from an instance while it was killed. Never
+ * INTERNAL, never a client deadline.
+ */
+export function checkErrorsExplained(
+  ledger: readonly LedgerEntry[],
+  faults: readonly Fault[],
+  policy: AuditPolicy,
+): string[] {
+  const during = (entry: LedgerEntry, fault: Fault) =>
+    entry.endedAt >= fault.from && entry.startedAt <= fault.to + policy.recoveryMs;
+  const violations: string[] = [];
+  for (const entry of ledger) {
+    if (entry.outcome.ok || RULE_REASONS.has(entry.outcome.reason ?? "")) {
+      continue;
+    }
+    const { code, reason } = entry.outcome;
+    const explained =
+      reason === "STORAGE_UNAVAILABLE"
+        ? code === Code.Unavailable && faults.some((f) => f.kind !== "kill" && during(entry, f))
+        : reason === undefined &&
+          isConnectionFailure(entry.outcome) &&
+          faults.some(
+            (f) => f.kind === "kill" && f.instance === entry.instance && during(entry, f),
+          );
+    if (!explained) {
+      violations.push(
+        `${entry.rpc} ${entry.email} on instance ${entry.instance} at ${entry.startedAt}-${entry.endedAt}: ${Code[code]} ${reason ?? "(no ErrorInfo)"} ${entry.outcome.message ?? ""}`,
+      );
+    }
+  }
+  return violations;
+}
+
+/** After each fault was lifted, every instance answered OK again within recoveryMs. */
+export function checkRecovered(
+  ledger: readonly LedgerEntry[],
+  faults: readonly Fault[],
+  instances: number,
+  policy: AuditPolicy,
+): string[] {
+  const violations: string[] = [];
+  for (const fault of faults) {
+    for (let instance = 0; instance < instances; instance++) {
+      const recovered = ledger.some(
+        (e) =>
+          e.instance === instance &&
+          isOk(e) &&
+          e.startedAt >= fault.to &&
+          e.endedAt <= fault.to + policy.recoveryMs,
+      );
+      if (!recovered) {
+        violations.push(
+          `instance ${instance} answered no OK within ${policy.recoveryMs} ms after the ${fault.kind} at ${fault.from}`,
+        );
+      }
+    }
+  }
+  return violations;
+}
+
+export interface AuditReport {
+  readonly violations: Readonly<Record<string, string[]>>;
+  readonly total: number;
+}
+
+/** Runs every check. */
+export function audit(input: {
+  ledger: readonly LedgerEntry[];
+  faults: readonly Fault[];
+  instances: number;
+  statuses: FinalStatuses;
+  database: DatabaseState;
+  policy: AuditPolicy;
+}): AuditReport {
+  const { ledger, faults, instances, statuses, database, policy } = input;
+  const violations = {
+    "no code verified twice": checkNoDoubleVerification(ledger),
+    "request limit held": checkRequestLimit(ledger, policy),
+    "otp_slots agrees": checkSlotsAgree(ledger, database, policy),
+    "no success while locked": checkLocksRespected(ledger),
+    "no lockout skipped": checkLockoutNotSkipped(ledger, policy),
+    "authenticated state kept": checkAuthenticationKept(ledger, statuses, database),
+    "every error explained": checkErrorsExplained(ledger, faults, policy),
+    "recovered after each fault": checkRecovered(ledger, faults, instances, policy),
+  };
+  const total = Object.values(violations).reduce((sum, list) => sum + list.length, 0);
+  return { violations, total };
+}
+
+/** Reads the rows the audit compares with, for `emails`. */
+export async function readDatabaseState(
+  databaseUrl: string,
+  emails: readonly string[],
+): Promise<DatabaseState> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows: clock } = await client.query<{ now: Date }>("SELECT clock_timestamp() AS now");
+    const now = (clock[0] as { now: Date }).now.getTime();
+    const { rows: buckets } = await client.query<{
+      bucket: string;
+      slots: { id: string; exp: number }[];
+    }>("SELECT bucket, slots FROM otp_slots WHERE bucket = ANY($1)", [
+      emails.map((email) => `email:${email}`),
+    ]);
+    const { rows: users } = await client.query<{ email: string; authenticated_at: Date | null }>(
+      "SELECT email, authenticated_at FROM otp_users WHERE email = ANY($1)",
+      [emails],
+    );
+    return {
+      now,
+      slots: new Map(
+        buckets.map((row) => [
+          row.bucket.slice("email:".length),
+          row.slots.filter((slot) => Number(slot.exp) > now),
+        ]),
+      ),
+      authenticatedAt: new Map(
+        users.map((row) => [row.email, row.authenticated_at?.getTime() ?? null]),
+      ),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+/** One line per check with its count, then each violation. */
+export function formatAudit(report: AuditReport, faults: readonly Fault[] = []): string {
+  return Object.entries(report.violations)
+    .flatMap(([check, list]) => [
+      `  ${list.length === 0 ? "ok  " : "FAIL"} ${check}: ${list.length} violations`,
+      ...list.slice(0, 10).map((v) => `         ${v}`),
+    ])
+    .concat(faults.map((f) => `  fault ${f.kind} ${f.instance ?? "db"}: ${f.from}-${f.to}`))
+    .join("\n");
+}

@@ -1,0 +1,225 @@
+import { randomInt } from "node:crypto";
+import type { Client } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import type { CodeReceiver } from "../bench/code-receiver.js";
+import type { LedgerEntry, Outcome } from "./audit.js";
+import { createAuthClient, detailsOf, type Protocol } from "./clients.js";
+
+// A mixed load for fault tests and the soak: workers that each own some emails and, one call at
+// a time per email, request codes, verify right and wrong ones (now and then the right one on
+// both instances at once) and ask for status, on whichever instance comes next. Every answer goes
+// into a ledger for the audit. Codes are learned from the webhook sender's deliveries.
+
+const PURPOSE = "login";
+// A client deadline far above the service's own 2-second storage timeouts: hitting it is a finding.
+const CALL_TIMEOUT_MS = 6_000;
+
+export interface MixedLoad {
+  readonly ledger: LedgerEntry[];
+  readonly emails: readonly string[];
+  /** Points instance `index` at a new base URL (after a restart on another port). */
+  retarget(index: number, baseUrl: string): void;
+  /** Resolves with the next answer matching `wanted` from a call that starts after now. */
+  next(wanted: (entry: LedgerEntry) => boolean): Promise<LedgerEntry>;
+  /** Stops the workers and resolves once each finished its call in flight. */
+  stop(): Promise<void>;
+}
+
+interface Target {
+  client: Client<typeof AuthService>;
+}
+
+interface EmailState {
+  email: string;
+  otpId?: string;
+  code?: string;
+}
+
+export function startMixedLoad(options: {
+  baseUrls: readonly string[];
+  receiver: CodeReceiver;
+  workers: number;
+  emailsPerWorker: number;
+  runId?: string;
+}): MixedLoad {
+  const run = options.runId ?? Date.now().toString(36);
+  const protocolFor = (i: number): Protocol => (i % 2 === 0 ? "grpc" : "connect-json-h1");
+  const targets: Target[] = options.baseUrls.map((url, i) => ({
+    client: createAuthClient(protocolFor(i), url),
+  }));
+  const ledger: LedgerEntry[] = [];
+  const waiters: {
+    after: number;
+    wanted: (entry: LedgerEntry) => boolean;
+    wake: (entry: LedgerEntry) => void;
+  }[] = [];
+  let stopped = false;
+  let turn = 0;
+
+  const record = (entry: LedgerEntry) => {
+    ledger.push(entry);
+    for (const waiter of waiters.filter((w) => entry.startedAt >= w.after && w.wanted(entry))) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.wake(entry);
+    }
+  };
+
+  /** Calls `rpc` on `instance` and records what it answered. */
+  const call = async <T>(
+    rpc: LedgerEntry["rpc"],
+    state: EmailState,
+    instance: number,
+    send: (client: Client<typeof AuthService>) => Promise<T>,
+    okOutcome: (response: T) => Outcome,
+    sentOtpId?: string,
+  ): Promise<T | undefined> => {
+    const startedAt = Date.now();
+    let response: T | undefined;
+    let outcome: Outcome;
+    let otpId = sentOtpId;
+    try {
+      response = await send((targets[instance] as Target).client);
+      outcome = okOutcome(response);
+      otpId ??= (response as { otpId?: string }).otpId;
+    } catch (error) {
+      const refusal = ConnectError.from(error);
+      const { errorInfo, retryInfo } = detailsOf(refusal);
+      outcome = {
+        ok: false,
+        code: refusal.code,
+        reason: errorInfo?.reason,
+        retryAfterSeconds:
+          retryInfo?.retryDelay === undefined ? undefined : Number(retryInfo.retryDelay.seconds),
+        message: refusal.rawMessage,
+      };
+    }
+    record({
+      rpc,
+      email: state.email,
+      purpose: PURPOSE,
+      instance,
+      startedAt,
+      endedAt: Date.now(),
+      otpId,
+      outcome,
+    });
+    return response;
+  };
+
+  const requestOtp = async (state: EmailState, instance: number) => {
+    const issued = await call(
+      "RequestOtp",
+      state,
+      instance,
+      (client) => client.requestOtp({ email: state.email }, { timeoutMs: CALL_TIMEOUT_MS }),
+      (res) => {
+        const expires =
+          Number(res.expiresAt?.seconds ?? 0n) * 1000 + (res.expiresAt?.nanos ?? 0) / 1e6;
+        const ttl = Number(res.ttl?.seconds ?? 0n) * 1000 + (res.ttl?.nanos ?? 0) / 1e6;
+        return { ok: true, issuedAt: expires - ttl };
+      },
+    );
+    if (issued !== undefined) {
+      // Delivery completes before the answer, so the receiver already holds the code.
+      state.otpId = issued.otpId;
+      state.code = options.receiver.take(issued.otpId);
+    }
+  };
+
+  const verifyOtp = (state: EmailState, instance: number, otp: string, otpId?: string) =>
+    call(
+      "VerifyOtp",
+      state,
+      instance,
+      (client) => client.verifyOtp({ email: state.email, otp }, { timeoutMs: CALL_TIMEOUT_MS }),
+      (res) => ({
+        ok: true,
+        authenticated: res.authenticated,
+        authenticatedAt:
+          Number(res.authenticatedAt?.seconds ?? 0n) * 1000 +
+          (res.authenticatedAt?.nanos ?? 0) / 1e6,
+      }),
+      otpId,
+    );
+
+  const getStatus = (state: EmailState, instance: number) =>
+    call(
+      "GetStatus",
+      state,
+      instance,
+      (client) => client.getStatus({ email: state.email }, { timeoutMs: CALL_TIMEOUT_MS }),
+      (res) => ({ ok: true, authenticated: res.authenticated }),
+    );
+
+  const wrongCode = (code: string | undefined) => {
+    const length = code?.length ?? 6;
+    let wrong = code;
+    while (wrong === code) {
+      wrong = String(randomInt(10 ** length)).padStart(length, "0");
+    }
+    return wrong as string;
+  };
+
+  const step = async (state: EmailState) => {
+    const instance = turn++ % targets.length;
+    const dice = randomInt(100);
+    if (state.code === undefined || dice < 25) {
+      await requestOtp(state, instance);
+    } else if (dice < 55) {
+      const { code, otpId } = state;
+      if (dice < 30) {
+        // The right code on every instance at once: exactly one may win.
+        await Promise.all(targets.map((_, i) => verifyOtp(state, i, code, otpId)));
+      } else {
+        await verifyOtp(state, instance, code, otpId);
+      }
+      // Used (or refused): a real client asks for a new code next, mostly.
+      if (dice % 2 === 0) {
+        state.code = undefined;
+      }
+    } else if (dice < 85) {
+      await verifyOtp(state, instance, wrongCode(state.code), undefined);
+    } else {
+      await getStatus(state, instance);
+    }
+  };
+
+  const emails: string[] = [];
+  const workers = Array.from({ length: options.workers }, async (_, w) => {
+    const owned: EmailState[] = Array.from({ length: options.emailsPerWorker }, (_, e) => ({
+      email: `w${w}-e${e}-${run}@example.com`,
+    }));
+    emails.push(...owned.map((s) => s.email));
+    while (!stopped) {
+      const state = owned[randomInt(owned.length)] as EmailState;
+      const before = ledger.length;
+      await step(state);
+      const last = ledger[ledger.length - 1];
+      if (
+        ledger.length > before &&
+        last &&
+        !last.outcome.ok &&
+        last.outcome.code === Code.Unavailable
+      ) {
+        // Back off a little while something is down, as a client would, instead of spinning.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  });
+
+  return {
+    ledger,
+    emails,
+    retarget(index, baseUrl) {
+      (targets[index] as Target).client = createAuthClient(protocolFor(index), baseUrl);
+    },
+    next(wanted) {
+      return new Promise((wake) => waiters.push({ after: Date.now(), wanted, wake }));
+    },
+    async stop() {
+      stopped = true;
+      await Promise.all(workers);
+    },
+  };
+}
