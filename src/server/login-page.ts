@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type NodeHandler, respondNotFound } from "./node-handler.js";
+import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /** Where `npm run build:web` writes the login page (dist/web/ at the package root). */
 export const WEB_BUILD_DIR = fileURLToPath(new URL("../../dist/web/", import.meta.url));
@@ -43,19 +44,11 @@ export function createLoginPageHandler(
       next(req, res);
       return;
     }
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD" });
-      res.end();
+    if (!allowOnlyGetAndHead(req, res)) {
       return;
     }
-    const send = (status: number, headers: Record<string, string>, body: Buffer) => {
-      res.writeHead(status, { ...headers, "content-length": String(body.byteLength) });
-      if (req.method === "HEAD") {
-        res.end();
-      } else {
-        res.end(body);
-      }
-    };
+    const send = (status: number, headers: Record<string, string>, body: Buffer) =>
+      sendWhole(req, res, status, headers, body);
     readFile(join(dir, asset.file)).then(
       (body) =>
         send(

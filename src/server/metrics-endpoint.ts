@@ -1,5 +1,6 @@
 import type { Registry } from "prom-client";
 import { type NodeHandler, respondNotFound } from "./node-handler.js";
+import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /**
  * Serves `registry` at `GET /metrics` (and HEAD) in the Prometheus text format, uncached. Other
@@ -15,24 +16,18 @@ export function createMetricsHandler(
       next(req, res);
       return;
     }
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD" });
-      res.end();
+    if (!allowOnlyGetAndHead(req, res)) {
       return;
     }
     registry.metrics().then(
-      (text) => {
-        res.writeHead(200, {
-          "content-type": registry.contentType,
-          "content-length": Buffer.byteLength(text),
-          "cache-control": "no-store",
-        });
-        if (req.method === "HEAD") {
-          res.end();
-        } else {
-          res.end(text);
-        }
-      },
+      (text) =>
+        sendWhole(
+          req,
+          res,
+          200,
+          { "content-type": registry.contentType, "cache-control": "no-store" },
+          text,
+        ),
       () => {
         res.writeHead(500);
         res.end();

@@ -1,5 +1,6 @@
 import type { HealthSource } from "../rpc/health.js";
 import { type NodeHandler, respondNotFound } from "./node-handler.js";
+import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /**
  * Plain HTTP probes for load balancers and orchestrators, answering GET and HEAD:
@@ -18,9 +19,7 @@ export function createProbeHandler(
       next(req, res);
       return;
     }
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD" });
-      res.end();
+    if (!allowOnlyGetAndHead(req, res)) {
       return;
     }
     const state = health.state();
@@ -30,17 +29,13 @@ export function createProbeHandler(
         : state === "serving"
           ? [200, { status: "SERVING" }]
           : [503, { status: "NOT_SERVING", reason: state }];
-    const json = JSON.stringify(body);
-    res.writeHead(status, {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(json),
+    sendWhole(
+      req,
+      res,
+      status,
       // A cached answer about health is a wrong answer.
-      "cache-control": "no-store",
-    });
-    if (req.method === "HEAD") {
-      res.end();
-    } else {
-      res.end(json);
-    }
+      { "content-type": "application/json", "cache-control": "no-store" },
+      JSON.stringify(body),
+    );
   };
 }
