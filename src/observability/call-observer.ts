@@ -1,6 +1,7 @@
 import { ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { type ClientAddressResolver, kPeerAddress } from "../rpc/client-address.js";
+import { replaceHandler } from "../server/replace-handler.js";
 import { type CallContext, runInCall } from "./call-context.js";
 import { codeName, type Status, watchStatus } from "./call-outcome.js";
 import type { Logger } from "./logger.js";
@@ -81,14 +82,7 @@ export function createCallObserver(options: CallObserverOptions): CallObserver {
       header.set(REQUEST_ID_HEADER, call.requestId);
       return watchStatus({ ...res, header }, settle);
     };
-    return Object.assign(observed, {
-      requestPath: handler.requestPath,
-      method: handler.method,
-      service: handler.service,
-      protocolNames: handler.protocolNames,
-      allowedMethods: handler.allowedMethods,
-      supportedContentType: handler.supportedContentType,
-    });
+    return replaceHandler(handler, observed);
   };
 }
 

@@ -15,6 +15,7 @@ import {
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { invalidBody, normalizeFrameworkError } from "../rpc/error-mapping.js";
+import { replaceHandler } from "./replace-handler.js";
 
 /**
  * Makes errors that connect raises before a handler runs (undecodable body, oversized body,
@@ -44,14 +45,7 @@ export function withFrameworkErrorsNormalized(handler: UniversalHandler): Univer
     }
     return res;
   };
-  return Object.assign(normalized, {
-    requestPath: handler.requestPath,
-    method: handler.method,
-    service: handler.service,
-    protocolNames: handler.protocolNames,
-    allowedMethods: handler.allowedMethods,
-    supportedContentType: handler.supportedContentType,
-  });
+  return replaceHandler(handler, normalized);
 }
 
 function normalizeTrailer(trailer: Headers): void {
