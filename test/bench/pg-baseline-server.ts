@@ -2,7 +2,8 @@
 // with the service's options) and a pg Pool with the service's settings (POOL), serving one RPC
 // (the health Check path, so the load generator calls it like the service's no-op) that makes one
 // single-statement round trip. No domain, no logging, no metrics: what one round trip costs
-// through this stack, so that an RPC making N round trips can be compared with it.
+// through this stack, so that an RPC making N round trips can be compared with it. The statement
+// is a named prepared statement (parsed once per connection, then only bound), as the store's are.
 
 import pg from "pg";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
@@ -17,8 +18,8 @@ const listener = await listen(
   createNodeHandler((router) =>
     router.service(Health, {
       async check() {
-        // A parameterised statement, like every statement the store sends.
-        await pool.query("SELECT $1::bigint AS n", [calls++]);
+        // A named, parameterised statement, like every statement the store sends.
+        await pool.query({ name: "baseline", text: "SELECT $1::bigint AS n", values: [calls++] });
         return { status: HealthCheckResponse_ServingStatus.SERVING };
       },
     }),

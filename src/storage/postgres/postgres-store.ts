@@ -7,6 +7,7 @@ import type {
   IssuedOtp,
   OtpState,
   OtpStore,
+  SlotOutcome,
   StoredCode,
 } from "../../domain/otp-store.js";
 import { unavailableAsRefusal } from "./storage-errors.js";
@@ -25,14 +26,17 @@ const millis = (value: Date | null): number | null => (value === null ? null : v
  *
  * Race-freedom comes from single statements, each serialised on the row it writes: a code is used
  * by one guarded UPDATE (`… AND used_at IS NULL`), a failure is counted by one upsert that
- * re-reads the latest row version, a limit bucket is one row whose upsert decides a grant, and an
+ * re-reads the latest row version, a limit bucket is one row whose upsert decides a grant (and
+ * does not run while a pair it must respect is locked, read in the same statement), and an
  * idempotency key is claimed by one conditional upsert. Single statements rather than
  * transactions with row locks: one round trip each, and no lock is held across a network wait.
  * A second statement runs only to explain a refusal that a concurrent writer caused.
  */
 export function createPostgresStore(pool: Pool): OtpStore {
-  const query = <R extends QueryResultRow>(text: string, values: unknown[] = []) =>
-    unavailableAsRefusal(() => pool.query<R>(text, values));
+  // Named, so that each connection parses and plans a statement once, then only binds it. A name
+  // must always go with the same text (node-postgres refuses otherwise): names are per call site.
+  const query = <R extends QueryResultRow>(name: string, text: string, values: unknown[] = []) =>
+    unavailableAsRefusal(() => pool.query<R>({ name, text, values }));
   // Keys this process holds, and the holder id that proves it.
   const held = new Map<string, string>();
   const heldKey = (email: string, key: string) => `${email}\n${key}`;
@@ -46,6 +50,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
       used_at: Date | null;
       locked_until: Date | null;
     }>(
+      "otp_read_state",
       `SELECT c.otp_id, c.code_hash, c.issued_at, c.expires_at, c.used_at, a.locked_until
          FROM (VALUES ($1::text, $2::text)) AS k (email, purpose)
          LEFT JOIN otp_codes c ON c.email = k.email AND c.purpose = k.purpose
@@ -71,6 +76,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
 
     async activateCode(code) {
       await query(
+        "otp_activate_code",
         `WITH code AS (
            INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
            VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)
@@ -94,6 +100,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
 
     async consumeCode(use): Promise<ConsumeOutcome> {
       const { rows } = await query<{ consumed: boolean }>(
+        "otp_consume_code",
         `WITH lock AS (
            SELECT 1 FROM otp_attempts WHERE email = $1 AND purpose = $2 AND locked_until > $4
          ), used AS (
@@ -134,6 +141,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
       const lockUntil = date(failure.lockUntil);
       // The upsert's WHERE skips a locked row, so RETURNING is empty exactly when not counted.
       const { rows } = await query<{ failures: number; locked_until: Date | null }>(
+        "otp_record_failure",
         `WITH counted AS (
            INSERT INTO otp_attempts AS a (email, purpose, failures, locked_until, retain_until)
            VALUES ($1, $2, 1, CASE WHEN 1 >= $4 THEN $5::timestamptz END, $5)
@@ -159,17 +167,31 @@ export function createPostgresStore(pool: Pool): OtpStore {
       return { failures: 0, lockedUntil };
     },
 
-    async takeSlot(request) {
+    async takeSlot(request): Promise<SlotOutcome> {
       const expiresAt = request.now + request.limit.windowMs;
-      const { rows } = await query<{ slots: { id: string; exp: number }[] }>(
-        `INSERT INTO otp_slots AS s (bucket, slots, expires_at)
-         VALUES ($1, jsonb_build_array(jsonb_build_object('id', $2::text, 'exp', $3::bigint)), $4)
-         ON CONFLICT (bucket) DO UPDATE SET
-           slots = CASE WHEN jsonb_array_length(otp_live_slots(s.slots, $5)) < $6
-                        THEN otp_live_slots(s.slots, $5) || EXCLUDED.slots
-                        ELSE otp_live_slots(s.slots, $5) END,
-           expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at)
-         RETURNING slots`,
+      // Without `unlessLocked` the pair is (NULL, NULL), which matches no row: never locked. With
+      // a lock, the SELECT proposes no row, so neither the insert nor the conflict update runs.
+      const { rows } = await query<{
+        locked_until: Date | null;
+        slots: { id: string; exp: number }[] | null;
+      }>(
+        "otp_take_slot",
+        `WITH lock AS (
+           SELECT locked_until FROM otp_attempts
+            WHERE email = $7::text AND purpose = $8::text AND locked_until > $9::timestamptz
+         ), slot AS (
+           INSERT INTO otp_slots AS s (bucket, slots, expires_at)
+           SELECT $1::text, jsonb_build_array(jsonb_build_object('id', $2::text, 'exp', $3::bigint)),
+                  $4::timestamptz
+            WHERE NOT EXISTS (SELECT 1 FROM lock)
+           ON CONFLICT (bucket) DO UPDATE SET
+             slots = CASE WHEN jsonb_array_length(otp_live_slots(s.slots, $5)) < $6
+                          THEN otp_live_slots(s.slots, $5) || EXCLUDED.slots
+                          ELSE otp_live_slots(s.slots, $5) END,
+             expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at)
+           RETURNING slots
+         )
+         SELECT (SELECT locked_until FROM lock) AS locked_until, (SELECT slots FROM slot) AS slots`,
         [
           request.bucket,
           request.slotId,
@@ -177,8 +199,15 @@ export function createPostgresStore(pool: Pool): OtpStore {
           date(expiresAt),
           request.now,
           request.limit.count,
+          request.unlessLocked?.email ?? null,
+          request.unlessLocked?.purpose ?? null,
+          date(request.now),
         ],
       );
+      const lockedUntil = millis(rows[0]?.locked_until ?? null);
+      if (lockedUntil !== null) {
+        return { granted: false, lockedUntil };
+      }
       const slots = rows[0]?.slots ?? [];
       if (slots.at(-1)?.id === request.slotId) {
         return { granted: true, remaining: request.limit.count - slots.length };
@@ -188,6 +217,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
 
     async releaseSlot(bucket, slotId) {
       await query(
+        "otp_release_slot",
         `UPDATE otp_slots SET slots = (
            SELECT coalesce(jsonb_agg(slot ORDER BY position), '[]'::jsonb)
              FROM jsonb_array_elements(slots) WITH ORDINALITY AS e (slot, position)
@@ -207,6 +237,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
           purpose: string | null;
           response: IssuedOtp | null;
         }>(
+          "otp_claim_key",
           `WITH claim AS (
              INSERT INTO otp_idempotency AS i (email, key, purpose, expires_at, response, holder, lease_until)
              VALUES ($1, $2, $3, $4, NULL, $5, clock_timestamp() + $6::interval)
@@ -248,6 +279,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
       const holder = held.get(heldKey(email, key));
       held.delete(heldKey(email, key));
       await query(
+        "otp_complete_key",
         `UPDATE otp_idempotency SET response = $3, holder = NULL, lease_until = NULL
           WHERE email = $1 AND key = $2 AND holder = $4`,
         [email, key, JSON.stringify(response), holder ?? null],
@@ -258,6 +290,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
       const holder = held.get(heldKey(email, key));
       held.delete(heldKey(email, key));
       await query(
+        "otp_release_key",
         `DELETE FROM otp_idempotency
           WHERE email = $1 AND key = $2 AND holder = $3 AND response IS NULL`,
         [email, key, holder ?? null],
@@ -266,6 +299,7 @@ export function createPostgresStore(pool: Pool): OtpStore {
 
     async readAuthentication(email) {
       const { rows } = await query<{ authenticated_at: Date | null }>(
+        "otp_read_authentication",
         "SELECT authenticated_at FROM otp_users WHERE email = $1",
         [email],
       );
@@ -273,11 +307,12 @@ export function createPostgresStore(pool: Pool): OtpStore {
     },
 
     async ping() {
-      await query("SELECT 1");
+      await query("otp_ping", "SELECT 1");
     },
 
     async purgeExpired(now) {
       const { rows } = await query<{ purged: string }>(
+        "otp_purge",
         `WITH c AS (DELETE FROM otp_codes WHERE retain_until <= $1 RETURNING 1),
               a AS (DELETE FROM otp_attempts WHERE retain_until <= $1 RETURNING 1),
               u AS (DELETE FROM otp_users WHERE retain_until <= $1 RETURNING 1),
