@@ -35,7 +35,9 @@ export interface OtpStore {
 
   /**
    * Takes one slot of a rolling-window limit for `bucket` if fewer than `limit.count` slots were
-   * taken in the last `limit.windowMs`. Concurrent calls never grant more than the limit.
+   * taken in the last `limit.windowMs`. Concurrent calls never grant more than the limit. With
+   * `unlessLocked`, takes none while that pair is locked at `now`, and says until when (checked
+   * first, in the same step, so a refusal for the lock uses no quota).
    */
   takeSlot(slot: SlotRequest): Promise<SlotOutcome>;
 
@@ -129,11 +131,16 @@ export interface SlotRequest {
   readonly slotId: string;
   readonly now: number;
   readonly limit: RateLimit;
+  /** A pair whose lock refuses the slot. */
+  readonly unlessLocked?: { readonly email: string; readonly purpose: string };
 }
 
 export type SlotOutcome =
   | { readonly granted: true; readonly remaining: number }
-  | { readonly granted: false; readonly retryAt: number };
+  /** The limit is reached; its oldest slot frees at `retryAt`. */
+  | { readonly granted: false; readonly retryAt: number }
+  /** The `unlessLocked` pair is locked until `lockedUntil`; no slot was taken. */
+  | { readonly granted: false; readonly lockedUntil: number };
 
 export interface IdempotencyClaim {
   readonly email: string;

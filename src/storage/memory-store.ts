@@ -138,7 +138,13 @@ export function createMemoryStore(): OtpStore {
     },
 
     async takeSlot(request: SlotRequest): Promise<SlotOutcome> {
-      const { bucket, now, limit } = request;
+      const { bucket, now, limit, unlessLocked } = request;
+      if (unlessLocked !== undefined) {
+        const lockedUntil = lockOf(pairKey(unlessLocked.email, unlessLocked.purpose), now);
+        if (lockedUntil !== null) {
+          return { granted: false, lockedUntil };
+        }
+      }
       const live = (slots.get(bucket) ?? []).filter((slot) => slot.expiresAt > now);
       if (live.length >= limit.count) {
         slots.set(bucket, live);

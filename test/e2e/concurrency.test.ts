@@ -197,7 +197,7 @@ describe("concurrent requests against one server", () => {
     );
     const email = "race-request@example.com";
 
-    gate.holdUntil("readOtpState", N);
+    gate.holdUntil("takeSlot", N);
     const outcomes = await race(N, (caller) => caller.requestOtp(email));
 
     expect(tally(outcomes)).toEqual({ OK: 3, "OTP_REQUEST_LIMIT ResourceExhausted": N - 3 });
@@ -248,7 +248,7 @@ describe("concurrent requests against one server", () => {
     // Guard: takeSlot's check-and-append on the `ip:<address>` bucket, one synchronous step.
     const { server, gate } = await startRaceServer({ OTP_IP_REQUEST_LIMIT: "5/15m" });
 
-    gate.holdUntil("readOtpState", N);
+    gate.holdUntil("takeSlot", N);
     const outcomes = await race(N, (caller, i) => caller.requestOtp(`race-ip-${i}@example.com`));
 
     expect(tally(outcomes)).toEqual({ OK: 5, "IP_REQUEST_LIMIT ResourceExhausted": N - 5 });
