@@ -23,9 +23,10 @@ export function maskEmailsIn(text: string): string {
 }
 
 /**
- * A copy of `value` with every email address in its strings masked, through plain objects and
- * arrays; other values are returned as they are. For log entries, whose fields may hold error
- * messages that quote an address (an SMTP refusal, a database constraint violation).
+ * `value` with every email address in its strings masked, through plain objects and arrays;
+ * other values are returned as they are. A copy only where something was masked: the value
+ * itself when nothing was. For log entries, whose fields may hold error messages that quote an
+ * address (an SMTP refusal, a database constraint violation).
  */
 export function maskEmailsDeep(value: unknown, depth = 0): unknown {
   if (typeof value === "string") {
@@ -36,12 +37,20 @@ export function maskEmailsDeep(value: unknown, depth = 0): unknown {
     return value;
   }
   if (Array.isArray(value)) {
-    return value.map((item) => maskEmailsDeep(item, depth + 1));
+    const items = value.map((item) => maskEmailsDeep(item, depth + 1));
+    return items.some((item, i) => item !== value[i]) ? items : value;
   }
   if (Object.getPrototypeOf(value) !== Object.prototype) {
     return value;
   }
-  return Object.fromEntries(
-    Object.entries(value).map(([key, item]) => [key, maskEmailsDeep(item, depth + 1)]),
-  );
+  let copy: Record<string, unknown> | undefined;
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    const masked = maskEmailsDeep(item, depth + 1);
+    if (masked !== item) {
+      copy ??= { ...value };
+      copy[key] = masked;
+    }
+  }
+  return copy ?? value;
 }

@@ -45,8 +45,11 @@ describe("the production random source", () => {
     expect(firstDigits.size).toBe(10);
   });
 
-  it("makes distinct ids", () => {
-    const ids = new Set(Array.from({ length: 1000 }, () => cryptoRandom.id()));
-    expect(ids.size).toBe(1000);
+  it("makes distinct 128-bit ids, across refills of its block of random bytes", () => {
+    const ids = Array.from({ length: 1000 }, () => cryptoRandom.id());
+    expect(new Set(ids).size).toBe(1000);
+    for (const id of ids) {
+      expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    }
   });
 });
