@@ -20,6 +20,8 @@ export interface BenchProcess {
   cpuSeconds(): number;
   /** Peak resident set size so far (VmHWM), in bytes. */
   peakRssBytes(): number;
+  /** What the process has written to stdout so far. */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,9 @@ export async function spawnBenchProcess(
     peakRssBytes() {
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
       return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    },
+    output() {
+      return readFileSync(outPath, "utf8");
     },
     async stop() {
       if (child.exitCode === null) {

@@ -1,24 +1,23 @@
 // Throughput, latency, server CPU and peak RSS of the service, against ceilings measured in the
-// same run on the same machine (README "Benchmarks"). Every server is its own process, started
-// fresh for each scenario; the load comes from this process (see load-clients.ts for why a Node
-// generator), which reports its own CPU so that a saturated generator shows.
+// same run on the same machine (README "Benchmarks"). Every server is its own process; the load
+// comes from this process (see load-clients.ts for why a Node generator), which reports its own
+// CPU so that a saturated generator shows.
+//
+// A scenario and its ceilings are measured interleaved: a few rounds in which each of them gets
+// the same load for the same time, one after the other, in an order that rotates. A ratio then
+// compares calls made minutes apart on a machine whose speed drifts (other tenants, CPU boost)
+// no more than a few seconds apart, and the no-op runs in the very process that serves the
+// scenario, with its heap and JIT state.
 //
 //   npm run bench
-//   BENCH_SECONDS=20 BENCH_CONCURRENCY=128 npm run bench     longer runs, other load
-//   BENCH_SWEEP=0 npm run bench                              skip the concurrency sweep
-//   BENCH_POSTGRES=0 npm run bench                           in-memory scenarios only
+//   BENCH_ROUNDS=8 BENCH_SECONDS=3 BENCH_CONCURRENCY=128 npm run bench    longer runs, other load
+//   BENCH_SWEEP=0 npm run bench                                           skip the concurrency sweep
+//   BENCH_POSTGRES=0 npm run bench                                        in-memory scenarios only
+//   BENCH_MEMORY=0 npm run bench                                          PostgreSQL scenarios only
 
 import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { fileURLToPath } from "node:url";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  GetStatusRequestSchema,
-  RequestOtpRequestSchema,
-  RequestOtpResponseSchema,
-  VerifyOtpRequestSchema,
-  VerifyOtpResponseSchema,
-} from "../../gen/auth/v1/auth_pb.js";
 import { createDatabase, startPostgresServer } from "../support/postgres-server.js";
 import {
   type BenchProcess,
@@ -26,330 +25,415 @@ import {
   startPgBaseline,
   startServiceProcess,
 } from "./bench-processes.js";
-import { startCodeReceiver } from "./code-receiver.js";
-import { createConnectCaller, createGrpcCaller } from "./load-clients.js";
-import { type LoadResult, runLoad } from "./run-load.js";
+import { rpcs, type Transport } from "./rpcs.js";
+import { runLoad } from "./run-load.js";
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
 const WARM_UP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1.5);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const SWEEP = process.env.BENCH_SWEEP !== "0";
 const SWEEP_LEVELS = [1, 4, 16, 64, 256];
 const WITH_POSTGRES = process.env.BENCH_POSTGRES !== "0";
+const WITH_MEMORY = process.env.BENCH_MEMORY !== "0";
 const HMAC_KEY = "bench-hmac-key-of-at-least-32-characters!";
+// Each round opens with this much unmeasured load, so that a switch of scenario settles first.
+const ROUND_RAMP_MS = 200;
 const resultsFile = fileURLToPath(new URL("results/bench-results.md", import.meta.url));
 
-type Transport = "grpc" | "connect";
 type Store = "memory" | "postgres";
-type Scenario = "no-op" | "GetStatus" | "RequestOtp" | "VerifyOtp";
-type Stack = "service" | "grpc-js" | "pg-baseline";
+type Next = () => Promise<unknown> | null;
 
-interface Row extends LoadResult {
-  readonly scenario: Scenario;
-  readonly stack: Stack;
-  readonly transport: Transport;
-  readonly store: Store;
+interface Options {
+  readonly rounds: number;
+  readonly seconds: number;
+  readonly warmUpSeconds: number;
   readonly concurrency: number;
-  readonly note: string;
+}
+
+const DEFAULTS: Options = {
+  rounds: ROUNDS,
+  seconds: SECONDS,
+  warmUpSeconds: WARM_UP_SECONDS,
+  concurrency: CONCURRENCY,
+};
+
+/** One load in an interleaved measurement: what to call, on which server process. */
+interface Load {
+  readonly name: string;
+  readonly server: BenchProcess;
+  readonly next: Next;
+  /** The database the load uses, whose CPU is counted too. */
+  readonly database?: CpuMeter | undefined;
+}
+
+interface CpuMeter {
+  cpuSeconds(): number;
+}
+
+/** A load's totals over all rounds. */
+interface Measured {
+  readonly name: string;
+  readonly calls: number;
+  readonly errors: number;
+  readonly firstError: string | undefined;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
   readonly serverCpuCores: number;
   readonly generatorCpuCores: number;
+  readonly databaseCpuCores: number | undefined;
   readonly peakRssMb: number;
 }
 
-const PATHS = {
-  noop: "/grpc.health.v1.Health/Check",
-  getStatus: "/auth.v1.AuthService/GetStatus",
-  requestOtp: "/auth.v1.AuthService/RequestOtp",
-  verifyOtp: "/auth.v1.AuthService/VerifyOtp",
-};
-
-/** The three RPCs (and the no-op) over one transport, with plain inputs and outputs. */
-function rpcs(transport: Transport, port: number, concurrency: number) {
-  if (transport === "grpc") {
-    const { call, close } = createGrpcCaller(port, Math.ceil(concurrency / 64));
-    return {
-      close,
-      noop: () => call(PATHS.noop, new Uint8Array(0)),
-      getStatus: (email: string) =>
-        call(
-          PATHS.getStatus,
-          toBinary(GetStatusRequestSchema, create(GetStatusRequestSchema, { email })),
-        ),
-      requestOtp: async (email: string) =>
-        fromBinary(
-          RequestOtpResponseSchema,
-          await call(
-            PATHS.requestOtp,
-            toBinary(RequestOtpRequestSchema, create(RequestOtpRequestSchema, { email })),
-          ),
-        ).otpId,
-      verifyOtp: async (email: string, otp: string) =>
-        fromBinary(
-          VerifyOtpResponseSchema,
-          await call(
-            PATHS.verifyOtp,
-            toBinary(VerifyOtpRequestSchema, create(VerifyOtpRequestSchema, { email, otp })),
-          ),
-        ).authenticated,
-    };
+/**
+ * Warms every load up, then runs `rounds` rounds in which each load runs for `seconds`, the
+ * order rotating by one each round; returns each load's totals over its measured windows.
+ */
+async function interleave(loads: readonly Load[], options: Options): Promise<Measured[]> {
+  const totals = loads.map(() => ({
+    calls: 0,
+    errors: 0,
+    firstError: undefined as string | undefined,
+    seconds: 0,
+    serverCpu: 0,
+    generatorCpu: 0,
+    databaseCpu: 0,
+    latencies: [] as number[],
+  }));
+  for (const load of loads) {
+    await runLoad({
+      concurrency: options.concurrency,
+      warmUpMs: options.warmUpSeconds * 1000,
+      durationMs: 0,
+      next: load.next,
+    });
   }
-  const { call, close } = createConnectCaller(port, concurrency);
-  return {
-    close,
-    noop: () => call(PATHS.noop, {}),
-    getStatus: (email: string) => call(PATHS.getStatus, { email }),
-    requestOtp: async (email: string) => (await call(PATHS.requestOtp, { email })).otpId as string,
-    verifyOtp: async (email: string, otp: string) =>
-      (await call(PATHS.verifyOtp, { email, otp })).authenticated === true,
-  };
+  for (let round = 0; round < options.rounds; round++) {
+    for (let k = 0; k < loads.length; k++) {
+      const index = (round + k) % loads.length;
+      const load = loads[index] as Load;
+      const total = totals[index] as (typeof totals)[number];
+      let serverAtStart = load.server.cpuSeconds();
+      let generatorAtStart = process.cpuUsage();
+      let databaseAtStart = load.database?.cpuSeconds() ?? 0;
+      const result = await runLoad({
+        concurrency: options.concurrency,
+        warmUpMs: ROUND_RAMP_MS,
+        durationMs: options.seconds * 1000,
+        next: load.next,
+        onMeasureStart() {
+          serverAtStart = load.server.cpuSeconds();
+          generatorAtStart = process.cpuUsage();
+          databaseAtStart = load.database?.cpuSeconds() ?? 0;
+        },
+      });
+      const generator = process.cpuUsage(generatorAtStart);
+      total.serverCpu += load.server.cpuSeconds() - serverAtStart;
+      total.databaseCpu += (load.database?.cpuSeconds() ?? 0) - databaseAtStart;
+      total.generatorCpu += (generator.user + generator.system) / 1e6;
+      total.calls += result.calls;
+      total.errors += result.errors;
+      total.firstError ??= result.firstError;
+      total.seconds += result.seconds;
+      for (const latency of result.latencies) {
+        total.latencies.push(latency);
+      }
+    }
+  }
+  return loads.map((load, index) => {
+    const total = totals[index] as (typeof totals)[number];
+    const latencies = total.latencies.sort((a, b) => a - b);
+    const at = (q: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+    const perSecondOf = (amount: number) => (total.seconds > 0 ? amount / total.seconds : 0);
+    return {
+      name: load.name,
+      calls: total.calls,
+      errors: total.errors,
+      firstError: total.firstError,
+      perSecond: perSecondOf(total.calls),
+      p50Ms: at(0.5),
+      p99Ms: at(0.99),
+      serverCpuCores: perSecondOf(total.serverCpu),
+      generatorCpuCores: perSecondOf(total.generatorCpu),
+      databaseCpuCores: load.database === undefined ? undefined : perSecondOf(total.databaseCpu),
+      peakRssMb: load.server.peakRssBytes() / 2 ** 20,
+    };
+  });
+}
+
+/** A result row: a scenario and the ceilings it was interleaved with. */
+interface Row extends Measured {
+  readonly transport: Transport;
+  readonly store: Store | "—";
+  readonly note: string;
+  readonly noop?: number;
+  readonly grpcJs?: number;
+  readonly pgBaseline?: number;
+}
+
+const rows: Row[] = [];
+
+function record(row: Row) {
+  rows.push(row);
+  const ratios = [
+    row.noop ? `÷ no-op ${(row.perSecond / row.noop).toFixed(2)}` : "",
+    row.pgBaseline ? `÷ 1-statement ${(row.perSecond / row.pgBaseline).toFixed(2)}` : "",
+  ].filter(Boolean);
+  process.stderr.write(
+    `  ${row.name} ${row.transport} ${row.store}: ${row.perSecond.toFixed(0)}/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms, server ${row.serverCpuCores.toFixed(2)} cores, generator ${row.generatorCpuCores.toFixed(2)} cores${row.databaseCpuCores === undefined ? "" : `, PostgreSQL ${row.databaseCpuCores.toFixed(2)} cores`}${ratios.length ? `, ${ratios.join(", ")}` : ""}${row.errors ? `, ${row.errors} errors (${row.firstError})` : ""}\n`,
+  );
 }
 
 let emailSerial = 0;
 const nextEmail = (prefix: string) => `${prefix}-${emailSerial++}@bench.example.com`;
-
-/** Runs one load against `server`, sampling its CPU over the measured window only. */
-async function measure(
-  server: BenchProcess,
-  next: () => Promise<unknown> | null,
-  options: { concurrency: number; seconds: number; warmUpSeconds: number },
-) {
-  let cpuAtStart = server.cpuSeconds();
-  let generatorAtStart = process.cpuUsage();
-  const result = await runLoad({
-    concurrency: options.concurrency,
-    warmUpMs: options.warmUpSeconds * 1000,
-    durationMs: options.seconds * 1000,
-    next,
-    onMeasureStart() {
-      cpuAtStart = server.cpuSeconds();
-      generatorAtStart = process.cpuUsage();
-    },
-  });
-  const generator = process.cpuUsage(generatorAtStart);
-  return {
-    ...result,
-    serverCpuCores: (server.cpuSeconds() - cpuAtStart) / result.seconds,
-    generatorCpuCores: (generator.user + generator.system) / 1e6 / result.seconds,
-    peakRssMb: server.peakRssBytes() / 2 ** 20,
-  };
-}
-
-interface Target {
-  readonly transport: Transport;
-  readonly store: Store;
-  readonly concurrency?: number;
-  readonly seconds?: number;
-  readonly warmUpSeconds?: number;
-}
-
-const rows: Row[] = [];
-const sweep: Row[] = [];
-
-function record(
-  target: Target,
-  scenario: Scenario,
-  stack: Stack,
-  note: string,
-  m: Awaited<ReturnType<typeof measure>>,
-  into = rows,
-) {
-  const row: Row = {
-    ...m,
-    scenario,
-    stack,
-    transport: target.transport,
-    store: target.store,
-    concurrency: target.concurrency ?? CONCURRENCY,
-    note,
-  };
-  into.push(row);
-  process.stderr.write(
-    `  ${stack} ${scenario} ${target.transport} ${target.store} c=${row.concurrency}: ${row.perSecond.toFixed(0)}/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms, server ${row.serverCpuCores.toFixed(2)} cores, generator ${row.generatorCpuCores.toFixed(2)} cores${row.errors ? `, ${row.errors} errors (${row.firstError})` : ""}\n`,
-  );
-  return row;
-}
-
-function optionsOf(target: Target) {
-  return {
-    concurrency: target.concurrency ?? CONCURRENCY,
-    seconds: target.seconds ?? SECONDS,
-    warmUpSeconds: target.warmUpSeconds ?? WARM_UP_SECONDS,
-  };
-}
-
-/** Scenarios on a fresh service process each: no-op, GetStatus, RequestOtp (discard sender). */
-async function simpleScenario(
-  target: Target,
-  scenario: "no-op" | "GetStatus" | "RequestOtp",
-  serviceEnv: Record<string, string>,
-  into = rows,
-) {
-  const server = await startServiceProcess({ ...serviceEnv, OTP_SENDER: "discard" });
-  const options = optionsOf(target);
-  const client = rpcs(target.transport, server.port, options.concurrency);
-  try {
-    const next =
-      scenario === "no-op"
-        ? client.noop
-        : scenario === "GetStatus"
-          ? () => client.getStatus(nextEmail("s"))
-          : () => client.requestOtp(nextEmail("r"));
-    const note =
-      scenario === "no-op"
-        ? "health Check"
-        : scenario === "GetStatus"
-          ? "distinct unknown emails"
-          : "distinct emails, discard sender";
-    return record(target, scenario, "service", note, await measure(server, next, options), into);
-  } finally {
-    client.close();
-    await server.stop();
-  }
-}
-
-/**
- * The login flow: RequestOtp with the webhook sender delivering to this process, for the measured
- * time (each code kept with its email), then VerifyOtp of every code so learnt, as fast as it goes.
- */
-async function loginScenario(target: Target, serviceEnv: Record<string, string>) {
-  const receiver = await startCodeReceiver();
-  const server = await startServiceProcess({
-    ...serviceEnv,
-    OTP_SENDER: "webhook",
-    OTP_WEBHOOK_URL: receiver.url,
-    OTP_WEBHOOK_SECRET: "bench-webhook-secret-of-at-least-32-characters",
-  });
-  const options = optionsOf(target);
-  const client = rpcs(target.transport, server.port, options.concurrency);
-  try {
-    const issued: { email: string; code: string }[] = [];
-    const request = async () => {
-      const email = nextEmail("l");
-      const otpId = await client.requestOtp(email);
-      const code = receiver.take(otpId);
-      if (code === undefined) {
-        throw new Error(`no code delivered for ${otpId}`);
-      }
-      issued.push({ email, code });
-    };
-    record(
-      target,
-      "RequestOtp",
-      "service",
-      "login step 1: webhook sender",
-      await measure(server, request, options),
-    );
-    let taken = 0;
-    const verify = () => {
-      const next = issued[taken++];
-      if (next === undefined) {
-        return null;
-      }
-      return client.verifyOtp(next.email, next.code).then((authenticated) => {
-        if (!authenticated) {
-          throw new Error("VerifyOtp answered authenticated=false");
-        }
-      });
-    };
-    // Verifying stops when the codes run out; warm-up takes a tenth of them.
-    record(
-      target,
-      "VerifyOtp",
-      "service",
-      `login step 2: ${issued.length} codes from step 1`,
-      await measure(server, verify, {
-        ...options,
-        seconds: 10 * options.seconds,
-        warmUpSeconds: 0.1 * options.seconds,
-      }),
-    );
-  } finally {
-    client.close();
-    await server.stop();
-    await receiver.close();
-  }
-}
-
-async function ceilingScenario(
-  target: Target,
-  stack: "grpc-js" | "pg-baseline",
-  start: () => Promise<BenchProcess>,
-  into = rows,
-) {
-  const server = await start();
-  const options = optionsOf(target);
-  const client = rpcs(target.transport, server.port, options.concurrency);
-  try {
-    const note =
-      stack === "grpc-js"
-        ? "bare @grpc/grpc-js, no-op handler"
-        : "1 statement through the service's pool";
-    return record(target, "no-op", stack, note, await measure(server, client.noop, options), into);
-  } finally {
-    client.close();
-    await server.stop();
-  }
-}
 
 const SERVICE_ENV = {
   OTP_IP_REQUEST_LIMIT: "off",
   OTP_REQUEST_LIMIT: "1000/1h",
 };
 
+/** The fixed parts of one transport-and-store pass: its ceiling processes and service settings. */
+interface Pass {
+  readonly transport: Transport;
+  readonly store: Store;
+  /** Settings for a fresh service process (a fresh database for PostgreSQL). */
+  readonly serviceEnv: () => Promise<Record<string, string>>;
+  /** The bare grpc-js server (gRPC, in memory only). */
+  readonly grpcJs?: BenchProcess;
+  /** The one-statement server (PostgreSQL only). */
+  readonly pgBaseline?: BenchProcess;
+  /** The PostgreSQL server of the service and of the baseline. */
+  readonly database?: CpuMeter;
+}
+
+type Client = ReturnType<typeof rpcs>;
+
+/** A fresh service process, and how to measure a scenario on it against its ceilings. */
+interface Service {
+  readonly server: BenchProcess;
+  readonly client: Client;
+  /**
+   * Measures `next` interleaved with this process's own no-op (the health Check) and the pass's
+   * ceilings, and records the row. With `showCeilings`, also rows for the ceilings themselves.
+   */
+  measure(name: string, note: string, next: Next, showCeilings?: boolean): Promise<Row>;
+}
+
+async function withService(
+  pass: Pass,
+  env: Record<string, string>,
+  options: Options,
+  run: (service: Service) => Promise<void>,
+): Promise<void> {
+  const server = await startServiceProcess({ ...(await pass.serviceEnv()), ...env });
+  const client = rpcs(pass.transport, server.port, options.concurrency);
+  const ceilings = [
+    ...(pass.grpcJs ? [{ name: "grpc-js", process: pass.grpcJs }] : []),
+    ...(pass.pgBaseline ? [{ name: "pg-baseline", process: pass.pgBaseline }] : []),
+  ].map((c) => ({ ...c, client: rpcs(pass.transport, c.process.port, options.concurrency) }));
+  const measure = async (name: string, note: string, next: Next, showCeilings = false) => {
+    const [measured, noop, ...others] = await interleave(
+      [
+        { name, server, next, database: pass.database },
+        { name: "no-op", server, next: client.noop, database: pass.database },
+        ...ceilings.map((c) => ({
+          name: c.name,
+          server: c.process,
+          next: c.client.noop,
+          database: c.name === "pg-baseline" ? pass.database : undefined,
+        })),
+      ],
+      options,
+    );
+    const ceiling = (which: string) => others.find((m) => m.name === which)?.perSecond;
+    const row: Row = {
+      ...(measured as Measured),
+      transport: pass.transport,
+      store: pass.store,
+      note,
+      noop: noop?.perSecond,
+      grpcJs: ceiling("grpc-js"),
+      pgBaseline: ceiling("pg-baseline"),
+    };
+    record(row);
+    if (showCeilings) {
+      const grpcJs = ceiling("grpc-js");
+      const pgBaseline = ceiling("pg-baseline");
+      record({
+        ...(noop as Measured),
+        transport: pass.transport,
+        store: pass.store,
+        note: "health Check, same stack",
+        grpcJs,
+        pgBaseline,
+      });
+      for (const other of others) {
+        const isGrpcJs = other.name === "grpc-js";
+        record({
+          ...other,
+          transport: pass.transport,
+          store: isGrpcJs ? "—" : pass.store,
+          note: isGrpcJs
+            ? "bare @grpc/grpc-js, no-op handler"
+            : "1 statement through the service's pool",
+          grpcJs: isGrpcJs ? grpcJs : undefined,
+          pgBaseline: isGrpcJs ? undefined : pgBaseline,
+        });
+      }
+    }
+    return row;
+  };
+  try {
+    await run({ server, client, measure });
+  } finally {
+    client.close();
+    for (const c of ceilings) {
+      c.client.close();
+    }
+    await server.stop();
+  }
+}
+
+/** The codes the console sender printed to `server`'s stdout, by email. */
+function printedCodes(server: BenchProcess): Map<string, string> {
+  const codes = new Map<string, string>();
+  for (const match of server.output().matchAll(/^otp: (\d+) for (\S+) \(/gm)) {
+    codes.set(match[2] as string, match[1] as string);
+  }
+  return codes;
+}
+
+/**
+ * The login flow on one service process with the console sender, whose stdout goes to a file
+ * that this process reads: every code is learnt the way a user learns it, from what was
+ * delivered. RequestOtp is measured first; then more codes are requested (not measured) until
+ * there are enough for VerifyOtp to verify each code once for the whole measurement.
+ */
+async function loginFlow(pass: Pass, options: Options) {
+  await withService(pass, { OTP_SENDER: "console" }, options, async (service) => {
+    const requested: string[] = [];
+    const request = () => {
+      const email = nextEmail("l");
+      requested.push(email);
+      return service.client.requestOtp(email);
+    };
+    const step1 = await service.measure("RequestOtp", "login step 1: console sender", request);
+    // Every warm-up and measured VerifyOtp at up to 1.3 times the no-op's pace.
+    const seconds =
+      options.warmUpSeconds + options.rounds * (options.seconds + ROUND_RAMP_MS / 1000);
+    const needed = Math.ceil(1.3 * (step1.noop ?? 10_000) * seconds);
+    await runLoad({
+      concurrency: options.concurrency,
+      warmUpMs: 0,
+      durationMs: 600_000,
+      next: () => (requested.length >= needed ? null : request()),
+    });
+    const codes = printedCodes(service.server);
+    const logins = requested.map((email) => ({ email, code: codes.get(email) ?? "" }));
+    await service.measure("VerifyOtp", `login step 2: ${logins.length} printed codes`, () => {
+      const login = logins.pop();
+      return login === undefined
+        ? null
+        : service.client.verifyOtp(login.email, login.code).then((authenticated) => {
+            if (!authenticated) {
+              throw new Error("VerifyOtp answered authenticated=false");
+            }
+          });
+    });
+  });
+}
+
+async function runPass(pass: Pass, options: Options = DEFAULTS) {
+  process.stderr.write(`${pass.transport}, ${pass.store}\n`);
+  const discard = { OTP_SENDER: "discard" };
+  await withService(pass, discard, options, async ({ client, measure }) => {
+    await measure(
+      "GetStatus",
+      "distinct unknown emails",
+      () => client.getStatus(nextEmail("s")),
+      true,
+    );
+  });
+  await withService(pass, discard, options, async ({ client, measure }) => {
+    await measure("RequestOtp", "distinct emails, discard sender", () =>
+      client.requestOtp(nextEmail("r")),
+    );
+  });
+  await loginFlow(pass, options);
+}
+
+const sweep: Row[] = [];
+
 async function main() {
   const started = new Date();
   process.stderr.write(
-    `otp-auth benchmark: ${SECONDS}s per scenario after ${WARM_UP_SECONDS}s warm-up, ${CONCURRENCY} in flight\n`,
+    `otp-auth benchmark: ${ROUNDS} rounds of ${SECONDS}s per load after ${WARM_UP_SECONDS}s warm-up, ${CONCURRENCY} in flight\n`,
   );
-  for (const transport of ["grpc", "connect"] as const) {
-    const memory: Target = { transport, store: "memory" };
-    await simpleScenario(memory, "no-op", SERVICE_ENV);
-    if (transport === "grpc") {
-      await ceilingScenario(memory, "grpc-js", startGrpcJsNoop);
+  const grpcJs = WITH_MEMORY ? await startGrpcJsNoop() : undefined;
+  try {
+    for (const transport of WITH_MEMORY ? (["grpc", "connect"] as const) : []) {
+      await runPass({
+        transport,
+        store: "memory",
+        serviceEnv: async () => SERVICE_ENV,
+        grpcJs: transport === "grpc" ? grpcJs : undefined,
+      });
     }
-    await simpleScenario(memory, "GetStatus", SERVICE_ENV);
-    await simpleScenario(memory, "RequestOtp", SERVICE_ENV);
-    await loginScenario(memory, SERVICE_ENV);
+    if (SWEEP && WITH_MEMORY) {
+      process.stderr.write("throughput against concurrency\n");
+      for (const concurrency of SWEEP_LEVELS) {
+        for (const transport of ["grpc", "connect"] as const) {
+          const options = { rounds: 2, seconds: 1, warmUpSeconds: 0.5, concurrency };
+          const pass: Pass = {
+            transport,
+            store: "memory",
+            serviceEnv: async () => SERVICE_ENV,
+            grpcJs: transport === "grpc" ? grpcJs : undefined,
+          };
+          const before = rows.length;
+          await withService(
+            pass,
+            { OTP_SENDER: "discard" },
+            options,
+            async ({ client, measure }) => {
+              await measure("GetStatus", "sweep", () => client.getStatus(nextEmail("w")), true);
+            },
+          );
+          for (const row of rows.splice(before)) {
+            sweep.push({ ...row, note: String(concurrency) });
+          }
+        }
+      }
+    }
+  } finally {
+    await grpcJs?.stop();
   }
   if (WITH_POSTGRES) {
     const pgServer = await startPostgresServer();
     try {
-      for (const transport of ["grpc", "connect"] as const) {
-        const target: Target = { transport, store: "postgres" };
-        const database = async () => ({
-          ...SERVICE_ENV,
-          STORAGE: "postgres",
-          DATABASE_URL: await createDatabase(pgServer.url),
-          OTP_HMAC_KEY: HMAC_KEY,
-        });
-        await ceilingScenario(target, "pg-baseline", async () =>
-          startPgBaseline(await createDatabase(pgServer.url)),
-        );
-        await simpleScenario(target, "GetStatus", await database());
-        await simpleScenario(target, "RequestOtp", await database());
-        await loginScenario(target, await database());
+      const pgBaseline = await startPgBaseline(await createDatabase(pgServer.url));
+      try {
+        for (const transport of ["grpc", "connect"] as const) {
+          await runPass({
+            transport,
+            store: "postgres",
+            serviceEnv: async () => ({
+              ...SERVICE_ENV,
+              STORAGE: "postgres",
+              DATABASE_URL: await createDatabase(pgServer.url),
+              OTP_HMAC_KEY: HMAC_KEY,
+            }),
+            pgBaseline,
+            database: pgServer,
+          });
+        }
+      } finally {
+        await pgBaseline.stop();
       }
     } finally {
       await pgServer.destroy();
-    }
-  }
-  if (SWEEP) {
-    process.stderr.write("throughput against concurrency\n");
-    for (const concurrency of SWEEP_LEVELS) {
-      for (const transport of ["grpc", "connect"] as const) {
-        const target: Target = {
-          transport,
-          store: "memory",
-          concurrency,
-          seconds: 2,
-          warmUpSeconds: 0.5,
-        };
-        await simpleScenario(target, "no-op", SERVICE_ENV, sweep);
-        await simpleScenario(target, "GetStatus", SERVICE_ENV, sweep);
-        if (transport === "grpc") {
-          await ceilingScenario(target, "grpc-js", startGrpcJsNoop, sweep);
-        }
-      }
     }
   }
   const report = render(started);
@@ -359,35 +443,25 @@ async function main() {
 }
 
 function render(started: Date): string {
-  const ceiling = (transport: Transport, stack: Stack) =>
-    rows.find((r) => r.transport === transport && r.stack === stack && r.scenario === "no-op")
-      ?.perSecond;
   const ratio = (value: number, of: number | undefined) => (of ? (value / of).toFixed(2) : "");
   const lines = [
     "# otp-auth benchmark results",
     "",
     `${started.toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "?"} · Linux ${release()} · Node ${process.version}`,
     "",
-    `\`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}): each server a fresh process; load from the bench process (gRPC: raw node:http2, Connect JSON: node:http keep-alive over HTTP/1.1).`,
-    "Ratios: to the same-stack no-op (the service's health Check, same transport), to the bare @grpc/grpc-js no-op (gRPC only), and for PostgreSQL to one statement through the same pool on the same stack.",
+    `\`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}): each scenario on a fresh service process, interleaved round by round with the same process's no-op (health Check) and the ceilings; load from the bench process (gRPC: raw node:http2, Connect JSON: node:http keep-alive over HTTP/1.1).`,
+    "Ratios: calls/s to the no-op, to the bare @grpc/grpc-js no-op (gRPC, in memory) and, with PostgreSQL, to one statement through the same pool on the same stack, each measured interleaved with the scenario.",
     "",
-    "| scenario | transport | store | calls/s | p50 ms | p99 ms | server CPU (cores) | server peak RSS MB | ÷ same-stack no-op | ÷ grpc-js no-op | ÷ PG 1-statement | generator CPU | errors | note |",
-    "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    "| scenario | transport | store | calls/s | p50 ms | p99 ms | server CPU (cores) | PostgreSQL CPU (cores) | server peak RSS MB | no-op calls/s | ÷ no-op | ÷ grpc-js no-op | ÷ PG 1-statement | generator CPU | errors | note |",
+    "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
   ];
   for (const r of rows) {
-    const name = r.stack === "service" ? r.scenario : `${r.stack} ${r.scenario}`;
     lines.push(
-      `| ${name} | ${r.transport} | ${r.stack === "grpc-js" ? "—" : r.store} | ${r.perSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.serverCpuCores.toFixed(2)} | ${r.peakRssMb.toFixed(0)} | ${ratio(r.perSecond, ceiling(r.transport, "service"))} | ${r.transport === "grpc" ? ratio(r.perSecond, ceiling("grpc", "grpc-js")) : ""} | ${r.store === "postgres" ? ratio(r.perSecond, ceiling(r.transport, "pg-baseline")) : ""} | ${r.generatorCpuCores.toFixed(2)} | ${r.errors} | ${r.note} |`,
+      `| ${r.name} | ${r.transport} | ${r.store} | ${r.perSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.serverCpuCores.toFixed(2)} | ${r.databaseCpuCores?.toFixed(2) ?? ""} | ${r.peakRssMb.toFixed(0)} | ${r.noop?.toFixed(0) ?? ""} | ${ratio(r.perSecond, r.noop)} | ${ratio(r.perSecond, r.grpcJs)} | ${ratio(r.perSecond, r.pgBaseline)} | ${r.generatorCpuCores.toFixed(2)} | ${r.errors} | ${r.note} |`,
     );
   }
   if (sweep.length > 0) {
-    const series = [
-      ...new Set(
-        sweep.map(
-          (r) => `${r.stack === "service" ? "service" : r.stack} ${r.scenario} ${r.transport}`,
-        ),
-      ),
-    ];
+    const series = [...new Set(sweep.map((r) => `${r.name} ${r.transport}`))];
     lines.push("", "Throughput (calls/s) against calls in flight, in-memory store:", "");
     lines.push(
       `| in flight | ${series.join(" | ")} |`,
@@ -396,9 +470,7 @@ function render(started: Date): string {
     for (const level of SWEEP_LEVELS) {
       const cells = series.map((name) => {
         const r = sweep.find(
-          (s) =>
-            s.concurrency === level &&
-            `${s.stack === "service" ? "service" : s.stack} ${s.scenario} ${s.transport}` === name,
+          (s) => s.note === String(level) && `${s.name} ${s.transport}` === name,
         );
         return r ? `${r.perSecond.toFixed(0)} (p99 ${r.p99Ms.toFixed(1)} ms)` : "";
       });

@@ -15,17 +15,27 @@ export interface Caller<T> {
   close(): void;
 }
 
-/** A gRPC caller spreading calls round-robin over `sessions` HTTP/2 connections to 127.0.0.1. */
+/**
+ * A gRPC caller spreading calls round-robin over `sessions` HTTP/2 connections to 127.0.0.1. A
+ * connection the server closed (idle for longer than its limit between measurements) is opened
+ * again on the next call.
+ */
 export function createGrpcCaller(port: number, sessions: number): Caller<GrpcCall> {
-  const pool = Array.from({ length: sessions }, () => {
+  const connect = () => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on("error", () => {});
     return session;
-  });
+  };
+  const pool = Array.from({ length: sessions }, connect);
   let next = 0;
   const call: GrpcCall = (path, message) =>
     new Promise((resolve, reject) => {
-      const session = pool[next++ % pool.length] as http2.ClientHttp2Session;
+      const index = next++ % pool.length;
+      let session = pool[index] as http2.ClientHttp2Session;
+      if (session.closed || session.destroyed) {
+        session = connect();
+        pool[index] = session;
+      }
       const stream = session.request({
         ":method": "POST",
         ":path": path,

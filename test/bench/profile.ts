@@ -1,45 +1,99 @@
-// Profiles the service under RequestOtp load (gRPC, in-memory store, discard sender) with
-// node --cpu-prof and prints the functions with the most self time. Used to find hotspots.
+// Profiles the service (in-memory store) under one scenario's load with node --cpu-prof, and
+// prints where the server's time went during the measured window only: the functions with the
+// most self time, then self time by package or source directory, in µs per call. Used to find
+// hotspots (README "Benchmarks").
 //
-//   npx tsx test/bench/profile-request-otp.ts [RequestOtp|no-op]
+//   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp] [grpc|connect]
+//
+// RequestOtp uses the discard sender. VerifyOtp first learns codes through the webhook sender
+// (not profiled), then verifies them.
 
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { RequestOtpRequestSchema } from "../../gen/auth/v1/auth_pb.js";
 import { spawnBenchProcess } from "./bench-processes.js";
-import { createGrpcCaller } from "./load-clients.js";
+import { startCodeReceiver } from "./code-receiver.js";
+import { rpcs, type Transport } from "./rpcs.js";
 import { runLoad } from "./run-load.js";
 
-const which = process.argv[2] ?? "RequestOtp";
+const scenario = process.argv[2] ?? "RequestOtp";
+const transport = (process.argv[3] ?? "grpc") as Transport;
+const CONCURRENCY = 64;
+const SECONDS = 5;
 const dir = mkdtempSync(join(tmpdir(), "otp-prof-"));
+const receiver = await startCodeReceiver();
 const server = await spawnBenchProcess(
   "src/main.ts",
-  { PORT: "0", HOST: "127.0.0.1", OTP_SENDER: "discard", OTP_IP_REQUEST_LIMIT: "off" },
+  {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    OTP_IP_REQUEST_LIMIT: "off",
+    OTP_REQUEST_LIMIT: "1000/1h",
+    ...(scenario === "VerifyOtp"
+      ? {
+          OTP_SENDER: "webhook",
+          OTP_WEBHOOK_URL: receiver.url,
+          OTP_WEBHOOK_SECRET: "bench-webhook-secret-of-at-least-32-characters",
+        }
+      : { OTP_SENDER: "discard" }),
+  },
   /otp-auth listening on 127\.0\.0\.1:(\d+)/,
   ["--cpu-prof", `--cpu-prof-dir=${dir}`],
 );
-const { call, close } = createGrpcCaller(server.port, 1);
-let n = 0;
+const client = rpcs(transport, server.port, CONCURRENCY);
+let serial = 0;
+const email = () => `p-${serial++}@bench.example.com`;
+
+let next: () => Promise<unknown> | null;
+if (scenario === "VerifyOtp") {
+  const issued: { email: string; code: string }[] = [];
+  await runLoad({
+    concurrency: CONCURRENCY,
+    warmUpMs: 0,
+    durationMs: 60_000,
+    next: () => {
+      if (issued.length >= 25_000) {
+        return null;
+      }
+      const address = email();
+      return client.requestOtp(address).then((otpId) => {
+        issued.push({ email: address, code: receiver.take(otpId) ?? "" });
+      });
+    },
+  });
+  next = () => {
+    const login = issued.pop();
+    return login ? client.verifyOtp(login.email, login.code) : null;
+  };
+} else if (scenario === "no-op") {
+  next = client.noop;
+} else if (scenario === "GetStatus") {
+  next = () => client.getStatus(email());
+} else if (scenario === "RequestOtp") {
+  next = () => client.requestOtp(email());
+} else {
+  throw new Error(`unknown scenario ${scenario}`);
+}
+
+// Profile timestamps are CLOCK_MONOTONIC microseconds, as is process.hrtime.
+const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
+let windowStart = 0;
 const result = await runLoad({
-  concurrency: 64,
+  concurrency: CONCURRENCY,
   warmUpMs: 1000,
-  durationMs: 5000,
-  next: () =>
-    which === "no-op"
-      ? call("/grpc.health.v1.Health/Check", new Uint8Array(0))
-      : call(
-          "/auth.v1.AuthService/RequestOtp",
-          toBinary(
-            RequestOtpRequestSchema,
-            create(RequestOtpRequestSchema, { email: `p-${n++}@bench.example.com` }),
-          ),
-        ),
+  durationMs: SECONDS * 1000,
+  next,
+  onMeasureStart: () => {
+    windowStart = nowMicros();
+  },
 });
-close();
+const windowEnd = windowStart + result.seconds * 1e6;
+client.close();
 await server.stop();
-console.log(`${which}: ${result.perSecond.toFixed(0)}/s`);
+await receiver.close();
+console.log(
+  `${scenario} over ${transport}: ${result.perSecond.toFixed(0)}/s, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`,
+);
 
 interface ProfileNode {
   id: number;
@@ -49,15 +103,51 @@ const file = readdirSync(dir).find((name) => name.endsWith(".cpuprofile"));
 const profile = JSON.parse(readFileSync(join(dir, file as string), "utf8")) as {
   nodes: ProfileNode[];
   samples: number[];
+  timeDeltas: number[];
+  startTime: number;
 };
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-const self = new Map<string, number>();
-for (const id of profile.samples) {
+const byFunction = new Map<string, number>();
+const byPlace = new Map<string, number>();
+const place = (url: string, name: string) => {
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) {
+    return pkg[1] as string;
+  }
+  const src = /\/(src|gen)\/([^/]+)/.exec(url);
+  if (src) {
+    return `${src[1]}/${src[2]}`;
+  }
+  if (url.startsWith("node:")) {
+    return url.split("/").slice(0, 2).join("/");
+  }
+  return url === "" ? name : url;
+};
+const add = (map: Map<string, number>, key: string, micros: number) =>
+  map.set(key, (map.get(key) ?? 0) + micros);
+let at = profile.startTime;
+let total = 0;
+profile.samples.forEach((id, i) => {
+  const delta = profile.timeDeltas[i] ?? 0;
+  at += delta;
+  if (at < windowStart || at > windowEnd) {
+    return;
+  }
   const frame = byId.get(id)?.callFrame;
-  const key = `${frame?.functionName || "(anonymous)"} ${frame?.url.replace(/.*node_modules\//, "").replace(/.*\/main\//, "")}:${frame?.lineNumber}`;
-  self.set(key, (self.get(key) ?? 0) + 1);
-}
-const total = profile.samples.length;
-for (const [key, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
-  console.log(`${((100 * count) / total).toFixed(1).padStart(5)}%  ${key}`);
-}
+  const url = frame?.url ?? "";
+  const name = frame?.functionName || "(anonymous)";
+  const short = url.replace(/.*node_modules\//, "").replace(/.*\/(src|gen)\//, "$1/");
+  add(byFunction, `${name} ${short}:${frame?.lineNumber}`, delta);
+  add(byPlace, place(url, name), delta);
+  total += delta;
+});
+const show = (map: Map<string, number>, count: number) => {
+  for (const [key, micros] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) {
+    const share = `${((100 * micros) / total).toFixed(1)}%`.padStart(6);
+    console.log(`${share} ${(micros / result.calls).toFixed(1).padStart(6)} µs/call  ${key}`);
+  }
+};
+console.log(`${(total / result.calls).toFixed(1)} µs of server time per call`);
+show(byFunction, 30);
+console.log("\nby package or source directory:");
+show(byPlace, 25);

@@ -23,6 +23,8 @@ export interface LoadResult {
   readonly perSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Every measured call's latency in ms, ascending. */
+  readonly latencies: readonly number[];
 }
 
 /** Runs the load and returns throughput and latency of the measured window. */
@@ -78,5 +80,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     perSecond: seconds > 0 ? latencies.length / seconds : 0,
     p50Ms: at(0.5),
     p99Ms: at(0.99),
+    latencies,
   };
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +26,8 @@ export interface PostgresServer {
   freeze(): void;
   /** Lets a frozen server run again (SIGCONT). */
   thaw(): void;
+  /** CPU seconds (user + system) the server's processes have used so far, exited ones included. */
+  cpuSeconds(): number;
 }
 
 export async function startPostgresServer(): Promise<PostgresServer> {
@@ -116,7 +118,7 @@ export async function startPostgresServer(): Promise<PostgresServer> {
 
   // PostgreSQL's backends put themselves in process groups of their own, so the postmaster and
   // each of its children are signalled one by one.
-  const signalGroup = (signal: NodeJS.Signals) => {
+  const processes = () => {
     const pid = (child as ChildProcess | null)?.pid;
     if (pid === undefined) {
       throw new Error("PostgreSQL is not running");
@@ -126,8 +128,28 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       .split("\n")
       .map((line) => Number(line.trim()))
       .filter((childPid) => childPid > 0);
+    return { pid, children };
+  };
+  const signalGroup = (signal: NodeJS.Signals) => {
+    const { pid, children } = processes();
     for (const target of [pid, ...children]) {
       process.kill(target, signal);
+    }
+  };
+  // utime, stime, cutime, cstime: the 14th to 17th fields of /proc/<pid>/stat, counted after the
+  // ")" that ends the command name. The postmaster's cutime and cstime hold its exited children's.
+  const CLOCK_TICKS_PER_SECOND = 100;
+  const cpuTicks = (pid: number, withExited: boolean) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat
+        .slice(stat.lastIndexOf(")") + 2)
+        .split(" ")
+        .map(Number);
+      const own = (fields[11] ?? 0) + (fields[12] ?? 0);
+      return withExited ? own + (fields[13] ?? 0) + (fields[14] ?? 0) : own;
+    } catch {
+      return 0; // exited between listing and reading
     }
   };
 
@@ -143,6 +165,11 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     },
     freeze: () => signalGroup("SIGSTOP"),
     thaw: () => signalGroup("SIGCONT"),
+    cpuSeconds() {
+      const { pid, children } = processes();
+      const ticks = children.reduce((sum, c) => sum + cpuTicks(c, false), cpuTicks(pid, true));
+      return ticks / CLOCK_TICKS_PER_SECOND;
+    },
   };
 }
 
