@@ -16,7 +16,8 @@ export type Refusal =
   | { readonly kind: "already_used" }
   | { readonly kind: "mismatch"; readonly attemptsRemaining: number }
   | { readonly kind: "idempotency_mismatch" }
-  | { readonly kind: "delivery_failed" }
+  /** The code `otpId` was not delivered; the error's cause says why. */
+  | { readonly kind: "delivery_failed"; readonly otpId: string }
   | { readonly kind: "storage_unavailable" };
 
 /** A refusal the caller should see, with a message fit for an end user. */

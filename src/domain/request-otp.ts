@@ -97,7 +97,7 @@ async function issue(
     // The code was never activated, so it cannot verify; the previous one keeps working.
     await releaseSlots(store, taken, otpId);
     throw new OtpError(
-      { kind: "delivery_failed" },
+      { kind: "delivery_failed", otpId },
       "the code could not be delivered; try again later",
       { cause },
     );

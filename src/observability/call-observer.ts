@@ -1,8 +1,8 @@
-import { ConnectError } from "@connectrpc/connect";
+import { ConnectError, createContextValues } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { type ClientAddressResolver, kPeerAddress } from "../rpc/client-address.js";
 import { replaceHandler } from "../server/replace-handler.js";
-import { type CallContext, runInCall } from "./call-context.js";
+import { type CallContext, setCall } from "./call-context.js";
 import { codeName, type Status, watchStatus } from "./call-outcome.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -23,8 +23,8 @@ export type CallObserver = (handler: UniversalHandler) => UniversalHandler;
  * Observes every call of a handler as its client sees it, including errors that connect raises
  * before the handler's implementation runs (undecodable body, wrong content type), which no
  * interceptor sees: gives the call a request id (the client's `x-request-id`, or a new one),
- * echoes it in the `x-request-id` response header, runs the call in a CallContext so that its log
- * lines carry the id, and once the response is done counts it in `metrics` and logs one line:
+ * echoes it in the `x-request-id` response header, puts a CallContext in the request's context
+ * values (see callOf) so that whatever logs for the call can name it, and once the response is done counts it in `metrics` and logs one line:
  * `msg: "rpc"` with method, code, reason, durationMs, protocol, clientIp, requestId and the masked
  * email. A call whose client goes away first ends then, as CANCELED. INTERNAL, UNKNOWN and
  * DATA_LOSS log at error, UNAVAILABLE at warn, the rest at info.
@@ -73,7 +73,7 @@ export function createCallObserver(options: CallObserverOptions): CallObserver {
       req.signal.addEventListener("abort", () => settle({ code: "CANCELED" }), { once: true });
       let res: Awaited<ReturnType<UniversalHandler>>;
       try {
-        res = await runInCall(call, () => handler(req));
+        res = await handler(withCall(req, call));
       } catch (error) {
         settle({ code: codeName(ConnectError.from(error).code) });
         throw error;
@@ -84,6 +84,17 @@ export function createCallObserver(options: CallObserverOptions): CallObserver {
     };
     return replaceHandler(handler, observed);
   };
+}
+
+/** `req` carrying `call` in its context values (connect-node requests always have some). */
+function withCall(req: UniversalServerRequest, call: CallContext): UniversalServerRequest {
+  if (req.contextValues !== undefined) {
+    setCall(req.contextValues, call);
+    return req;
+  }
+  const contextValues = createContextValues();
+  setCall(contextValues, call);
+  return { ...req, contextValues };
 }
 
 function levelFor(code: string): "error" | "warn" | "info" {

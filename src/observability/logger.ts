@@ -1,5 +1,4 @@
 import pino from "pino";
-import { currentCall } from "./call-context.js";
 import { maskEmailsDeep, maskEmailsIn } from "./mask-email.js";
 
 /** The service's logger: pino's, as createLogger configures it. */
@@ -9,9 +8,9 @@ export type LogLevel = pino.LevelWithSilent;
 
 /**
  * A JSON logger (pino): one line per entry with `level` as a name, `time` in ISO 8601, `pid`,
- * `hostname`, `name: "otp-auth"`, the `requestId` of the call being served when there is one,
- * and `msg`. Email addresses anywhere in an entry (error messages included) are masked. Writes to
- * `destination`, by default stdout, synchronously: each entry is one whole write, so entries
+ * `hostname`, `name: "otp-auth"` and `msg`; entries about a call carry its `requestId`, which
+ * their callers take from the call's context values (callOf). Email addresses anywhere in an
+ * entry (error messages included) are masked. Writes to `destination`, by default stdout, synchronously: each entry is one whole write, so entries
  * never interleave with the console sender's lines, and none is lost when the process exits.
  */
 export function createLogger(
@@ -36,10 +35,6 @@ export function createLogger(
           const masked = args.map((arg) => (typeof arg === "string" ? maskEmailsIn(arg) : arg));
           return method.apply(this, masked as Parameters<typeof method>);
         },
-      },
-      mixin: () => {
-        const call = currentCall();
-        return call === undefined ? {} : { requestId: call.requestId };
       },
     },
     options.destination ?? pino.destination({ dest: 1, sync: true }),

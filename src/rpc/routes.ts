@@ -4,6 +4,7 @@ import { file_google_rpc_error_details } from "../../gen/google/rpc/error_detail
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { OtpError } from "../domain/errors.js";
 import type { OtpService } from "../domain/otp-service.js";
+import { callOf } from "../observability/call-context.js";
 import { createAuthHandlers } from "./auth-handlers.js";
 import type { ClientAddressResolver } from "./client-address.js";
 import { toConnectError } from "./error-mapping.js";
@@ -12,8 +13,16 @@ import { registerReflection } from "./reflection.js";
 
 export interface RoutesOptions {
   readonly resolveClientAddress: ClientAddressResolver;
-  /** Told about every error that becomes INTERNAL, with its cause; the client sees no detail. */
-  readonly onInternalError: (procedure: string, error: unknown) => void;
+  /**
+   * Told about every error that becomes INTERNAL, with its cause and the call's request id; the
+   * client sees no detail.
+   */
+  readonly onInternalError: (procedure: string, error: unknown, requestId?: string) => void;
+  /**
+   * Told why code `otpId` could not be delivered (the client only hears DELIVERY_FAILED), with
+   * the call's request id.
+   */
+  readonly onDeliveryFailed?: (otpId: string, cause: unknown, requestId?: string) => void;
   /** The serving state that grpc.health.v1.Health reports for the server and AuthService. */
   readonly health: HealthSource;
   /** Run on every AuthService call before the error mapping (observability, for one). */
@@ -29,12 +38,16 @@ export function createRoutes(service: OtpService, options: RoutesOptions) {
     try {
       return await next(req);
     } catch (error) {
+      const requestId = callOf(req.contextValues)?.requestId;
       if (error instanceof OtpError) {
+        if (error.refusal.kind === "delivery_failed") {
+          options.onDeliveryFailed?.(error.refusal.otpId, error.cause, requestId);
+        }
         throw toConnectError(error);
       }
       if (!(error instanceof ConnectError)) {
         // connect answers this as INTERNAL without detail; keep the cause for operators.
-        options.onInternalError(req.method.name, error);
+        options.onInternalError(req.method.name, error, requestId);
       }
       throw error;
     }

@@ -67,7 +67,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     store,
     clock,
     random: world.random ?? cryptoRandom,
-    sender: world.sender ?? createSender(config.sender, { clock, logger }),
+    sender: world.sender ?? createSender(config.sender, { clock }),
     policy: config.policy,
     // Without a configured key, codes only need to verify within this process.
     hmacKey: config.hmacKey ?? randomBytes(32),
@@ -85,7 +85,12 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     resolveClientAddress,
     onInternalError:
       world.onInternalError ??
-      ((method, error) => logger.error({ method, err: error }, "unexpected error")),
+      ((method, error, requestId) =>
+        logger.error({ requestId, method, err: error }, "unexpected error")),
+    onDeliveryFailed: (otpId, cause, requestId) => {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      logger.error({ requestId, otpId, reason }, "delivery failed");
+    },
     health,
     interceptors: [noteMaskedEmail],
   });

@@ -165,6 +165,7 @@ describe("RequestOtp", () => {
       sender.fail(new Error("smtp down"));
       expect(await refusalOf(service.requestOtp({ email, purpose: "" }))).toEqual({
         kind: "delivery_failed",
+        otpId: expect.any(String),
       });
       sender.fail(null);
       await service.verifyOtp({ email, otp: "111111", purpose: "" });

@@ -71,6 +71,8 @@ async function outcomeOf(call: Promise<unknown>): Promise<{ outcome: Outcome; ot
     if (!(error instanceof OtpError)) throw error;
     const { kind, ...details } = error.refusal as { kind: string } & Record<string, unknown>;
     delete details.description;
+    // The id of a code that was never delivered is the service's to choose; the model has none.
+    delete details.otpId;
     return { outcome: { refused: kind, ...details } as Outcome };
   }
 }

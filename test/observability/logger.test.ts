@@ -1,7 +1,8 @@
+import { createContextValues } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { runInCall } from "../../src/observability/call-context.js";
+import { callOf, setCall } from "../../src/observability/call-context.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { maskEmail, maskEmailsIn } from "../../src/observability/mask-email.js";
+import { maskEmail, maskEmailsDeep, maskEmailsIn } from "../../src/observability/mask-email.js";
 
 /** A logger at `level` whose entries are parsed into `lines`. */
 function capture(level: "info" | "warn" = "info") {
@@ -68,20 +69,25 @@ describe("the logger", () => {
     });
   });
 
-  it("adds the request id of the call being served, also to entries logged later on", async () => {
-    const { logger, lines } = capture();
-
-    await runInCall({ requestId: "req-1" }, async () => {
-      logger.info("at once");
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      logger.info("a turn later");
+  it("copies an entry only where an address was masked", () => {
+    const clean = { method: "Check", code: "OK", note: ["no address"], nested: { n: 1 } };
+    expect(maskEmailsDeep(clean)).toBe(clean);
+    const entry = { reason: "550 <ann@example.com>", note: ["cc bob@example.com"], n: 1 };
+    expect(maskEmailsDeep(entry)).toEqual({
+      reason: "550 <a***@example.com>",
+      note: ["cc b***@example.com"],
+      n: 1,
     });
-    logger.info("outside any call");
+    expect(entry.reason).toBe("550 <ann@example.com>");
+  });
+});
 
-    expect(lines.map((line) => [line.msg, line.requestId])).toEqual([
-      ["at once", "req-1"],
-      ["a turn later", "req-1"],
-      ["outside any call", undefined],
-    ]);
+describe("the call being served", () => {
+  it("is found in the context values of its request, and only there", () => {
+    const values = createContextValues();
+    setCall(values, { requestId: "req-1" });
+    expect(callOf(values)?.requestId).toBe("req-1");
+    expect(callOf(createContextValues())).toBeUndefined();
+    expect(callOf(undefined)).toBeUndefined();
   });
 });
