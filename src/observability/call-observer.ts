@@ -24,10 +24,11 @@ export type CallObserver = (handler: UniversalHandler) => UniversalHandler;
  * before the handler's implementation runs (undecodable body, wrong content type), which no
  * interceptor sees: gives the call a request id (the client's `x-request-id`, or a new one),
  * echoes it in the `x-request-id` response header, puts a CallContext in the request's context
- * values (see callOf) so that whatever logs for the call can name it, and once the response is done counts it in `metrics` and logs one line:
- * `msg: "rpc"` with method, code, reason, durationMs, protocol, clientIp, requestId and the masked
- * email. A call whose client goes away first ends then, as CANCELED. INTERNAL, UNKNOWN and
- * DATA_LOSS log at error, UNAVAILABLE at warn, the rest at info.
+ * values (see callOf) so that whatever logs for the call can name it, and once the response is
+ * done counts it in `metrics` and logs one line: `msg: "rpc"` with method, code, reason,
+ * durationMs, protocol, clientIp, requestId and the masked email. A call whose client goes away
+ * first ends then, as CANCELED. INTERNAL, UNKNOWN and DATA_LOSS log at error, UNAVAILABLE at
+ * warn, the rest at info.
  */
 export function createCallObserver(options: CallObserverOptions): CallObserver {
   const { logger, metrics } = options;

@@ -10,8 +10,9 @@ export type LogLevel = pino.LevelWithSilent;
  * A JSON logger (pino): one line per entry with `level` as a name, `time` in ISO 8601, `pid`,
  * `hostname`, `name: "otp-auth"` and `msg`; entries about a call carry its `requestId`, which
  * their callers take from the call's context values (callOf). Email addresses anywhere in an
- * entry (error messages included) are masked. Writes to `destination`, by default stdout, synchronously: each entry is one whole write, so entries
- * never interleave with the console sender's lines, and none is lost when the process exits.
+ * entry (error messages included) are masked. Writes to `destination`, by default stdout,
+ * synchronously: each entry is one whole write, so entries never interleave with the console
+ * sender's lines, and none is lost when the process exits.
  */
 export function createLogger(
   options: { level?: LogLevel; destination?: pino.DestinationStream } = {},
