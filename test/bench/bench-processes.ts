@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { processCpuSeconds } from "../support/proc-cpu.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const CLOCK_TICKS_PER_SECOND = 100;
 
 export interface BenchProcess {
   readonly port: number;
@@ -64,10 +64,7 @@ export async function spawnBenchProcess(
     port,
     pid,
     cpuSeconds() {
-      // Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+      return processCpuSeconds(pid);
     },
     peakRssBytes() {
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -90,12 +87,28 @@ export async function spawnBenchProcess(
 }
 
 /** The service, src/main.ts, on a free loopback port. */
-export function startServiceProcess(env: Record<string, string>): Promise<BenchProcess> {
+export function startServiceProcess(
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): Promise<BenchProcess> {
   return spawnBenchProcess(
     "src/main.ts",
     { PORT: "0", HOST: "127.0.0.1", ...env },
     /otp-auth listening on 127\.0\.0\.1:(\d+)/,
+    nodeArgs,
   );
+}
+
+/**
+ * The codes the console sender (OTP_SENDER=console) of `service` printed so far, by email: what a
+ * user learns from their inbox.
+ */
+export function printedCodes(service: BenchProcess): Map<string, string> {
+  const codes = new Map<string, string>();
+  for (const match of service.output().matchAll(/^otp: (\d+) for (\S+) \(/gm)) {
+    codes.set(match[2] as string, match[1] as string);
+  }
+  return codes;
 }
 
 /** The ceiling for gRPC: a bare @grpc/grpc-js server whose health Check does nothing. */

@@ -21,12 +21,13 @@ import { fileURLToPath } from "node:url";
 import { createDatabase, startPostgresServer } from "../support/postgres-server.js";
 import {
   type BenchProcess,
+  printedCodes,
   startGrpcJsNoop,
   startPgBaseline,
   startServiceProcess,
 } from "./bench-processes.js";
 import { rpcs, type Transport } from "./rpcs.js";
-import { runLoad } from "./run-load.js";
+import { percentile, runLoad } from "./run-load.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
@@ -144,8 +145,6 @@ async function interleave(loads: readonly Load[], options: Options): Promise<Mea
   return loads.map((load, index) => {
     const total = totals[index] as (typeof totals)[number];
     const latencies = total.latencies.sort((a, b) => a - b);
-    const at = (q: number) =>
-      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
     const perSecondOf = (amount: number) => (total.seconds > 0 ? amount / total.seconds : 0);
     return {
       name: load.name,
@@ -153,8 +152,8 @@ async function interleave(loads: readonly Load[], options: Options): Promise<Mea
       errors: total.errors,
       firstError: total.firstError,
       perSecond: perSecondOf(total.calls),
-      p50Ms: at(0.5),
-      p99Ms: at(0.99),
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
       serverCpuCores: perSecondOf(total.serverCpu),
       generatorCpuCores: perSecondOf(total.generatorCpu),
       databaseCpuCores: load.database === undefined ? undefined : perSecondOf(total.databaseCpu),
@@ -294,15 +293,6 @@ async function withService(
     }
     await server.stop();
   }
-}
-
-/** The codes the console sender printed to `server`'s stdout, by email. */
-function printedCodes(server: BenchProcess): Map<string, string> {
-  const codes = new Map<string, string>();
-  for (const match of server.output().matchAll(/^otp: (\d+) for (\S+) \(/gm)) {
-    codes.set(match[2] as string, match[1] as string);
-  }
-  return codes;
 }
 
 /**

@@ -18,6 +18,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { startWebhookReceiver } from "../support/webhook-receiver.js";
+import { percentile } from "./run-load.js";
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 3000);
 const WARM_UP = 300;
@@ -122,8 +123,7 @@ function stats(samples: number[]) {
   const sorted = [...samples].sort((a, b) => a - b);
   const mean = samples.reduce((sum, x) => sum + x, 0) / samples.length;
   const variance = samples.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (samples.length - 1);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return { mean, variance, p50: at(0.5), p99: at(0.99) };
+  return { mean, variance, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
 }
 
 main().catch((error: unknown) => {

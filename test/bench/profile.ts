@@ -5,14 +5,13 @@
 //
 //   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp] [grpc|connect]
 //
-// RequestOtp uses the discard sender. VerifyOtp first learns codes through the webhook sender
-// (not profiled), then verifies them.
+// RequestOtp uses the discard sender. VerifyOtp first requests codes with the console sender
+// and reads them from the service's output, as the bench does (not profiled), then verifies them.
 
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnBenchProcess } from "./bench-processes.js";
-import { startCodeReceiver } from "./code-receiver.js";
+import { printedCodes, startServiceProcess } from "./bench-processes.js";
 import { rpcs, type Transport } from "./rpcs.js";
 import { runLoad } from "./run-load.js";
 
@@ -21,23 +20,12 @@ const transport = (process.argv[3] ?? "grpc") as Transport;
 const CONCURRENCY = 64;
 const SECONDS = 5;
 const dir = mkdtempSync(join(tmpdir(), "otp-prof-"));
-const receiver = await startCodeReceiver();
-const server = await spawnBenchProcess(
-  "src/main.ts",
+const server = await startServiceProcess(
   {
-    PORT: "0",
-    HOST: "127.0.0.1",
     OTP_IP_REQUEST_LIMIT: "off",
     OTP_REQUEST_LIMIT: "1000/1h",
-    ...(scenario === "VerifyOtp"
-      ? {
-          OTP_SENDER: "webhook",
-          OTP_WEBHOOK_URL: receiver.url,
-          OTP_WEBHOOK_SECRET: "bench-webhook-secret-of-at-least-32-characters",
-        }
-      : { OTP_SENDER: "discard" }),
+    OTP_SENDER: scenario === "VerifyOtp" ? "console" : "discard",
   },
-  /otp-auth listening on 127\.0\.0\.1:(\d+)/,
   ["--cpu-prof", `--cpu-prof-dir=${dir}`],
 );
 const client = rpcs(transport, server.port, CONCURRENCY);
@@ -46,24 +34,24 @@ const email = () => `p-${serial++}@bench.example.com`;
 
 let next: () => Promise<unknown> | null;
 if (scenario === "VerifyOtp") {
-  const issued: { email: string; code: string }[] = [];
+  const requested: string[] = [];
   await runLoad({
     concurrency: CONCURRENCY,
     warmUpMs: 0,
     durationMs: 60_000,
     next: () => {
-      if (issued.length >= 25_000) {
+      if (requested.length >= 40_000) {
         return null;
       }
       const address = email();
-      return client.requestOtp(address).then((otpId) => {
-        issued.push({ email: address, code: receiver.take(otpId) ?? "" });
-      });
+      requested.push(address);
+      return client.requestOtp(address);
     },
   });
+  const codes = printedCodes(server);
   next = () => {
-    const login = issued.pop();
-    return login ? client.verifyOtp(login.email, login.code) : null;
+    const address = requested.pop();
+    return address === undefined ? null : client.verifyOtp(address, codes.get(address) ?? "");
   };
 } else if (scenario === "no-op") {
   next = client.noop;
@@ -90,7 +78,6 @@ const result = await runLoad({
 const windowEnd = windowStart + result.seconds * 1e6;
 client.close();
 await server.stop();
-await receiver.close();
 console.log(
   `${scenario} over ${transport}: ${result.perSecond.toFixed(0)}/s, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ""}`,
 );

@@ -27,6 +27,11 @@ export interface LoadResult {
   readonly latencies: readonly number[];
 }
 
+/** The `q` quantile (0…1) of ascending `sorted`, 0 when it is empty. */
+export function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
 /** Runs the load and returns throughput and latency of the measured window. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const start = performance.now();
@@ -70,16 +75,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   await Promise.all(Array.from({ length: options.concurrency }, worker));
   const seconds = (lastEnd - measureFrom) / 1000;
   latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
   return {
     calls: latencies.length,
     errors,
     firstError,
     seconds,
     perSecond: seconds > 0 ? latencies.length / seconds : 0,
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
     latencies,
   };
 }

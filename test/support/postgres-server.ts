@@ -1,9 +1,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { processCpuSeconds } from "./proc-cpu.js";
 
 /**
  * A throw-away PostgreSQL server for tests: its own data directory, port and socket directory,
@@ -136,22 +137,6 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       process.kill(target, signal);
     }
   };
-  // utime, stime, cutime, cstime: the 14th to 17th fields of /proc/<pid>/stat, counted after the
-  // ")" that ends the command name. The postmaster's cutime and cstime hold its exited children's.
-  const CLOCK_TICKS_PER_SECOND = 100;
-  const cpuTicks = (pid: number, withExited: boolean) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat
-        .slice(stat.lastIndexOf(")") + 2)
-        .split(" ")
-        .map(Number);
-      const own = (fields[11] ?? 0) + (fields[12] ?? 0);
-      return withExited ? own + (fields[13] ?? 0) + (fields[14] ?? 0) : own;
-    } catch {
-      return 0; // exited between listing and reading
-    }
-  };
 
   await start();
   return {
@@ -167,8 +152,11 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     thaw: () => signalGroup("SIGCONT"),
     cpuSeconds() {
       const { pid, children } = processes();
-      const ticks = children.reduce((sum, c) => sum + cpuTicks(c, false), cpuTicks(pid, true));
-      return ticks / CLOCK_TICKS_PER_SECOND;
+      // The postmaster's count of exited children holds the backends that have ended.
+      return children.reduce(
+        (sum, child) => sum + processCpuSeconds(child),
+        processCpuSeconds(pid, { exited: true }),
+      );
     },
   };
 }
