@@ -1,0 +1,97 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { IdempotencyOutcome, IssuedOtp, OtpStore } from "../../domain/otp-store.js";
+import { date, type Query } from "./query.js";
+
+// A claimed idempotency key whose holder vanished (crashed mid-request) is free again after this.
+// It must outlast the slowest RequestOtp, which is bounded by the sender's timeout.
+const IDEMPOTENCY_LEASE = "30 seconds";
+const CLAIM_POLL_FIRST_MS = 10;
+const CLAIM_POLL_MAX_MS = 200;
+
+type IdempotencySteps = Pick<
+  OtpStore,
+  "claimIdempotencyKey" | "completeIdempotencyKey" | "releaseIdempotencyKey"
+>;
+
+/**
+ * Idempotency keys (table otp_idempotency): a key is claimed by one conditional upsert that
+ * records a holder and a lease; only the holder completes or releases it.
+ */
+export function createIdempotencySteps(query: Query): IdempotencySteps {
+  // Keys this process holds, and the holder id that proves it.
+  const held = new Map<string, string>();
+  const heldKey = (email: string, key: string) => `${email}\n${key}`;
+
+  return {
+    async claimIdempotencyKey(claim): Promise<IdempotencyOutcome> {
+      const holder = randomUUID();
+      for (let wait = CLAIM_POLL_FIRST_MS; ; wait = Math.min(wait * 2, CLAIM_POLL_MAX_MS)) {
+        // The SELECT sees the statement's snapshot: a row another instance committed a moment ago
+        // may be missing from it, which reads as "held" and is simply looked at again.
+        const { rows } = await query<{
+          claimed: boolean;
+          purpose: string | null;
+          response: IssuedOtp | null;
+        }>(
+          "otp_claim_key",
+          `WITH claim AS (
+             INSERT INTO otp_idempotency AS i (email, key, purpose, expires_at, response, holder, lease_until)
+             VALUES ($1, $2, $3, $4, NULL, $5, clock_timestamp() + $6::interval)
+             ON CONFLICT (email, key) DO UPDATE SET
+               purpose = EXCLUDED.purpose, expires_at = EXCLUDED.expires_at, response = NULL,
+               holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until
+             WHERE i.expires_at <= $7 OR (i.response IS NULL AND i.lease_until <= clock_timestamp())
+             RETURNING 1
+           )
+           SELECT EXISTS (SELECT 1 FROM claim) AS claimed, i.purpose, i.response
+             FROM (VALUES (1)) AS one (x)
+             LEFT JOIN otp_idempotency i ON i.email = $1 AND i.key = $2 AND i.expires_at > $7`,
+          [
+            claim.email,
+            claim.key,
+            claim.purpose,
+            date(claim.expiresAt),
+            holder,
+            IDEMPOTENCY_LEASE,
+            date(claim.now),
+          ],
+        );
+        const row = rows[0];
+        if (row?.claimed) {
+          held.set(heldKey(claim.email, claim.key), holder);
+          return { kind: "claimed" };
+        }
+        if (row?.purpose != null && row.purpose !== claim.purpose) {
+          return { kind: "mismatch" };
+        }
+        if (row?.response != null) {
+          return { kind: "replay", response: row.response };
+        }
+        await sleep(wait);
+      }
+    },
+
+    async completeIdempotencyKey(email, key, response) {
+      const holder = held.get(heldKey(email, key));
+      held.delete(heldKey(email, key));
+      await query(
+        "otp_complete_key",
+        `UPDATE otp_idempotency SET response = $3, holder = NULL, lease_until = NULL
+          WHERE email = $1 AND key = $2 AND holder = $4`,
+        [email, key, JSON.stringify(response), holder ?? null],
+      );
+    },
+
+    async releaseIdempotencyKey(email, key) {
+      const holder = held.get(heldKey(email, key));
+      held.delete(heldKey(email, key));
+      await query(
+        "otp_release_key",
+        `DELETE FROM otp_idempotency
+          WHERE email = $1 AND key = $2 AND holder = $3 AND response IS NULL`,
+        [email, key, holder ?? null],
+      );
+    },
+  };
+}
