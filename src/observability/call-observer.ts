@@ -2,7 +2,7 @@ import { ConnectError, createContextValues } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { type ClientAddressResolver, kPeerAddress } from "../rpc/client-address.js";
 import { replaceHandler } from "../server/replace-handler.js";
-import { type CallContext, setCall } from "./call-context.js";
+import { type CallContext, setCall } from "../rpc/call-context.js";
 import { codeName, type Status, watchStatus } from "./call-outcome.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";

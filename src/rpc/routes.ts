@@ -4,7 +4,7 @@ import { file_google_rpc_error_details } from "../../gen/google/rpc/error_detail
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { OtpError } from "../domain/errors.js";
 import type { OtpService } from "../domain/otp-service.js";
-import { callOf } from "../observability/call-context.js";
+import { callOf } from "./call-context.js";
 import { createAuthHandlers } from "./auth-handlers.js";
 import type { ClientAddressResolver } from "./client-address.js";
 import { toConnectError } from "./error-mapping.js";

@@ -4,7 +4,7 @@ import { createSender } from "../delivery/create-sender.js";
 import { createOtpService } from "../domain/otp-service.js";
 import type { OtpStore } from "../domain/otp-store.js";
 import type { Clock, OtpSender, RandomSource } from "../domain/ports.js";
-import { noteMaskedEmail } from "../observability/call-context.js";
+import { noteMaskedEmail } from "../rpc/call-context.js";
 import { createCallObserver } from "../observability/call-observer.js";
 import { instrumentStore } from "../observability/instrumented-store.js";
 import { createLogger, type Logger } from "../observability/logger.js";
@@ -18,7 +18,7 @@ import { createHealthMonitor } from "./health-monitor.js";
 import { type ConnectionLimits, type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
-import { createNodeHandler } from "./node-handler.js";
+import { createNodeHandler } from "./http-surface.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
 

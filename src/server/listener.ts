@@ -2,7 +2,7 @@ import { once } from "node:events";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import type { NodeHandler } from "./node-handler.js";
+import type { NodeHandler } from "./http-surface.js";
 
 /** A listening server; `close` stops it gracefully. */
 export interface Listener {

@@ -8,7 +8,7 @@
 import pg from "pg";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
 import { listen } from "../../src/server/listener.js";
-import { createNodeHandler } from "../../src/server/node-handler.js";
+import { createNodeHandler } from "../../src/server/http-surface.js";
 import { POOL } from "../../src/storage/postgres/open-postgres.js";
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, ...POOL });

@@ -1,6 +1,6 @@
 import { createContextValues } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { callOf, setCall } from "../../src/observability/call-context.js";
+import { callOf, setCall } from "../../src/rpc/call-context.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { maskEmail, maskEmailsDeep, maskEmailsIn } from "../../src/observability/mask-email.js";
 

@@ -1,5 +1,5 @@
 import { type ContextValues, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { maskEmail } from "./mask-email.js";
+import { maskEmail } from "../observability/mask-email.js";
 
 /** What is known about the RPC being served, for its log lines. */
 export interface CallContext {

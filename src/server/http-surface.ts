@@ -16,7 +16,7 @@ import {
 } from "@connectrpc/connect-node";
 import { kPeerAddress } from "../rpc/client-address.js";
 import type { CorsResponder } from "./cors.js";
-import { withFrameworkErrorsNormalized } from "./framework-errors.js";
+import { withFrameworkErrorsNormalized } from "./connect-door.js";
 
 /** Largest request message accepted, in bytes; larger ones get MESSAGE_TOO_LARGE. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
