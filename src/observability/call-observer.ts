@@ -6,7 +6,7 @@ import { type CallContext, setCall } from "../rpc/call-context.js";
 import { codeName, type Status, watchStatus } from "./call-outcome.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id.js";
+import { REQUEST_ID_HEADER, requestIdFrom } from "../rpc/request-id.js";
 
 /** Where a call observer reports calls to, and how it tells the client's IP. */
 export interface CallObserverOptions {
