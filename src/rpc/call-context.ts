@@ -1,42 +1,47 @@
-import { type ContextValues, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { maskEmail } from "../observability/mask-email.js";
+import { type ContextValues, createContextKey } from "@connectrpc/connect";
 
-/** What is known about the RPC being served, for its log lines. */
-export interface CallContext {
+/** How a call ended, as its client sees it. */
+export interface CallOutcome {
+  /** The gRPC code's name: `OK`, `RESOURCE_EXHAUSTED`, `CANCELED`, … */
+  readonly code: string;
+  /** The service's ErrorInfo reason, if the refusal carried one. */
+  readonly reason?: string | undefined;
+}
+
+/**
+ * One call as every door knows it: made once at the edge by the pipeline (see call-pipeline.ts)
+ * and carried in the call's context values, so that handlers, the refusal path and the observer
+ * all read the same request id and client address.
+ */
+export interface Call {
   readonly requestId: string;
-  /** The request's email, masked; set once the request message has been read. */
+  /** `auth.v1.AuthService/RequestOtp`: service and method, as grpcurl names them. */
+  readonly method: string;
+  /** The door and protocol the call came through: `grpc`, `grpc-web`, `connect`, … */
+  readonly protocol: string;
+  /** The client's IP, resolved once from the peer and, behind trusted proxies, X-Forwarded-For. */
+  readonly clientAddress: string | undefined;
+  /** `performance.now()` when the call started. */
+  readonly startedAt: number;
+  /** The request's email, once the request message has been read (masked only when logged). */
   email?: string;
+  /** Set by the pipeline as soon as the call's final status is known. */
+  outcome?: CallOutcome;
 }
 
 // A connect context value rather than an AsyncLocalStorage: with one in use, Node 20 runs a
 // promise hook for every promise the process creates, and that cost a fifth of the service's
-// throughput (README "Benchmarks"). Whatever logs on behalf of a call gets the call from the
-// context values the request carries.
-const kCall = createContextKey<CallContext | undefined>(undefined, {
+// throughput (README "Benchmarks").
+const kCall = createContextKey<Call | undefined>(undefined, {
   description: "the call being served",
 });
 
 /** Records `call` as the call that `values` belong to. */
-export function setCall(values: ContextValues, call: CallContext): void {
+export function setCall(values: ContextValues, call: Call): void {
   values.set(kCall, call);
 }
 
-/** The call that `values` belong to, if any. */
-export function callOf(values: ContextValues | undefined): CallContext | undefined {
+/** The call that `values` belong to, if any (none in in-process tests without a door). */
+export function callOf(values: ContextValues | undefined): Call | undefined {
   return values?.get(kCall);
 }
-
-/**
- * An interceptor that notes the masked `email` of a unary request on the current call, so that
- * the call's log line names the (masked) address. Requests without an email pass untouched.
- */
-export const noteMaskedEmail: Interceptor = (next) => async (req) => {
-  const call = callOf(req.contextValues);
-  if (call !== undefined && !req.stream) {
-    const email: unknown = (req.message as { email?: unknown }).email;
-    if (typeof email === "string") {
-      call.email = maskEmail(email);
-    }
-  }
-  return next(req);
-};

@@ -4,21 +4,22 @@ import { createSender } from "../delivery/create-sender.js";
 import { createOtpService } from "../domain/otp-service.js";
 import type { OtpStore } from "../domain/otp-store.js";
 import type { Clock, OtpSender, RandomSource } from "../domain/ports.js";
-import { noteMaskedEmail } from "../rpc/call-context.js";
 import { createCallObserver } from "../observability/call-observer.js";
 import { instrumentStore } from "../observability/instrumented-store.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
 import { cryptoRandom } from "../platform/crypto-random.js";
 import { systemClock } from "../platform/system-clock.js";
+import { createCallPipeline } from "../rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
+import { createConnectDoor } from "./connect-door.js";
 import { createCors } from "./cors.js";
 import { createHealthMonitor } from "./health-monitor.js";
+import { createHttpSurface } from "./http-surface.js";
 import { type ConnectionLimits, type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
-import { createNodeHandler } from "./http-surface.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
 
@@ -80,9 +81,9 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
   });
   // Knowing storage's state before listening, the first health check already answers truly.
   await health.start();
-  const resolveClientAddress = createClientAddressResolver(config.trustProxy);
-  const routes = createRoutes(service, {
-    resolveClientAddress,
+  const pipeline = createCallPipeline({
+    resolveClientAddress: createClientAddressResolver(config.trustProxy),
+    observer: createCallObserver({ logger, metrics }),
     onInternalError:
       world.onInternalError ??
       ((method, error, requestId) =>
@@ -91,21 +92,21 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       const reason = cause instanceof Error ? cause.message : String(cause);
       logger.error({ requestId, otpId, reason }, "delivery failed");
     },
-    health,
-    interceptors: [noteMaskedEmail],
   });
-  const listener: Listener = await listen(
-    createNodeHandler(routes, {
-      // Not RPCs: /healthz and /readyz, then /metrics, then the login page, else 404.
-      fallback: createProbeHandler(
-        health,
-        createMetricsHandler(metrics.registry, createLoginPageHandler()),
-      ),
-      cors: createCors(config.corsOrigins),
-      observe: createCallObserver({ logger, metrics, resolveClientAddress }),
-    }),
-    { ...config, ...(world.connectionLimits ? { limits: world.connectionLimits } : {}) },
-  );
+  const surface = createHttpSurface({
+    pipeline,
+    doors: [createConnectDoor(createRoutes(service, { health }), pipeline)],
+    // Not the API: /healthz and /readyz, then /metrics, then the login page, else 404.
+    resources: createProbeHandler(
+      health,
+      createMetricsHandler(metrics.registry, createLoginPageHandler()),
+    ),
+    cors: createCors(config.corsOrigins),
+  });
+  const listener: Listener = await listen(surface, {
+    ...config,
+    ...(world.connectionLimits ? { limits: world.connectionLimits } : {}),
+  });
   const purge = setInterval(() => {
     store.purgeExpired(clock.now()).catch((error: unknown) => {
       logger.error({ err: error }, "purging expired records failed");

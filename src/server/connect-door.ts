@@ -1,10 +1,16 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createConnectRouter,
+  createContextValues,
+  type Interceptor,
+} from "@connectrpc/connect";
 import {
   createAsyncIterable,
   encodeEnvelope,
   readAllBytes,
   type UniversalHandler,
-  type UniversalServerRequest,
   type UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
 import {
@@ -14,48 +20,225 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
-import { invalidBody, normalizeFrameworkError } from "../rpc/error-mapping.js";
-import { replaceHandler } from "./replace-handler.js";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
+import { type Call, callOf, setCall } from "../rpc/call-context.js";
+import type { CallPipeline } from "../rpc/call-pipeline.js";
+import { codeName, connectErrorOf } from "../rpc/error-mapping.js";
+import { frameworkRefusalOf, unsupportedContentType } from "../rpc/framework-refusals.js";
+import { type HttpDoor, headerOf, type NodeRequest } from "./http-surface.js";
+
+/** Largest request message accepted, in bytes; larger ones get MESSAGE_TOO_LARGE. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+// JSON must be UTF-8 (RFC 8259). connect's default decoder turns invalid bytes into U+FFFD, so a
+// mangled address would be accepted; a fatal decoder makes it an undecodable body instead, as it
+// already is in binary. connect hands `textDecoder` on to its JSON serialization although its
+// option type does not declare it, hence a variable rather than a literal at the call.
+const strictUtf8Json = {
+  ignoreUnknownFields: true,
+  textDecoder: new TextDecoder("utf-8", { fatal: true }),
+};
+
+const CANCELED = { code: "CANCELED" } as const;
 
 /**
- * Makes errors that connect raises before a handler runs (undecodable body, oversized body,
- * unsupported content type) look like the service's own, in each protocol's own encoding.
- * connect has no hook for these (they happen before interceptors), so the response is rewritten.
- * Successful responses pass through untouched; only error paths do extra work.
+ * The connect door: serves the routes over gRPC, gRPC-Web and Connect (connect-node), as a thin
+ * encoder around the call pipeline. Its three parts (see call-pipeline.ts): the call is started
+ * by the HTTP surface and handed in; handler results and refusals pass through one interceptor
+ * (the pipeline's refusal path, encoded as ConnectError); the call ends after the response's last
+ * byte, or as CANCELED when the client goes away first.
+ *
+ * Errors connect raises before a handler runs (undecodable or oversized body, unsupported content
+ * type) reach no interceptor: they are the only answers this door reads back, and only when no
+ * handler recorded the call's outcome, to name them (framework-refusals.ts) and re-encode them in
+ * the service's shape.
  */
-export function withFrameworkErrorsNormalized(handler: UniversalHandler): UniversalHandler {
-  const normalized = async (req: UniversalServerRequest): Promise<UniversalServerResponse> => {
-    const res = await handler(req);
-    const requestType = req.header.get("content-type") ?? "";
-    if (res.status === 415) {
-      const error = invalidBody(
-        `unsupported content-type ${JSON.stringify(requestType)}: send application/json or application/proto (Connect), application/grpc or application/grpc-web`,
-      );
-      return errorResponse(requestType, error);
-    }
-    const responseType = res.header?.get("content-type") ?? "";
-    if (responseType.startsWith("application/grpc-web")) {
-      return { ...res, body: res.body && rewriteGrpcWebTrailer(res.body) };
-    }
-    if (responseType.startsWith("application/grpc")) {
-      return { ...res, body: res.body && rewriteTrailerWhenDone(res.body, res.trailer) };
-    }
-    if (res.status !== 200 && res.body !== undefined) {
-      return rewriteConnectError(res);
-    }
-    return res;
-  };
-  return replaceHandler(handler, normalized);
+export function createConnectDoor(
+  routes: (router: ConnectRouter) => void,
+  pipeline: CallPipeline,
+): HttpDoor {
+  const router = createConnectRouter({
+    readMaxBytes: MAX_REQUEST_BYTES,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    jsonOptions: strictUtf8Json,
+    interceptors: [pipelineInterceptor(pipeline)],
+  });
+  routes(router);
+  const paths = new Map(
+    router.handlers.map((handler) => [
+      handler.requestPath,
+      {
+        method: `${handler.service.typeName}/${handler.method.name}`,
+        protocolOf: (req: NodeRequest) => protocolOf(headerOf(req, "content-type")),
+        serve: createServe(handler, pipeline),
+      },
+    ]),
+  );
+  return { route: (path) => paths.get(path) };
 }
 
-function normalizeTrailer(trailer: Headers): void {
-  const error = findTrailerError(trailer);
-  const normalized = error && normalizeFrameworkError(error);
-  if (normalized) {
-    for (const name of ["grpc-status", "grpc-message", "grpc-status-details-bin"]) {
-      trailer.delete(name);
+/**
+ * The refusal path for connect: what a handler throws becomes the pipeline's Rejection, thrown as
+ * the ConnectError connect encodes; success is recorded too, and the request's email noted for
+ * the call's log line. Streams are followed to their end.
+ */
+function pipelineInterceptor(pipeline: CallPipeline): Interceptor {
+  return (next) => async (req) => {
+    const call = callOf(req.contextValues);
+    if (call !== undefined && !req.stream) {
+      const email: unknown = (req.message as { email?: unknown }).email;
+      if (typeof email === "string") {
+        call.email = email;
+      }
     }
-    setTrailerStatus(trailer, normalized);
+    let res: Awaited<ReturnType<typeof next>>;
+    try {
+      res = await next(req);
+    } catch (error) {
+      throw connectErrorOf(pipeline.refuse(call, error));
+    }
+    if (!res.stream) {
+      pipeline.succeed(call);
+      return res;
+    }
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (error) {
+          throw connectErrorOf(pipeline.refuse(call, error));
+        }
+        pipeline.succeed(call);
+      })(),
+    };
+  };
+}
+
+function createServe(handler: UniversalHandler, pipeline: CallPipeline) {
+  return (
+    req: NodeRequest,
+    res: Parameters<typeof universalResponseToNodeResponse>[1],
+    call: Call,
+  ) => {
+    const values = createContextValues();
+    setCall(values, call);
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    // A client that goes away (or a connection cut at shutdown) ends the call for the client
+    // then, though the handler may run on; a call that finished first has ended already.
+    uReq.signal.addEventListener("abort", () => pipeline.end(call, CANCELED), { once: true });
+    const requestType = uReq.header.get("content-type") ?? "";
+    handler(uReq)
+      .then(
+        (uRes) => encode(uRes, requestType, call, pipeline),
+        (error: unknown) => {
+          pipeline.end(call, { code: codeName(ConnectError.from(error).code) });
+          throw error;
+        },
+      )
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        // The client went away or the write failed; there is nobody left to answer.
+        if (ConnectError.from(reason).code !== Code.Aborted) {
+          res.destroy();
+        }
+      });
+  };
+}
+
+/** connect's response, with framework refusals in the service's shape, ending `call` when done. */
+async function encode(
+  res: UniversalServerResponse,
+  requestType: string,
+  call: Call,
+  pipeline: CallPipeline,
+): Promise<UniversalServerResponse> {
+  if (res.status === 415) {
+    const error = connectErrorOf(pipeline.refuse(call, unsupportedContentType(requestType)));
+    return endAfterBody(errorResponse(requestType, error), call, pipeline);
+  }
+  const responseType = res.header?.get("content-type") ?? "";
+  if (responseType.startsWith("application/grpc-web")) {
+    return endAfterBody(
+      { ...res, body: res.body && grpcWebTrailerFixed(res.body, call, pipeline) },
+      call,
+      pipeline,
+    );
+  }
+  if (responseType.startsWith("application/grpc")) {
+    return endAfterBody(res, call, pipeline, () => {
+      if (res.trailer !== undefined) {
+        fixTrailer(res.trailer, call, pipeline);
+      }
+    });
+  }
+  if (res.status !== 200 && res.body !== undefined && call.outcome === undefined) {
+    return endAfterBody(await connectErrorFixed(res, call, pipeline), call, pipeline);
+  }
+  return endAfterBody(res, call, pipeline);
+}
+
+/**
+ * Ends `call` once the body has been read to its end (after `beforeEnd`), or as CANCELED when it
+ * is abandoned first (the client went away).
+ */
+function endAfterBody(
+  res: UniversalServerResponse,
+  call: Call,
+  pipeline: CallPipeline,
+  beforeEnd: () => void = () => {},
+): UniversalServerResponse {
+  const end = () => {
+    beforeEnd();
+    pipeline.end(call);
+  };
+  if (res.body === undefined) {
+    end();
+    return res;
+  }
+  const body = res.body;
+  return {
+    ...res,
+    body: (async function* () {
+      let ended = false;
+      try {
+        yield* body;
+        end();
+        ended = true;
+      } finally {
+        if (!ended) {
+          pipeline.end(call, CANCELED);
+        }
+      }
+    })(),
+  };
+}
+
+/**
+ * A gRPC trailer as the service sends it: a framework refusal connect wrote is rewritten through
+ * the refusal path (only when no handler recorded the outcome), and grpc-message is re-encoded.
+ */
+function fixTrailer(trailer: Headers, call: Call, pipeline: CallPipeline): void {
+  if (call.outcome === undefined) {
+    const error = findTrailerError(trailer);
+    if (error === undefined) {
+      pipeline.succeed(call);
+    } else {
+      const refusal = frameworkRefusalOf(error);
+      const rejection = pipeline.refuse(call, refusal ?? error);
+      if (refusal !== undefined) {
+        for (const name of ["grpc-status", "grpc-message", "grpc-status-details-bin"]) {
+          trailer.delete(name);
+        }
+        setTrailerStatus(trailer, connectErrorOf(rejection));
+      }
+    }
   }
   const message = trailer.get("grpc-message");
   if (message !== null) {
@@ -85,35 +268,17 @@ function decodeGrpcMessage(encoded: string): string {
   }
 }
 
-/** gRPC: the status is in the trailer, which connect fills in once the body is done. */
-function rewriteTrailerWhenDone(
-  body: AsyncIterable<Uint8Array>,
-  trailer: Headers | undefined,
-): AsyncIterable<Uint8Array> {
-  return {
-    [Symbol.asyncIterator]() {
-      const it = body[Symbol.asyncIterator]();
-      return {
-        async next() {
-          const result = await it.next();
-          if (result.done === true && trailer !== undefined) {
-            normalizeTrailer(trailer);
-          }
-          return result;
-        },
-        return: (value?: unknown) => it.return?.(value) ?? Promise.resolve({ done: true, value }),
-        throw: (e?: unknown) => it.throw?.(e) ?? Promise.reject(e),
-      };
-    },
-  };
-}
-
 /** gRPC-Web: the status travels in a final body envelope flagged as trailer. */
-async function* rewriteGrpcWebTrailer(body: AsyncIterable<Uint8Array>) {
+async function* grpcWebTrailerFixed(
+  body: AsyncIterable<Uint8Array>,
+  call: Call,
+  pipeline: CallPipeline,
+) {
   for await (const chunk of body) {
-    if (chunk.length >= 5 && (chunk[0] as number) & trailerFlag) {
+    const isTrailer = chunk.length >= 5 && (chunk[0] as number) & trailerFlag;
+    if (isTrailer && call.outcome?.code !== "OK") {
       const trailer = trailerParse(chunk.subarray(5));
-      normalizeTrailer(trailer);
+      fixTrailer(trailer, call, pipeline);
       yield encodeEnvelope(trailerFlag, trailerSerialize(trailer));
     } else {
       yield chunk;
@@ -121,20 +286,26 @@ async function* rewriteGrpcWebTrailer(body: AsyncIterable<Uint8Array>) {
   }
 }
 
-/** Connect unary: the error is a JSON body with an HTTP status. */
-async function rewriteConnectError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
+/** Connect unary: the error is a JSON body with an HTTP status; read only when no handler ran. */
+async function connectErrorFixed(
+  res: UniversalServerResponse,
+  call: Call,
+  pipeline: CallPipeline,
+): Promise<UniversalServerResponse> {
   const bytes = await readAllBytes(res.body as AsyncIterable<Uint8Array>, Number.MAX_SAFE_INTEGER);
   const fallback = new ConnectError("", Code.Unknown);
-  let normalized: ConnectError | undefined;
+  let error: ConnectError;
   try {
-    normalized = normalizeFrameworkError(errorFromJsonBytes(bytes, undefined, fallback));
+    error = errorFromJsonBytes(bytes, undefined, fallback);
   } catch {
-    normalized = undefined;
+    error = fallback;
   }
-  if (normalized === undefined) {
+  const refusal = frameworkRefusalOf(error);
+  const rejection = pipeline.refuse(call, refusal ?? error);
+  if (refusal === undefined) {
     return { ...res, body: createAsyncIterable([bytes]) };
   }
-  return connectErrorResponse(normalized, res.header);
+  return connectErrorResponse(connectErrorOf(rejection), res.header);
 }
 
 function connectErrorResponse(
@@ -152,21 +323,34 @@ function connectErrorResponse(
 
 /** An error in the protocol the client asked for, judged by its content type. */
 function errorResponse(requestType: string, error: ConnectError): UniversalServerResponse {
-  if (requestType.startsWith("application/grpc-web")) {
-    const trailer = setTrailerStatus(new Headers(), error);
-    return {
-      status: 200,
-      header: new Headers({ "content-type": "application/grpc-web+proto" }),
-      body: createAsyncIterable([encodeEnvelope(trailerFlag, trailerSerialize(trailer))]),
-    };
+  switch (protocolOf(requestType)) {
+    case "grpc-web":
+      return {
+        status: 200,
+        header: new Headers({ "content-type": "application/grpc-web+proto" }),
+        body: createAsyncIterable([
+          encodeEnvelope(trailerFlag, trailerSerialize(setTrailerStatus(new Headers(), error))),
+        ]),
+      };
+    case "grpc":
+      return {
+        status: 200,
+        header: new Headers({ "content-type": "application/grpc+proto" }),
+        body: createAsyncIterable([]),
+        trailer: setTrailerStatus(new Headers(), error),
+      };
+    case "connect":
+      return connectErrorResponse(error);
   }
-  if (requestType.startsWith("application/grpc")) {
-    return {
-      status: 200,
-      header: new Headers({ "content-type": "application/grpc+proto" }),
-      body: createAsyncIterable([]),
-      trailer: setTrailerStatus(new Headers(), error),
-    };
+}
+
+/** The protocol a request speaks, by its content type, as connect tells them apart. */
+function protocolOf(contentType: string | null): "grpc" | "grpc-web" | "connect" {
+  if (contentType?.startsWith("application/grpc-web")) {
+    return "grpc-web";
   }
-  return connectErrorResponse(error);
+  if (contentType?.startsWith("application/grpc")) {
+    return "grpc";
+  }
+  return "connect";
 }
