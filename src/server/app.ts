@@ -14,10 +14,11 @@ import { createCallPipeline } from "../rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
 import { createConnectDoor } from "./connect-door.js";
+import type { ConnectionLimits } from "./connection-limits.js";
 import { createCors } from "./cors.js";
 import { createHealthMonitor } from "./health-monitor.js";
 import { createHttpSurface } from "./http-surface.js";
-import { type ConnectionLimits, type Listener, listen } from "./listener.js";
+import { type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
 import { openStorage, type Storage } from "./open-storage.js";
@@ -35,7 +36,7 @@ export interface AppWorld {
   readonly logger?: Logger;
   /** How often storage is pinged for health and readiness; tests shorten it. */
   readonly healthCheckIntervalMs?: number;
-  /** Overrides of the per-connection limits (see listener.ts); tests shorten them. */
+  /** Overrides of the per-connection limits (see connection-limits.ts); tests shorten them. */
   readonly connectionLimits?: Partial<ConnectionLimits>;
 }
 
