@@ -1,4 +1,6 @@
+import type { SenderConfig } from "../delivery/create-sender.js";
 import { defaultPolicy, type Policy } from "../domain/policy.js";
+import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
 import {
   ConfigError,
   parseAddressList,
@@ -7,7 +9,7 @@ import {
   parseOriginList,
   parseRateLimit,
 } from "./parse-values.js";
-import { loadSenderConfig, type SenderConfig } from "./sender-config.js";
+import { loadSenderConfig } from "./sender-config.js";
 
 /** Everything the service reads from its environment. */
 export interface Config {
@@ -30,10 +32,6 @@ export interface Config {
   /** How long requests in flight may take to finish after SIGTERM (SHUTDOWN_GRACE). */
   readonly shutdownGraceMs: number;
 }
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-/** A LOG_LEVEL value: the least severe log entries written. */
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -1,4 +1,5 @@
 import addressparser from "nodemailer/lib/addressparser";
+import type { SenderConfig } from "../delivery/create-sender.js";
 import {
   loadMailTemplates,
   type MailTemplates,
@@ -6,26 +7,6 @@ import {
   type TemplateSource,
 } from "../delivery/mail-templates.js";
 import { ConfigError, parseDuration } from "./parse-values.js";
-
-/** Which sender delivers codes, and what it needs. */
-export type SenderConfig =
-  | { readonly kind: "console" }
-  /** Drops every code (load tests only). */
-  | { readonly kind: "discard" }
-  | {
-      readonly kind: "smtp";
-      /** SMTP_URL, checked: smtp: or smtps:, a host, only the query options listed below. */
-      readonly url: string;
-      readonly from: string;
-      readonly templates: MailTemplates;
-      readonly timeoutMs: number;
-    }
-  | {
-      readonly kind: "webhook";
-      readonly url: string;
-      readonly secret: string;
-      readonly timeoutMs: number;
-    };
 
 type Env = Readonly<Record<string, string | undefined>>;
 

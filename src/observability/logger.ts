@@ -3,8 +3,10 @@ import { maskEmailsDeep, maskEmailsIn } from "./mask-email.js";
 
 /** The service's logger: pino's, as createLogger configures it. */
 export type Logger = pino.Logger;
+/** The levels a logger can be set to, most severe first; `silent` writes none (LOG_LEVEL). */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 /** The least severe entries a logger writes; `silent` writes none. */
-export type LogLevel = pino.LevelWithSilent;
+export type LogLevel = (typeof LOG_LEVELS)[number] & pino.LevelWithSilent;
 
 /**
  * A JSON logger (pino): one line per entry with `level` as a name, `time` in ISO 8601, `pid`,

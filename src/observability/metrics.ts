@@ -2,8 +2,8 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client
 import type { OtpEvents } from "../domain/ports.js";
 import { refusalReason } from "../rpc/error-mapping.js";
 
-/** How one RPC ended, as its client saw it. */
-export interface CallOutcome {
+/** One finished RPC, as its client saw it end. */
+export interface FinishedCall {
   /** `auth.v1.AuthService/RequestOtp`: service and method, as grpcurl names them. */
   readonly method: string;
   /** The gRPC code's name: `OK`, `RESOURCE_EXHAUSTED`, … */
@@ -106,9 +106,9 @@ export function createMetrics() {
   return {
     registry,
     /** Counts one finished RPC and observes its duration. */
-    recordCall(outcome: CallOutcome): void {
-      rpcRequests.inc({ method: outcome.method, code: outcome.code, reason: outcome.reason ?? "" });
-      rpcDuration.observe({ method: outcome.method }, outcome.durationSeconds);
+    recordCall(call: FinishedCall): void {
+      rpcRequests.inc({ method: call.method, code: call.code, reason: call.reason ?? "" });
+      rpcDuration.observe({ method: call.method }, call.durationSeconds);
     },
     /** The domain's events, counted. */
     events,

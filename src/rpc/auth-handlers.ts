@@ -2,26 +2,21 @@ import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { OtpService } from "../domain/otp-service.js";
-import { type ClientAddressResolver, kPeerAddress } from "./client-address.js";
+import { callOf } from "./call-context.js";
 
 /** Request header carrying the RequestOtp idempotency key. */
 export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
 
 /** AuthService handlers: translate wire messages to domain calls and back, nothing more. */
-export function createAuthHandlers(
-  service: OtpService,
-  resolveClientAddress: ClientAddressResolver,
-): ServiceImpl<typeof AuthService> {
+export function createAuthHandlers(service: OtpService): ServiceImpl<typeof AuthService> {
   return {
     async requestOtp(req, ctx) {
       const issued = await service.requestOtp({
         email: req.email,
         purpose: req.purpose,
         idempotencyKey: ctx.requestHeader.get(IDEMPOTENCY_KEY_HEADER) ?? undefined,
-        clientIp: resolveClientAddress(
-          ctx.values.get(kPeerAddress),
-          ctx.requestHeader.get("x-forwarded-for"),
-        ),
+        // Resolved once, at the door (TRUST_PROXY); absent when no door started the call.
+        clientIp: callOf(ctx.values)?.clientAddress,
       });
       return {
         otpId: issued.otpId,

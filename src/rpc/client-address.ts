@@ -1,10 +1,4 @@
 import { BlockList, isIP, isIPv4 } from "node:net";
-import { createContextKey } from "@connectrpc/connect";
-
-/** The TCP peer address of the connection a request came on, set by the server. */
-export const kPeerAddress = createContextKey<string | undefined>(undefined, {
-  description: "peer address",
-});
 
 /** Works out the client's IP from the peer address and, behind trusted proxies, X-Forwarded-For. */
 export type ClientAddressResolver = (

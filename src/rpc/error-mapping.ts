@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import {
   BadRequestSchema,
   ErrorInfoSchema,
@@ -6,48 +7,122 @@ import {
   RetryInfoSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
 import { OtpError, type Refusal, type RequestField } from "../domain/errors.js";
+import { type FrameworkRefusal, FrameworkRefusalError } from "./framework-refusals.js";
 
 /** ErrorInfo.domain of every refusal. */
 export const ERROR_DOMAIN = "auth.v1";
 
-type OutgoingDetails = ConstructorParameters<typeof ConnectError>[3];
+/** One google.rpc detail message: its schema and its value (as protobuf-es builds it). */
+export type ErrorDetail = NonNullable<ConstructorParameters<typeof ConnectError>[3]>[number];
 
 /**
- * The one mapping from refusals to gRPC status, ErrorInfo reason and details: SPEC.md's error
- * table. Everything that leaves the service as an error passes through here.
+ * The transport-neutral answer to a call that failed: what every door encodes in its own way
+ * (connect: ConnectError; grpc-js: status, metadata and grpc-status-details-bin; REST: HTTP
+ * status and google.rpc.Status JSON).
  */
+export interface Rejection {
+  readonly code: Code;
+  readonly message: string;
+  /** The ErrorInfo reason when the service refused (absent for transport errors and INTERNAL). */
+  readonly reason?: string | undefined;
+  /** google.rpc details: ErrorInfo first, then RetryInfo, BadRequest, QuotaFailure as they apply. */
+  readonly details: readonly ErrorDetail[];
+  /** Response headers (Connect) or trailers (gRPC, gRPC-Web): `retry-after`. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** What was thrown, for logs; never sent. */
+  readonly cause?: unknown;
+}
+
+/**
+ * The answer to whatever a handler or decoder threw, without side effects (the pipeline logs):
+ * a domain refusal or a framework refusal by SPEC.md's error table; a ConnectError as it is (a
+ * transport deadline, health's NOT_FOUND); anything else as INTERNAL with the message elided.
+ */
+export function rejectionOf(thrown: unknown): Rejection {
+  if (thrown instanceof OtpError || thrown instanceof FrameworkRefusalError) {
+    return refusalRejection(thrown.refusal, thrown.message, thrown);
+  }
+  if (thrown instanceof ConnectError) {
+    const metadata: Record<string, string> = {};
+    thrown.metadata.forEach((value, key) => {
+      metadata[key] = value;
+    });
+    const details = thrown.details.filter((detail): detail is ErrorDetail => "desc" in detail);
+    return { code: thrown.code, message: thrown.rawMessage, details, metadata, cause: thrown };
+  }
+  return {
+    code: Code.Internal,
+    message: "internal error",
+    details: [],
+    metadata: {},
+    cause: thrown,
+  };
+}
+
+/** The ErrorInfo reason a refusal is answered with, e.g. `OTP_LOCKED` for a lock. */
+export function refusalReason(refusal: Refusal | FrameworkRefusal): string {
+  return errorTable(refusal).reason;
+}
+
+/** `Code.ResourceExhausted` → `RESOURCE_EXHAUSTED`, as gRPC names its codes. */
+export function codeName(code: Code): string {
+  return code in Code ? codeToString(code).toUpperCase() : "UNKNOWN";
+}
+
+/** The connect encoding of a rejection, as connect-node's handlers throw it. */
+export function connectErrorOf(rejection: Rejection): ConnectError {
+  if (rejection.reason === undefined && rejection.cause instanceof ConnectError) {
+    return rejection.cause;
+  }
+  const metadata = Object.keys(rejection.metadata).length > 0 ? rejection.metadata : undefined;
+  return new ConnectError(
+    rejection.message,
+    rejection.code,
+    metadata,
+    [...rejection.details],
+    rejection.cause,
+  );
+}
+
+/** A domain refusal as connect answers it (for tests and the login page's messages). */
 export function toConnectError(error: OtpError): ConnectError {
-  const refusal = error.refusal;
+  return connectErrorOf(rejectionOf(error));
+}
+
+function refusalRejection(
+  refusal: Refusal | FrameworkRefusal,
+  message: string,
+  cause: unknown,
+): Rejection {
   const row = errorTable(refusal);
-  const details: NonNullable<OutgoingDetails> = [
+  const details: ErrorDetail[] = [
     {
       desc: ErrorInfoSchema,
       value: { reason: row.reason, domain: ERROR_DOMAIN, metadata: row.metadata ?? {} },
     },
     ...(row.details ?? []),
   ];
-  let metadata: Record<string, string> | undefined;
+  let metadata: Record<string, string> = {};
   if ("retryAfterMs" in refusal) {
     const seconds = retryAfterSeconds(refusal.retryAfterMs);
     metadata = { "retry-after": String(seconds) };
     details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(seconds) } } });
   }
-  return new ConnectError(error.message, row.code, metadata, details, error);
-}
-
-/** The ErrorInfo reason a refusal is answered with, e.g. `OTP_LOCKED` for a lock. */
-export function refusalReason(refusal: Refusal): string {
-  return errorTable(refusal).reason;
+  return { code: row.code, message, reason: row.reason, details, metadata, cause };
 }
 
 interface Row {
   readonly code: Code;
   readonly reason: string;
   readonly metadata?: Record<string, string>;
-  readonly details?: NonNullable<OutgoingDetails>;
+  readonly details?: readonly ErrorDetail[];
 }
 
-function errorTable(refusal: Refusal): Row {
+/**
+ * The one mapping from refusals to gRPC status, ErrorInfo reason and details: SPEC.md's error
+ * table. Everything that leaves the service as a refusal passes through here.
+ */
+function errorTable(refusal: Refusal | FrameworkRefusal): Row {
   switch (refusal.kind) {
     case "invalid_argument":
       return {
@@ -56,6 +131,15 @@ function errorTable(refusal: Refusal): Row {
         metadata: { field: refusal.field },
         details: [badRequest(refusal.field, refusal.description)],
       };
+    case "undecodable_body":
+    case "unsupported_content_type":
+      return errorTable({
+        kind: "invalid_argument",
+        field: "body",
+        description: refusal.description,
+      });
+    case "message_too_large":
+      return { code: Code.ResourceExhausted, reason: "MESSAGE_TOO_LARGE" };
     case "request_limit":
       return {
         code: Code.ResourceExhausted,
@@ -96,54 +180,13 @@ export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function badRequest(field: RequestField, description: string) {
+function badRequest(field: RequestField, description: string): ErrorDetail {
   return {
     desc: BadRequestSchema,
     value: { fieldViolations: [{ field, description }] },
   };
 }
 
-function quotaFailure(subject: string, description: string) {
+function quotaFailure(subject: string, description: string): ErrorDetail {
   return { desc: QuotaFailureSchema, value: { violations: [{ subject, description }] } };
-}
-
-/**
- * Rewrites an error that connect raised before a handler ran (undecodable or oversized body) into
- * the shape of the service's own errors. Returns undefined for errors that need no rewrite: the
- * service's own, a client's transport deadline, and internal errors.
- */
-export function normalizeFrameworkError(error: ConnectError): ConnectError | undefined {
-  if (error.findDetails(ErrorInfoSchema).length > 0) {
-    return undefined;
-  }
-  const undecodable =
-    error.code === Code.InvalidArgument ||
-    (error.code === Code.Internal && error.rawMessage.startsWith("parse binary")) ||
-    // An envelope flagged compressed in a request that named no compression.
-    (error.code === Code.Internal && error.rawMessage.startsWith("received compressed envelope"));
-  if (undecodable) {
-    return invalidBody(`the request body could not be decoded: ${error.rawMessage}`, error);
-  }
-  if (error.code === Code.ResourceExhausted) {
-    return new ConnectError(
-      `the request is too large: ${error.rawMessage}`,
-      Code.ResourceExhausted,
-      undefined,
-      [{ desc: ErrorInfoSchema, value: { reason: "MESSAGE_TOO_LARGE", domain: ERROR_DOMAIN } }],
-      error,
-    );
-  }
-  return undefined;
-}
-
-/** The INVALID_ARGUMENT error for a request body the service cannot read at all. */
-export function invalidBody(description: string, cause?: unknown): ConnectError {
-  const refusal = new OtpError(
-    { kind: "invalid_argument", field: "body", description },
-    description,
-    {
-      cause,
-    },
-  );
-  return toConnectError(refusal);
 }

@@ -4,21 +4,23 @@ import { createSender } from "../delivery/create-sender.js";
 import { createOtpService } from "../domain/otp-service.js";
 import type { OtpStore } from "../domain/otp-store.js";
 import type { Clock, OtpSender, RandomSource } from "../domain/ports.js";
-import { noteMaskedEmail } from "../observability/call-context.js";
 import { createCallObserver } from "../observability/call-observer.js";
 import { instrumentStore } from "../observability/instrumented-store.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
 import { cryptoRandom } from "../platform/crypto-random.js";
 import { systemClock } from "../platform/system-clock.js";
+import { createCallPipeline } from "../rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
+import { createConnectDoor } from "./connect-door.js";
+import type { ConnectionLimits } from "./connection-limits.js";
 import { createCors } from "./cors.js";
 import { createHealthMonitor } from "./health-monitor.js";
-import { type ConnectionLimits, type Listener, listen } from "./listener.js";
+import { createHttpSurface } from "./http-surface.js";
+import { type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
-import { createNodeHandler } from "./node-handler.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
 
@@ -34,7 +36,7 @@ export interface AppWorld {
   readonly logger?: Logger;
   /** How often storage is pinged for health and readiness; tests shorten it. */
   readonly healthCheckIntervalMs?: number;
-  /** Overrides of the per-connection limits (see listener.ts); tests shorten them. */
+  /** Overrides of the per-connection limits (see connection-limits.ts); tests shorten them. */
   readonly connectionLimits?: Partial<ConnectionLimits>;
 }
 
@@ -80,9 +82,9 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
   });
   // Knowing storage's state before listening, the first health check already answers truly.
   await health.start();
-  const resolveClientAddress = createClientAddressResolver(config.trustProxy);
-  const routes = createRoutes(service, {
-    resolveClientAddress,
+  const pipeline = createCallPipeline({
+    resolveClientAddress: createClientAddressResolver(config.trustProxy),
+    observer: createCallObserver({ logger, metrics }),
     onInternalError:
       world.onInternalError ??
       ((method, error, requestId) =>
@@ -91,21 +93,21 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       const reason = cause instanceof Error ? cause.message : String(cause);
       logger.error({ requestId, otpId, reason }, "delivery failed");
     },
-    health,
-    interceptors: [noteMaskedEmail],
   });
-  const listener: Listener = await listen(
-    createNodeHandler(routes, {
-      // Not RPCs: /healthz and /readyz, then /metrics, then the login page, else 404.
-      fallback: createProbeHandler(
-        health,
-        createMetricsHandler(metrics.registry, createLoginPageHandler()),
-      ),
-      cors: createCors(config.corsOrigins),
-      observe: createCallObserver({ logger, metrics, resolveClientAddress }),
-    }),
-    { ...config, ...(world.connectionLimits ? { limits: world.connectionLimits } : {}) },
-  );
+  const surface = createHttpSurface({
+    pipeline,
+    doors: [createConnectDoor(createRoutes(service, { health }), pipeline)],
+    // Not the API: /healthz and /readyz, then /metrics, then the login page, else 404.
+    resources: createProbeHandler(
+      health,
+      createMetricsHandler(metrics.registry, createLoginPageHandler()),
+    ),
+    cors: createCors(config.corsOrigins),
+  });
+  const listener: Listener = await listen(surface, {
+    ...config,
+    ...(world.connectionLimits ? { limits: world.connectionLimits } : {}),
+  });
   const purge = setInterval(() => {
     store.purgeExpired(clock.now()).catch((error: unknown) => {
       logger.error({ err: error }, "purging expired records failed");

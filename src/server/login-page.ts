@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type NodeHandler, respondNotFound } from "./node-handler.js";
+import { type NodeHandler, respondNotFound } from "./http-surface.js";
 import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /** Where `npm run build:web` writes the login page (dist/web/ at the package root). */

@@ -1,5 +1,5 @@
 import type { HealthSource } from "../rpc/health.js";
-import { type NodeHandler, respondNotFound } from "./node-handler.js";
+import { type NodeHandler, respondNotFound } from "./http-surface.js";
 import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /**

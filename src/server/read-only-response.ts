@@ -1,4 +1,4 @@
-import type { NodeHandler } from "./node-handler.js";
+import type { NodeHandler } from "./http-surface.js";
 
 type Request = Parameters<NodeHandler>[0];
 type Response = Parameters<NodeHandler>[1];

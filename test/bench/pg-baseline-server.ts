@@ -7,23 +7,39 @@
 
 import pg from "pg";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
+import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
+import { createClientAddressResolver } from "../../src/rpc/client-address.js";
+import { createConnectDoor } from "../../src/server/connect-door.js";
+import { createHttpSurface } from "../../src/server/http-surface.js";
 import { listen } from "../../src/server/listener.js";
-import { createNodeHandler } from "../../src/server/node-handler.js";
 import { POOL } from "../../src/storage/postgres/open-postgres.js";
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, ...POOL });
 pool.on("error", () => {});
 let calls = 0;
+// The service's pipeline without an observer: no logging, no metrics.
+const pipeline = createCallPipeline({ resolveClientAddress: createClientAddressResolver([]) });
 const listener = await listen(
-  createNodeHandler((router) =>
-    router.service(Health, {
-      async check() {
-        // A named, parameterised statement, like every statement the store sends.
-        await pool.query({ name: "baseline", text: "SELECT $1::bigint AS n", values: [calls++] });
-        return { status: HealthCheckResponse_ServingStatus.SERVING };
-      },
-    }),
-  ),
+  createHttpSurface({
+    pipeline,
+    doors: [
+      createConnectDoor(
+        (router) =>
+          router.service(Health, {
+            async check() {
+              // A named, parameterised statement, like every statement the store sends.
+              await pool.query({
+                name: "baseline",
+                text: "SELECT $1::bigint AS n",
+                values: [calls++],
+              });
+              return { status: HealthCheckResponse_ServingStatus.SERVING };
+            },
+          }),
+        pipeline,
+      ),
+    ],
+  }),
   { port: 0, host: "127.0.0.1" },
 );
 process.stdout.write(`listening on ${listener.port}\n`);

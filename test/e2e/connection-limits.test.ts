@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthClient, type Protocol } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
-// The listener's per-connection limits (src/server/listener.ts), shortened so that the tests wait
+// The listener's per-connection limits (src/server/connection-limits.ts), shortened so that the tests wait
 // for fractions of a second rather than the production values.
 
 const IDLE_MS = 300;

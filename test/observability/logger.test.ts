@@ -1,6 +1,4 @@
-import { createContextValues } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { callOf, setCall } from "../../src/observability/call-context.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { maskEmail, maskEmailsDeep, maskEmailsIn } from "../../src/observability/mask-email.js";
 
@@ -79,15 +77,5 @@ describe("the logger", () => {
       n: 1,
     });
     expect(entry.reason).toBe("550 <ann@example.com>");
-  });
-});
-
-describe("the call being served", () => {
-  it("is found in the context values of its request, and only there", () => {
-    const values = createContextValues();
-    setCall(values, { requestId: "req-1" });
-    expect(callOf(values)?.requestId).toBe("req-1");
-    expect(callOf(createContextValues())).toBeUndefined();
-    expect(callOf(undefined)).toBeUndefined();
   });
 });

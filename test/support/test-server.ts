@@ -3,7 +3,7 @@ import type { OtpStore } from "../../src/domain/otp-store.js";
 import type { OtpSender } from "../../src/domain/ports.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type App, startApp } from "../../src/server/app.js";
-import type { ConnectionLimits } from "../../src/server/listener.js";
+import type { ConnectionLimits } from "../../src/server/connection-limits.js";
 import { createFakeClock, createFixedRandom, createRecordingSender } from "./fakes.js";
 
 export interface TestServer {

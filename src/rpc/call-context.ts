@@ -1,0 +1,47 @@
+import { type ContextValues, createContextKey } from "@connectrpc/connect";
+
+/** How a call ended, as its client sees it. */
+export interface CallOutcome {
+  /** The gRPC code's name: `OK`, `RESOURCE_EXHAUSTED`, `CANCELED`, … */
+  readonly code: string;
+  /** The service's ErrorInfo reason, if the refusal carried one. */
+  readonly reason?: string | undefined;
+}
+
+/**
+ * One call as every door knows it: made once at the edge by the pipeline (see call-pipeline.ts)
+ * and carried in the call's context values, so that handlers, the refusal path and the observer
+ * all read the same request id and client address.
+ */
+export interface Call {
+  readonly requestId: string;
+  /** `auth.v1.AuthService/RequestOtp`: service and method, as grpcurl names them. */
+  readonly method: string;
+  /** The door and protocol the call came through: `grpc`, `grpc-web`, `connect`, … */
+  readonly protocol: string;
+  /** The client's IP, resolved once from the peer and, behind trusted proxies, X-Forwarded-For. */
+  readonly clientAddress: string | undefined;
+  /** `performance.now()` when the call started. */
+  readonly startedAt: number;
+  /** The request's email, once the request message has been read (masked only when logged). */
+  email?: string;
+  /** Set by the pipeline as soon as the call's final status is known. */
+  outcome?: CallOutcome;
+}
+
+// A connect context value rather than an AsyncLocalStorage: with one in use, Node 20 runs a
+// promise hook for every promise the process creates, and that cost a fifth of the service's
+// throughput (README "Benchmarks").
+const kCall = createContextKey<Call | undefined>(undefined, {
+  description: "the call being served",
+});
+
+/** Records `call` as the call that `values` belong to. */
+export function setCall(values: ContextValues, call: Call): void {
+  values.set(kCall, call);
+}
+
+/** The call that `values` belong to, if any (none in in-process tests without a door). */
+export function callOf(values: ContextValues | undefined): Call | undefined {
+  return values?.get(kCall);
+}

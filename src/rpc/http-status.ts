@@ -1,0 +1,33 @@
+import { Code } from "@connectrpc/connect";
+import type { Rejection } from "./error-mapping.js";
+
+// As gateways map gRPC codes (grpc-gateway, google.api.http); SPEC.md "REST".
+const HTTP_STATUS: Readonly<Record<Code, number>> = {
+  [Code.Canceled]: 499,
+  [Code.Unknown]: 500,
+  [Code.InvalidArgument]: 400,
+  [Code.DeadlineExceeded]: 504,
+  [Code.NotFound]: 404,
+  [Code.AlreadyExists]: 409,
+  [Code.PermissionDenied]: 403,
+  [Code.ResourceExhausted]: 429,
+  [Code.FailedPrecondition]: 400,
+  [Code.Aborted]: 409,
+  [Code.OutOfRange]: 400,
+  [Code.Unimplemented]: 501,
+  [Code.Internal]: 500,
+  [Code.Unavailable]: 503,
+  [Code.DataLoss]: 500,
+  [Code.Unauthenticated]: 401,
+};
+
+/**
+ * The HTTP status a REST door answers a rejection with: the gateway mapping of its gRPC code,
+ * except a MESSAGE_TOO_LARGE refusal, which is 413 (waiting, as 429 suggests, does not help).
+ */
+export function httpStatusOf(rejection: Pick<Rejection, "code" | "reason">): number {
+  if (rejection.reason === "MESSAGE_TOO_LARGE") {
+    return 413;
+  }
+  return HTTP_STATUS[rejection.code] ?? 500;
+}
