@@ -1,6 +1,7 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
+import { writeKeySetFile } from "../support/access-token-keys.js";
 import { createAuthClient, detailsOf, type Protocol, rejection } from "../support/clients.js";
 import { createDatabase } from "../support/postgres-server.js";
 import {
@@ -15,6 +16,7 @@ import {
 
 const HMAC_KEY = "an-hmac-key-shared-by-both-instances-0123456789";
 const EMAIL = "ada@example.com";
+const KEYS_FILE = writeKeySetFile();
 
 interface Instance {
   readonly service: ServiceProcess;
@@ -29,6 +31,7 @@ async function startInstance(env: Record<string, string> = {}): Promise<Instance
     STORAGE: "postgres",
     DATABASE_URL: databaseUrl,
     OTP_HMAC_KEY: HMAC_KEY,
+    ACCESS_TOKEN_KEYS: KEYS_FILE,
     OTP_IP_REQUEST_LIMIT: "off",
     ...env,
   });

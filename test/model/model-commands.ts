@@ -4,7 +4,7 @@ import { OtpError } from "../../src/domain/errors.js";
 import { createOtpService } from "../../src/domain/otp-service.js";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import type { RandomSource } from "../../src/domain/ports.js";
-import { createFakeClock, createRecordingSender } from "../support/fakes.js";
+import { createFakeClock, createRecordingSender, createRecordingSigner } from "../support/fakes.js";
 import {
   MODEL_POLICY,
   type Outcome,
@@ -33,9 +33,11 @@ export interface System {
 function createSequenceRandom(): RandomSource {
   let n = 0;
   let ids = 0;
+  let tokens = 0;
   return {
     digits: (length) => String((++n * 7919 + 104_729) % 10 ** length).padStart(length, "0"),
     id: () => `otp-${++ids}`,
+    token: () => `model-session-token-${String(++tokens).padStart(8, "0")}`,
   };
 }
 
@@ -50,6 +52,7 @@ export function createSystem(store: OtpStore): System {
     random: createSequenceRandom(),
     policy: { ...MODEL_POLICY },
     hmacKey: new Uint8Array(32).fill(42),
+    accessTokens: createRecordingSigner(),
   });
   return { service, store, clock, sender };
 }
@@ -66,7 +69,7 @@ async function outcomeOf(call: Promise<unknown>): Promise<{ outcome: Outcome; ot
       return { outcome: { ok: "issued", ...rest } as Outcome, otpId: otpId as string };
     }
     if ("authenticated" in value) return { outcome: { ok: "status", ...value } as Outcome };
-    return { outcome: { ok: "verified", ...value } as Outcome };
+    return { outcome: { ok: "verified", authenticatedAt: value.authenticatedAt } as Outcome };
   } catch (error) {
     if (!(error instanceof OtpError)) throw error;
     const { kind, ...details } = error.refusal as { kind: string } & Record<string, unknown>;
