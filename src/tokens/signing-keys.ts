@@ -5,6 +5,8 @@ import {
   type JsonWebKey,
   type KeyObject,
   randomBytes,
+  sign,
+  verify,
 } from "node:crypto";
 
 /** The JWS algorithms access tokens are signed with: ES256 (EC P-256) and EdDSA (Ed25519). */
@@ -90,11 +92,21 @@ export function parseSigningKeySet(document: unknown): SigningKeySet {
       throw new KeySetError(`${name} is a public key; the set must hold private keys (with "d")`);
     }
     let privateKey: KeyObject;
+    let publicKey: KeyObject;
     try {
       privateKey = createPrivateKey({ key: jwk as JsonWebKey, format: "jwk" });
+      const { kty, crv, x, y } = jwk;
+      publicKey = createPublicKey({ key: { kty, crv, x, y } as JsonWebKey, format: "jwk" });
     } catch {
       // Node's message is not repeated: it is about the key's content.
       throw new KeySetError(`${name} is not a valid ${jwk.crv} private key`);
+    }
+    // Node takes the public members as given, so a wrong `x`/`y` would publish a key that
+    // verifies none of the tokens: sign a probe and check it against them.
+    const hash = alg === "ES256" ? "sha256" : null;
+    const probe = Buffer.from("otp-auth key check");
+    if (!verify(hash, probe, publicKey, sign(hash, probe, privateKey))) {
+      throw new KeySetError(`${name} is not a valid ${jwk.crv} private key (d does not match x/y)`);
     }
     return { kid, alg, privateKey };
   });
