@@ -71,7 +71,7 @@ export function createCodeSteps(query: Query): CodeSteps {
     // upserts: one round trip, and no session without its code or code without its session.
     async consumeCode(use): Promise<ConsumeOutcome> {
       const { rows } = await query<{ user_id: string | null }>(
-        "otp_consume_code_session",
+        "otp_consume_code",
         `WITH lock AS (
            SELECT 1 FROM otp_attempts WHERE email = $1 AND purpose = $2 AND locked_until > $4
          ), used AS (
