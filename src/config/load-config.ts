@@ -1,6 +1,7 @@
 import type { SenderConfig } from "../delivery/create-sender.js";
 import { defaultPolicy, type Policy } from "../domain/policy.js";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
+import { type AccessTokenConfig, loadAccessTokenConfig } from "./access-token-config.js";
 import {
   ConfigError,
   parseAddressList,
@@ -31,11 +32,16 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** How long requests in flight may take to finish after SIGTERM (SHUTDOWN_GRACE). */
   readonly shutdownGraceMs: number;
+  /** Signing keys, issuer and audience of access tokens (ACCESS_TOKEN_*). */
+  readonly accessTokens: AccessTokenConfig;
+  /** Secrets that let a caller look up an email's status (SERVICE_TOKENS); empty leaves it open. */
+  readonly serviceTokens: readonly string[];
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 const MIN_HMAC_KEY_LENGTH = 32;
+const MIN_SERVICE_TOKEN_LENGTH = 32;
 
 /**
  * Reads the configuration from environment variables (see README). Unset or empty variables take
@@ -99,6 +105,7 @@ export function loadConfig(env: Env): Config {
         defaultPolicy.ipRequestLimit,
       ),
       sessionTtlMs: optional("SESSION_TTL", parseDuration, defaultPolicy.sessionTtlMs),
+      accessTokenTtlMs: optional("ACCESS_TOKEN_TTL", parseDuration, defaultPolicy.accessTokenTtlMs),
       idempotencyTtlMs: defaultPolicy.idempotencyTtlMs,
     },
     hmacKey: hmacKey === undefined ? null : new TextEncoder().encode(hmacKey),
@@ -107,7 +114,27 @@ export function loadConfig(env: Env): Config {
     sender: loadSenderConfig(env),
     logLevel: optional("LOG_LEVEL", parseLogLevel, "info"),
     shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
+    accessTokens: loadAccessTokenConfig(env, storage === "postgres"),
+    serviceTokens: optional("SERVICE_TOKENS", parseServiceTokens, []),
   };
+}
+
+function parseServiceTokens(variable: string, value: string): string[] {
+  const tokens = value
+    .split(",")
+    .map((token) => token.trim())
+    .filter((token) => token !== "");
+  const short = tokens.findIndex((token) => token.length < MIN_SERVICE_TOKEN_LENGTH);
+  if (tokens.length === 0 || short !== -1) {
+    // The secrets are never repeated; the position says which one is wrong.
+    const which = short === -1 ? "" : ` (token ${short + 1} is shorter)`;
+    throw new ConfigError(
+      variable,
+      "(hidden)",
+      `expected comma-separated secrets of at least ${MIN_SERVICE_TOKEN_LENGTH} characters each${which}`,
+    );
+  }
+  return tokens;
 }
 
 function parseLogLevel(variable: string, value: string): LogLevel {

@@ -14,14 +14,16 @@ export interface OtpStore {
 
   /**
    * Makes `code` the active code of (email, purpose), replacing the previous one, and creates the
-   * user record if there is none.
+   * user record (with id `code.userId`) if there is none.
    */
   activateCode(code: NewCode): Promise<void>;
 
   /**
-   * Marks the code `otpId` used and the user authenticated at `now`, and clears the failure count,
-   * but only while that code is still active, unused and unexpired and (email, purpose) is not
-   * locked. Of concurrent calls for one code, at most one is `consumed`.
+   * Marks the code `otpId` used, clears the failure count and creates `use.session` for the
+   * email's user, all in one step, but only while that code is still active, unused and unexpired
+   * and (email, purpose) is not locked. Of concurrent calls for one code, at most one is
+   * `consumed`; no session exists without its consumed code, and no consumed code without its
+   * session.
    */
   consumeCode(use: CodeUse): Promise<ConsumeOutcome>;
 
@@ -58,8 +60,21 @@ export interface OtpStore {
   /** Frees a claimed key whose request failed, so that a retry can run. */
   releaseIdempotencyKey(email: string, key: string): Promise<void>;
 
-  /** When the email last verified a code, or null if never (or unknown). */
-  readAuthentication(email: string): Promise<number | null>;
+  /**
+   * When the latest session of the email that is live at `now` (not revoked, not expired) was
+   * created, or null if it has none (or is unknown).
+   */
+  readAuthentication(email: string, now: number): Promise<number | null>;
+
+  /** The session whose token hashes to `tokenHash`, live or not, or null if there is none. */
+  findSession(tokenHash: Uint8Array): Promise<StoredSession | null>;
+
+  /**
+   * Marks the session whose token hashes to `tokenHash` revoked at `now`, or with `allOfUser`
+   * every session of its user. Sessions already revoked keep their mark. Once this resolves, no
+   * `findSession` or `readAuthentication` (on any instance) sees them live.
+   */
+  revokeSessions(revocation: SessionRevocation): Promise<void>;
 
   /** Resolves when the backend answers; rejects (storage_unavailable) when it cannot be reached. */
   ping(): Promise<void>;
@@ -86,6 +101,8 @@ export interface OtpState {
 }
 
 export interface NewCode {
+  /** The id a new user record gets; ignored when the email already has one. */
+  readonly userId: string;
   readonly email: string;
   readonly purpose: string;
   readonly otpId: string;
@@ -103,10 +120,40 @@ export interface CodeUse {
   readonly now: number;
   /** Until when the authentication is kept (it means nothing afterwards). */
   readonly retainUntil: number;
+  /** The session to create when the code is consumed; created at `now`. */
+  readonly session: NewSession;
+  /** The id a user record gets if the email has none any more (a store that forgot it). */
+  readonly userId: string;
+}
+
+/** A session as created: only a hash of its token is ever stored. */
+export interface NewSession {
+  readonly sessionId: string;
+  readonly tokenHash: Uint8Array;
+  readonly expiresAt: number;
+}
+
+/** A session as stored. */
+export interface StoredSession {
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly email: string;
+  readonly purpose: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface SessionRevocation {
+  readonly tokenHash: Uint8Array;
+  /** Revoke every session of the token's user, not only the token's. */
+  readonly allOfUser: boolean;
+  readonly now: number;
 }
 
 export type ConsumeOutcome =
-  | { readonly kind: "consumed" }
+  /** The code is used and the session created, for the user `userId`. */
+  | { readonly kind: "consumed"; readonly userId: string }
   | { readonly kind: "used" }
   | { readonly kind: "expired" }
   | { readonly kind: "replaced" }

@@ -103,6 +103,7 @@ async function issue(
     );
   }
   await store.activateCode({
+    userId: random.id(),
     email,
     purpose,
     otpId,

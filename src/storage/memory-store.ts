@@ -12,6 +12,7 @@ import type {
   SlotOutcome,
   SlotRequest,
   StoredCode,
+  StoredSession,
 } from "../domain/otp-store.js";
 
 interface CodeRecord extends StoredCode {
@@ -27,8 +28,12 @@ interface AttemptRecord {
 }
 
 interface UserRecord {
-  authenticatedAt: number | null;
+  readonly userId: string;
   retainUntil: number;
+}
+
+interface SessionRecord extends StoredSession {
+  revokedAt: number | null;
 }
 
 interface Slot {
@@ -58,7 +63,11 @@ export function createMemoryStore(): OtpStore {
   const users = new Map<string, UserRecord>();
   const slots = new Map<string, Slot[]>();
   const idempotency = new Map<string, IdempotencyRecord>();
+  // By token hash (hex), and the hashes of each email's sessions for lookups by email and user.
+  const sessions = new Map<string, SessionRecord>();
+  const sessionsOfEmail = new Map<string, Set<string>>();
   const pairKey = (a: string, b: string) => `${a}\n${b}`;
+  const hashKey = (hash: Uint8Array) => Buffer.from(hash).toString("hex");
 
   function lockOf(key: string, now: number): number | null {
     const lockedUntil = attempts.get(key)?.lockedUntil ?? null;
@@ -85,9 +94,12 @@ export function createMemoryStore(): OtpStore {
         usedAt: null,
         retainUntil: code.retainUntil,
       });
-      if (!users.has(code.email)) {
-        users.set(code.email, { authenticatedAt: null, retainUntil: code.retainUntil });
-      }
+      // Kept while the code may be used, so the user's id stays the same through its session.
+      const user = users.get(code.email);
+      users.set(code.email, {
+        userId: user?.userId ?? code.userId,
+        retainUntil: Math.max(code.retainUntil, user?.retainUntil ?? 0),
+      });
     },
 
     async consumeCode(use: CodeUse): Promise<ConsumeOutcome> {
@@ -109,9 +121,23 @@ export function createMemoryStore(): OtpStore {
       code.usedAt = use.now;
       attempts.delete(key);
       const user = users.get(use.email);
+      const userId = user?.userId ?? use.userId;
       const retainUntil = Math.max(use.retainUntil, user?.retainUntil ?? 0);
-      users.set(use.email, { authenticatedAt: use.now, retainUntil });
-      return { kind: "consumed" };
+      users.set(use.email, { userId, retainUntil });
+      const tokenKey = hashKey(use.session.tokenHash);
+      sessions.set(tokenKey, {
+        sessionId: use.session.sessionId,
+        userId,
+        email: use.email,
+        purpose: use.purpose,
+        createdAt: use.now,
+        expiresAt: use.session.expiresAt,
+        revokedAt: null,
+      });
+      const ofEmail = sessionsOfEmail.get(use.email) ?? new Set<string>();
+      ofEmail.add(tokenKey);
+      sessionsOfEmail.set(use.email, ofEmail);
+      return { kind: "consumed", userId };
     },
 
     async recordFailure(failure: Failure): Promise<FailureOutcome> {
@@ -217,8 +243,35 @@ export function createMemoryStore(): OtpStore {
       record.pending?.settle();
     },
 
-    async readAuthentication(email): Promise<number | null> {
-      return users.get(email)?.authenticatedAt ?? null;
+    async readAuthentication(email, now): Promise<number | null> {
+      let latest: number | null = null;
+      for (const tokenKey of sessionsOfEmail.get(email) ?? []) {
+        const session = sessions.get(tokenKey);
+        if (session !== undefined && session.revokedAt === null && session.expiresAt > now) {
+          latest = Math.max(latest ?? session.createdAt, session.createdAt);
+        }
+      }
+      return latest;
+    },
+
+    async findSession(tokenHash): Promise<StoredSession | null> {
+      const session = sessions.get(hashKey(tokenHash));
+      return session === undefined ? null : { ...session };
+    },
+
+    async revokeSessions({ tokenHash, allOfUser, now }): Promise<void> {
+      const session = sessions.get(hashKey(tokenHash));
+      if (session === undefined) {
+        return;
+      }
+      const targets = allOfUser
+        ? [...(sessionsOfEmail.get(session.email) ?? [])].map((key) => sessions.get(key))
+        : [session];
+      for (const target of targets) {
+        if (target !== undefined && target.revokedAt === null) {
+          target.revokedAt = now;
+        }
+      }
     },
 
     async ping(): Promise<void> {},
@@ -240,6 +293,17 @@ export function createMemoryStore(): OtpStore {
       for (const [email, user] of users) {
         if (user.retainUntil <= now) {
           users.delete(email);
+          purged++;
+        }
+      }
+      for (const [tokenKey, session] of sessions) {
+        if (session.expiresAt <= now) {
+          sessions.delete(tokenKey);
+          const ofEmail = sessionsOfEmail.get(session.email);
+          ofEmail?.delete(tokenKey);
+          if (ofEmail?.size === 0) {
+            sessionsOfEmail.delete(session.email);
+          }
           purged++;
         }
       }
@@ -267,6 +331,8 @@ export function createMemoryStore(): OtpStore {
       users.clear();
       slots.clear();
       idempotency.clear();
+      sessions.clear();
+      sessionsOfEmail.clear();
     },
   };
 }

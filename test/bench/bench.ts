@@ -18,6 +18,7 @@
 import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { fileURLToPath } from "node:url";
+import { writeKeySetFile } from "../support/access-token-keys.js";
 import { createDatabase, startPostgresServer } from "../support/postgres-server.js";
 import {
   type BenchProcess,
@@ -414,6 +415,7 @@ async function main() {
               STORAGE: "postgres",
               DATABASE_URL: await createDatabase(pgServer.url),
               OTP_HMAC_KEY: HMAC_KEY,
+              ACCESS_TOKEN_KEYS: writeKeySetFile(),
             }),
             pgBaseline,
             database: pgServer,

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load-config.js";
 import { ConfigError } from "../../src/config/parse-values.js";
 import { defaultPolicy } from "../../src/domain/policy.js";
+import { writeKeySetFile } from "../support/access-token-keys.js";
 
 function errorFor(env: Record<string, string>): ConfigError {
   try {
@@ -29,6 +30,8 @@ describe("configuration", () => {
       sender: { kind: "console" },
       logLevel: "info",
       shutdownGraceMs: 10_000,
+      accessTokens: { keys: null, issuer: "otp-auth", audience: null },
+      serviceTokens: [],
     });
   });
 
@@ -62,11 +65,12 @@ describe("configuration", () => {
   describe("with STORAGE=postgres", () => {
     const key = "k".repeat(32);
 
-    it("takes DATABASE_URL and OTP_HMAC_KEY", () => {
+    it("takes DATABASE_URL, OTP_HMAC_KEY and ACCESS_TOKEN_KEYS", () => {
       const config = loadConfig({
         STORAGE: "postgres",
         DATABASE_URL: "postgres://otp:secret@db.internal:5432/otp",
         OTP_HMAC_KEY: key,
+        ACCESS_TOKEN_KEYS: writeKeySetFile(),
       });
       expect(config.storage).toBe("postgres");
       expect(config.databaseUrl).toBe("postgres://otp:secret@db.internal:5432/otp");
@@ -90,6 +94,16 @@ describe("configuration", () => {
         expect(error.message).not.toContain("mysql");
       },
     );
+
+    it("refuses to start without ACCESS_TOKEN_KEYS, naming it", () => {
+      const error = errorFor({
+        STORAGE: "postgres",
+        DATABASE_URL: "postgres://db/otp",
+        OTP_HMAC_KEY: key,
+      });
+      expect(error.variable).toBe("ACCESS_TOKEN_KEYS");
+      expect(error.message).toMatch(/required with STORAGE=postgres/);
+    });
 
     it("ignores DATABASE_URL with memory storage", () => {
       expect(loadConfig({ DATABASE_URL: "postgres://db/otp" }).databaseUrl).toBeNull();
@@ -155,6 +169,10 @@ describe("configuration", () => {
     ["CORS_ORIGINS", "*,https://app.example.com"],
     ["STORAGE", "redis"],
     ["OTP_HMAC_KEY", "short"],
+    ["ACCESS_TOKEN_TTL", "15"],
+    ["ACCESS_TOKEN_KEYS", "/nonexistent/keys.json"],
+    ["SERVICE_TOKENS", "short"],
+    ["SERVICE_TOKENS", `${"a".repeat(32)},short`],
   ])("stops on %s=%s with a message naming the variable", (variable, value) => {
     const error = errorFor({ [variable]: value });
     expect(error.variable).toBe(variable);
@@ -164,5 +182,30 @@ describe("configuration", () => {
 
   it("never repeats the HMAC key in its message", () => {
     expect(errorFor({ OTP_HMAC_KEY: "tooshort-secret" }).message).not.toContain("tooshort");
+  });
+
+  it("reads the access token settings and SERVICE_TOKENS", () => {
+    const config = loadConfig({
+      ACCESS_TOKEN_KEYS: writeKeySetFile(["EdDSA", "ES256"]),
+      ACCESS_TOKEN_TTL: "5m",
+      ACCESS_TOKEN_ISSUER: "https://auth.example.com",
+      ACCESS_TOKEN_AUDIENCE: "api.example.com",
+      SERVICE_TOKENS: ` ${"a".repeat(32)} ,${"b".repeat(40)}`,
+    });
+    expect(config.policy.accessTokenTtlMs).toBe(300_000);
+    expect(config.accessTokens).toMatchObject({
+      issuer: "https://auth.example.com",
+      audience: "api.example.com",
+    });
+    expect(config.accessTokens.keys?.signing).toMatchObject({ kid: "key-1", alg: "EdDSA" });
+    expect(config.accessTokens.keys?.publicJwks.keys.map((k) => k.kid)).toEqual(["key-1", "key-2"]);
+    expect(config.serviceTokens).toEqual(["a".repeat(32), "b".repeat(40)]);
+  });
+
+  it("never repeats a service token in its message", () => {
+    const message = errorFor({ SERVICE_TOKENS: `${"a".repeat(32)},tooshort-secret` }).message;
+    expect(message).not.toContain("tooshort");
+    expect(message).not.toContain("a".repeat(32));
+    expect(message).toContain("token 2");
   });
 });

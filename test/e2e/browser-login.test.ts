@@ -48,6 +48,35 @@ async function submitCode(on: Page, code: string) {
   await on.getByRole("button", { name: "Verify" }).click();
 }
 
+/** `iso` as the page shows times: in the browser's own locale and time zone. */
+function localTime(on: Page, iso: string) {
+  return on.evaluate(
+    (ms) =>
+      new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(
+        new Date(ms),
+      ),
+    Date.parse(iso),
+  );
+}
+
+/**
+ * Which of the page's forms are hidden (their `hidden` property: what the page means to show,
+ * whatever the stylesheet does with it).
+ */
+function formsHidden(on: Page) {
+  // A string, evaluated in the page: this file is type-checked without the DOM library.
+  return on.evaluate<Record<string, boolean>>(`({
+    request: document.getElementById("request-form").hidden,
+    verify: document.getElementById("verify-form").hidden,
+    session: document.getElementById("session-form").hidden,
+  })`);
+}
+
+/** The session token the page keeps, or null. */
+function keptToken(on: Page) {
+  return on.evaluate<string | null>(`sessionStorage.getItem("otp-auth.session-token")`);
+}
+
 describe("the login page in a browser", () => {
   it("signs a person in with the code that was sent to them", async () => {
     const { server, page } = await openLoginPage();
@@ -57,7 +86,9 @@ describe("the login page in a browser", () => {
     );
 
     await submitCode(page, server.sender.lastCodeFor("ann@example.com"));
-    expect(await announced(page, "status", "Signed in")).toBe("Signed in as ann@example.com.");
+    expect(await announced(page, "status", "Signed in")).toBe(
+      `Signed in as ann@example.com until ${await localTime(page, "2026-01-02T00:00:00Z")}.`,
+    );
     expect(await page.getByRole("alert").textContent()).toBe("");
     const status = await createAuthClient("grpc", server.baseUrl).getStatus({
       email: "ann@example.com",
@@ -101,5 +132,51 @@ describe("the login page in a browser", () => {
     await sendCode(page, "not an email");
     expect(await announced(page, "alert", "email")).toBe("Enter a valid email address.");
     expect(server.sender.sent).toHaveLength(0);
+  });
+
+  it("keeps the session through a reload, and signs out for good", async () => {
+    const { server, page } = await openLoginPage();
+    await sendCode(page, "dee@example.com");
+    await announced(page, "status", "We sent");
+    server.clock.advance(60_000);
+    await submitCode(page, server.sender.lastCodeFor("dee@example.com"));
+    const signedIn = `Signed in as dee@example.com until ${await localTime(page, "2026-01-02T00:01:00Z")}.`;
+    expect(await announced(page, "status", "Signed in")).toBe(signedIn);
+    const sessionToken = await keptToken(page);
+    expect(sessionToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    // The page asks the service again after a reload; the token never went into a URL.
+    await page.reload();
+    expect(await announced(page, "status", "Signed in")).toBe(signedIn);
+    expect(await formsHidden(page)).toEqual({ request: true, verify: true, session: false });
+    expect(page.url()).not.toContain(sessionToken as string);
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    expect(await announced(page, "status", "Signed out")).toBe("Signed out.");
+    expect(await keptToken(page)).toBeNull();
+    expect(await formsHidden(page)).toEqual({ request: false, verify: true, session: true });
+    const status = await createAuthClient("grpc", server.baseUrl).getStatus({
+      sessionToken: sessionToken as string,
+    });
+    expect(status.authenticated).toBe(false);
+
+    await page.reload();
+    await page.getByLabel("Email address").waitFor();
+    expect(await formsHidden(page)).toEqual({ request: false, verify: true, session: true });
+  });
+
+  it("forgets a kept session the service no longer answers for", async () => {
+    const { server, page } = await openLoginPage();
+    await sendCode(page, "eve@example.com");
+    await announced(page, "status", "We sent");
+    await submitCode(page, server.sender.lastCodeFor("eve@example.com"));
+    await announced(page, "status", "Signed in");
+    const sessionToken = (await keptToken(page)) as string;
+    await createAuthClient("grpc", server.baseUrl).signOut({ sessionToken });
+
+    await page.reload();
+    await page.getByLabel("Email address").waitFor();
+    await page.waitForFunction(`sessionStorage.getItem("otp-auth.session-token") === null`);
+    expect(await page.getByRole("status").textContent()).toBe("");
   });
 });

@@ -1,6 +1,7 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
+import { writeKeySetFile } from "../support/access-token-keys.js";
 import { createAuthClient, detailsOf, type Protocol, rejection } from "../support/clients.js";
 import { createDatabase } from "../support/postgres-server.js";
 import {
@@ -15,6 +16,7 @@ import {
 
 const HMAC_KEY = "an-hmac-key-shared-by-both-instances-0123456789";
 const EMAIL = "ada@example.com";
+const KEYS_FILE = writeKeySetFile();
 
 interface Instance {
   readonly service: ServiceProcess;
@@ -29,6 +31,7 @@ async function startInstance(env: Record<string, string> = {}): Promise<Instance
     STORAGE: "postgres",
     DATABASE_URL: databaseUrl,
     OTP_HMAC_KEY: HMAC_KEY,
+    ACCESS_TOKEN_KEYS: KEYS_FILE,
     OTP_IP_REQUEST_LIMIT: "off",
     ...env,
   });
@@ -77,6 +80,20 @@ function tally(outcomes: PromiseSettledResult<unknown>[]): Record<string, number
 beforeEach(async () => {
   databaseUrl = await createDatabase(inject("postgresUrl"));
 });
+
+/** Every row of otp_sessions, token hash as hex. */
+async function sessionRows() {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ session_id: string }>(
+      "SELECT encode(token_hash, 'hex') AS token_hash, session_id, user_id, email FROM otp_sessions",
+    );
+    return rows;
+  } finally {
+    await client.end();
+  }
+}
 
 afterEach(() => {
   killServices();
@@ -167,13 +184,66 @@ describe("two instances sharing one PostgreSQL", () => {
   describe("races split across both instances", () => {
     const N = 20;
 
-    it("N concurrent right codes: exactly one succeeds, the rest OTP_ALREADY_USED", async () => {
-      const [a] = await startBoth();
+    it("N concurrent right codes: exactly one succeeds with one session, the rest OTP_ALREADY_USED", async () => {
+      const [a, b] = await startBoth();
       const { code } = await requestCode(a);
       const outcomes = await Promise.allSettled(
         Array.from({ length: N }, (_, i) => clientFor(i).verifyOtp({ email: EMAIL, otp: code })),
       );
       expect(tally(outcomes)).toEqual({ OK: 1, OTP_ALREADY_USED: N - 1 });
+      expect(await sessionRows()).toHaveLength(1);
+      const won = outcomes.find((o) => o.status === "fulfilled");
+      const sessionToken = won?.status === "fulfilled" ? won.value.sessionToken : "";
+      for (const instance of [a, b]) {
+        const status = await createAuthClient("grpc", instance.baseUrl).getStatus({ sessionToken });
+        expect(status.sessionId).toBe((await sessionRows())[0]?.session_id);
+      }
+    });
+
+    it("SignOut racing GetStatus(session_token): once it returns, neither instance says authenticated", async () => {
+      const [a, b] = await startBoth();
+      const { code } = await requestCode(a);
+      const { sessionToken } = await createAuthClient("grpc", b.baseUrl).verifyOtp({
+        email: EMAIL,
+        otp: code,
+      });
+      const lookUp = (i: number) => clientFor(i).getStatus({ sessionToken });
+      // Lookups on both instances while the sign-out runs: any answer is fine for those.
+      const during = Array.from({ length: N }, (_, i) => lookUp(i));
+      await createAuthClient("connect-json-h1", a.baseUrl).signOut({ sessionToken });
+      const after = await Promise.all(Array.from({ length: N }, (_, i) => lookUp(i)));
+      await Promise.all(during);
+      expect(after.map((status) => status.authenticated)).toEqual(Array(N).fill(false));
+    });
+
+    it("signing out on one instance ends the session on both; with all_sessions the email is signed out on both", async () => {
+      const [a, b] = await startBoth();
+      const login = async (on: Instance) => {
+        const { code } = await requestCode(on);
+        return createAuthClient("grpc", on.baseUrl).verifyOtp({ email: EMAIL, otp: code });
+      };
+      const first = await login(a);
+      const second = await login(b);
+      const status = (on: Instance, sessionToken: string) =>
+        createAuthClient("connect-json-h1", on.baseUrl).getStatus({ sessionToken });
+      await createAuthClient("grpc", a.baseUrl).signOut({ sessionToken: first.sessionToken });
+      for (const on of [a, b]) {
+        expect((await status(on, first.sessionToken)).authenticated).toBe(false);
+        expect((await status(on, second.sessionToken)).authenticated).toBe(true);
+      }
+      await createAuthClient("grpc", b.baseUrl).signOut({
+        sessionToken: first.sessionToken,
+        allSessions: true,
+      });
+      for (const on of [a, b]) {
+        expect((await status(on, second.sessionToken)).authenticated).toBe(false);
+        const byEmail = await createAuthClient("grpc", on.baseUrl).getStatus({ email: EMAIL });
+        expect(byEmail.authenticated).toBe(false);
+      }
+      // Only hashes of the tokens are stored.
+      const stored = JSON.stringify(await sessionRows());
+      expect(stored).not.toContain(first.sessionToken);
+      expect(stored).not.toContain(second.sessionToken);
     });
 
     it("N concurrent wrong codes: counted exactly, two mismatches, the rest locked", async () => {

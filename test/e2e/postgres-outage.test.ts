@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { writeKeySetFile } from "../support/access-token-keys.js";
 import { createAuthClient, detailsOf, rejection } from "../support/clients.js";
 import {
   createDatabase,
@@ -31,6 +32,7 @@ describe("when PostgreSQL goes away", () => {
       STORAGE: "postgres",
       DATABASE_URL: await createDatabase(postgres.url),
       OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
+      ACCESS_TOKEN_KEYS: writeKeySetFile(),
     });
     const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
     await client.requestOtp({ email: "ada@example.com" });
@@ -73,6 +75,7 @@ describe("when PostgreSQL goes away", () => {
       STORAGE: "postgres",
       DATABASE_URL: await createDatabase(postgres.url),
       OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
+      ACCESS_TOKEN_KEYS: writeKeySetFile(),
     });
     const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
     await client.getStatus({ email: "ada@example.com" });

@@ -68,6 +68,7 @@ describe("shutting down on SIGTERM", () => {
     // Well before the minute of grace: once nothing is in flight, nothing is waited for.
     expect(await service.exited).toEqual({ code: 0, signal: null });
     expect(service.logs().map((entry) => entry.msg)).toEqual([
+      "ephemeral signing key",
       "listening",
       "shutting down",
       "rpc",
@@ -123,7 +124,10 @@ describe("shutting down on SIGTERM", () => {
 
     expect((await inFlight).otpId).toBeTruthy();
     await closed;
-    expect(loggedBeforeClose).toEqual([["rpc", "OK"]]);
+    expect(loggedBeforeClose).toEqual([
+      ["ephemeral signing key", undefined],
+      ["rpc", "OK"],
+    ]);
   });
 
   it.each([

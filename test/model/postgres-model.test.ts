@@ -18,7 +18,9 @@ describe("the service over PostgreSQL, against the reference model", () => {
   it("answers every random sequence of requests, verifications, status checks and clock moves as SPEC.md says", async () => {
     await fc.assert(
       fc.asyncProperty(commands(60), async (sequence) => {
-        await pool.query("TRUNCATE otp_users, otp_codes, otp_attempts, otp_slots, otp_idempotency");
+        await pool.query(
+          "TRUNCATE otp_users, otp_codes, otp_attempts, otp_slots, otp_idempotency, otp_sessions",
+        );
         await fc.asyncModelRun(
           () => ({ model: createModel(), real: createSystem(store) }),
           sequence,

@@ -10,7 +10,9 @@ const schemaPool = new pg.Pool({ connectionString: databaseUrl });
 await migrate(schemaPool);
 
 describeStoreContract("postgres", async () => {
-  await schemaPool.query("TRUNCATE otp_users, otp_codes, otp_attempts, otp_slots, otp_idempotency");
+  await schemaPool.query(
+    "TRUNCATE otp_users, otp_codes, otp_attempts, otp_slots, otp_idempotency, otp_sessions",
+  );
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
   const store = createPostgresStore(pool);
   return { store, dispose: () => store.close() };
