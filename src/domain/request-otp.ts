@@ -1,4 +1,5 @@
 import { describeWait, lockedError, OtpError } from "./errors.js";
+import { ipBucketOf } from "./ip-bucket.js";
 import { hashCode } from "./otp-code.js";
 import type { OtpServiceDeps } from "./otp-service.js";
 import type { IssuedOtp, OtpStore, SlotOutcome } from "./otp-store.js";
@@ -75,7 +76,7 @@ async function issue(
   }
   const taken = [emailBucket];
   if (clientIp !== undefined && policy.ipRequestLimit !== null) {
-    const ipBucket = `ip:${clientIp}`;
+    const ipBucket = ipBucketOf(clientIp);
     const ipSlot = await store.takeSlot({
       bucket: ipBucket,
       slotId: otpId,

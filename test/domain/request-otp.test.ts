@@ -97,6 +97,35 @@ describe("RequestOtp", () => {
     expect(other.remainingRequests).toBe(2);
   });
 
+  it("counts an IPv6 client by its /64 network, so rotating addresses inside it does not help", async () => {
+    const { service } = createDomainHarness({
+      policy: { ipRequestLimit: { count: 2, windowMs: 15 * MINUTE } },
+    });
+    const from = (email: string, clientIp: string) =>
+      service.requestOtp({ email, purpose: "", clientIp });
+    await from("a@example.com", "2001:db8:1:2::1");
+    await from("b@example.com", "2001:0db8:0001:0002:ffff:ffff:ffff:fffe");
+    expect(await refusalOf(from("c@example.com", "2001:db8:1:2:abcd::9"))).toEqual({
+      kind: "ip_limit",
+      retryAfterMs: 15 * MINUTE,
+    });
+    // The neighbouring /64 is another subscriber.
+    await from("c@example.com", "2001:db8:1:3::1");
+  });
+
+  it("counts an IPv4-mapped IPv6 client as the IPv4 address it maps", async () => {
+    const { service } = createDomainHarness({
+      policy: { ipRequestLimit: { count: 2, windowMs: 15 * MINUTE } },
+    });
+    const from = (email: string, clientIp: string) =>
+      service.requestOtp({ email, purpose: "", clientIp });
+    await from("a@example.com", "192.0.2.7");
+    await from("b@example.com", "::ffff:192.0.2.7");
+    expect((await refusalOf(from("c@example.com", "::ffff:c000:207"))).kind).toBe("ip_limit");
+    // Another IPv4 address, also written mapped, is not in the same bucket.
+    await from("c@example.com", "::ffff:192.0.2.8");
+  });
+
   it("checks the email limit before the IP limit", async () => {
     const { service } = createDomainHarness({
       policy: {
