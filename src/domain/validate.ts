@@ -11,14 +11,25 @@ const IDEMPOTENCY_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 /** The purpose used when a request leaves it empty. */
 export const DEFAULT_PURPOSE = "login";
 
+// Zero-width and bidi controls (Unicode category Cf) are invisible: with them one mailbox could be
+// written many ways, each another user with its own limits.
+const FORMAT_CHARACTER = /\p{Cf}/u;
+
 /**
- * Trims and lower-cases an email address so that one mailbox has one spelling.
- * Throws an `invalid_argument` OtpError naming `email` when it is empty, too long or not an address.
+ * Trims, NFC-normalises and lower-cases an email address so that one mailbox has one spelling.
+ * Throws an `invalid_argument` OtpError naming `email` when it is empty, too long, holds a format
+ * character or is not an address.
  */
 export function normalizeEmail(raw: string): string {
-  const email = raw.trim().toLowerCase();
+  const email = raw.trim().normalize("NFC").toLowerCase();
   if (email === "") {
     throw invalidArgument("email", "email is required");
+  }
+  if (FORMAT_CHARACTER.test(email)) {
+    throw invalidArgument(
+      "email",
+      "email must not contain invisible format characters (zero-width or bidi controls)",
+    );
   }
   if (email.length > MAX_EMAIL_LENGTH) {
     throw invalidArgument("email", `email must be at most ${MAX_EMAIL_LENGTH} characters`);

@@ -36,6 +36,55 @@ describe("RequestOtp", () => {
     });
   });
 
+  it("treats an address written with decomposed accents as the composed one (NFC)", async () => {
+    const { service, sender } = createDomainHarness();
+    const composed = "jos\u00e9@example.com";
+    const decomposed = "jose\u0301@example.com";
+    await service.requestOtp({ email: decomposed, purpose: "" });
+    expect(sender.sent[0]?.email).toBe(composed);
+    await service.verifyOtp({ email: composed, otp: "111111", purpose: "" });
+    expect(await service.getStatus({ email: decomposed })).toMatchObject({ authenticated: true });
+  });
+
+  it("refuses an address holding an invisible format character, naming the email", async () => {
+    const { service, sender } = createDomainHarness();
+    // zero-width space, zero-width joiner, left-to-right mark, right-to-left override, BOM
+    for (const hidden of ["\u200b", "\u200d", "\u200e", "\u202e", "\ufeff"]) {
+      for (const email of [`ann${hidden}@example.com`, `ann@exam${hidden}ple.com`]) {
+        expect(await refusalOf(service.requestOtp({ email, purpose: "" })), email).toMatchObject({
+          kind: "invalid_argument",
+          field: "email",
+        });
+        expect(
+          await refusalOf(service.verifyOtp({ email, otp: "111111", purpose: "" })),
+        ).toMatchObject({ kind: "invalid_argument", field: "email" });
+        expect(await refusalOf(service.getStatus({ email }))).toMatchObject({
+          kind: "invalid_argument",
+          field: "email",
+        });
+      }
+    }
+    expect(sender.sent).toEqual([]);
+  });
+
+  it("accepts values at their limits: a 254-character email and a 32-character purpose", async () => {
+    const { service, sender } = createDomainHarness();
+    // 64-character local part (its own limit) + "@" + 189-character domain = 254.
+    const email = `${"a".repeat(64)}@${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`;
+    expect(email).toHaveLength(254);
+    const purpose = `p${"x".repeat(31)}`;
+    await service.requestOtp({ email, purpose });
+    expect(sender.sent[0]).toMatchObject({ email, purpose });
+    await service.verifyOtp({ email, otp: "111111", purpose });
+    expect(await refusalOf(service.requestOtp({ email: `${email}d`, purpose }))).toMatchObject({
+      kind: "invalid_argument",
+      field: "email",
+    });
+    expect(
+      await refusalOf(service.requestOtp({ email: "ann@example.com", purpose: `${purpose}x` })),
+    ).toMatchObject({ kind: "invalid_argument", field: "purpose" });
+  });
+
   it("answers a new and a known email alike", async () => {
     const { service } = createDomainHarness();
     await service.requestOtp({ email: "known@example.com", purpose: "" });
