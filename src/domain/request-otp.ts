@@ -12,6 +12,8 @@ export interface RequestOtpInput {
   readonly idempotencyKey?: string | undefined;
   /** The client's address as the transport determined it; no per-IP limit without one. */
   readonly clientIp?: string | undefined;
+  /** Aborts when the caller gives up (deadline, disconnect); bounds waiting for a held key. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -32,6 +34,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
     purpose,
     now,
     expiresAt: now + deps.policy.idempotencyTtlMs,
+    signal: input.signal,
   });
   if (claim.kind === "replay") {
     return claim.response;
@@ -46,10 +49,10 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
   try {
     issued = await issue(deps, email, purpose, input.clientIp);
   } catch (e) {
-    await bestEffort(deps.store.releaseIdempotencyKey(email, key));
+    await bestEffort(deps.store.releaseIdempotencyKey(email, key, claim.holder));
     throw e;
   }
-  await deps.store.completeIdempotencyKey(email, key, issued);
+  await deps.store.completeIdempotencyKey(email, key, claim.holder, issued);
   return issued;
 }
 

@@ -22,6 +22,7 @@ export function createAuthHandlers(
           ctx.values.get(kPeerAddress),
           ctx.requestHeader.get("x-forwarded-for"),
         ),
+        signal: ctx.signal,
       });
       return {
         otpId: issued.otpId,
