@@ -120,7 +120,9 @@ export function normalizeFrameworkError(error: ConnectError): ConnectError | und
     error.code === Code.InvalidArgument ||
     (error.code === Code.Internal && error.rawMessage.startsWith("parse binary")) ||
     // An envelope flagged compressed in a request that named no compression.
-    (error.code === Code.Internal && error.rawMessage.startsWith("received compressed envelope"));
+    (error.code === Code.Internal && error.rawMessage.startsWith("received compressed envelope")) ||
+    // A unary gRPC or gRPC-Web request framing no message, or two.
+    (error.code === Code.Unimplemented && error.rawMessage.includes("input message for unary"));
   if (undecodable) {
     return invalidBody(`the request body could not be decoded: ${error.rawMessage}`, error);
   }
