@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
@@ -177,6 +179,41 @@ describe("two instances sharing one PostgreSQL", () => {
     expect(
       reasonOf(await rejection(createAuthClient("grpc", b.baseUrl).requestOtp({ email: EMAIL }))),
     ).toBe("OTP_LOCKED");
+  });
+
+  describe("instances whose machine clocks disagree still agree on time (the database's)", () => {
+    const skewed = (ms: number) => ({
+      NODE_OPTIONS: `--import=${fileURLToPath(new URL("../support/skewed-clock.mjs", import.meta.url))}`,
+      SKEWED_CLOCK_MS: String(ms),
+    });
+
+    it("a code issued on a right clock verifies on an instance ten minutes fast", async () => {
+      const [right, fast] = await Promise.all([
+        startInstance(),
+        startInstance(skewed(10 * 60_000)),
+      ]);
+      instances = [right, fast];
+      const { code } = await requestCode(right);
+      const verified = await createAuthClient("grpc", fast.baseUrl).verifyOtp({
+        email: EMAIL,
+        otp: code,
+      });
+      expect(verified.authenticated).toBe(true);
+    });
+
+    it("an expired code is expired on an instance ten minutes slow", async () => {
+      const [right, slow] = await Promise.all([
+        startInstance({ OTP_TTL: "1s" }),
+        startInstance({ OTP_TTL: "1s", ...skewed(-10 * 60_000) }),
+      ]);
+      instances = [right, slow];
+      const { code } = await requestCode(right);
+      await sleep(1_500);
+      const refused = await rejection(
+        createAuthClient("grpc", slow.baseUrl).verifyOtp({ email: EMAIL, otp: code }),
+      );
+      expect(reasonOf(refused)).toBe("OTP_EXPIRED");
+    });
   });
 
   describe("races split across both instances", () => {
