@@ -10,9 +10,11 @@ import { createGatedStore } from "../support/fakes.js";
 import { createDatabase } from "../support/postgres-server.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
-// A code replaced between VerifyOtp's read and its consume (src/domain/verify-otp.ts, the
-// `replaced` outcome): the attempt must be judged against the newer code, never authenticate the
-// old one. The interleaving is forced with a gated store, on each backend, over a real server.
+// VerifyOtp's edge cases that hang on what a store keeps, on each backend, over a real server:
+// - a code replaced between VerifyOtp's read and its consume (src/domain/verify-otp.ts, the
+//   `replaced` outcome) is judged against the newer code, never authenticates the old one; the
+//   interleaving is forced with a gated store;
+// - a used code that has since expired still answers "used": used comes before expired.
 
 const databaseUrl = await createDatabase(inject("postgresUrl"));
 const schemaPool = new pg.Pool({ connectionString: databaseUrl });
@@ -70,6 +72,28 @@ describe.each(Object.keys(backends))(
       // The newer code still verifies (the failed attempt counted, but did not lock).
       expect(await verdictOf(client.verifyOtp({ email, otp: "222222" }))).toBe("OK");
       expect((await client.getStatus({ email })).authenticated).toBe(true);
+    });
+
+    it("a used code that has since expired answers OTP_ALREADY_USED, not OTP_EXPIRED", async () => {
+      const store = await (backends[name] as () => Promise<OtpStore>)();
+      server = await startTestServer({ OTP_TTL: "5m" }, { store, codes: ["111111", "222222"] });
+      const client = createAuthClient("grpc", server.baseUrl);
+      const email = "used-then-expired@example.com";
+      await client.requestOtp({ email });
+      await client.verifyOtp({ email, otp: "111111" });
+      server.clock.advance(5 * 60_000);
+      expect(await verdictOf(client.verifyOtp({ email, otp: "111111" }))).toBe(
+        "OTP_ALREADY_USED FailedPrecondition",
+      );
+      expect(await verdictOf(client.verifyOtp({ email, otp: "000000" }))).toBe(
+        "OTP_ALREADY_USED FailedPrecondition",
+      );
+      // An unused code that expired is the other case.
+      await client.requestOtp({ email });
+      server.clock.advance(5 * 60_000);
+      expect(await verdictOf(client.verifyOtp({ email, otp: "222222" }))).toBe(
+        "OTP_EXPIRED DeadlineExceeded",
+      );
     });
   },
 );
