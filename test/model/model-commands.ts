@@ -58,7 +58,9 @@ export function createSystem(store: OtpStore): System {
 export const createModel = () => new ReferenceModel(T0);
 
 /** The answer of a call as an Outcome, plus the otp id it carried; non-refusal errors propagate. */
-async function outcomeOf(call: Promise<unknown>): Promise<{ outcome: Outcome; otpId?: string }> {
+export async function outcomeOf(
+  call: Promise<unknown>,
+): Promise<{ outcome: Outcome; otpId?: string }> {
   try {
     const value = (await call) as Record<string, unknown>;
     if ("otpId" in value) {
@@ -103,7 +105,7 @@ const keys = fc.oneof(
 );
 const ips = fc.constantFrom(undefined, "10.0.0.1", "10.0.0.2");
 
-class RequestOtp implements Command {
+export class RequestOtp implements Command {
   constructor(
     readonly input: RequestInput,
     readonly deliveryFails: boolean,
