@@ -6,7 +6,8 @@ import type { RateLimit } from "./policy.js";
  * means) stay in the domain; a store only keeps state and applies these steps.
  *
  * Methods reject with an OtpError of kind `storage_unavailable` when the backend cannot be
- * reached; any other rejection is a bug.
+ * reached, or with the caller's abort reason where a method takes a signal; any other rejection is
+ * a bug.
  */
 export interface OtpStore {
   /** The active code of (email, purpose), if any, and its lock. */
@@ -47,18 +48,27 @@ export interface OtpStore {
   releaseSlot(bucket: string, slotId: string): Promise<void>;
 
   /**
-   * Claims an idempotency key for a request. Resolves `claimed` if the key is free (the caller must
-   * later complete or release it), `replay` with the stored response if it completed before, or
-   * `mismatch` if it belongs to a different purpose. While another request holds the key, waits
-   * for it to finish.
+   * Claims an idempotency key for a request. Resolves `claimed` with a holder id if the key is free
+   * (the caller must later complete or release it with that id), `replay` with the stored response
+   * if it completed before, or `mismatch` if it belongs to a different purpose. While another
+   * request holds the key, waits for it to finish, but no longer than `claim.signal` allows: when
+   * it aborts, rejects with its reason.
    */
   claimIdempotencyKey(claim: IdempotencyClaim): Promise<IdempotencyOutcome>;
 
-  /** Stores the response of a claimed key so later claims replay it. */
-  completeIdempotencyKey(email: string, key: string, response: IssuedOtp): Promise<void>;
+  /**
+   * Stores the response of a claimed key so later claims replay it; does nothing unless `holder`
+   * still holds the key (a holder whose lease lapsed and was taken over no longer does).
+   */
+  completeIdempotencyKey(
+    email: string,
+    key: string,
+    holder: string,
+    response: IssuedOtp,
+  ): Promise<void>;
 
-  /** Frees a claimed key whose request failed, so that a retry can run. */
-  releaseIdempotencyKey(email: string, key: string): Promise<void>;
+  /** Frees a key `holder` claimed and whose request failed, so that a retry can run. */
+  releaseIdempotencyKey(email: string, key: string, holder: string): Promise<void>;
 
   /**
    * When the latest session of the email that is live at `now` (not revoked, not expired) was
@@ -195,10 +205,13 @@ export interface IdempotencyClaim {
   readonly purpose: string;
   readonly now: number;
   readonly expiresAt: number;
+  /** The caller's deadline or disconnect: waiting for another holder stops when it aborts. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export type IdempotencyOutcome =
-  | { readonly kind: "claimed" }
+  /** `holder` proves the claim to complete or release it. */
+  | { readonly kind: "claimed"; readonly holder: string }
   | { readonly kind: "replay"; readonly response: IssuedOtp }
   | { readonly kind: "mismatch" };
 

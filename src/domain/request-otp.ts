@@ -1,4 +1,5 @@
 import { describeWait, lockedError, OtpError } from "./errors.js";
+import { ipBucketOf } from "./ip-bucket.js";
 import { hashCode } from "./otp-code.js";
 import type { OtpServiceDeps } from "./otp-service.js";
 import type { IssuedOtp, OtpStore, SlotOutcome } from "./otp-store.js";
@@ -11,6 +12,8 @@ export interface RequestOtpInput {
   readonly idempotencyKey?: string | undefined;
   /** The client's address as the transport determined it; no per-IP limit without one. */
   readonly clientIp?: string | undefined;
+  /** Aborts when the caller gives up (deadline, disconnect); bounds waiting for a held key. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -31,6 +34,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
     purpose,
     now,
     expiresAt: now + deps.policy.idempotencyTtlMs,
+    signal: input.signal,
   });
   if (claim.kind === "replay") {
     return claim.response;
@@ -45,10 +49,10 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
   try {
     issued = await issue(deps, email, purpose, input.clientIp);
   } catch (e) {
-    await bestEffort(deps.store.releaseIdempotencyKey(email, key));
+    await bestEffort(deps.store.releaseIdempotencyKey(email, key, claim.holder));
     throw e;
   }
-  await deps.store.completeIdempotencyKey(email, key, issued);
+  await deps.store.completeIdempotencyKey(email, key, claim.holder, issued);
   return issued;
 }
 
@@ -75,7 +79,7 @@ async function issue(
   }
   const taken = [emailBucket];
   if (clientIp !== undefined && policy.ipRequestLimit !== null) {
-    const ipBucket = `ip:${clientIp}`;
+    const ipBucket = ipBucketOf(clientIp);
     const ipSlot = await store.takeSlot({
       bucket: ipBucket,
       slotId: otpId,

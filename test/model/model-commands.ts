@@ -67,7 +67,7 @@ type Status = Awaited<ReturnType<System["service"]["getStatus"]>>;
  * The answer of a call as an Outcome, plus the otp id or the new session it carried; non-refusal
  * errors propagate.
  */
-async function outcomeOf(
+export async function outcomeOf(
   call: Promise<unknown>,
 ): Promise<{ outcome: Outcome; otpId?: string; session?: Verified["session"] }> {
   try {
@@ -139,7 +139,7 @@ const keys = fc.oneof(
 );
 const ips = fc.constantFrom(undefined, "10.0.0.1", "10.0.0.2");
 
-class RequestOtp implements Command {
+export class RequestOtp implements Command {
   constructor(
     readonly input: RequestInput,
     readonly deliveryFails: boolean,

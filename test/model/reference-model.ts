@@ -138,8 +138,8 @@ export class ReferenceModel {
   }
 
   /** `login` for empty, null when malformed. */
-  static purpose(raw: string): string | null {
-    if (raw === "") return "login";
+  static purpose(raw: string | undefined): string | null {
+    if (raw === "" || raw === undefined) return "login";
     return PURPOSE.test(raw) ? raw : null;
   }
 

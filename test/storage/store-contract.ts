@@ -1,5 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CodeUse, IssuedOtp, NewCode, OtpStore } from "../../src/domain/otp-store.js";
+import type {
+  CodeUse,
+  IdempotencyOutcome,
+  IssuedOtp,
+  NewCode,
+  OtpStore,
+} from "../../src/domain/otp-store.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const MINUTE = 60_000;
@@ -446,41 +452,83 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
     });
 
     describe("idempotency keys", () => {
-      const claim = (now = T0, purpose = "login") =>
+      const claim = (now = T0, purpose = "login", signal?: AbortSignal) =>
         store.claimIdempotencyKey({
           email: "ann@example.com",
           key: "k1",
           purpose,
           now,
           expiresAt: T0 + 24 * 60 * MINUTE,
+          signal,
         });
+      const holderOf = (outcome: IdempotencyOutcome) => {
+        if (outcome.kind !== "claimed") {
+          throw new Error(`expected a claim, got ${outcome.kind}`);
+        }
+        return outcome.holder;
+      };
 
       it("claims a free key, then replays its response", async () => {
-        expect(await claim()).toEqual({ kind: "claimed" });
-        await store.completeIdempotencyKey("ann@example.com", "k1", response);
+        const holder = holderOf(await claim());
+        await store.completeIdempotencyKey("ann@example.com", "k1", holder, response);
         expect(await claim(T0 + MINUTE)).toEqual({ kind: "replay", response });
         expect(await claim(T0 + MINUTE, "reset")).toEqual({ kind: "mismatch" });
       });
 
       it("frees a released key and an expired one", async () => {
-        await claim();
-        await store.releaseIdempotencyKey("ann@example.com", "k1");
-        expect(await claim()).toEqual({ kind: "claimed" });
-        await store.completeIdempotencyKey("ann@example.com", "k1", response);
-        expect(await claim(T0 + 24 * 60 * MINUTE)).toEqual({ kind: "claimed" });
+        await store.releaseIdempotencyKey("ann@example.com", "k1", holderOf(await claim()));
+        const holder = holderOf(await claim());
+        await store.completeIdempotencyKey("ann@example.com", "k1", holder, response);
+        expect((await claim(T0 + 24 * 60 * MINUTE)).kind).toBe("claimed");
+      });
+
+      it("gives each claim its own holder, and only the holder completes or releases", async () => {
+        const holder = holderOf(await claim());
+        const other = holderOf(
+          await store.claimIdempotencyKey({
+            email: "ann@example.com",
+            key: "k2",
+            purpose: "login",
+            now: T0,
+            expiresAt: T0 + MINUTE,
+          }),
+        );
+        expect(other).not.toBe(holder);
+        await store.releaseIdempotencyKey("ann@example.com", "k1", other);
+        await store.completeIdempotencyKey("ann@example.com", "k1", other, {
+          ...response,
+          otpId: "not-the-holder",
+        });
+        await store.completeIdempotencyKey("ann@example.com", "k1", holder, response);
+        expect(await claim(T0 + MINUTE)).toEqual({ kind: "replay", response });
+      });
+
+      it("stops waiting for a held key when the caller gives up", async () => {
+        holderOf(await claim());
+        const gaveUp = new Error("caller gave up");
+        const controller = new AbortController();
+        const started = performance.now();
+        const waiting = claim(T0, "login", controller.signal);
+        setTimeout(() => controller.abort(gaveUp), 100);
+        await expect(waiting).rejects.toBe(gaveUp);
+        // Well inside any lease: it was the abort that ended the wait.
+        expect(performance.now() - started).toBeLessThan(5_000);
+        await expect(claim(T0, "login", controller.signal)).rejects.toBe(gaveUp);
       });
 
       it("scopes keys per email", async () => {
         await claim();
         expect(
-          await store.claimIdempotencyKey({
-            email: "bob@example.com",
-            key: "k1",
-            purpose: "login",
-            now: T0,
-            expiresAt: T0 + MINUTE,
-          }),
-        ).toEqual({ kind: "claimed" });
+          (
+            await store.claimIdempotencyKey({
+              email: "bob@example.com",
+              key: "k1",
+              purpose: "login",
+              now: T0,
+              expiresAt: T0 + MINUTE,
+            })
+          ).kind,
+        ).toBe("claimed");
       });
 
       it("gives a key to one of many concurrent claimers; the rest replay its response", async () => {
@@ -488,7 +536,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
           Array.from({ length: 20 }, async () => {
             const outcome = await claim();
             if (outcome.kind === "claimed") {
-              await store.completeIdempotencyKey("ann@example.com", "k1", response);
+              await store.completeIdempotencyKey("ann@example.com", "k1", outcome.holder, response);
             }
             return outcome;
           }),
@@ -505,9 +553,14 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
             if (outcome.kind === "claimed") {
               claims++;
               if (claims === 1) {
-                await store.releaseIdempotencyKey("ann@example.com", "k1");
+                await store.releaseIdempotencyKey("ann@example.com", "k1", outcome.holder);
               } else {
-                await store.completeIdempotencyKey("ann@example.com", "k1", response);
+                await store.completeIdempotencyKey(
+                  "ann@example.com",
+                  "k1",
+                  outcome.holder,
+                  response,
+                );
               }
             }
             return outcome;
@@ -531,14 +584,16 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
           now: T0,
           limit: { count: 1, windowMs: 5 * MINUTE },
         });
-        await store.claimIdempotencyKey({
+        const claimed = await store.claimIdempotencyKey({
           email: "ann@example.com",
           key: "k",
           purpose: "login",
           now: T0,
           expiresAt: T0 + 5 * MINUTE,
         });
-        await store.completeIdempotencyKey("ann@example.com", "k", response);
+        if (claimed.kind === "claimed") {
+          await store.completeIdempotencyKey("ann@example.com", "k", claimed.holder, response);
+        }
 
         const purged = await store.purgeExpired(T0 + 10 * MINUTE);
         expect(purged).toBeGreaterThanOrEqual(4);

@@ -90,6 +90,15 @@ export function createGatedStore(inner: OtpStore) {
     open: () => void;
     opened: Promise<void>;
   } | null = null;
+  // A call of `method` held until a call of `after` has completed (holdUntilDone).
+  let ordering: {
+    method: keyof OtpStore;
+    after: keyof OtpStore;
+    holding: boolean;
+    entered: () => void;
+    done: () => void;
+    doneOnce: Promise<void>;
+  } | null = null;
   const store = { ...inner };
   for (const method of Object.keys(inner) as (keyof OtpStore)[]) {
     const step = inner[method] as (...args: unknown[]) => Promise<unknown>;
@@ -103,11 +112,43 @@ export function createGatedStore(inner: OtpStore) {
         }
         await held.opened;
       }
+      const order = ordering;
+      if (order !== null && !order.holding && order.method === method) {
+        order.holding = true;
+        order.entered();
+        await order.doneOnce;
+        return step(...args);
+      }
+      if (order?.holding && order.after === method) {
+        ordering = null;
+        try {
+          return await step(...args);
+        } finally {
+          order.done();
+        }
+      }
       return step(...args);
     };
   }
   return {
     store: store as OtpStore,
+    /**
+     * The next call of `method` waits, once it has been made, until a call of `after` (made
+     * meanwhile by another request) has completed: a chosen interleaving of two requests.
+     * Resolves `entered` when the held call arrives.
+     */
+    holdUntilDone(method: keyof OtpStore, after: keyof OtpStore) {
+      let entered = () => {};
+      const arrived = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      let done = () => {};
+      const doneOnce = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      ordering = { method, after, holding: false, entered, done, doneOnce };
+      return { entered: arrived };
+    },
     holdUntil(method: keyof OtpStore, n: number) {
       let open = () => {};
       const opened = new Promise<void>((resolve) => {

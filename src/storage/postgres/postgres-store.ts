@@ -14,12 +14,18 @@ import { createSessionSteps } from "./sessions.js";
  * module). Single statements rather than transactions with row locks: one round trip each, and no
  * lock is held across a network wait.
  */
-export function createPostgresStore(pool: Pool): OtpStore {
+export function createPostgresStore(
+  pool: Pool,
+  options: {
+    /** How long a claimed idempotency key stays held without its holder (tests shorten it). */
+    readonly idempotencyLease?: string;
+  } = {},
+): OtpStore {
   const query = createQuery(pool);
   return {
     ...createCodeSteps(query),
     ...createLimitSteps(query),
-    ...createIdempotencySteps(query),
+    ...createIdempotencySteps(query, options.idempotencyLease),
     ...createSessionSteps(query),
 
     async ping() {
