@@ -207,7 +207,7 @@ async function accepts(port: number): Promise<boolean> {
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -218,6 +218,6 @@ function freePort(): Promise<number> {
   });
 }
 
-function idOf(flag: "-u" | "-g"): number {
+export function idOf(flag: "-u" | "-g"): number {
   return Number(execFileSync("id", [flag, "postgres"]).toString().trim());
 }

@@ -3,7 +3,7 @@ import type { OtpStore } from "../../domain/otp-store.js";
 import { createCodeSteps } from "./codes.js";
 import { createIdempotencySteps } from "./idempotency.js";
 import { createLimitSteps } from "./limits.js";
-import { createQuery, date } from "./query.js";
+import { createQuery, date, type Pooler } from "./query.js";
 import { createUserSteps } from "./users.js";
 
 /**
@@ -12,10 +12,11 @@ import { createUserSteps } from "./users.js";
  *
  * Race-freedom comes from single statements, each serialised on the row it writes (see each
  * module). Single statements rather than transactions with row locks: one round trip each, and no
- * lock is held across a network wait.
+ * lock is held across a network wait. Behind a transaction pooler (`pooler`), statements are
+ * unnamed (see createQuery).
  */
-export function createPostgresStore(pool: Pool): OtpStore {
-  const query = createQuery(pool);
+export function createPostgresStore(pool: Pool, pooler: Pooler = "none"): OtpStore {
+  const query = createQuery(pool, pooler);
   return {
     ...createCodeSteps(query),
     ...createLimitSteps(query),
