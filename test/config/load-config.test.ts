@@ -22,6 +22,7 @@ describe("configuration", () => {
       host: "0.0.0.0",
       storage: "memory",
       databaseUrl: null,
+      databasePooler: "none",
       policy: defaultPolicy,
       hmacKey: null,
       trustProxy: [],
@@ -91,6 +92,16 @@ describe("configuration", () => {
       },
     );
 
+    it("takes DATABASE_POOLER=transaction for a transaction-mode pooler, in any case", () => {
+      const config = loadConfig({
+        STORAGE: "postgres",
+        DATABASE_URL: "postgres://otp:secret@pgbouncer:6432/otp",
+        DATABASE_POOLER: " Transaction ",
+        OTP_HMAC_KEY: key,
+      });
+      expect(config.databasePooler).toBe("transaction");
+    });
+
     it("ignores DATABASE_URL with memory storage", () => {
       expect(loadConfig({ DATABASE_URL: "postgres://db/otp" }).databaseUrl).toBeNull();
     });
@@ -154,6 +165,8 @@ describe("configuration", () => {
     ["CORS_ORIGINS", "ftp://files.example.com"],
     ["CORS_ORIGINS", "*,https://app.example.com"],
     ["STORAGE", "redis"],
+    ["DATABASE_POOLER", "pgbouncer"],
+    ["DATABASE_POOLER", "session"],
     ["OTP_HMAC_KEY", "short"],
   ])("stops on %s=%s with a message naming the variable", (variable, value) => {
     const error = errorFor({ [variable]: value });
