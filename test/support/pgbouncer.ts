@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, idOf } from "./postgres-server.js";
+import { processCpuSeconds } from "./proc-cpu.js";
 
 /**
  * A throw-away PgBouncer (Debian's `pgbouncer`, or PGBOUNCER) in front of a PostgreSQL server, in
@@ -17,6 +18,8 @@ export interface PgBouncer {
   /** The URL reaching the same database as `databaseUrl` (on the server) through PgBouncer. */
   urlFor(databaseUrl: string): string;
   readonly port: number;
+  /** CPU seconds (user + system) PgBouncer has used so far (it is one process). */
+  cpuSeconds(): number;
   /** Stops PgBouncer and deletes its files. */
   destroy(): Promise<void>;
 }
@@ -80,6 +83,7 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
   }
   return {
     port,
+    cpuSeconds: () => processCpuSeconds(child.pid as number),
     urlFor(databaseUrl) {
       const url = new URL(databaseUrl);
       url.hostname = "127.0.0.1";
