@@ -14,7 +14,7 @@
 //   BENCH_SWEEP=0 npm run bench                                           skip the concurrency sweep
 //   BENCH_POSTGRES=0 npm run bench                                        in-memory scenarios only
 //   BENCH_MEMORY=0 npm run bench                                          PostgreSQL scenarios only
-//                                                (directly and through PgBouncer, transaction mode)
+//                          (named and unnamed statements, and unnamed through PgBouncer)
 //   BENCH_RESULTS=results/pooler-results.md npm run bench                  write results elsewhere
 
 import { writeFileSync } from "node:fs";
@@ -47,7 +47,7 @@ const resultsFile = fileURLToPath(
   new URL(process.env.BENCH_RESULTS ?? "results/bench-results.md", import.meta.url),
 );
 
-type Store = "memory" | "postgres" | "postgres via PgBouncer";
+type Store = "memory" | "postgres" | "postgres, unnamed" | "postgres via PgBouncer";
 type Next = () => Promise<unknown> | null;
 
 interface Options {
@@ -407,11 +407,14 @@ async function main() {
   }
   if (WITH_POSTGRES) {
     const pgServer = await startPostgresServer();
-    // The same scenarios through PgBouncer in transaction pooling mode (default settings), with
-    // unnamed statements (DATABASE_POOLER=transaction); PgBouncer's CPU counts as the database's.
+    // The same scenarios with unnamed statements (DATABASE_POOLER=transaction), directly and
+    // through PgBouncer in transaction pooling mode (default settings): the statement mode's
+    // cost, then the pooler's. PgBouncer's CPU counts as the database's.
     const bouncer = await startPgBouncer(pgServer.url);
+    const direct = (url: string) => url;
     const routes = [
-      { store: "postgres", pooler: "none", url: (url: string) => url, database: pgServer },
+      { store: "postgres", pooler: "none", url: direct, database: pgServer },
+      { store: "postgres, unnamed", pooler: "transaction", url: direct, database: pgServer },
       {
         store: "postgres via PgBouncer",
         pooler: "transaction",
@@ -465,7 +468,7 @@ function render(started: Date): string {
     "",
     `\`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}): each scenario on a fresh service process, interleaved round by round with the same process's no-op (health Check) and the ceilings; load from the bench process (gRPC: raw node:http2, Connect JSON: node:http keep-alive over HTTP/1.1).`,
     "Ratios: calls/s to the no-op, to the bare @grpc/grpc-js no-op (gRPC, in memory) and, with PostgreSQL, to one statement through the same pool on the same stack, each measured interleaved with the scenario.",
-    "`postgres via PgBouncer`: the same PostgreSQL server reached through PgBouncer in transaction pooling mode (default settings) with DATABASE_POOLER=transaction (unnamed statements, the baseline's too); its PostgreSQL CPU column includes PgBouncer's.",
+    "`postgres, unnamed`: DATABASE_POOLER=transaction directly (unnamed statements, the baseline's too); `postgres via PgBouncer`: the same through PgBouncer in transaction pooling mode (default settings), whose CPU the PostgreSQL CPU column includes.",
     "",
     "| scenario | transport | store | calls/s | p50 ms | p99 ms | server CPU (cores) | PostgreSQL CPU (cores) | server peak RSS MB | no-op calls/s | ÷ no-op | ÷ grpc-js no-op | ÷ PG 1-statement | generator CPU | errors | note |",
     "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",

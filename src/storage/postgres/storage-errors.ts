@@ -58,7 +58,7 @@ const REFUSALS: readonly {
   {
     sqlstate: /^28/,
     message:
-      /password authentication failed|no such user|SASL authentication failed|not allowed|pg_hba\.conf/i,
+      /password authentication failed|SASL authentication failed|no such user|login rejected|pg_hba\.conf/i,
     cause:
       "the database refused the login (authentication failed): check the user and password in DATABASE_URL",
   },
