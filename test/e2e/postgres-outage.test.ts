@@ -52,83 +52,79 @@ describe.each(routes)("when PostgreSQL goes away, reached $route", ({ env, recov
   const eventually = <T>(probe: () => Promise<T>, wanted: T) => until(probe, wanted, recoveryMs);
   const timeout = 10_000 + 2 * recoveryMs;
 
-  it(
-    "RPCs fail fast with STORAGE_UNAVAILABLE, and the service recovers by itself",
-    async () => {
-      const { port } = await startService({
-        STORAGE: "postgres",
-        ...env(await createDatabase(postgres.url)),
-        OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
-      });
-      const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
-      await client.requestOtp({ email: "ada@example.com" });
-
-      const readiness = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
-      expect(await readiness()).toBe(200);
-
-      await postgres.stop();
-      for (const call of [
-        () => client.requestOtp({ email: "ada@example.com" }),
-        () => client.verifyOtp({ email: "ada@example.com", otp: "123456" }),
-        () => client.getStatus({ email: "ada@example.com" }),
-      ]) {
-        const started = Date.now();
-        const error = await rejection(call());
-        expect(error.code).toBe(Code.Unavailable);
-        expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
-        // Well within a client's usual deadline: the pool refuses instead of queueing.
-        expect(Date.now() - started).toBeLessThan(3_000);
-      }
-
-      // Readiness follows the storage health check (a ping every 2 seconds).
-      expect(await eventually(readiness, 503)).toBe(503);
-
-      await postgres.start();
-      // The pool's old connections died with the server; the service gets new ones by itself.
-      const answered = () =>
-        client.getStatus({ email: "ada@example.com" }).then(
-          (status) => `authenticated=${status.authenticated}`,
-          () => "refused",
-        );
-      expect(await eventually(answered, "authenticated=false")).toBe("authenticated=false");
-      const issued = await client.requestOtp({ email: "ada@example.com" });
-      expect(issued.remainingRequests).toBe(1);
-      expect(await eventually(readiness, 200)).toBe(200);
-    },
+  it("RPCs fail fast with STORAGE_UNAVAILABLE, and the service recovers by itself", {
     timeout,
-  );
+  }, async () => {
+    const { port } = await startService({
+      STORAGE: "postgres",
+      ...env(await createDatabase(postgres.url)),
+      OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
+    });
+    const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
+    await client.requestOtp({ email: "ada@example.com" });
 
-  it(
-    "a database that stops answering gives UNAVAILABLE before the client's deadline",
-    async () => {
-      const { port } = await startService({
-        STORAGE: "postgres",
-        ...env(await createDatabase(postgres.url)),
-        OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
-      });
-      const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
-      await client.getStatus({ email: "ada@example.com" });
-      postgres.freeze();
-      try {
-        const started = Date.now();
-        const error = await rejection(
-          client.getStatus({ email: "ada@example.com" }, { timeoutMs: 4_000 }),
-        );
-        expect(error.code).toBe(Code.Unavailable);
-        expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
-        expect(Date.now() - started).toBeLessThan(4_000);
-      } finally {
-        postgres.thaw();
-      }
-      const answered = () =>
-        client.getStatus({ email: "ada@example.com" }).then(
-          (status) => `authenticated=${status.authenticated}`,
-          () => "refused",
-        );
-      expect(await eventually(answered, "authenticated=false")).toBe("authenticated=false");
-    },
+    const readiness = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+    expect(await readiness()).toBe(200);
+
+    await postgres.stop();
+    for (const call of [
+      () => client.requestOtp({ email: "ada@example.com" }),
+      () => client.verifyOtp({ email: "ada@example.com", otp: "123456" }),
+      () => client.getStatus({ email: "ada@example.com" }),
+    ]) {
+      const started = Date.now();
+      const error = await rejection(call());
+      expect(error.code).toBe(Code.Unavailable);
+      expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
+      // Well within a client's usual deadline: the pool refuses instead of queueing.
+      expect(Date.now() - started).toBeLessThan(3_000);
+    }
+
+    // Readiness follows the storage health check (a ping every 2 seconds).
+    expect(await eventually(readiness, 503)).toBe(503);
+
+    await postgres.start();
+    // The pool's old connections died with the server; the service gets new ones by itself.
+    const answered = () =>
+      client.getStatus({ email: "ada@example.com" }).then(
+        (status) => `authenticated=${status.authenticated}`,
+        () => "refused",
+      );
+    expect(await eventually(answered, "authenticated=false")).toBe("authenticated=false");
+    const issued = await client.requestOtp({ email: "ada@example.com" });
+    expect(issued.remainingRequests).toBe(1);
+    expect(await eventually(readiness, 200)).toBe(200);
+  });
+
+  it("a database that stops answering gives UNAVAILABLE before the client's deadline", {
     timeout,
-  );
+  }, async () => {
+    const { port } = await startService({
+      STORAGE: "postgres",
+      ...env(await createDatabase(postgres.url)),
+      OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
+    });
+    const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
+    await client.getStatus({ email: "ada@example.com" });
+    postgres.freeze();
+    try {
+      const started = Date.now();
+      const error = await rejection(
+        client.getStatus({ email: "ada@example.com" }, { timeoutMs: 4_000 }),
+      );
+      expect(error.code).toBe(Code.Unavailable);
+      expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
+      expect(Date.now() - started).toBeLessThan(4_000);
+    } finally {
+      postgres.thaw();
+    }
+    const answered = () =>
+      client.getStatus({ email: "ada@example.com" }).then(
+        (status) => `authenticated=${status.authenticated}`,
+        () => "refused",
+      );
+    expect(await eventually(answered, "authenticated=false")).toBe("authenticated=false");
+  });
 });
 
 /** Calls `probe` until it returns `wanted` (or `patienceMs` pass) and returns its last answer. */
