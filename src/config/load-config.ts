@@ -19,6 +19,8 @@ export interface Config {
   readonly storage: "memory" | "postgres";
   /** PostgreSQL connection URL; set exactly when storage is postgres. */
   readonly databaseUrl: string | null;
+  /** What sits between the service and PostgreSQL (DATABASE_POOLER): none, or a transaction pooler. */
+  readonly databasePooler: "none" | "transaction";
   readonly policy: Policy;
   /** HMAC key for stored codes; null means a random key for this process (memory only). */
   readonly hmacKey: Uint8Array | null;
@@ -84,6 +86,7 @@ export function loadConfig(env: Env): Config {
     host: read("HOST")?.trim() ?? "0.0.0.0",
     storage,
     databaseUrl,
+    databasePooler: optional("DATABASE_POOLER", parseDatabasePooler, "none"),
     policy: {
       codeLength: optional(
         "OTP_LENGTH",
@@ -143,6 +146,18 @@ function parseLogLevel(variable: string, value: string): LogLevel {
     throw new ConfigError(variable, value, `expected one of ${LOG_LEVELS.join(", ")}`);
   }
   return level;
+}
+
+function parseDatabasePooler(variable: string, value: string): Config["databasePooler"] {
+  const pooler = value.trim().toLowerCase();
+  if (pooler !== "none" && pooler !== "transaction") {
+    throw new ConfigError(
+      variable,
+      value,
+      "expected none (PostgreSQL directly, or a session-mode pooler) or transaction (a transaction-mode pooler such as PgBouncer with pool_mode = transaction)",
+    );
+  }
+  return pooler;
 }
 
 function parseDatabaseUrl(value: string | undefined): string {

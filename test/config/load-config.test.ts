@@ -22,6 +22,7 @@ describe("configuration", () => {
       host: "0.0.0.0",
       storage: "memory",
       databaseUrl: null,
+      databasePooler: "none",
       // SPEC.md's literal numbers, not the implementation's own constant.
       policy: {
         codeLength: 6,
@@ -115,6 +116,17 @@ describe("configuration", () => {
       expect(error.message).toMatch(/required with STORAGE=postgres/);
     });
 
+    it("takes DATABASE_POOLER=transaction for a transaction-mode pooler, in any case", () => {
+      const config = loadConfig({
+        STORAGE: "postgres",
+        DATABASE_URL: "postgres://otp:secret@pgbouncer:6432/otp",
+        DATABASE_POOLER: " Transaction ",
+        OTP_HMAC_KEY: key,
+        ACCESS_TOKEN_KEYS: writeKeySetFile(),
+      });
+      expect(config.databasePooler).toBe("transaction");
+    });
+
     it("ignores DATABASE_URL with memory storage", () => {
       expect(loadConfig({ DATABASE_URL: "postgres://db/otp" }).databaseUrl).toBeNull();
     });
@@ -178,6 +190,8 @@ describe("configuration", () => {
     ["CORS_ORIGINS", "ftp://files.example.com"],
     ["CORS_ORIGINS", "*,https://app.example.com"],
     ["STORAGE", "redis"],
+    ["DATABASE_POOLER", "pgbouncer"],
+    ["DATABASE_POOLER", "session"],
     ["OTP_HMAC_KEY", "short"],
     ["ACCESS_TOKEN_TTL", "15"],
     ["ACCESS_TOKEN_KEYS", "/nonexistent/keys.json"],

@@ -2,9 +2,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import pg from "pg";
-import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { writeKeySetFile } from "../support/access-token-keys.js";
 import { createAuthClient, detailsOf, type Protocol, rejection } from "../support/clients.js";
+import { type PgBouncer, startPgBouncer } from "../support/pgbouncer.js";
 import { createDatabase } from "../support/postgres-server.js";
 import {
   codeFromConsole,
@@ -13,8 +14,9 @@ import {
   startService,
 } from "../support/service-process.js";
 
-// Two real service processes sharing one real PostgreSQL database: every guarantee must hold
-// across them as it does within one.
+// Two real service processes sharing one real PostgreSQL database, reached directly and through
+// PgBouncer in transaction pooling mode (default settings): every guarantee must hold across them
+// as it does within one.
 
 const HMAC_KEY = "an-hmac-key-shared-by-both-instances-0123456789";
 const EMAIL = "ada@example.com";
@@ -27,11 +29,25 @@ interface Instance {
 
 let databaseUrl: string;
 let instances: Instance[];
+let bouncer: PgBouncer;
+
+/** How the instances reach the database. */
+const routes = [
+  { route: "directly", env: (): Record<string, string> => ({ DATABASE_URL: databaseUrl }) },
+  {
+    route: "through PgBouncer (transaction pooling)",
+    env: (): Record<string, string> => ({
+      DATABASE_URL: bouncer.urlFor(databaseUrl),
+      DATABASE_POOLER: "transaction",
+    }),
+  },
+];
+let routeEnv: () => Record<string, string>;
 
 async function startInstance(env: Record<string, string> = {}): Promise<Instance> {
   const { service, port } = await startService({
     STORAGE: "postgres",
-    DATABASE_URL: databaseUrl,
+    ...routeEnv(),
     OTP_HMAC_KEY: HMAC_KEY,
     ACCESS_TOKEN_KEYS: KEYS_FILE,
     OTP_IP_REQUEST_LIMIT: "off",
@@ -94,6 +110,14 @@ function tally(outcomes: PromiseSettledResult<unknown>[]): Record<string, number
   return counts;
 }
 
+beforeAll(async () => {
+  bouncer = await startPgBouncer(inject("postgresUrl"));
+});
+
+afterAll(async () => {
+  await bouncer?.destroy();
+});
+
 beforeEach(async () => {
   databaseUrl = await createDatabase(inject("postgresUrl"));
 });
@@ -116,7 +140,11 @@ afterEach(() => {
   killServices();
 });
 
-describe("two instances sharing one PostgreSQL", () => {
+describe.each(routes)("two instances sharing one PostgreSQL $route", ({ env }) => {
+  beforeEach(() => {
+    routeEnv = env;
+  });
+
   it("a code issued on one instance verifies on the other, and both see the login", async () => {
     const [a, b] = await startBoth();
     const { code } = await requestCode(a);

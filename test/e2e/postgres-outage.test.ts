@@ -2,6 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { writeKeySetFile } from "../support/access-token-keys.js";
 import { createAuthClient, detailsOf, rejection } from "../support/clients.js";
+import { type PgBouncer, startPgBouncer } from "../support/pgbouncer.js";
 import {
   createDatabase,
   type PostgresServer,
@@ -10,27 +11,54 @@ import {
 import { killServices, startService } from "../support/service-process.js";
 
 // A PostgreSQL server of this file's own, so that it can be stopped and started under a running
-// service.
+// service, reached directly and through PgBouncer in transaction pooling mode (default settings).
 
 let postgres: PostgresServer;
+let bouncer: PgBouncer;
 
 beforeAll(async () => {
   postgres = await startPostgresServer();
+  bouncer = await startPgBouncer(postgres.url);
 });
 
 afterAll(async () => {
+  await bouncer?.destroy();
   await postgres?.destroy();
 });
+
+/** How the service reaches the database, and how long it may take to answer again after a fault. */
+const routes = [
+  {
+    route: "directly",
+    env: (url: string): Record<string, string> => ({ DATABASE_URL: url }),
+    recoveryMs: 10_000,
+  },
+  {
+    route: "through PgBouncer (transaction pooling)",
+    env: (url: string): Record<string, string> => ({
+      DATABASE_URL: bouncer.urlFor(url),
+      DATABASE_POOLER: "transaction",
+    }),
+    // After failing to reach the server, PgBouncer refuses new server logins for
+    // server_login_retry (15 s by default) before it tries again.
+    recoveryMs: 25_000,
+  },
+];
 
 afterEach(() => {
   killServices();
 });
 
-describe("when PostgreSQL goes away", () => {
-  it("RPCs fail fast with STORAGE_UNAVAILABLE, and the service recovers by itself", async () => {
+describe.each(routes)("when PostgreSQL goes away, reached $route", ({ env, recoveryMs }) => {
+  const eventually = <T>(probe: () => Promise<T>, wanted: T) => until(probe, wanted, recoveryMs);
+  const timeout = 10_000 + 2 * recoveryMs;
+
+  it("RPCs fail fast with STORAGE_UNAVAILABLE, and the service recovers by itself", {
+    timeout,
+  }, async () => {
     const { port } = await startService({
       STORAGE: "postgres",
-      DATABASE_URL: await createDatabase(postgres.url),
+      ...env(await createDatabase(postgres.url)),
       OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
       ACCESS_TOKEN_KEYS: writeKeySetFile(),
     });
@@ -70,10 +98,12 @@ describe("when PostgreSQL goes away", () => {
     expect(await eventually(readiness, 200)).toBe(200);
   });
 
-  it("a database that stops answering gives UNAVAILABLE before the client's deadline", async () => {
+  it("a database that stops answering gives UNAVAILABLE before the client's deadline", {
+    timeout,
+  }, async () => {
     const { port } = await startService({
       STORAGE: "postgres",
-      DATABASE_URL: await createDatabase(postgres.url),
+      ...env(await createDatabase(postgres.url)),
       OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
       ACCESS_TOKEN_KEYS: writeKeySetFile(),
     });
@@ -100,9 +130,9 @@ describe("when PostgreSQL goes away", () => {
   });
 });
 
-/** Calls `probe` until it returns `wanted` (or 10 seconds pass) and returns its last answer. */
-async function eventually<T>(probe: () => Promise<T>, wanted: T): Promise<T> {
-  const deadline = Date.now() + 10_000;
+/** Calls `probe` until it returns `wanted` (or `patienceMs` pass) and returns its last answer. */
+async function until<T>(probe: () => Promise<T>, wanted: T, patienceMs: number): Promise<T> {
+  const deadline = Date.now() + patienceMs;
   let last = await probe();
   while (last !== wanted && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -278,7 +278,7 @@ async function accepts(port: number): Promise<boolean> {
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -290,7 +290,7 @@ function freePort(): Promise<number> {
 }
 
 /** The uid and gid of the `postgres` user, which is created (as a system user) when missing. */
-function postgresUser(): { uid: number; gid: number } {
+export function postgresUser(): { uid: number; gid: number } {
   const idOf = (flag: "-u" | "-g") =>
     Number(execFileSync("id", [flag, "postgres"], { stdio: "pipe" }).toString().trim());
   try {

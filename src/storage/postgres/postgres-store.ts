@@ -3,7 +3,7 @@ import type { OtpStore } from "../../domain/otp-store.js";
 import { createCodeSteps } from "./codes.js";
 import { createIdempotencySteps } from "./idempotency.js";
 import { createLimitSteps } from "./limits.js";
-import { createQuery, date } from "./query.js";
+import { createQuery, date, type Pooler } from "./query.js";
 import { createSessionSteps } from "./sessions.js";
 
 /**
@@ -12,16 +12,19 @@ import { createSessionSteps } from "./sessions.js";
  *
  * Race-freedom comes from single statements, each serialised on the row it writes (see each
  * module). Single statements rather than transactions with row locks: one round trip each, and no
- * lock is held across a network wait.
+ * lock is held across a network wait. Behind a transaction pooler (`pooler`), statements are
+ * unnamed (see createQuery).
  */
 export function createPostgresStore(
   pool: Pool,
   options: {
+    /** `transaction` behind a transaction pooler: statements are then unnamed. */
+    readonly pooler?: Pooler;
     /** How long a claimed idempotency key stays held without its holder (tests shorten it). */
     readonly idempotencyLease?: string;
   } = {},
 ): OtpStore {
-  const query = createQuery(pool);
+  const query = createQuery(pool, options.pooler ?? "none");
   return {
     ...createCodeSteps(query),
     ...createLimitSteps(query),
