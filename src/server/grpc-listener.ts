@@ -116,7 +116,12 @@ function serveHealth(server: grpc.Server, source: HealthSource): () => void {
   const names = ["", AuthService.typeName];
   const health = new HealthImplementation();
   const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  let told: ServingState | undefined;
   const tell = (state: ServingState) => {
+    if (state === told) {
+      return;
+    }
+    told = state;
     for (const name of names) {
       health.setStatus(name, servingStatusOf(state));
     }
@@ -138,8 +143,8 @@ function serveHealth(server: grpc.Server, source: HealthSource): () => void {
           watches.add(call);
           call.once("cancelled", () => watches.delete(call));
           watch(call);
-          if (source.state() === "shutting_down") {
-            tell("shutting_down");
+          if (told === "shutting_down") {
+            call.end();
           }
         },
       });

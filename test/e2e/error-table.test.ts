@@ -27,7 +27,12 @@ import {
   http2Request,
   parseEnvelopes,
 } from "../support/raw-requests.js";
-import { startTestServer, type TestServer } from "../support/test-server.js";
+import {
+  type GrpcDoor,
+  grpcDoors,
+  startTestServer,
+  type TestServer,
+} from "../support/test-server.js";
 
 const EMAIL = "ada@example.com";
 const MINUTE = 60_000;
@@ -46,15 +51,9 @@ interface Caller {
   close(): void;
 }
 
-/**
- * The two doors gRPC comes in by (SPEC.md "Two doors for gRPC"): the main port (connect-node) and
- * GRPC_PORT (grpc-js's server). Every gRPC case below runs against both, from one table.
- */
-const doors = {
-  "the main port": (server: TestServer) => server.port,
-  GRPC_PORT: (server: TestServer) => server.grpcPort as number,
-} as const;
-type Door = keyof typeof doors;
+// Every gRPC case below runs against both doors, from one table.
+const doors = grpcDoors;
+type Door = GrpcDoor;
 
 /** A connect-node client; `retry-after` is in `error.metadata` (headers and trailers merged). */
 function connectNodeCaller(protocol: Protocol, door: Door = "the main port") {

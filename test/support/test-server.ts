@@ -75,3 +75,13 @@ export async function startTestServer(
     close: () => app.close(1_000),
   };
 }
+
+/**
+ * The two doors gRPC comes in by (SPEC.md "Two doors for gRPC"), by the port each listens on:
+ * connect-node's on the main port and grpc-js's own server on GRPC_PORT.
+ */
+export const grpcDoors = {
+  "the main port": (server: TestServer) => server.port,
+  GRPC_PORT: (server: TestServer) => server.grpcPort as number,
+} as const;
+export type GrpcDoor = keyof typeof grpcDoors;
