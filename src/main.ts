@@ -47,7 +47,15 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  logger.info({ host: config.host, port: app.port, storage: config.storage }, "listening");
+  logger.info(
+    { host: config.host, port: app.port, grpcPort: app.grpcPort, storage: config.storage },
+    "listening",
+  );
+  if (app.grpcPort !== null) {
+    process.stdout.write(
+      `otp-auth grpc-js listening on ${config.host}:${app.grpcPort} (gRPC only)\n`,
+    );
+  }
   // Only now: a supervisor may signal as soon as it reads this line. It stays plain text, for
   // people and scripts reading `npm start`, besides the log entry above for collectors.
   process.stdout.write(

@@ -15,6 +15,8 @@ import { loadSenderConfig } from "./sender-config.js";
 /** Everything the service reads from its environment. */
 export interface Config {
   readonly port: number;
+  /** The grpc-js door's port (GRPC_PORT; 0 picks a free one), or null when it is off. */
+  readonly grpcPort: number | null;
   readonly host: string;
   readonly storage: "memory" | "postgres";
   /** PostgreSQL connection URL; set exactly when storage is postgres. */
@@ -83,6 +85,12 @@ export function loadConfig(env: Env): Config {
 
   return {
     port: optional("PORT", (name, value) => parseInteger(name, value, 0, 65535), 8080),
+    grpcPort: optional(
+      "GRPC_PORT",
+      (name, value) =>
+        value.trim() === "off" ? null : parseInteger(name, value, 0, 65535, ", or off to disable"),
+      50051,
+    ),
     host: read("HOST")?.trim() ?? "0.0.0.0",
     storage,
     databaseUrl,

@@ -47,10 +47,20 @@ export function parseRateLimit(variable: string, value: string, orElse = ""): Ra
 }
 
 /** Parses a whole number in [min, max]. */
-export function parseInteger(variable: string, value: string, min: number, max: number): number {
+export function parseInteger(
+  variable: string,
+  value: string,
+  min: number,
+  max: number,
+  orElse = "",
+): number {
   const trimmed = value.trim();
   if (!/^\d{1,10}$/.test(trimmed) || Number(trimmed) < min || Number(trimmed) > max) {
-    throw new ConfigError(variable, value, `expected a whole number from ${min} to ${max}`);
+    throw new ConfigError(
+      variable,
+      value,
+      `expected a whole number from ${min} to ${max}${orElse}`,
+    );
   }
   return Number(trimmed);
 }

@@ -12,7 +12,7 @@ export interface CallObserverOptions {
 /**
  * Observes every call a door ends, with what the door already knows (no response is read back):
  * counts it in `metrics` and logs one line, `msg: "rpc"` with method, code, reason, durationMs,
- * protocol, clientIp, requestId and the masked email. INTERNAL, UNKNOWN and DATA_LOSS log at
+ * protocol, listener, clientIp, requestId and the masked email. INTERNAL, UNKNOWN and DATA_LOSS log at
  * error, UNAVAILABLE at warn, the rest at info.
  */
 export function createCallObserver(options: CallObserverOptions): CallObserver {
@@ -21,6 +21,7 @@ export function createCallObserver(options: CallObserverOptions): CallObserver {
     callEnded(call, outcome, durationMs) {
       metrics.recordCall({
         method: call.method,
+        listener: call.listener,
         code: outcome.code,
         reason: outcome.reason,
         durationSeconds: durationMs / 1000,
@@ -33,6 +34,7 @@ export function createCallObserver(options: CallObserverOptions): CallObserver {
           reason: outcome.reason,
           durationMs: Math.round(durationMs * 1000) / 1000,
           protocol: call.protocol,
+          listener: call.listener,
           clientIp: call.clientAddress,
           email: call.email === undefined ? undefined : maskEmail(call.email),
         },

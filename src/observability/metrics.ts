@@ -6,6 +6,8 @@ import { refusalReason } from "../rpc/error-mapping.js";
 export interface FinishedCall {
   /** `auth.v1.AuthService/RequestOtp`: service and method, as grpcurl names them. */
   readonly method: string;
+  /** The port it came in on: `main` or `grpc`. */
+  readonly listener: string;
   /** The gRPC code's name: `OK`, `RESOURCE_EXHAUSTED`, … */
   readonly code: string;
   /** The ErrorInfo reason, if the error carried one. */
@@ -35,8 +37,8 @@ export function createMetrics() {
 
   const rpcRequests = new Counter({
     name: "otp_auth_rpc_requests_total",
-    help: "RPCs finished, by method, gRPC code and ErrorInfo reason (empty when there is none).",
-    labelNames: ["method", "code", "reason"] as const,
+    help: "RPCs finished, by method, gRPC code, ErrorInfo reason (empty when there is none) and listener (main or grpc).",
+    labelNames: ["method", "code", "reason", "listener"] as const,
     registers,
   });
   const rpcDuration = new Histogram({
@@ -129,7 +131,12 @@ export function createMetrics() {
     registry,
     /** Counts one finished RPC and observes its duration. */
     recordCall(call: FinishedCall): void {
-      rpcRequests.inc({ method: call.method, code: call.code, reason: call.reason ?? "" });
+      rpcRequests.inc({
+        method: call.method,
+        code: call.code,
+        reason: call.reason ?? "",
+        listener: call.listener,
+      });
       rpcDuration.observe({ method: call.method }, call.durationSeconds);
     },
     /** The domain's events, counted. */

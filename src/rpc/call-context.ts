@@ -1,5 +1,8 @@
 import { type ContextValues, createContextKey } from "@connectrpc/connect";
 
+/** The ports a call can come in on. */
+export type Listener = "main" | "grpc";
+
 /** How a call ended, as its client sees it. */
 export interface CallOutcome {
   /** The gRPC code's name: `OK`, `RESOURCE_EXHAUSTED`, `CANCELED`, … */
@@ -19,6 +22,8 @@ export interface Call {
   readonly method: string;
   /** The door and protocol the call came through: `grpc`, `grpc-web`, `connect`, … */
   readonly protocol: string;
+  /** The port the call came in on: `main` (PORT) or `grpc` (GRPC_PORT, the grpc-js door). */
+  readonly listener: Listener;
   /** The client's IP, resolved once from the peer and, behind trusted proxies, X-Forwarded-For. */
   readonly clientAddress: string | undefined;
   /** `performance.now()` when the call started. */

@@ -1,6 +1,6 @@
 import { ConnectError } from "@connectrpc/connect";
 import { OtpError } from "../domain/errors.js";
-import type { Call, CallOutcome } from "./call-context.js";
+import type { Call, CallOutcome, Listener } from "./call-context.js";
 import type { ClientAddressResolver } from "./client-address.js";
 import { codeName, type Rejection, rejectionOf } from "./error-mapping.js";
 import { FrameworkRefusalError } from "./framework-refusals.js";
@@ -38,6 +38,8 @@ export interface CallEdge {
   /** `auth.v1.AuthService/RequestOtp`. */
   readonly method: string;
   readonly protocol: string;
+  /** The port the call came in on; `main` unless said. */
+  readonly listener?: Listener;
   /** The TCP peer (socket remote address), or the grpc-js peer. */
   readonly peerAddress: string | undefined;
   /** The `x-forwarded-for` request header, if any. */
@@ -89,6 +91,7 @@ export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
         requestId: requestIdFrom(edge.requestId),
         method: edge.method,
         protocol: edge.protocol,
+        listener: edge.listener ?? "main",
         clientAddress: options.resolveClientAddress(edge.peerAddress, edge.forwardedFor),
         startedAt: performance.now(),
       };

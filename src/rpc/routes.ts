@@ -1,9 +1,7 @@
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
-import type { OtpService } from "../domain/otp-service.js";
-import { createAuthHandlers } from "./auth-handlers.js";
 import { createHealthHandlers, type HealthSource } from "./health.js";
 import { registerReflection } from "./reflection.js";
 
@@ -13,13 +11,13 @@ export interface RoutesOptions {
 }
 
 /**
- * Registers AuthService, grpc.health.v1.Health and server reflection (v1 and v1alpha, describing
+ * Registers AuthService (`auth`, from createAuthHandlers), grpc.health.v1.Health and server reflection (v1 and v1alpha, describing
  * all of these) on a router; the single registration point of the RPC layer. Refusals, the call's
  * context and observation are the door's pipeline's (call-pipeline.ts), not the routes'.
  */
-export function createRoutes(service: OtpService, options: RoutesOptions) {
+export function createRoutes(auth: ServiceImpl<typeof AuthService>, options: RoutesOptions) {
   return (router: ConnectRouter) => {
-    router.service(AuthService, createAuthHandlers(service));
+    router.service(AuthService, auth);
     router.service(Health, createHealthHandlers(options.health, [AuthService.typeName]));
     // Error details are not imported by auth.proto; described too, so clients can decode them.
     registerReflection(router, { extraFiles: [file_google_rpc_error_details] });

@@ -10,14 +10,16 @@ import { createLogger, type Logger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
 import { cryptoRandom } from "../platform/crypto-random.js";
 import { systemClock } from "../platform/system-clock.js";
+import { createAuthHandlers } from "../rpc/auth-handlers.js";
 import { createCallPipeline } from "../rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
 import { createAccessTokenSigner } from "../tokens/access-token-signer.js";
 import { ephemeralKeySet } from "../tokens/signing-keys.js";
 import { createConnectDoor } from "./connect-door.js";
-import type { ConnectionLimits } from "./connection-limits.js";
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connection-limits.js";
 import { createCors } from "./cors.js";
+import { listenGrpc } from "./grpc-listener.js";
 import { createHealthMonitor } from "./health-monitor.js";
 import { createHttpSurface } from "./http-surface.js";
 import { createJwksHandler } from "./jwks-endpoint.js";
@@ -45,6 +47,8 @@ export interface AppWorld {
 
 export interface App {
   readonly port: number;
+  /** The grpc-js door's port (GRPC_PORT), or null when it is off. */
+  readonly grpcPort: number | null;
   /**
    * Reports NOT_SERVING, stops accepting, waits up to `graceMs` for requests in flight, then
    * closes the store.
@@ -110,9 +114,11 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       logger.error({ requestId, otpId, reason }, "delivery failed");
     },
   });
+  // One set of handlers for both gRPC doors (README "The path of one call").
+  const auth = createAuthHandlers(service);
   const surface = createHttpSurface({
     pipeline,
-    doors: [createConnectDoor(createRoutes(service, { health }), pipeline)],
+    doors: [createConnectDoor(createRoutes(auth, { health }), pipeline)],
     // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else 404.
     resources: createProbeHandler(
       health,
@@ -123,10 +129,22 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     ),
     cors: createCors(config.corsOrigins),
   });
-  const listener: Listener = await listen(surface, {
-    ...config,
-    ...(world.connectionLimits ? { limits: world.connectionLimits } : {}),
-  });
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...world.connectionLimits };
+  const listener: Listener = await listen(surface, { ...config, limits });
+  const grpcListener =
+    config.grpcPort === null
+      ? undefined
+      : await listenGrpc({
+          port: config.grpcPort,
+          host: config.host,
+          limits,
+          pipeline,
+          auth,
+          health,
+        }).catch(async (error: unknown) => {
+          await listener.close(0);
+          throw error;
+        });
   const purge = setInterval(() => {
     store.purgeExpired(clock.now()).catch((error: unknown) => {
       logger.error({ err: error }, "purging expired records failed");
@@ -136,11 +154,12 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
 
   return {
     port: listener.port,
+    grpcPort: grpcListener?.port ?? null,
     async close(graceMs = config.shutdownGraceMs) {
       // First, so that health watchers and probes learn it before connections start to close.
       health.shutdown();
       clearInterval(purge);
-      await listener.close(graceMs);
+      await Promise.all([listener.close(graceMs), grpcListener?.close(graceMs)]);
       await store.close();
     },
   };

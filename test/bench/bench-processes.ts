@@ -13,8 +13,16 @@ import { processCpuSeconds } from "../support/proc-cpu.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
+/**
+ * The node that runs every benchmarked process (service and ceilings alike): BENCH_NODE, e.g.
+ * `BENCH_NODE=$(bash .ci/node-24)`, or the one running the benchmark.
+ */
+export const BENCH_NODE = process.env.BENCH_NODE || process.execPath;
+
 export interface BenchProcess {
   readonly port: number;
+  /** The service's grpc-js door (GRPC_PORT), when it printed one. */
+  readonly grpcPort?: number | undefined;
   readonly pid: number;
   /** CPU seconds (user + system) the process has used so far. */
   cpuSeconds(): number;
@@ -39,7 +47,7 @@ export async function spawnBenchProcess(
   const dir = mkdtempSync(join(tmpdir(), "otp-bench-"));
   const outPath = join(dir, "stdout");
   const out = openSync(outPath, "w");
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
+  const child: ChildProcess = spawn(BENCH_NODE, [...nodeArgs, "--import", "tsx", script], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", out, "inherit"],
@@ -60,8 +68,10 @@ export async function spawnBenchProcess(
     port = match ? Number(match[1]) : undefined;
     await sleep(50);
   }
+  const grpcPort = /grpc-js listening on \S+:(\d+)/.exec(readFileSync(outPath, "utf8"))?.[1];
   return {
     port,
+    grpcPort: grpcPort === undefined ? undefined : Number(grpcPort),
     pid,
     cpuSeconds() {
       return processCpuSeconds(pid);
@@ -86,14 +96,14 @@ export async function spawnBenchProcess(
   };
 }
 
-/** The service, src/main.ts, on a free loopback port. */
+/** The service, src/main.ts, on free loopback ports (its grpc-js door's too). */
 export function startServiceProcess(
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
 ): Promise<BenchProcess> {
   return spawnBenchProcess(
     "src/main.ts",
-    { PORT: "0", HOST: "127.0.0.1", ...env },
+    { PORT: "0", GRPC_PORT: "0", HOST: "127.0.0.1", ...env },
     /otp-auth listening on 127\.0\.0\.1:(\d+)/,
     nodeArgs,
   );

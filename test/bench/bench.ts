@@ -16,7 +16,10 @@
 //   BENCH_MEMORY=0 npm run bench                                          PostgreSQL scenarios only
 //                          (named and unnamed statements, and unnamed through PgBouncer)
 //   BENCH_RESULTS=results/pooler-results.md npm run bench                  write results elsewhere
+//   BENCH_TRANSPORTS=grpc,grpc-port npm run bench                         some transports only
+//   BENCH_NODE=$(bash .ci/node-24) npm run bench                          the servers on Node 24
 
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -24,6 +27,7 @@ import { writeKeySetFile } from "../support/access-token-keys.js";
 import { startPgBouncer } from "../support/pgbouncer.js";
 import { createDatabase, startPostgresServer } from "../support/postgres-server.js";
 import {
+  BENCH_NODE,
   type BenchProcess,
   printedCodes,
   startGrpcJsNoop,
@@ -41,11 +45,20 @@ const SWEEP = process.env.BENCH_SWEEP !== "0";
 const SWEEP_LEVELS = [1, 4, 16, 64, 256];
 const WITH_POSTGRES = process.env.BENCH_POSTGRES !== "0";
 const WITH_MEMORY = process.env.BENCH_MEMORY !== "0";
+const TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? "grpc,grpc-port,connect")
+  .split(",")
+  .map((name) => name.trim()) as Transport[];
+/** The node the servers run on (BENCH_NODE), which names the results file. */
+const SERVER_NODE = execFileSync(BENCH_NODE, ["--version"], { encoding: "utf8" }).trim();
 const HMAC_KEY = "bench-hmac-key-of-at-least-32-characters!";
 // Each round opens with this much unmeasured load, so that a switch of scenario settles first.
 const ROUND_RAMP_MS = 200;
 const resultsFile = fileURLToPath(
-  new URL(process.env.BENCH_RESULTS ?? "results/bench-results.md", import.meta.url),
+  new URL(
+    process.env.BENCH_RESULTS ??
+      `results/bench-results-node${SERVER_NODE.slice(1).split(".")[0]}.md`,
+    import.meta.url,
+  ),
 );
 
 type Store = "memory" | "postgres" | "postgres, unnamed" | "postgres via PgBouncer";
@@ -184,11 +197,17 @@ function record(row: Row) {
   rows.push(row);
   const ratios = [
     row.noop ? `÷ no-op ${(row.perSecond / row.noop).toFixed(2)}` : "",
+    row.grpcJs ? `÷ grpc-js no-op ${(row.perSecond / row.grpcJs).toFixed(2)}` : "",
     row.pgBaseline ? `÷ 1-statement ${(row.perSecond / row.pgBaseline).toFixed(2)}` : "",
   ].filter(Boolean);
   process.stderr.write(
-    `  ${row.name} ${row.transport} ${row.store}: ${row.perSecond.toFixed(0)}/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms, server ${row.serverCpuCores.toFixed(2)} cores, generator ${row.generatorCpuCores.toFixed(2)} cores${row.databaseCpuCores === undefined ? "" : `, PostgreSQL ${row.databaseCpuCores.toFixed(2)} cores`}${ratios.length ? `, ${ratios.join(", ")}` : ""}${row.errors ? `, ${row.errors} errors (${row.firstError})` : ""}\n`,
+    `  ${row.name} ${row.transport} ${row.store}: ${row.perSecond.toFixed(0)}/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms, server ${row.serverCpuCores.toFixed(2)} cores (${cpuMicrosPerCall(row).toFixed(0)} µs/call), generator ${row.generatorCpuCores.toFixed(2)} cores${row.databaseCpuCores === undefined ? "" : `, PostgreSQL ${row.databaseCpuCores.toFixed(2)} cores`}${ratios.length ? `, ${ratios.join(", ")}` : ""}${row.errors ? `, ${row.errors} errors (${row.firstError})` : ""}\n`,
   );
+}
+
+/** Server CPU time per call, in µs. */
+function cpuMicrosPerCall(row: Measured): number {
+  return row.perSecond > 0 ? (row.serverCpuCores / row.perSecond) * 1e6 : 0;
 }
 
 let emailSerial = 0;
@@ -233,11 +252,13 @@ async function withService(
   run: (service: Service) => Promise<void>,
 ): Promise<void> {
   const server = await startServiceProcess({ ...(await pass.serviceEnv()), ...env });
-  const client = rpcs(pass.transport, server.port, options.concurrency);
+  const port = pass.transport === "grpc-port" ? (server.grpcPort as number) : server.port;
+  const client = rpcs(pass.transport, port, options.concurrency);
   const ceilings = [
     ...(pass.grpcJs ? [{ name: "grpc-js", process: pass.grpcJs }] : []),
     ...(pass.pgBaseline ? [{ name: "pg-baseline", process: pass.pgBaseline }] : []),
   ].map((c) => ({ ...c, client: rpcs(pass.transport, c.process.port, options.concurrency) }));
+  // The no-op is the health Check of the door under test (grpc-health-check on GRPC_PORT).
   const measure = async (name: string, note: string, next: Next, showCeilings = false) => {
     const [measured, noop, ...others] = await interleave(
       [
@@ -369,24 +390,24 @@ async function main() {
   );
   const grpcJs = WITH_MEMORY ? await startGrpcJsNoop() : undefined;
   try {
-    for (const transport of WITH_MEMORY ? (["grpc", "connect"] as const) : []) {
+    for (const transport of WITH_MEMORY ? TRANSPORTS : []) {
       await runPass({
         transport,
         store: "memory",
         serviceEnv: async () => SERVICE_ENV,
-        grpcJs: transport === "grpc" ? grpcJs : undefined,
+        grpcJs: transport === "connect" ? undefined : grpcJs,
       });
     }
     if (SWEEP && WITH_MEMORY) {
       process.stderr.write("throughput against concurrency\n");
       for (const concurrency of SWEEP_LEVELS) {
-        for (const transport of ["grpc", "connect"] as const) {
+        for (const transport of TRANSPORTS) {
           const options = { rounds: 2, seconds: 1, warmUpSeconds: 0.5, concurrency };
           const pass: Pass = {
             transport,
             store: "memory",
             serviceEnv: async () => SERVICE_ENV,
-            grpcJs: transport === "grpc" ? grpcJs : undefined,
+            grpcJs: transport === "connect" ? undefined : grpcJs,
           };
           const before = rows.length;
           await withService(
@@ -430,7 +451,7 @@ async function main() {
           route.pooler,
         );
         try {
-          for (const transport of ["grpc", "connect"] as const) {
+          for (const transport of TRANSPORTS) {
             await runPass({
               transport,
               store: route.store,
@@ -466,18 +487,18 @@ function render(started: Date): string {
   const lines = [
     "# otp-auth benchmark results",
     "",
-    `${started.toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "?"} · Linux ${release()} · Node ${process.version}`,
+    `${started.toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "?"} · Linux ${release()} · servers on Node ${SERVER_NODE}, load generator on Node ${process.version}`,
     "",
-    `\`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}): each scenario on a fresh service process, interleaved round by round with the same process's no-op (health Check) and the ceilings; load from the bench process (gRPC: raw node:http2, Connect JSON: node:http keep-alive over HTTP/1.1).`,
+    `\`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}, BENCH_TRANSPORTS=${TRANSPORTS.join(",")}): each scenario on a fresh service process, interleaved round by round with the same process's no-op (health Check) and the ceilings; load from the bench process (gRPC: raw node:http2, Connect JSON: node:http keep-alive over HTTP/1.1). Transport grpc-port: gRPC on GRPC_PORT, grpc-js's own server.`,
     "Ratios: calls/s to the no-op, to the bare @grpc/grpc-js no-op (gRPC, in memory) and, with PostgreSQL, to one statement through the same pool on the same stack, each measured interleaved with the scenario.",
     "`postgres, unnamed`: DATABASE_POOLER=transaction directly (unnamed statements, the baseline's too); `postgres via PgBouncer`: the same through PgBouncer in transaction pooling mode (default settings), whose CPU the PostgreSQL CPU column includes.",
     "",
-    "| scenario | transport | store | calls/s | p50 ms | p99 ms | server CPU (cores) | PostgreSQL CPU (cores) | server peak RSS MB | no-op calls/s | ÷ no-op | ÷ grpc-js no-op | ÷ PG 1-statement | generator CPU | errors | note |",
-    "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    "| scenario | transport | store | calls/s | p50 ms | p99 ms | server CPU (cores) | server CPU µs/call | PostgreSQL CPU (cores) | server peak RSS MB | no-op calls/s | ÷ no-op | ÷ grpc-js no-op | ÷ PG 1-statement | generator CPU | errors | note |",
+    "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name} | ${r.transport} | ${r.store} | ${r.perSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.serverCpuCores.toFixed(2)} | ${r.databaseCpuCores?.toFixed(2) ?? ""} | ${r.peakRssMb.toFixed(0)} | ${r.noop?.toFixed(0) ?? ""} | ${ratio(r.perSecond, r.noop)} | ${ratio(r.perSecond, r.grpcJs)} | ${ratio(r.perSecond, r.pgBaseline)} | ${r.generatorCpuCores.toFixed(2)} | ${r.errors} | ${r.note} |`,
+      `| ${r.name} | ${r.transport} | ${r.store} | ${r.perSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.serverCpuCores.toFixed(2)} | ${cpuMicrosPerCall(r).toFixed(0)} | ${r.databaseCpuCores?.toFixed(2) ?? ""} | ${r.peakRssMb.toFixed(0)} | ${r.noop?.toFixed(0) ?? ""} | ${ratio(r.perSecond, r.noop)} | ${ratio(r.perSecond, r.grpcJs)} | ${ratio(r.perSecond, r.pgBaseline)} | ${r.generatorCpuCores.toFixed(2)} | ${r.errors} | ${r.note} |`,
     );
   }
   if (sweep.length > 0) {

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   const hook = await startWebhookReceiver({ secret: SECRET });
   const { child, port } = await startService({
     PORT: "0",
+    GRPC_PORT: "off",
     HOST: "127.0.0.1",
     OTP_SENDER: "webhook",
     OTP_WEBHOOK_URL: hook.url,
@@ -90,7 +91,7 @@ async function startService(env: Record<string, string>) {
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
       out += chunk;
-      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      const match = /otp-auth listening on 127\.0\.0\.1:(\d+)/.exec(out);
       if (match) {
         resolve(Number(match[1]));
       }

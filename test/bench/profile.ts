@@ -28,7 +28,11 @@ const server = await startServiceProcess(
   },
   ["--cpu-prof", `--cpu-prof-dir=${dir}`],
 );
-const client = rpcs(transport, server.port, CONCURRENCY);
+const client = rpcs(
+  transport,
+  transport === "grpc-port" ? (server.grpcPort as number) : server.port,
+  CONCURRENCY,
+);
 let serial = 0;
 const email = () => `p-${serial++}@bench.example.com`;
 

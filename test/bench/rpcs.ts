@@ -11,7 +11,8 @@ import {
 } from "../../gen/auth/v1/auth_pb.js";
 import { createConnectCaller, createGrpcCaller } from "./load-clients.js";
 
-export type Transport = "grpc" | "connect";
+/** gRPC on the main port (connect-node), gRPC on GRPC_PORT (grpc-js's server), Connect JSON. */
+export type Transport = "grpc" | "grpc-port" | "connect";
 
 const PATHS = {
   noop: "/grpc.health.v1.Health/Check",
@@ -22,7 +23,7 @@ const PATHS = {
 
 /** The three RPCs (and the no-op) over one transport, with plain inputs and outputs. */
 export function rpcs(transport: Transport, port: number, concurrency: number) {
-  if (transport === "grpc") {
+  if (transport === "grpc" || transport === "grpc-port") {
     const { call, close } = createGrpcCaller(port, Math.ceil(concurrency / 64));
     return {
       close,

@@ -19,6 +19,7 @@ describe("configuration", () => {
   it("defaults to SPEC.md's values with an empty environment", () => {
     expect(loadConfig({})).toEqual({
       port: 8080,
+      grpcPort: 50051,
       host: "0.0.0.0",
       storage: "memory",
       databaseUrl: null,
@@ -157,6 +158,13 @@ describe("configuration", () => {
     );
   });
 
+  it("serves the grpc-js door on 50051 unless GRPC_PORT moves it or turns it off", () => {
+    expect(loadConfig({}).grpcPort).toBe(50051);
+    expect(loadConfig({ GRPC_PORT: "0" }).grpcPort).toBe(0);
+    expect(loadConfig({ GRPC_PORT: "9090" }).grpcPort).toBe(9090);
+    expect(loadConfig({ GRPC_PORT: "off" }).grpcPort).toBeNull();
+  });
+
   it("turns the IP limit off with `off`", () => {
     expect(loadConfig({ OTP_IP_REQUEST_LIMIT: "off" }).policy.ipRequestLimit).toBeNull();
   });
@@ -164,6 +172,8 @@ describe("configuration", () => {
   it.each([
     ["PORT", "70000"],
     ["PORT", "http"],
+    ["GRPC_PORT", "65536"],
+    ["GRPC_PORT", "on"],
     ["OTP_LENGTH", "3"],
     ["OTP_LENGTH", "11"],
     ["OTP_TTL", "5"],

@@ -1,7 +1,16 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errorFromJson } from "@connectrpc/connect/protocol-connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { createAuthClient, detailsOf, type Protocol } from "../support/clients.js";
+import { RequestOtpRequestSchema } from "../../gen/auth/v1/auth_pb.js";
+import {
+  createAuthClient,
+  createGrpcJsClient,
+  detailsOf,
+  type Protocol,
+} from "../support/clients.js";
+import { scrape } from "../support/prometheus-text.js";
+import { callGrpcJs } from "../support/raw-requests.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // The per-IP limit keys on the client address: the socket peer, or, when the peer is a trusted
@@ -161,4 +170,58 @@ describe("X-Forwarded-For over gRPC and gRPC-Web (request metadata)", () => {
       ]).toEqual(usedUp);
     },
   );
+});
+
+describe("at GRPC_PORT (grpc-js's server)", () => {
+  /** RequestOtp with @grpc/grpc-js at GRPC_PORT: "OK" or the refusal's ErrorInfo reason. */
+  async function requestCodeAtGrpcPort(metadata: Record<string, string>): Promise<string> {
+    emails++;
+    const client = createGrpcJsClient((server as TestServer).grpcPort as number);
+    try {
+      await callGrpcJs(
+        client,
+        "RequestOtp",
+        create(RequestOtpRequestSchema, { email: `client-address-${emails}@example.com` }),
+        { metadata },
+      );
+      return "OK";
+    } catch (error) {
+      return detailsOf(ConnectError.from(error)).errorInfo?.reason ?? String(error);
+    } finally {
+      client.close();
+    }
+  }
+
+  it("resolves the client with the same TRUST_PROXY rules, and logs and counts the call as listener grpc", async () => {
+    const started = await startServer("127.0.0.1");
+    const forwarded = { "x-forwarded-for": "203.0.113.9", "x-request-id": "grpc-door-1" };
+    expect([
+      await requestCodeAtGrpcPort(forwarded),
+      await requestCodeAtGrpcPort(forwarded),
+      await requestCodeAtGrpcPort(forwarded),
+    ]).toEqual(usedUp);
+    // Another forwarded client has its own quota; the proxy itself, too.
+    expect(await requestCodeAtGrpcPort({ "x-forwarded-for": "203.0.113.10" })).toBe("OK");
+    expect(await requestCodeAtGrpcPort({})).toBe("OK");
+
+    expect(started.logs.find((entry) => entry.requestId === "grpc-door-1")).toMatchObject({
+      msg: "rpc",
+      method: "auth.v1.AuthService/RequestOtp",
+      code: "OK",
+      protocol: "grpc",
+      listener: "grpc",
+      clientIp: "203.0.113.9",
+      email: expect.stringMatching(/^c\*\*\*@example\.com$/),
+    });
+    const metrics = await scrape(started.baseUrl);
+    const counted = (code: string, reason: string) =>
+      metrics.value("otp_auth_rpc_requests_total", {
+        method: "auth.v1.AuthService/RequestOtp",
+        code,
+        reason,
+        listener: "grpc",
+      });
+    expect(counted("OK", "")).toBe(4);
+    expect(counted("RESOURCE_EXHAUSTED", "IP_REQUEST_LIMIT")).toBe(1);
+  });
 });

@@ -1,7 +1,8 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  AuthService,
   GetStatusRequestSchema,
   RequestOtpRequestSchema,
   VerifyOtpRequestSchema,
@@ -24,8 +25,14 @@ import {
   errorFromGrpcStatus,
   grpcWebTrailer,
   http2Request,
+  parseEnvelopes,
 } from "../support/raw-requests.js";
-import { startTestServer, type TestServer } from "../support/test-server.js";
+import {
+  type GrpcDoor,
+  grpcDoors,
+  startTestServer,
+  type TestServer,
+} from "../support/test-server.js";
 
 const EMAIL = "ada@example.com";
 const MINUTE = 60_000;
@@ -44,10 +51,14 @@ interface Caller {
   close(): void;
 }
 
+// Every gRPC case below runs against both doors, from one table.
+const doors = grpcDoors;
+type Door = GrpcDoor;
+
 /** A connect-node client; `retry-after` is in `error.metadata` (headers and trailers merged). */
-function connectNodeCaller(protocol: Protocol) {
+function connectNodeCaller(protocol: Protocol, door: Door = "the main port") {
   return (server: TestServer): Caller => {
-    const client = createAuthClient(protocol, server.baseUrl);
+    const client = createAuthClient(protocol, `http://127.0.0.1:${doors[door](server)}`);
     return {
       requestOtp: (req, options = {}) =>
         client.requestOtp(req, { headers: idempotencyHeader(options.idempotencyKey) }),
@@ -92,16 +103,69 @@ function fetchCaller(server: TestServer): Caller {
 }
 
 /** @grpc/grpc-js; an error's metadata is the gRPC trailers. */
-function grpcJsCaller(server: TestServer): Caller {
-  const client = createGrpcJsClient(server.port);
-  return {
-    requestOtp: (req, options = {}) =>
-      callGrpcJs(client, "RequestOtp", create(RequestOtpRequestSchema, req), {
-        metadata: idempotencyHeader(options.idempotencyKey),
-      }),
-    verifyOtp: (req) => callGrpcJs(client, "VerifyOtp", create(VerifyOtpRequestSchema, req)),
-    getStatus: (req) => callGrpcJs(client, "GetStatus", create(GetStatusRequestSchema, req)),
-    close: () => client.close(),
+function grpcJsCaller(door: Door) {
+  return (server: TestServer): Caller => {
+    const client = createGrpcJsClient(doors[door](server));
+    return {
+      requestOtp: (req, options = {}) =>
+        callGrpcJs(client, "RequestOtp", create(RequestOtpRequestSchema, req), {
+          metadata: idempotencyHeader(options.idempotencyKey),
+        }),
+      verifyOtp: (req) => callGrpcJs(client, "VerifyOtp", create(VerifyOtpRequestSchema, req)),
+      getStatus: (req) => callGrpcJs(client, "GetStatus", create(GetStatusRequestSchema, req)),
+      close: () => client.close(),
+    };
+  };
+}
+
+/**
+ * gRPC as raw HTTP/2 frames (node:http2), as grpcio and other gRPC stacks send it: one session per
+ * call; the status is read from the trailers, or from the headers of a trailers-only answer.
+ */
+function rawGrpcCaller(door: Door) {
+  return (server: TestServer): Caller => {
+    const call = async <O extends DescMessage>(
+      method: keyof typeof AuthService.method,
+      request: Uint8Array,
+      output: O,
+      headers: Record<string, string> = {},
+    ) => {
+      const { name } = AuthService.method[method];
+      const res = await http2Request(doors[door](server), {
+        path: `/${AuthService.typeName}/${name}`,
+        headers: { "content-type": "application/grpc", te: "trailers", ...headers },
+        body: envelope(request),
+      });
+      const status = res.trailers.has("grpc-status") ? res.trailers : res.headers;
+      if (status.get("grpc-status") !== "0") {
+        throw errorFromGrpcStatus(status);
+      }
+      const [message] = parseEnvelopes(res.body);
+      return fromBinary(output, message?.data ?? new Uint8Array());
+    };
+    const { requestOtp, verifyOtp, getStatus } = AuthService.method;
+    return {
+      requestOtp: (req, options = {}) =>
+        call(
+          "requestOtp",
+          toBinary(RequestOtpRequestSchema, create(RequestOtpRequestSchema, req)),
+          requestOtp.output,
+          idempotencyHeader(options.idempotencyKey),
+        ),
+      verifyOtp: (req) =>
+        call(
+          "verifyOtp",
+          toBinary(VerifyOtpRequestSchema, create(VerifyOtpRequestSchema, req)),
+          verifyOtp.output,
+        ),
+      getStatus: (req) =>
+        call(
+          "getStatus",
+          toBinary(GetStatusRequestSchema, create(GetStatusRequestSchema, req)),
+          getStatus.output,
+        ),
+      close() {},
+    };
   };
 }
 
@@ -113,9 +177,13 @@ const callers: [string, (server: TestServer) => Caller][] = [
   ["Connect JSON over HTTP/1.1 (connect-node)", connectNodeCaller("connect-json-h1")],
   ["Connect proto over HTTP/2 (connect-node)", connectNodeCaller("connect-proto-h2")],
   ["Connect JSON (plain fetch)", fetchCaller],
-  ["gRPC (connect-node)", connectNodeCaller("grpc")],
-  ["gRPC (@grpc/grpc-js)", grpcJsCaller],
   ["gRPC-Web (connect-node)", connectNodeCaller("grpc-web")],
+  // gRPC: the same clients at both doors.
+  ...Object.keys(doors).flatMap((door): [string, (server: TestServer) => Caller][] => [
+    [`gRPC (connect-node) at ${door}`, connectNodeCaller("grpc", door as Door)],
+    [`gRPC (@grpc/grpc-js) at ${door}`, grpcJsCaller(door as Door)],
+    [`gRPC (raw HTTP/2 frames) at ${door}`, rawGrpcCaller(door as Door)],
+  ]),
 ];
 
 interface Expected {
@@ -468,9 +536,9 @@ describe("a client's own deadline is DEADLINE_EXCEEDED without ErrorInfo", () =>
     expect((await sender.started).email).toBe(EMAIL);
   });
 
-  it("over @grpc/grpc-js", async () => {
+  it.each(Object.keys(doors) as Door[])("over @grpc/grpc-js at %s", async (door) => {
     const { server, sender } = await serveHeld();
-    const client = createGrpcJsClient(server.port);
+    const client = createGrpcJsClient(doors[door](server));
     cleanups.push(() => client.close());
     const error = await rejection(
       callGrpcJs(client, "RequestOtp", create(RequestOtpRequestSchema, { email: EMAIL }), {
@@ -513,17 +581,26 @@ describe("where retry-after travels on the wire", () => {
     expect(detailsOf(error).retryInfo?.retryDelay?.seconds).toBe(1800n);
   });
 
-  it("gRPC: a trailer, not a header", async () => {
+  // connect-node sends headers, then trailers; grpc-js answers an error Trailers-Only (one block
+  // ending the stream, which gRPC reads as trailers). Either way retry-after goes with the status.
+  it.each([
+    ["the main port", "headers, then trailers"],
+    ["GRPC_PORT", "trailers-only"],
+  ] as const)("gRPC at %s: a trailer, not a header (%s)", async (door, shape) => {
     const server = await serveExhausted();
-    const res = await http2Request(server.port, {
+    const res = await http2Request(doors[door](server), {
       path,
       headers: { "content-type": "application/grpc", te: "trailers" },
       body: envelope(message),
     });
     expect(res.status).toBe(200);
-    expect(res.headers.get("retry-after")).toBeNull();
-    expect(res.trailers.get("retry-after")).toBe("1800");
-    const error = errorFromGrpcStatus(res.trailers);
+    const trailer = shape === "trailers-only" ? res.headers : res.trailers;
+    expect(res.trailers.has("grpc-status")).toBe(shape !== "trailers-only");
+    if (shape !== "trailers-only") {
+      expect(res.headers.get("retry-after")).toBeNull();
+    }
+    expect(trailer.get("retry-after")).toBe("1800");
+    const error = errorFromGrpcStatus(trailer);
     expect(detailsOf(error).errorInfo?.reason).toBe("OTP_REQUEST_LIMIT");
     expect(detailsOf(error).retryInfo?.retryDelay?.seconds).toBe(1800n);
   });
@@ -546,6 +623,26 @@ describe("where retry-after travels on the wire", () => {
 });
 
 describe("the body row", () => {
+  it.each(Object.keys(doors) as Door[])(
+    "an undecodable gRPC message at %s is INVALID_ARGUMENT naming body",
+    async (door) => {
+      const { server } = await serve(connectNodeCaller("grpc"));
+      const res = await http2Request(doors[door](server), {
+        path: "/auth.v1.AuthService/RequestOtp",
+        headers: { "content-type": "application/grpc", te: "trailers" },
+        // Field 1 (email) as a length-delimited string that claims more bytes than follow.
+        body: envelope(Uint8Array.of(0x0a, 0x7f, 0x61)),
+      });
+      const status = res.trailers.has("grpc-status") ? res.trailers : res.headers;
+      await expectRefusal(Promise.reject(errorFromGrpcStatus(status)), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "body",
+      });
+      expect(server.sender.sent).toHaveLength(0);
+    },
+  );
+
   it("an unparsable JSON body is INVALID_ARGUMENT naming body (more in malformed-requests)", async () => {
     const { server } = await serve(connectNodeCaller("connect-json-h1"));
     const res = await fetch(`${server.baseUrl}/auth.v1.AuthService/RequestOtp`, {

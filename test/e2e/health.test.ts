@@ -45,8 +45,9 @@ function connectHealthClient() {
   return createClient(Health, createTransport("grpc", server.baseUrl));
 }
 
-function grpcJsHealthClient() {
-  const client = createGrpcJsHealthClient(server.port);
+/** A @grpc/grpc-js health client of the main port, or of GRPC_PORT (grpc-js's own server). */
+function grpcJsHealthClient(port = server.port) {
+  const client = createGrpcJsHealthClient(port);
   cleanups.push(() => client.close());
   return client;
 }
@@ -75,8 +76,8 @@ function connectWatch(service: string) {
 }
 
 /** A @grpc/grpc-js Watch stream, read one message at a time; cancelled after the test. */
-function grpcJsWatch(service: string) {
-  const call = grpcJsHealthClient().watch(service);
+function grpcJsWatch(service: string, port = server.port) {
+  const call = grpcJsHealthClient(port).watch(service);
   cleanups.push(() => call.cancel());
   const stream = call[Symbol.asyncIterator]() as AsyncIterator<{ status: ServingStatus }>;
   return {
@@ -94,7 +95,12 @@ function grpcJsWatch(service: string) {
   };
 }
 
-const watchers = { "connect-node gRPC": connectWatch, "@grpc/grpc-js": grpcJsWatch };
+const watchers = {
+  "connect-node gRPC": connectWatch,
+  "@grpc/grpc-js": (service: string) => grpcJsWatch(service),
+  "@grpc/grpc-js at GRPC_PORT": (service: string) =>
+    grpcJsWatch(service, server.grpcPort as number),
+};
 
 describe("grpc.health.v1.Health Check", () => {
   it("reports the server and AuthService SERVING over connect-node gRPC", async () => {
@@ -109,6 +115,20 @@ describe("grpc.health.v1.Health Check", () => {
     const client = grpcJsHealthClient();
     expect(await client.check("")).toBe(ServingStatus.SERVING);
     expect(await client.check(AUTH_SERVICE)).toBe(ServingStatus.SERVING);
+  });
+
+  it("reports the server and AuthService SERVING at GRPC_PORT (grpc-health-check)", async () => {
+    const outage = await start();
+    const client = grpcJsHealthClient(server.grpcPort as number);
+    expect(await client.check("")).toBe(ServingStatus.SERVING);
+    expect(await client.check(AUTH_SERVICE)).toBe(ServingStatus.SERVING);
+    const error = await client.check("auth.v1.Nope").then(
+      () => expect.fail("Check of an unknown service succeeded"),
+      (reason: ServiceError) => reason,
+    );
+    expect(error.code).toBe(Code.NotFound);
+    outage.setReachable(false);
+    await expect.poll(() => client.check(AUTH_SERVICE)).toBe(ServingStatus.NOT_SERVING);
   });
 
   it("answers NOT_FOUND for a service the server does not have", async () => {

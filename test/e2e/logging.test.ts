@@ -258,10 +258,11 @@ describe("the service process's output", () => {
     const lines = service.stdout().trimEnd().split("\n");
     const plain = lines.filter((line) => !line.startsWith("{"));
     expect(plain).toEqual([
+      expect.stringMatching(/^otp-auth grpc-js listening on 127\.0\.0\.1:\d+ \(gRPC only\)$/),
       expect.stringMatching(/^otp-auth listening on 127\.0\.0\.1:\d+ \(.*\)$/),
       expect.stringMatching(new RegExp(`^otp: ${code} for grace\\.hopper@example\\.com \\(`)),
     ]);
-    expect(lines.filter((line) => line.includes(code))).toEqual([plain[1]]);
+    expect(lines.filter((line) => line.includes(code))).toEqual([plain[2]]);
     const outsideCodes = lines.filter((line) => !line.startsWith("otp: "));
     expect(outsideCodes.filter((line) => /grace\.hopper/i.test(line))).toEqual([]);
     const logs = service.logs();
@@ -311,6 +312,7 @@ describe("the service process's output", () => {
     expect(await service.exited).toEqual({ code: 0, signal: null });
 
     expect(service.stdout().trimEnd().split("\n")).toEqual([
+      expect.stringMatching(/^otp-auth grpc-js listening on /),
       expect.stringMatching(/^otp-auth listening on /),
       expect.stringMatching(/^otp: \d{6} for ada@example\.com /),
     ]);

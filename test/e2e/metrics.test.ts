@@ -30,7 +30,12 @@ function moved(before: Scrape, after: Scrape) {
     after.value(name, labels) - before.value(name, labels);
 }
 
-const rpc = (method: string, code: string, reason = "") => ({ method, code, reason });
+const rpc = (method: string, code: string, reason = "", listener = "main") => ({
+  method,
+  code,
+  reason,
+  listener,
+});
 
 describe("GET /metrics", () => {
   it("counts a scripted sequence of outcomes by exactly what happened", async () => {
@@ -225,7 +230,7 @@ describe("GET /metrics", () => {
     expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(response.headers.get("cache-control")).toBe("no-store");
     expect(text).toMatch(
-      /^otp_auth_rpc_requests_total\{method="grpc\.health\.v1\.Health\/Check",code="OK",reason=""\} 1$/m,
+      /^otp_auth_rpc_requests_total\{method="grpc\.health\.v1\.Health\/Check",code="OK",reason="",listener="main"\} 1$/m,
     );
     for (const name of [
       "process_cpu_user_seconds_total",

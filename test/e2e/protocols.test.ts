@@ -17,7 +17,7 @@ import {
   http1Request,
   http2Request,
 } from "../support/raw-requests.js";
-import { startTestServer, type TestServer } from "../support/test-server.js";
+import { grpcDoors, startTestServer, type TestServer } from "../support/test-server.js";
 
 const EMAIL = "ada@example.com";
 const FIVE_MINUTES = 5 * 60_000;
@@ -75,11 +75,23 @@ describe.each(protocols)("logging in over connect-node %s", (protocol) => {
   });
 });
 
-describe("logging in over @grpc/grpc-js", () => {
+describe("logging in over connect-node gRPC at GRPC_PORT", () => {
+  it("a requested code, sent back, authenticates the email", async () => {
+    const client = createAuthClient("grpc", `http://127.0.0.1:${server.grpcPort}`);
+    expectFirstIssue(await client.requestOtp({ email: EMAIL }));
+    expectNotAuthenticated(await client.getStatus({ email: EMAIL }));
+    server.clock.advance(30_000);
+    const otp = server.sender.lastCodeFor(EMAIL);
+    expectAuthenticatedAt(await client.verifyOtp({ email: EMAIL, otp }), server.clock.now());
+    expectAuthenticatedAt(await client.getStatus({ email: EMAIL }), server.clock.now());
+  });
+});
+
+describe.each(Object.entries(grpcDoors))("logging in over @grpc/grpc-js at %s", (_, portOf) => {
   let client: GrpcJsClient;
 
   beforeEach(() => {
-    client = createGrpcJsClient(server.port);
+    client = createGrpcJsClient(portOf(server));
   });
 
   afterEach(() => {

@@ -16,7 +16,12 @@ import {
 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { createTransport } from "../support/clients.js";
-import { startTestServer, type TestServer } from "../support/test-server.js";
+import {
+  type GrpcDoor,
+  grpcDoors,
+  startTestServer,
+  type TestServer,
+} from "../support/test-server.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const buf = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));
@@ -48,14 +53,22 @@ async function bufCurl(args: string[]): Promise<string> {
   return stdout;
 }
 
-describe.each(["grpc-v1", "grpc-v1alpha"])("buf curl with reflection protocol %s", (protocol) => {
+// At both gRPC doors: the main port's reflection is this service's own (src/rpc/reflection.ts),
+// GRPC_PORT's is @grpc/reflection's, fed the same generated descriptors.
+describe.each(
+  ["grpc-v1", "grpc-v1alpha"].flatMap((protocol) =>
+    Object.keys(grpcDoors).map((door) => [protocol, door as GrpcDoor] as const),
+  ),
+)("buf curl with reflection protocol %s at %s", (protocol, door) => {
+  const baseUrl = () => `http://127.0.0.1:${grpcDoors[door](server)}`;
+
   it("lists every service the server registered", async () => {
-    const out = await bufCurl(["--reflect-protocol", protocol, "--list-services", server.baseUrl]);
+    const out = await bufCurl(["--reflect-protocol", protocol, "--list-services", baseUrl()]);
     expect(out.trim().split("\n").sort()).toEqual(ALL_SERVICES);
   });
 
   it("lists AuthService's methods", async () => {
-    const out = await bufCurl(["--reflect-protocol", protocol, "--list-methods", server.baseUrl]);
+    const out = await bufCurl(["--reflect-protocol", protocol, "--list-methods", baseUrl()]);
     expect(out.trim().split("\n")).toEqual(
       expect.arrayContaining([
         "auth.v1.AuthService/GetStatus",
@@ -72,7 +85,7 @@ describe.each(["grpc-v1", "grpc-v1alpha"])("buf curl with reflection protocol %s
       protocol,
       "-d",
       '{"email":"a@example.com"}',
-      `${server.baseUrl}/auth.v1.AuthService/RequestOtp`,
+      `${baseUrl()}/auth.v1.AuthService/RequestOtp`,
     ]);
     const issued = JSON.parse(out);
     expect(issued.otpId).toBe(server.sender.sent.at(-1)?.otpId);

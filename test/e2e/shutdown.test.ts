@@ -50,38 +50,54 @@ function tryConnect(port: number): Promise<string> {
   });
 }
 
+/** The port of each gRPC door of a started service: PORT's, or GRPC_PORT's (grpc-js's server). */
+const doors = [
+  ["the main port", (started: { port: number }) => started.port],
+  ["GRPC_PORT", (started: { grpcPort: number | null }) => started.grpcPort as number],
+] as const;
+
 describe("shutting down on SIGTERM", () => {
-  it("finishes an RPC in flight, refuses new connections meanwhile, closes and exits 0", async () => {
-    const hook = await holdingReceiver();
-    const { service, port } = await startService(webhookEnv(hook, { SHUTDOWN_GRACE: "1m" }));
-    const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
-    expect(await tryConnect(port)).toBe("connected");
-
-    const inFlight = client.requestOtp({ email: "ada@example.com" });
-    const delivery = await hook.nextDelivery();
-    service.child.kill("SIGTERM");
-    await service.log({ msg: "shutting down", signal: "SIGTERM", graceMs: 60_000 });
-
-    expect(await tryConnect(port)).toBe("ECONNREFUSED");
-    hook.release();
-    expect((await inFlight).otpId).toBe(delivery.json.otpId);
-    // Well before the minute of grace: once nothing is in flight, nothing is waited for.
-    expect(await service.exited).toEqual({ code: 0, signal: null });
-    expect(service.logs().map((entry) => entry.msg)).toEqual([
-      "ephemeral signing key",
-      "listening",
-      "shutting down",
-      "rpc",
-      "stopped",
-    ]);
-  });
-
-  it.each<Protocol>(["grpc", "connect-json-h1"])(
-    "cuts an RPC over %s that outlasts SHUTDOWN_GRACE and exits 0 right after the grace",
-    async (protocol) => {
+  it.each(doors)(
+    "finishes an RPC in flight at %s, refuses new connections meanwhile, closes and exits 0",
+    async (_door, portOf) => {
       const hook = await holdingReceiver();
-      const { service, port } = await startService(webhookEnv(hook, { SHUTDOWN_GRACE: "1s" }));
-      const client = createAuthClient(protocol, `http://127.0.0.1:${port}`);
+      const started = await startService(webhookEnv(hook, { SHUTDOWN_GRACE: "1m" }));
+      const { service } = started;
+      const port = portOf(started);
+      const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
+      expect(await tryConnect(port)).toBe("connected");
+
+      const inFlight = client.requestOtp({ email: "ada@example.com" });
+      const delivery = await hook.nextDelivery();
+      service.child.kill("SIGTERM");
+      await service.log({ msg: "shutting down", signal: "SIGTERM", graceMs: 60_000 });
+
+      expect(await tryConnect(port)).toBe("ECONNREFUSED");
+      hook.release();
+      expect((await inFlight).otpId).toBe(delivery.json.otpId);
+      // Well before the minute of grace: once nothing is in flight, nothing is waited for.
+      expect(await service.exited).toEqual({ code: 0, signal: null });
+      expect(service.logs().map((entry) => entry.msg)).toEqual([
+        "ephemeral signing key",
+        "listening",
+        "shutting down",
+        "rpc",
+        "stopped",
+      ]);
+    },
+  );
+
+  it.each<[Protocol, "port" | "grpcPort"]>([
+    ["grpc", "port"],
+    ["connect-json-h1", "port"],
+    ["grpc", "grpcPort"],
+  ])(
+    "cuts an RPC over %s (at %s) that outlasts SHUTDOWN_GRACE and exits 0 right after the grace",
+    async (protocol, door) => {
+      const hook = await holdingReceiver();
+      const started = await startService(webhookEnv(hook, { SHUTDOWN_GRACE: "1s" }));
+      const { service } = started;
+      const client = createAuthClient(protocol, `http://127.0.0.1:${started[door]}`);
 
       const inFlight = rejection(client.requestOtp({ email: "ada@example.com" }));
       await hook.nextDelivery();

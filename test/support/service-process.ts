@@ -8,6 +8,7 @@ const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 /** Variables the service reads; the test runner's own values must not leak into the child. */
 const CONFIG_VARIABLES = new Set([
   "PORT",
+  "GRPC_PORT",
   "HOST",
   "STORAGE",
   "DATABASE_URL",
@@ -80,7 +81,8 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
   );
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: repoRoot,
-    env: { ...inherited, PORT: "0", HOST: "127.0.0.1", ...env },
+    // Port 0 for both doors: many services run at once, and 50051 may be anyone's.
+    env: { ...inherited, PORT: "0", GRPC_PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);
@@ -153,11 +155,15 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
   };
 }
 
-/** Starts the service and waits for its "listening" line; resolves with the process and its port. */
+/**
+ * Starts the service and waits for its "listening" line; resolves with the process, its port and
+ * the grpc-js door's port (null with GRPC_PORT=off), printed before it.
+ */
 export async function startService(env: Record<string, string> = {}) {
   const service = spawnService(env);
   const [, port] = await service.line(/otp-auth listening on 127\.0\.0\.1:(\d+) \(.*\)/);
-  return { service, port: Number(port) };
+  const grpcLine = /^otp-auth grpc-js listening on 127\.0\.0\.1:(\d+) /m.exec(service.stdout());
+  return { service, port: Number(port), grpcPort: grpcLine === null ? null : Number(grpcLine[1]) };
 }
 
 /** Waits for the console sender's line for `otpId` and returns the code in it. */

@@ -9,6 +9,8 @@ import { createFakeClock, createFixedRandom, createRecordingSender } from "./fak
 export interface TestServer {
   readonly app: App;
   readonly port: number;
+  /** The grpc-js door's port (any free one unless `env` sets GRPC_PORT), null when off. */
+  readonly grpcPort: number | null;
   /** http://127.0.0.1:<port> */
   readonly baseUrl: string;
   readonly clock: ReturnType<typeof createFakeClock>;
@@ -38,7 +40,9 @@ export async function startTestServer(
     limits?: Partial<ConnectionLimits>;
   } = {},
 ): Promise<TestServer> {
-  const config: Config = { ...loadConfig({ PORT: "0", HOST: "127.0.0.1", ...env }) };
+  const config: Config = {
+    ...loadConfig({ PORT: "0", GRPC_PORT: "0", HOST: "127.0.0.1", ...env }),
+  };
   const clock = createFakeClock();
   const sender = createRecordingSender();
   const internalErrors: unknown[] = [];
@@ -62,6 +66,7 @@ export async function startTestServer(
   return {
     app,
     port: app.port,
+    grpcPort: app.grpcPort,
     baseUrl: `http://127.0.0.1:${app.port}`,
     clock,
     sender,
@@ -70,3 +75,13 @@ export async function startTestServer(
     close: () => app.close(1_000),
   };
 }
+
+/**
+ * The two doors gRPC comes in by (SPEC.md "Two doors for gRPC"), by the port each listens on:
+ * connect-node's on the main port and grpc-js's own server on GRPC_PORT.
+ */
+export const grpcDoors = {
+  "the main port": (server: TestServer) => server.port,
+  GRPC_PORT: (server: TestServer) => server.grpcPort as number,
+} as const;
+export type GrpcDoor = keyof typeof grpcDoors;
