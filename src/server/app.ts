@@ -23,6 +23,7 @@ import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
+import { createRestDoor } from "./rest-door.js";
 
 /** Parts of the world that tests may replace; production uses the defaults. */
 export interface AppWorld {
@@ -94,13 +95,18 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       logger.error({ requestId, otpId, reason }, "delivery failed");
     },
   });
+  const routes = createRoutes(service, { health });
+  const rest = createRestDoor(routes, pipeline);
   const surface = createHttpSurface({
     pipeline,
-    doors: [createConnectDoor(createRoutes(service, { health }), pipeline)],
-    // Not the API: /healthz and /readyz, then /metrics, then the login page, else 404.
+    doors: [createConnectDoor(routes, pipeline), rest],
+    // Not the API: /healthz and /readyz, then /metrics, then the login page, else REST's 404/405.
     resources: createProbeHandler(
       health,
-      createMetricsHandler(metrics.registry, createLoginPageHandler()),
+      createMetricsHandler(
+        metrics.registry,
+        createLoginPageHandler(undefined, rest.answerUnrouted),
+      ),
     ),
     cors: createCors(config.corsOrigins),
   });
