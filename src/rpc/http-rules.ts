@@ -95,7 +95,8 @@ function bindingOf(
         `${where}: body ${JSON.stringify(rule.body)} names no field of ${method.input.typeName}`,
       );
     }
-    if (pathFields.some((fields) => fields[0] === field)) {
+    // A path may bind a field inside the body's (AIP-134 `{book.name=…}` with body "book").
+    if (pathFields.some((fields) => fields.length === 1 && fields[0] === field)) {
       fail(`${where}: body ${field.name} is also bound by the path`);
     }
     body = field;
