@@ -22,6 +22,7 @@ export function createCallObserver(options: CallObserverOptions): CallObserver {
       metrics.recordCall({
         method: call.method,
         listener: call.listener,
+        protocol: call.protocol,
         code: outcome.code,
         reason: outcome.reason,
         durationSeconds: durationMs / 1000,

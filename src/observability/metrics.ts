@@ -8,6 +8,8 @@ export interface FinishedCall {
   readonly method: string;
   /** The port it came in on: `main` or `grpc`. */
   readonly listener: string;
+  /** The protocol it spoke: `grpc`, `grpc-web`, `connect` or `rest`. */
+  readonly protocol: string;
   /** The gRPC code's name: `OK`, `RESOURCE_EXHAUSTED`, … */
   readonly code: string;
   /** The ErrorInfo reason, if the error carried one. */
@@ -37,8 +39,8 @@ export function createMetrics() {
 
   const rpcRequests = new Counter({
     name: "otp_auth_rpc_requests_total",
-    help: "RPCs finished, by method, gRPC code, ErrorInfo reason (empty when there is none) and listener (main or grpc).",
-    labelNames: ["method", "code", "reason", "listener"] as const,
+    help: "RPCs finished, by method, gRPC code, ErrorInfo reason (empty when there is none), listener (main or grpc) and protocol (grpc, grpc-web, connect or rest).",
+    labelNames: ["method", "code", "reason", "listener", "protocol"] as const,
     registers,
   });
   const rpcDuration = new Histogram({
@@ -136,6 +138,7 @@ export function createMetrics() {
         code: call.code,
         reason: call.reason ?? "",
         listener: call.listener,
+        protocol: call.protocol,
       });
       rpcDuration.observe({ method: call.method }, call.durationSeconds);
     },

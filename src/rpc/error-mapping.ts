@@ -6,7 +6,7 @@ import {
   QuotaFailureSchema,
   RetryInfoSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
-import { OtpError, type Refusal, type RequestField } from "../domain/errors.js";
+import { OtpError, type Refusal } from "../domain/errors.js";
 import { type FrameworkRefusal, FrameworkRefusalError } from "./framework-refusals.js";
 
 /** ErrorInfo.domain of every refusal. */
@@ -138,6 +138,13 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
         field: "body",
         description: refusal.description,
       });
+    case "invalid_parameter":
+      return {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        metadata: { field: refusal.field },
+        details: [badRequest(refusal.field, refusal.description)],
+      };
     case "message_too_large":
       return { code: Code.ResourceExhausted, reason: "MESSAGE_TOO_LARGE" };
     case "request_limit":
@@ -182,7 +189,7 @@ export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function badRequest(field: RequestField, description: string): ErrorDetail {
+function badRequest(field: string, description: string): ErrorDetail {
   return {
     desc: BadRequestSchema,
     value: { fieldViolations: [{ field, description }] },

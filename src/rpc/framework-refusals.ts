@@ -11,7 +11,12 @@ export type FrameworkRefusal =
   /** The request's content type is not one any protocol of the door speaks. */
   | { readonly kind: "unsupported_content_type"; readonly description: string }
   /** The request message is over the size limit. */
-  | { readonly kind: "message_too_large"; readonly description: string };
+  | { readonly kind: "message_too_large"; readonly description: string }
+  /**
+   * A URL parameter (REST query parameter or path variable, named by `field` as the client wrote
+   * it) that names no request field, names a secret, or holds a value its field cannot take.
+   */
+  | { readonly kind: "invalid_parameter"; readonly field: string; readonly description: string };
 
 /** A framework refusal, thrown or handed to the refusal path like an OtpError. */
 export class FrameworkRefusalError extends Error {

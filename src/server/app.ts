@@ -28,6 +28,7 @@ import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
+import { createRestDoor } from "./rest-door.js";
 
 /** Parts of the world that tests may replace; production uses the defaults. */
 export interface AppWorld {
@@ -114,17 +115,20 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       logger.error({ requestId, otpId, reason }, "delivery failed");
     },
   });
-  // One set of handlers for both gRPC doors (README "The path of one call").
+  // One set of handlers for every door (README "The path of one call").
   const auth = createAuthHandlers(service);
+  const routes = createRoutes(auth, { health });
+  const rest = createRestDoor(routes, pipeline);
   const surface = createHttpSurface({
     pipeline,
-    doors: [createConnectDoor(createRoutes(auth, { health }), pipeline)],
-    // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else 404.
+    doors: [createConnectDoor(routes, pipeline), rest],
+    // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else REST's
+    // 404/405.
     resources: createProbeHandler(
       health,
       createMetricsHandler(
         metrics.registry,
-        createJwksHandler(keys.publicJwks, createLoginPageHandler()),
+        createJwksHandler(keys.publicJwks, createLoginPageHandler(undefined, rest.answerUnrouted)),
       ),
     ),
     cors: createCors(config.corsOrigins),

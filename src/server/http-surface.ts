@@ -15,10 +15,13 @@ export const respondNotFound: NodeHandler = (_req, res) => {
   res.end();
 };
 
-/** One way into the API over HTTP (connect's protocols today; REST later). */
+/** One way into the API over HTTP (connect's protocols; REST). */
 export interface HttpDoor {
-  /** The API method this door serves at `path` (without the query), if any. */
-  route(path: string): HttpRoute | undefined;
+  /**
+   * The API method this door serves at `path` (without the query) for `httpMethod` (for a CORS
+   * preflight, the method the browser asks to send), if any.
+   */
+  route(path: string, httpMethod: string): HttpRoute | undefined;
 }
 
 /** One API method as a door serves it. */
@@ -52,9 +55,10 @@ export function createHttpSurface(options: HttpSurfaceOptions): NodeHandler {
   const { pipeline, doors, resources = respondNotFound, cors } = options;
   return (req, res) => {
     const path = req.url?.split("?", 1)[0] ?? "";
+    const httpMethod = (cors && preflightMethod(req)) || (req.method ?? "");
     let route: HttpRoute | undefined;
     for (const door of doors) {
-      route = door.route(path);
+      route = door.route(path, httpMethod);
       if (route !== undefined) {
         break;
       }
@@ -76,6 +80,14 @@ export function createHttpSurface(options: HttpSurfaceOptions): NodeHandler {
     res.setHeader(REQUEST_ID_HEADER, call.requestId);
     route.serve(req, res, call);
   };
+}
+
+/** The method a CORS preflight asks to send, if `req` is one. */
+function preflightMethod(req: NodeRequest): string | undefined {
+  const asked = req.headers["access-control-request-method"];
+  return req.method === "OPTIONS" && req.headers.origin !== undefined && typeof asked === "string"
+    ? asked
+    : undefined;
 }
 
 /** A request header's value, repeated ones joined by ", " as fetch's Headers joins them. */

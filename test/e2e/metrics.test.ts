@@ -230,7 +230,7 @@ describe("GET /metrics", () => {
     expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(response.headers.get("cache-control")).toBe("no-store");
     expect(text).toMatch(
-      /^otp_auth_rpc_requests_total\{method="grpc\.health\.v1\.Health\/Check",code="OK",reason="",listener="main"\} 1$/m,
+      /^otp_auth_rpc_requests_total\{method="grpc\.health\.v1\.Health\/Check",code="OK",reason="",listener="main",protocol="grpc"\} 1$/m,
     );
     for (const name of [
       "process_cpu_user_seconds_total",

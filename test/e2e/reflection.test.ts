@@ -164,6 +164,10 @@ describe.each(Object.entries(versions))("ServerReflectionInfo %s", (_, service) 
     );
     expect(files.map((f) => f.name)).toEqual([
       "auth/v1/auth.proto",
+      // The REST routes' google.api.http option.
+      "google/api/annotations.proto",
+      "google/api/http.proto",
+      "google/protobuf/descriptor.proto",
       "google/protobuf/duration.proto",
       "google/protobuf/timestamp.proto",
     ]);
@@ -208,7 +212,7 @@ describe.each(Object.entries(versions))("ServerReflectionInfo %s", (_, service) 
       { messageRequest: { case: "fileByFilename", value: "auth/v1/auth.proto" } },
       { messageRequest: { case: "fileByFilename", value: "google/protobuf/timestamp.proto" } },
     );
-    expect(filesOf(auth as ServerReflectionResponse).map((f) => f.name)).toHaveLength(3);
+    expect(filesOf(auth as ServerReflectionResponse).map((f) => f.name)).toHaveLength(6);
     expect(filesOf(timestamp as ServerReflectionResponse).map((f) => f.name)).toEqual([
       "google/protobuf/timestamp.proto",
     ]);

@@ -1,6 +1,10 @@
-/** The samples of one /metrics scrape; `value` reads one by name and labels (0 if absent). */
+/** The samples of one /metrics scrape. */
 export interface Scrape {
   readonly text: string;
+  /**
+   * The sum of the samples named `name` whose labels include `labels` (0 if none): with every
+   * label given, that one sample; with some left out, their total across the others.
+   */
   value(name: string, labels?: Record<string, string>): number;
 }
 
@@ -8,14 +12,15 @@ export interface Scrape {
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
-function keyOf(name: string, labels: Record<string, string>): string {
-  const sorted = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
-  return `${name}${JSON.stringify(sorted)}`;
+interface Sample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
 }
 
 /** Parses Prometheus text; label order does not matter to `value`. */
 export function parseScrape(text: string): Scrape {
-  const samples = new Map<string, number>();
+  const samples: Sample[] = [];
   for (const line of text.split("\n")) {
     const match = SAMPLE.exec(line);
     if (match === null) {
@@ -25,11 +30,18 @@ export function parseScrape(text: string): Scrape {
     const labels = Object.fromEntries(
       [...labelText.matchAll(LABEL)].map(([, label, labelValue]) => [label, labelValue]),
     );
-    samples.set(keyOf(name as string, labels as Record<string, string>), Number(value));
+    samples.push({ name: name as string, labels, value: Number(value) });
   }
   return {
     text,
-    value: (name, labels = {}) => samples.get(keyOf(name, labels)) ?? 0,
+    value: (name, labels = {}) =>
+      samples
+        .filter(
+          (sample) =>
+            sample.name === name &&
+            Object.entries(labels).every(([label, value]) => sample.labels[label] === value),
+        )
+        .reduce((sum, sample) => sum + sample.value, 0),
   };
 }
 
