@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { loadConfig } from "./config/load-config.js";
 import { ConfigError } from "./config/parse-values.js";
 import { createLogger } from "./observability/logger.js";
@@ -25,9 +26,12 @@ async function main(): Promise<void> {
   }
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
-      return;
+      // An operator who signals again does not want to wait for the drain: exit now, with the
+      // status a shell reports for death by that signal (143 for SIGTERM, 130 for SIGINT).
+      logger.warn({ signal }, "stopping now, without waiting for requests in flight");
+      process.exit(128 + constants.signals[signal]);
     }
     stopping = true;
     // close() stops accepting connections before it first waits, so once this line is out, new
