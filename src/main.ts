@@ -21,6 +21,11 @@ async function main(): Promise<void> {
   try {
     app = await startApp(config, { logger });
   } catch (error) {
+    if (error instanceof ConfigError) {
+      // A file a variable names is unusable (TLS_CERT_FILE, say): said as for any bad variable.
+      process.stderr.write(`otp-auth: cannot start: ${error.message}\n`);
+      process.exit(2);
+    }
     logger.fatal({ err: error }, "cannot start");
     process.exit(1);
   }
@@ -51,11 +56,26 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  logger.info({ host: config.host, port: app.port, storage: config.storage }, "listening");
+  // A renewed certificate is picked up without a restart; a bad one leaves the old one in use.
+  process.on("SIGHUP", () => {
+    if (config.tls === null) {
+      return;
+    }
+    try {
+      app.reloadTls();
+      logger.info("reloaded TLS certificate");
+    } catch (error) {
+      logger.error({ err: error }, "TLS certificate not reloaded; still serving the previous one");
+    }
+  });
+  logger.info(
+    { host: config.host, port: app.port, storage: config.storage, tls: config.tls !== null },
+    "listening",
+  );
   // Only now: a supervisor may signal as soon as it reads this line. It stays plain text, for
   // people and scripts reading `npm start`, besides the log entry above for collectors.
   process.stdout.write(
-    `otp-auth listening on ${config.host}:${app.port} (gRPC, gRPC-Web and Connect; storage ${config.storage})\n`,
+    `otp-auth listening on ${config.host}:${app.port} (gRPC, gRPC-Web and Connect${config.tls === null ? "" : " over TLS"}; storage ${config.storage})\n`,
   );
 }
 

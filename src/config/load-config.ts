@@ -1,6 +1,7 @@
 import type { SenderConfig } from "../delivery/create-sender.js";
 import { defaultPolicy, type Policy } from "../domain/policy.js";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
+import type { TlsFiles } from "../server/tls.js";
 import {
   ConfigError,
   parseAddressList,
@@ -31,6 +32,10 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** How long requests in flight may take to finish after SIGTERM (SHUTDOWN_GRACE). */
   readonly shutdownGraceMs: number;
+  /** The certificate and key files (TLS_CERT_FILE, TLS_KEY_FILE); null serves plaintext (h2c). */
+  readonly tls: TlsFiles | null;
+  /** Connections one listener holds at once (MAX_CONNECTIONS); more are closed as they arrive. */
+  readonly maxConnections: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -107,7 +112,35 @@ export function loadConfig(env: Env): Config {
     sender: loadSenderConfig(env),
     logLevel: optional("LOG_LEVEL", parseLogLevel, "info"),
     shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
+    tls: parseTlsFiles(read("TLS_CERT_FILE"), read("TLS_KEY_FILE")),
+    maxConnections: optional(
+      "MAX_CONNECTIONS",
+      (name, value) => parseInteger(name, value, 1, 1_000_000),
+      10_000,
+    ),
   };
+}
+
+/** Both files or neither: a certificate without its key (or the reverse) cannot serve TLS. */
+function parseTlsFiles(certFile: string | undefined, keyFile: string | undefined): TlsFiles | null {
+  if (certFile === undefined && keyFile === undefined) {
+    return null;
+  }
+  if (certFile === undefined) {
+    throw new ConfigError(
+      "TLS_CERT_FILE",
+      "",
+      "required with TLS_KEY_FILE: a PEM certificate file",
+    );
+  }
+  if (keyFile === undefined) {
+    throw new ConfigError(
+      "TLS_KEY_FILE",
+      "",
+      "required with TLS_CERT_FILE: a PEM private key file",
+    );
+  }
+  return { certFile: certFile.trim(), keyFile: keyFile.trim() };
 }
 
 function parseLogLevel(variable: string, value: string): LogLevel {

@@ -23,6 +23,7 @@ import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
+import { loadTlsKeyPair } from "./tls.js";
 
 /** Parts of the world that tests may replace; production uses the defaults. */
 export interface AppWorld {
@@ -44,9 +45,15 @@ export interface App {
   readonly port: number;
   /**
    * Reports NOT_SERVING, stops accepting, waits up to `graceMs` for requests in flight, then
-   * closes the store.
+   * closes the store and the sender's connections.
    */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Re-reads TLS_CERT_FILE and TLS_KEY_FILE (on SIGHUP) and serves new connections with them;
+   * open connections keep theirs. Throws a ConfigError, and keeps the pair in use, when the files
+   * are unusable; does nothing without TLS.
+   */
+  reloadTls(): void;
 }
 
 /** How often expired codes, limit windows and idempotency records are swept from the store. */
@@ -59,17 +66,20 @@ const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 /** Wires configuration and world into a listening service. */
 export async function startApp(config: Config, world: AppWorld = {}): Promise<App> {
   const logger = world.logger ?? createLogger({ level: config.logLevel });
+  // Before anything is opened: an unusable certificate stops start-up naming its variable.
+  const tls = config.tls === null ? undefined : loadTlsKeyPair(config.tls);
   const metrics = createMetrics();
   const storage: Storage = world.store
     ? { store: world.store, clock: systemClock }
     : await openStorage(config, (line) => logger.info(line));
   const store = instrumentStore(storage.store, metrics.recordStoreError);
   const clock = world.clock ?? storage.clock;
+  const sender = world.sender ?? createSender(config.sender, { clock });
   const service = createOtpService({
     store,
     clock,
     random: world.random ?? cryptoRandom,
-    sender: world.sender ?? createSender(config.sender, { clock }),
+    sender,
     policy: config.policy,
     // Without a configured key, codes only need to verify within this process.
     hmacKey: config.hmacKey ?? randomBytes(32),
@@ -105,8 +115,10 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     cors: createCors(config.corsOrigins),
   });
   const listener: Listener = await listen(surface, {
-    ...config,
-    ...(world.connectionLimits ? { limits: world.connectionLimits } : {}),
+    port: config.port,
+    host: config.host,
+    limits: { maxConnections: config.maxConnections, ...world.connectionLimits },
+    tls,
   });
   const purge = setInterval(() => {
     store.purgeExpired(clock.now()).catch((error: unknown) => {
@@ -123,6 +135,12 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       clearInterval(purge);
       await listener.close(graceMs);
       await store.close();
+      await sender.close?.();
+    },
+    reloadTls() {
+      if (config.tls !== null) {
+        listener.setTlsKeyPair(loadTlsKeyPair(config.tls));
+      }
     },
   };
 }
