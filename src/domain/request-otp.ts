@@ -11,6 +11,8 @@ export interface RequestOtpInput {
   readonly idempotencyKey?: string | undefined;
   /** The client's address as the transport determined it; no per-IP limit without one. */
   readonly clientIp?: string | undefined;
+  /** Aborts when the caller gives up (deadline, disconnect): no code is issued for them then. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -21,7 +23,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
   const email = normalizeEmail(input.email);
   const purpose = normalizePurpose(input.purpose);
   if (input.idempotencyKey === undefined) {
-    return issue(deps, email, purpose, input.clientIp);
+    return issue(deps, email, purpose, input.clientIp, input.signal);
   }
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = deps.clock.now();
@@ -43,7 +45,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
   }
   let issued: IssuedOtp;
   try {
-    issued = await issue(deps, email, purpose, input.clientIp);
+    issued = await issue(deps, email, purpose, input.clientIp, input.signal);
   } catch (e) {
     await bestEffort(deps.store.releaseIdempotencyKey(email, key));
     throw e;
@@ -57,8 +59,11 @@ async function issue(
   email: string,
   purpose: string,
   clientIp: string | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<IssuedOtp> {
   const { store, policy, clock, random } = deps;
+  // A caller who has gone takes no quota and gets no code; the abort's reason is their answer.
+  signal?.throwIfAborted();
   const now = clock.now();
   const otpId = random.id();
   const emailBucket = `email:${email}`;
@@ -92,10 +97,14 @@ async function issue(
   const code = random.digits(policy.codeLength);
   const expiresAt = now + policy.codeTtlMs;
   try {
-    await deps.sender.send({ otpId, email, purpose, code, expiresAt });
+    signal?.throwIfAborted();
+    await deps.sender.send({ otpId, email, purpose, code, expiresAt }, signal);
   } catch (cause) {
     // The code was never activated, so it cannot verify; the previous one keeps working.
     await releaseSlots(store, taken, otpId);
+    if (signal?.aborted) {
+      throw signal.reason;
+    }
     throw new OtpError(
       { kind: "delivery_failed", otpId },
       "the code could not be delivered; try again later",

@@ -17,6 +17,8 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         idempotencyKey: ctx.requestHeader.get(IDEMPOTENCY_KEY_HEADER) ?? undefined,
         // Resolved once, at the door (TRUST_PROXY); absent when no door started the call.
         clientIp: callOf(ctx.values)?.clientAddress,
+        // The client's deadline or disconnect: the domain stops, and delivery with it.
+        signal: ctx.signal,
       });
       return {
         otpId: issued.otpId,
@@ -27,11 +29,12 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
       };
     },
 
-    async verifyOtp(req) {
+    async verifyOtp(req, ctx) {
       const verified = await service.verifyOtp({
         email: req.email,
         otp: req.otp,
         purpose: req.purpose,
+        signal: ctx.signal,
       });
       return { authenticated: true, authenticatedAt: timestampFromMs(verified.authenticatedAt) };
     },
