@@ -2,6 +2,7 @@ import type { SenderConfig } from "../delivery/create-sender.js";
 import { defaultPolicy, type Policy } from "../domain/policy.js";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
 import type { TlsFiles } from "../server/tls.js";
+import { type AccessTokenConfig, loadAccessTokenConfig } from "./access-token-config.js";
 import {
   ConfigError,
   parseAddressList,
@@ -19,6 +20,8 @@ export interface Config {
   readonly storage: "memory" | "postgres";
   /** PostgreSQL connection URL; set exactly when storage is postgres. */
   readonly databaseUrl: string | null;
+  /** What sits between the service and PostgreSQL (DATABASE_POOLER): none, or a transaction pooler. */
+  readonly databasePooler: "none" | "transaction";
   readonly policy: Policy;
   /** HMAC key for stored codes; null means a random key for this process (memory only). */
   readonly hmacKey: Uint8Array | null;
@@ -32,6 +35,10 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** How long requests in flight may take to finish after SIGTERM (SHUTDOWN_GRACE). */
   readonly shutdownGraceMs: number;
+  /** Signing keys, issuer and audience of access tokens (ACCESS_TOKEN_*). */
+  readonly accessTokens: AccessTokenConfig;
+  /** Secrets that let a caller look up an email's status (SERVICE_TOKENS); empty leaves it open. */
+  readonly serviceTokens: readonly string[];
   /** The certificate and key files (TLS_CERT_FILE, TLS_KEY_FILE); null serves plaintext (h2c). */
   readonly tls: TlsFiles | null;
   /** Connections one listener holds at once (MAX_CONNECTIONS); more are closed as they arrive. */
@@ -41,6 +48,7 @@ export interface Config {
 type Env = Readonly<Record<string, string | undefined>>;
 
 const MIN_HMAC_KEY_LENGTH = 32;
+const MIN_SERVICE_TOKEN_LENGTH = 32;
 
 /**
  * Reads the configuration from environment variables (see README). Unset or empty variables take
@@ -83,6 +91,7 @@ export function loadConfig(env: Env): Config {
     host: read("HOST")?.trim() ?? "0.0.0.0",
     storage,
     databaseUrl,
+    databasePooler: optional("DATABASE_POOLER", parseDatabasePooler, "none"),
     policy: {
       codeLength: optional(
         "OTP_LENGTH",
@@ -104,6 +113,7 @@ export function loadConfig(env: Env): Config {
         defaultPolicy.ipRequestLimit,
       ),
       sessionTtlMs: optional("SESSION_TTL", parseDuration, defaultPolicy.sessionTtlMs),
+      accessTokenTtlMs: optional("ACCESS_TOKEN_TTL", parseDuration, defaultPolicy.accessTokenTtlMs),
       idempotencyTtlMs: defaultPolicy.idempotencyTtlMs,
     },
     hmacKey: hmacKey === undefined ? null : new TextEncoder().encode(hmacKey),
@@ -112,6 +122,8 @@ export function loadConfig(env: Env): Config {
     sender: loadSenderConfig(env),
     logLevel: optional("LOG_LEVEL", parseLogLevel, "info"),
     shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
+    accessTokens: loadAccessTokenConfig(env, storage === "postgres"),
+    serviceTokens: optional("SERVICE_TOKENS", parseServiceTokens, []),
     tls: parseTlsFiles(read("TLS_CERT_FILE"), read("TLS_KEY_FILE")),
     maxConnections: optional(
       "MAX_CONNECTIONS",
@@ -127,20 +139,30 @@ function parseTlsFiles(certFile: string | undefined, keyFile: string | undefined
     return null;
   }
   if (certFile === undefined) {
-    throw new ConfigError(
-      "TLS_CERT_FILE",
-      "",
-      "required with TLS_KEY_FILE: a PEM certificate file",
-    );
+    throw new ConfigError("TLS_CERT_FILE", "", "required with TLS_KEY_FILE: a PEM certificate file");
   }
   if (keyFile === undefined) {
-    throw new ConfigError(
-      "TLS_KEY_FILE",
-      "",
-      "required with TLS_CERT_FILE: a PEM private key file",
-    );
+    throw new ConfigError("TLS_KEY_FILE", "", "required with TLS_CERT_FILE: a PEM private key file");
   }
   return { certFile: certFile.trim(), keyFile: keyFile.trim() };
+}
+
+function parseServiceTokens(variable: string, value: string): string[] {
+  const tokens = value
+    .split(",")
+    .map((token) => token.trim())
+    .filter((token) => token !== "");
+  const short = tokens.findIndex((token) => token.length < MIN_SERVICE_TOKEN_LENGTH);
+  if (tokens.length === 0 || short !== -1) {
+    // The secrets are never repeated; the position says which one is wrong.
+    const which = short === -1 ? "" : ` (token ${short + 1} is shorter)`;
+    throw new ConfigError(
+      variable,
+      "(hidden)",
+      `expected comma-separated secrets of at least ${MIN_SERVICE_TOKEN_LENGTH} characters each${which}`,
+    );
+  }
+  return tokens;
 }
 
 function parseLogLevel(variable: string, value: string): LogLevel {
@@ -149,6 +171,18 @@ function parseLogLevel(variable: string, value: string): LogLevel {
     throw new ConfigError(variable, value, `expected one of ${LOG_LEVELS.join(", ")}`);
   }
   return level;
+}
+
+function parseDatabasePooler(variable: string, value: string): Config["databasePooler"] {
+  const pooler = value.trim().toLowerCase();
+  if (pooler !== "none" && pooler !== "transaction") {
+    throw new ConfigError(
+      variable,
+      value,
+      "expected none (PostgreSQL directly, or a session-mode pooler) or transaction (a transaction-mode pooler such as PgBouncer with pool_mode = transaction)",
+    );
+  }
+  return pooler;
 }
 
 function parseDatabaseUrl(value: string | undefined): string {

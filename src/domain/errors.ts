@@ -1,5 +1,11 @@
 /** Request fields that validation can reject; `body` is the request as a whole. */
-export type RequestField = "email" | "otp" | "purpose" | "idempotency_key" | "body";
+export type RequestField =
+  | "email"
+  | "otp"
+  | "purpose"
+  | "idempotency_key"
+  | "session_token"
+  | "body";
 
 /** Why the domain refused a request. Transport-neutral: the RPC layer maps each kind to a status. */
 export type Refusal =
@@ -16,6 +22,8 @@ export type Refusal =
   | { readonly kind: "already_used" }
   | { readonly kind: "mismatch"; readonly attemptsRemaining: number }
   | { readonly kind: "idempotency_mismatch" }
+  /** An email lookup without a valid service token while service tokens are required. */
+  | { readonly kind: "caller_unauthenticated" }
   /** The code `otpId` was not delivered; the error's cause says why. */
   | { readonly kind: "delivery_failed"; readonly otpId: string }
   | { readonly kind: "storage_unavailable" };

@@ -1,23 +1,83 @@
+import { invalidArgument } from "./errors.js";
 import type { OtpServiceDeps } from "./otp-service.js";
+import { checkServiceCaller } from "./service-caller.js";
+import {
+  type AccessToken,
+  checkSessionToken,
+  hashSessionToken,
+  isLive,
+  issueAccessToken,
+} from "./session.js";
 import { normalizeEmail } from "./validate.js";
 
 export interface StatusInput {
   readonly email: string;
+  /** A session token; when given, the question is about that session, not about an email. */
+  readonly sessionToken?: string | undefined;
+  /** The service token the caller presented (`authorization: Bearer …`), if any. */
+  readonly serviceToken?: string | undefined;
 }
 
-/** `authenticatedAt` is set only while authenticated. */
+/** `authenticatedAt` is set only while authenticated; `session` only for a live session token. */
 export interface Status {
   readonly authenticated: boolean;
   readonly authenticatedAt?: number;
+  readonly session?: SessionFacts;
 }
 
-/** An email is authenticated while its last verification is younger than the session TTL. */
+/** What a live session looked up by its token answers. */
+export interface SessionFacts {
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly email: string;
+  readonly purpose: string;
+  readonly expiresAt: number;
+  /** A fresh access token for the session. */
+  readonly accessToken: AccessToken;
+}
+
+/**
+ * By session token: the session's facts and a fresh access token while it is live; unknown,
+ * expired and revoked tokens alike are only "not authenticated". By email (a trusted service's
+ * question, gated by the service tokens): authenticated while the email has a live session.
+ */
 export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promise<Status> {
-  const email = normalizeEmail(input.email);
-  const authenticatedAt = await deps.store.readAuthentication(email);
-  const now = deps.clock.now();
-  if (authenticatedAt !== null && now - authenticatedAt < deps.policy.sessionTtlMs) {
-    return { authenticated: true, authenticatedAt };
+  const sessionToken = input.sessionToken ?? "";
+  if (sessionToken !== "") {
+    if (input.email !== "") {
+      throw invalidArgument(
+        "session_token",
+        "send either session_token or email, not both: they ask different questions",
+      );
+    }
+    return sessionStatus(deps, checkSessionToken(sessionToken));
   }
-  return { authenticated: false };
+  checkServiceCaller(deps.serviceTokens ?? [], input.serviceToken);
+  const email = normalizeEmail(input.email);
+  const authenticatedAt = await deps.store.readAuthentication(email, deps.clock.now());
+  return authenticatedAt === null
+    ? { authenticated: false }
+    : { authenticated: true, authenticatedAt };
+}
+
+async function sessionStatus(deps: OtpServiceDeps, token: string): Promise<Status> {
+  const session = await deps.store.findSession(hashSessionToken(token));
+  const now = deps.clock.now();
+  const live = session !== null && isLive(session, now);
+  deps.events?.sessionLookedUp(live);
+  if (!live) {
+    return { authenticated: false };
+  }
+  return {
+    authenticated: true,
+    authenticatedAt: session.createdAt,
+    session: {
+      sessionId: session.sessionId,
+      userId: session.userId,
+      email: session.email,
+      purpose: session.purpose,
+      expiresAt: session.expiresAt,
+      accessToken: await issueAccessToken(deps, session, now),
+    },
+  };
 }

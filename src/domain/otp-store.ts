@@ -6,7 +6,8 @@ import type { RateLimit } from "./policy.js";
  * means) stay in the domain; a store only keeps state and applies these steps.
  *
  * Methods reject with an OtpError of kind `storage_unavailable` when the backend cannot be
- * reached; any other rejection is a bug.
+ * reached, or with the caller's abort reason where a method takes a signal; any other rejection is
+ * a bug.
  */
 export interface OtpStore {
   /** The active code of (email, purpose), if any, and its lock. */
@@ -14,14 +15,16 @@ export interface OtpStore {
 
   /**
    * Makes `code` the active code of (email, purpose), replacing the previous one, and creates the
-   * user record if there is none.
+   * user record (with id `code.userId`) if there is none.
    */
   activateCode(code: NewCode): Promise<void>;
 
   /**
-   * Marks the code `otpId` used and the user authenticated at `now`, and clears the failure count,
-   * but only while that code is still active, unused and unexpired and (email, purpose) is not
-   * locked. Of concurrent calls for one code, at most one is `consumed`.
+   * Marks the code `otpId` used, clears the failure count and creates `use.session` for the
+   * email's user, all in one step, but only while that code is still active, unused and unexpired
+   * and (email, purpose) is not locked. Of concurrent calls for one code, at most one is
+   * `consumed`; no session exists without its consumed code, and no consumed code without its
+   * session.
    */
   consumeCode(use: CodeUse): Promise<ConsumeOutcome>;
 
@@ -45,21 +48,43 @@ export interface OtpStore {
   releaseSlot(bucket: string, slotId: string): Promise<void>;
 
   /**
-   * Claims an idempotency key for a request. Resolves `claimed` if the key is free (the caller must
-   * later complete or release it), `replay` with the stored response if it completed before, or
-   * `mismatch` if it belongs to a different purpose. While another request holds the key, waits
-   * for it to finish.
+   * Claims an idempotency key for a request. Resolves `claimed` with a holder id if the key is free
+   * (the caller must later complete or release it with that id), `replay` with the stored response
+   * if it completed before, or `mismatch` if it belongs to a different purpose. While another
+   * request holds the key, waits for it to finish, but no longer than `claim.signal` allows: when
+   * it aborts, rejects with its reason.
    */
   claimIdempotencyKey(claim: IdempotencyClaim): Promise<IdempotencyOutcome>;
 
-  /** Stores the response of a claimed key so later claims replay it. */
-  completeIdempotencyKey(email: string, key: string, response: IssuedOtp): Promise<void>;
+  /**
+   * Stores the response of a claimed key so later claims replay it; does nothing unless `holder`
+   * still holds the key (a holder whose lease lapsed and was taken over no longer does).
+   */
+  completeIdempotencyKey(
+    email: string,
+    key: string,
+    holder: string,
+    response: IssuedOtp,
+  ): Promise<void>;
 
-  /** Frees a claimed key whose request failed, so that a retry can run. */
-  releaseIdempotencyKey(email: string, key: string): Promise<void>;
+  /** Frees a key `holder` claimed and whose request failed, so that a retry can run. */
+  releaseIdempotencyKey(email: string, key: string, holder: string): Promise<void>;
 
-  /** When the email last verified a code, or null if never (or unknown). */
-  readAuthentication(email: string): Promise<number | null>;
+  /**
+   * When the latest session of the email that is live at `now` (not revoked, not expired) was
+   * created, or null if it has none (or is unknown).
+   */
+  readAuthentication(email: string, now: number): Promise<number | null>;
+
+  /** The session whose token hashes to `tokenHash`, live or not, or null if there is none. */
+  findSession(tokenHash: Uint8Array): Promise<StoredSession | null>;
+
+  /**
+   * Marks the session whose token hashes to `tokenHash` revoked at `now`, or with `allOfUser`
+   * every session of its user. Sessions already revoked keep their mark. Once this resolves, no
+   * `findSession` or `readAuthentication` (on any instance) sees them live.
+   */
+  revokeSessions(revocation: SessionRevocation): Promise<void>;
 
   /** Resolves when the backend answers; rejects (storage_unavailable) when it cannot be reached. */
   ping(): Promise<void>;
@@ -86,6 +111,8 @@ export interface OtpState {
 }
 
 export interface NewCode {
+  /** The id a new user record gets; ignored when the email already has one. */
+  readonly userId: string;
   readonly email: string;
   readonly purpose: string;
   readonly otpId: string;
@@ -103,10 +130,40 @@ export interface CodeUse {
   readonly now: number;
   /** Until when the authentication is kept (it means nothing afterwards). */
   readonly retainUntil: number;
+  /** The session to create when the code is consumed; created at `now`. */
+  readonly session: NewSession;
+  /** The id a user record gets if the email has none any more (a store that forgot it). */
+  readonly userId: string;
+}
+
+/** A session as created: only a hash of its token is ever stored. */
+export interface NewSession {
+  readonly sessionId: string;
+  readonly tokenHash: Uint8Array;
+  readonly expiresAt: number;
+}
+
+/** A session as stored. */
+export interface StoredSession {
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly email: string;
+  readonly purpose: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface SessionRevocation {
+  readonly tokenHash: Uint8Array;
+  /** Revoke every session of the token's user, not only the token's. */
+  readonly allOfUser: boolean;
+  readonly now: number;
 }
 
 export type ConsumeOutcome =
-  | { readonly kind: "consumed" }
+  /** The code is used and the session created, for the user `userId`. */
+  | { readonly kind: "consumed"; readonly userId: string }
   | { readonly kind: "used" }
   | { readonly kind: "expired" }
   | { readonly kind: "replaced" }
@@ -148,10 +205,13 @@ export interface IdempotencyClaim {
   readonly purpose: string;
   readonly now: number;
   readonly expiresAt: number;
+  /** The caller's deadline or disconnect: waiting for another holder stops when it aborts. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export type IdempotencyOutcome =
-  | { readonly kind: "claimed" }
+  /** `holder` proves the claim to complete or release it. */
+  | { readonly kind: "claimed"; readonly holder: string }
   | { readonly kind: "replay"; readonly response: IssuedOtp }
   | { readonly kind: "mismatch" };
 

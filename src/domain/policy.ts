@@ -18,8 +18,10 @@ export interface Policy {
   readonly requestLimit: RateLimit;
   /** RequestOtp calls per client IP; null disables the limit. */
   readonly ipRequestLimit: RateLimit | null;
-  /** How long a successful verification keeps an email authenticated. */
+  /** How long the session that a successful verification starts lasts, unless signed out. */
   readonly sessionTtlMs: number;
+  /** How long an access token is valid (never past its session's end). */
+  readonly accessTokenTtlMs: number;
   /** How long an idempotency key replays its first response. */
   readonly idempotencyTtlMs: number;
 }
@@ -36,5 +38,6 @@ export const defaultPolicy: Policy = {
   requestLimit: { count: 3, windowMs: HOUR },
   ipRequestLimit: { count: 8, windowMs: 15 * MINUTE },
   sessionTtlMs: 24 * HOUR,
+  accessTokenTtlMs: 15 * MINUTE,
   idempotencyTtlMs: 24 * HOUR,
 };

@@ -12,6 +12,31 @@ export interface RandomSource {
   digits(length: number): string;
   /** A fresh unique identifier, safe to show to clients. */
   id(): string;
+  /** A fresh bearer secret: URL-safe characters carrying at least 128 unpredictable bits. */
+  token(): string;
+}
+
+/** What an access token says, besides what the signer adds (`iss`, `aud`, the header). */
+export interface AccessTokenClaims {
+  /** The user's id. */
+  readonly sub: string;
+  readonly email: string;
+  readonly purpose: string;
+  /** The session's id. */
+  readonly sid: string;
+  /** Unique per token. */
+  readonly jti: string;
+  /** Issued at, in whole seconds since the epoch, as JWTs count. */
+  readonly iat: number;
+  /** Expires at, in whole seconds since the epoch. */
+  readonly exp: number;
+  readonly amr: readonly string[];
+}
+
+/** Signs access tokens. Rejects only on a bug (a key that cannot sign is refused at start-up). */
+export interface AccessTokenSigner {
+  /** The signed token (a compact JWS). */
+  sign(claims: AccessTokenClaims): Promise<string>;
 }
 
 /** What a sender needs to deliver one code. */
@@ -41,8 +66,12 @@ export interface OtpSender {
 export interface OtpEvents {
   /** A new code was delivered and activated (a replayed response issues none). */
   codeIssued(): void;
-  /** A code verified and authenticated its email. */
+  /** A code verified and authenticated its email; a session was created with it. */
   codeVerified(): void;
+  /** A session was looked up by its token; `live` says whether it was answered as authenticated. */
+  sessionLookedUp(live: boolean): void;
+  /** A SignOut was carried out (whether or not its session was still live: they look alike). */
+  signedOut(allSessions: boolean): void;
   /** A wrong code was counted against its (email, purpose). */
   codeFailed(): void;
   /** A wrong code reached the attempt limit: the code is burned and (email, purpose) locked. */

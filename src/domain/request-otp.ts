@@ -1,4 +1,5 @@
 import { describeWait, lockedError, OtpError } from "./errors.js";
+import { ipBucketOf } from "./ip-bucket.js";
 import { hashCode } from "./otp-code.js";
 import type { OtpServiceDeps } from "./otp-service.js";
 import type { IssuedOtp, OtpStore, SlotOutcome } from "./otp-store.js";
@@ -11,7 +12,10 @@ export interface RequestOtpInput {
   readonly idempotencyKey?: string | undefined;
   /** The client's address as the transport determined it; no per-IP limit without one. */
   readonly clientIp?: string | undefined;
-  /** Aborts when the caller gives up (deadline, disconnect): no code is issued for them then. */
+  /**
+   * Aborts when the caller gives up (deadline, disconnect): no code is issued for them then, and
+   * waiting for a held key stops.
+   */
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -33,6 +37,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
     purpose,
     now,
     expiresAt: now + deps.policy.idempotencyTtlMs,
+    signal: input.signal,
   });
   if (claim.kind === "replay") {
     return claim.response;
@@ -47,10 +52,10 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
   try {
     issued = await issue(deps, email, purpose, input.clientIp, input.signal);
   } catch (e) {
-    await bestEffort(deps.store.releaseIdempotencyKey(email, key));
+    await bestEffort(deps.store.releaseIdempotencyKey(email, key, claim.holder));
     throw e;
   }
-  await deps.store.completeIdempotencyKey(email, key, issued);
+  await deps.store.completeIdempotencyKey(email, key, claim.holder, issued);
   return issued;
 }
 
@@ -80,7 +85,7 @@ async function issue(
   }
   const taken = [emailBucket];
   if (clientIp !== undefined && policy.ipRequestLimit !== null) {
-    const ipBucket = `ip:${clientIp}`;
+    const ipBucket = ipBucketOf(clientIp);
     const ipSlot = await store.takeSlot({
       bucket: ipBucket,
       slotId: otpId,
@@ -112,6 +117,7 @@ async function issue(
     );
   }
   await store.activateCode({
+    userId: random.id(),
     email,
     purpose,
     otpId,

@@ -11,14 +11,25 @@ const IDEMPOTENCY_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 /** The purpose used when a request leaves it empty. */
 export const DEFAULT_PURPOSE = "login";
 
+// Zero-width and bidi controls (Unicode category Cf) are invisible: with them one mailbox could be
+// written many ways, each another user with its own limits.
+const FORMAT_CHARACTER = /\p{Cf}/u;
+
 /**
- * Trims and lower-cases an email address so that one mailbox has one spelling.
- * Throws an `invalid_argument` OtpError naming `email` when it is empty, too long or not an address.
+ * Trims, NFC-normalises and lower-cases an email address so that one mailbox has one spelling.
+ * Throws an `invalid_argument` OtpError naming `email` when it is empty, too long, holds a format
+ * character or is not an address.
  */
 export function normalizeEmail(raw: string): string {
-  const email = raw.trim().toLowerCase();
+  const email = raw.trim().normalize("NFC").toLowerCase();
   if (email === "") {
     throw invalidArgument("email", "email is required");
+  }
+  if (FORMAT_CHARACTER.test(email)) {
+    throw invalidArgument(
+      "email",
+      "email must not contain invisible format characters (zero-width or bidi controls)",
+    );
   }
   if (email.length > MAX_EMAIL_LENGTH) {
     throw invalidArgument("email", `email must be at most ${MAX_EMAIL_LENGTH} characters`);
@@ -30,8 +41,9 @@ export function normalizeEmail(raw: string): string {
 }
 
 /** Returns the purpose, `login` when empty. Throws naming `purpose` when it has the wrong shape. */
-export function normalizePurpose(raw: string): string {
-  if (raw === "") {
+export function normalizePurpose(raw: string | undefined): string {
+  // Absent (no wire message omits it, but a caller of the domain may) means empty: login.
+  if (raw === "" || raw === undefined) {
     return DEFAULT_PURPOSE;
   }
   if (!PURPOSE_SHAPE.test(raw)) {

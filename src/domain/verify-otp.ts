@@ -1,6 +1,7 @@
 import { lockedError, OtpError } from "./errors.js";
 import { hashCode, hashesEqual } from "./otp-code.js";
 import type { OtpServiceDeps } from "./otp-service.js";
+import { type AccessToken, hashSessionToken, issueAccessToken } from "./session.js";
 import { normalizeEmail, normalizeOtp, normalizePurpose } from "./validate.js";
 
 export interface VerifyOtpInput {
@@ -13,6 +14,17 @@ export interface VerifyOtpInput {
 
 export interface Verified {
   readonly authenticatedAt: number;
+  /** The session the verification started. */
+  readonly session: NewSessionFacts;
+  readonly accessToken: AccessToken;
+}
+
+/** A session as its creator learns it: the only time its token is known in clear. */
+export interface NewSessionFacts {
+  readonly token: string;
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly expiresAt: number;
 }
 
 const notFound = () =>
@@ -24,7 +36,8 @@ const expired = () => new OtpError({ kind: "expired" }, "this code has expired; 
 /**
  * Checks a code. Order: input, lock, no code, used, expired, compare. A wrong code counts a failure;
  * the failure that reaches the attempt limit locks and is answered as locked. A right code is used
- * up, authenticates the email and clears the failures.
+ * up, clears the failures and starts a session (in the same store step), answered with its token
+ * and an access token.
  */
 export async function verifyOtp(deps: OtpServiceDeps, input: VerifyOtpInput): Promise<Verified> {
   const { store, clock, policy } = deps;
@@ -75,17 +88,36 @@ export async function verifyOtp(deps: OtpServiceDeps, input: VerifyOtpInput): Pr
         `wrong code; ${attemptsRemaining} attempt${attemptsRemaining === 1 ? "" : "s"} left`,
       );
     }
+    const token = deps.random.token();
+    const session = {
+      sessionId: deps.random.id(),
+      tokenHash: hashSessionToken(token),
+      expiresAt: now + policy.sessionTtlMs,
+    };
     const outcome = await store.consumeCode({
       email,
       purpose,
       otpId: code.otpId,
       now,
-      retainUntil: now + policy.sessionTtlMs,
+      retainUntil: session.expiresAt,
+      session,
+      userId: deps.random.id(),
     });
     switch (outcome.kind) {
-      case "consumed":
+      case "consumed": {
         deps.events?.codeVerified();
-        return { authenticatedAt: now };
+        const { sessionId, expiresAt } = session;
+        const { userId } = outcome;
+        return {
+          authenticatedAt: now,
+          session: { token, sessionId, userId, expiresAt },
+          accessToken: await issueAccessToken(
+            deps,
+            { sessionId, userId, email, purpose, expiresAt },
+            now,
+          ),
+        };
+      }
       case "used":
         throw alreadyUsed();
       case "expired":

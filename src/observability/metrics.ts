@@ -78,6 +78,23 @@ export function createMetrics() {
     labelNames: ["kind", "operation"] as const,
     registers,
   });
+  const sessionsCreated = new Counter({
+    name: "otp_auth_sessions_created_total",
+    help: "Sessions started by successful verifications.",
+    registers,
+  });
+  const sessionLookups = new Counter({
+    name: "otp_auth_session_lookups_total",
+    help: "GetStatus calls by session token, by result: live, or not_live (unknown, expired, revoked).",
+    labelNames: ["result"] as const,
+    registers,
+  });
+  const signOuts = new Counter({
+    name: "otp_auth_sign_outs_total",
+    help: "SignOut calls carried out, by scope: session, or all_sessions of the user.",
+    labelNames: ["scope"] as const,
+    registers,
+  });
   const deliveryFailures = new Counter({
     name: "otp_auth_delivery_failures_total",
     help: "Codes whose delivery failed (so they never verify).",
@@ -86,7 +103,12 @@ export function createMetrics() {
 
   const events: OtpEvents = {
     codeIssued: () => issued.inc(),
-    codeVerified: () => verified.inc(),
+    codeVerified: () => {
+      verified.inc();
+      sessionsCreated.inc();
+    },
+    sessionLookedUp: (live) => sessionLookups.inc({ result: live ? "live" : "not_live" }),
+    signedOut: (allSessions) => signOuts.inc({ scope: allSessions ? "all_sessions" : "session" }),
     codeFailed: () => failed.inc(),
     codeLocked: () => locked.inc(),
     refused(refusal) {

@@ -1,4 +1,4 @@
-import { randomFillSync, randomInt } from "node:crypto";
+import { randomBytes, randomFillSync, randomInt } from "node:crypto";
 import type { RandomSource } from "../domain/ports.js";
 
 const ID_BYTES = 16;
@@ -7,7 +7,10 @@ const ID_BYTES = 16;
 const pool = Buffer.alloc(ID_BYTES * 256);
 let offset = pool.length;
 
-/** Codes and ids from Node's CSPRNG. */
+/** Bytes in a bearer secret: 256 bits, twice the 128 that SPEC asks for. */
+const TOKEN_BYTES = 32;
+
+/** Codes, ids and secrets from Node's CSPRNG. */
 export const cryptoRandom: RandomSource = {
   digits(length) {
     // randomInt is uniform and CSPRNG-backed (Node keeps its own block of random bytes), but
@@ -29,5 +32,9 @@ export const cryptoRandom: RandomSource = {
     const id = pool.toString("base64url", offset, offset + ID_BYTES);
     offset += ID_BYTES;
     return id;
+  },
+  token() {
+    // Not from the shared block: a secret should not sit in memory beside the ids handed out.
+    return randomBytes(TOKEN_BYTES).toString("base64url");
   },
 };

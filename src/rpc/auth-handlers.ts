@@ -1,6 +1,7 @@
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
+import { invalidArgument } from "../domain/errors.js";
 import type { OtpService } from "../domain/otp-service.js";
 import { callOf } from "./call-context.js";
 
@@ -30,24 +31,64 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
     },
 
     async verifyOtp(req, ctx) {
-      const verified = await service.verifyOtp({
+      const { authenticatedAt, session, accessToken } = await service.verifyOtp({
         email: req.email,
         otp: req.otp,
         purpose: req.purpose,
         signal: ctx.signal,
       });
-      return { authenticated: true, authenticatedAt: timestampFromMs(verified.authenticatedAt) };
+      return {
+        authenticated: true,
+        authenticatedAt: timestampFromMs(authenticatedAt),
+        sessionToken: session.token,
+        sessionExpiresAt: timestampFromMs(session.expiresAt),
+        sessionId: session.sessionId,
+        userId: session.userId,
+        accessToken: accessToken.token,
+        accessTokenExpiresAt: timestampFromMs(accessToken.expiresAt),
+      };
     },
 
-    async getStatus(req) {
-      const status = await service.getStatus({ email: req.email });
+    async getStatus(req, ctx) {
+      if (ctx.requestMethod === "GET" && req.sessionToken !== "") {
+        // A URL ends up in access logs, proxies and browser history; a bearer secret must not.
+        throw invalidArgument("session_token", "send session_token in a POST body, never in a URL");
+      }
+      const status = await service.getStatus({
+        email: req.email,
+        sessionToken: req.sessionToken,
+        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+      });
+      const session = status.session;
       return {
         authenticated: status.authenticated,
         authenticatedAt:
           status.authenticatedAt === undefined
             ? undefined
             : timestampFromMs(status.authenticatedAt),
+        ...(session === undefined
+          ? {}
+          : {
+              email: session.email,
+              purpose: session.purpose,
+              sessionId: session.sessionId,
+              userId: session.userId,
+              sessionExpiresAt: timestampFromMs(session.expiresAt),
+              accessToken: session.accessToken.token,
+              accessTokenExpiresAt: timestampFromMs(session.accessToken.expiresAt),
+            }),
       };
     },
+
+    async signOut(req) {
+      await service.signOut({ sessionToken: req.sessionToken, allSessions: req.allSessions });
+      return {};
+    },
   };
+}
+
+/** The credentials of an `authorization: Bearer <token>` header, if it is one. */
+function bearerToken(header: string | null): string | undefined {
+  const match = header === null ? null : /^Bearer +(\S+) *$/i.exec(header);
+  return match?.[1];
 }

@@ -168,6 +168,8 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
       };
     case "idempotency_mismatch":
       return { code: Code.FailedPrecondition, reason: "IDEMPOTENCY_KEY_MISMATCH" };
+    case "caller_unauthenticated":
+      return { code: Code.Unauthenticated, reason: "CALLER_UNAUTHENTICATED" };
     case "delivery_failed":
       return { code: Code.Unavailable, reason: "DELIVERY_FAILED" };
     case "storage_unavailable":

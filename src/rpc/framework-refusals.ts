@@ -40,7 +40,9 @@ export function frameworkRefusalOf(error: ConnectError): FrameworkRefusalError |
     error.code === Code.InvalidArgument ||
     (error.code === Code.Internal && error.rawMessage.startsWith("parse binary")) ||
     // An envelope flagged compressed in a request that named no compression.
-    (error.code === Code.Internal && error.rawMessage.startsWith("received compressed envelope"));
+    (error.code === Code.Internal && error.rawMessage.startsWith("received compressed envelope")) ||
+    // A unary gRPC or gRPC-Web request framing no message, or two.
+    (error.code === Code.Unimplemented && error.rawMessage.includes("input message for unary"));
   if (undecodable) {
     return new FrameworkRefusalError(
       {

@@ -13,11 +13,14 @@ import { systemClock } from "../platform/system-clock.js";
 import { createCallPipeline } from "../rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
+import { createAccessTokenSigner } from "../tokens/access-token-signer.js";
+import { ephemeralKeySet } from "../tokens/signing-keys.js";
 import { createConnectDoor } from "./connect-door.js";
 import type { ConnectionLimits } from "./connection-limits.js";
 import { createCors } from "./cors.js";
 import { createHealthMonitor } from "./health-monitor.js";
 import { createHttpSurface } from "./http-surface.js";
+import { createJwksHandler } from "./jwks-endpoint.js";
 import { type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
@@ -74,6 +77,17 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     : await openStorage(config, (line) => logger.info(line));
   const store = instrumentStore(storage.store, metrics.recordStoreError);
   const clock = world.clock ?? storage.clock;
+  const keys = config.accessTokens.keys ?? ephemeralKeySet();
+  if (config.accessTokens.keys === null) {
+    logger.warn(
+      {
+        kid: keys.signing.kid,
+        detail:
+          "ACCESS_TOKEN_KEYS is unset: access tokens are signed with a fresh ES256 key of this process only",
+      },
+      "ephemeral signing key",
+    );
+  }
   const sender = world.sender ?? createSender(config.sender, { clock });
   const service = createOtpService({
     store,
@@ -83,6 +97,8 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     policy: config.policy,
     // Without a configured key, codes only need to verify within this process.
     hmacKey: config.hmacKey ?? randomBytes(32),
+    accessTokens: createAccessTokenSigner(keys.signing, config.accessTokens),
+    serviceTokens: config.serviceTokens,
     events: metrics.events,
   });
   const health = createHealthMonitor({
@@ -107,10 +123,13 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
   const surface = createHttpSurface({
     pipeline,
     doors: [createConnectDoor(createRoutes(service, { health }), pipeline)],
-    // Not the API: /healthz and /readyz, then /metrics, then the login page, else 404.
+    // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else 404.
     resources: createProbeHandler(
       health,
-      createMetricsHandler(metrics.registry, createLoginPageHandler()),
+      createMetricsHandler(
+        metrics.registry,
+        createJwksHandler(keys.publicJwks, createLoginPageHandler()),
+      ),
     ),
     cors: createCors(config.corsOrigins),
   });

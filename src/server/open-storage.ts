@@ -17,7 +17,7 @@ export interface Storage {
  */
 export async function openStorage(config: Config, log: (line: string) => void): Promise<Storage> {
   if (config.storage === "postgres" && config.databaseUrl !== null) {
-    return openPostgres(config.databaseUrl, log);
+    return openPostgres(config.databaseUrl, config.databasePooler, log);
   }
   return { store: createMemoryStore(), clock: systemClock };
 }

@@ -12,7 +12,9 @@ import type {
   SlotOutcome,
   SlotRequest,
   StoredCode,
+  StoredSession,
 } from "../domain/otp-store.js";
+import { unlessAborted } from "./unless-aborted.js";
 
 interface CodeRecord extends StoredCode {
   usedAt: number | null;
@@ -27,8 +29,12 @@ interface AttemptRecord {
 }
 
 interface UserRecord {
-  authenticatedAt: number | null;
+  readonly userId: string;
   retainUntil: number;
+}
+
+interface SessionRecord extends StoredSession {
+  revokedAt: number | null;
 }
 
 interface Slot {
@@ -41,8 +47,8 @@ interface IdempotencyRecord {
   readonly purpose: string;
   readonly expiresAt: number;
   response: IssuedOtp | null;
-  /** Settles when the holder completes or releases the key; null once settled. */
-  pending: { promise: Promise<void>; settle: () => void } | null;
+  /** Settles when `holder` completes or releases the key; null once settled. */
+  pending: { promise: Promise<void>; settle: () => void; readonly holder: string } | null;
 }
 
 /**
@@ -58,7 +64,12 @@ export function createMemoryStore(): OtpStore {
   const users = new Map<string, UserRecord>();
   const slots = new Map<string, Slot[]>();
   const idempotency = new Map<string, IdempotencyRecord>();
+  // By token hash (hex), and the hashes of each email's sessions for lookups by email and user.
+  const sessions = new Map<string, SessionRecord>();
+  const sessionsOfEmail = new Map<string, Set<string>>();
+  let holders = 0;
   const pairKey = (a: string, b: string) => `${a}\n${b}`;
+  const hashKey = (hash: Uint8Array) => Buffer.from(hash).toString("hex");
 
   function lockOf(key: string, now: number): number | null {
     const lockedUntil = attempts.get(key)?.lockedUntil ?? null;
@@ -85,9 +96,12 @@ export function createMemoryStore(): OtpStore {
         usedAt: null,
         retainUntil: code.retainUntil,
       });
-      if (!users.has(code.email)) {
-        users.set(code.email, { authenticatedAt: null, retainUntil: code.retainUntil });
-      }
+      // Kept while the code may be used, so the user's id stays the same through its session.
+      const user = users.get(code.email);
+      users.set(code.email, {
+        userId: user?.userId ?? code.userId,
+        retainUntil: Math.max(code.retainUntil, user?.retainUntil ?? 0),
+      });
     },
 
     async consumeCode(use: CodeUse): Promise<ConsumeOutcome> {
@@ -109,9 +123,23 @@ export function createMemoryStore(): OtpStore {
       code.usedAt = use.now;
       attempts.delete(key);
       const user = users.get(use.email);
+      const userId = user?.userId ?? use.userId;
       const retainUntil = Math.max(use.retainUntil, user?.retainUntil ?? 0);
-      users.set(use.email, { authenticatedAt: use.now, retainUntil });
-      return { kind: "consumed" };
+      users.set(use.email, { userId, retainUntil });
+      const tokenKey = hashKey(use.session.tokenHash);
+      sessions.set(tokenKey, {
+        sessionId: use.session.sessionId,
+        userId,
+        email: use.email,
+        purpose: use.purpose,
+        createdAt: use.now,
+        expiresAt: use.session.expiresAt,
+        revokedAt: null,
+      });
+      const ofEmail = sessionsOfEmail.get(use.email) ?? new Set<string>();
+      ofEmail.add(tokenKey);
+      sessionsOfEmail.set(use.email, ofEmail);
+      return { kind: "consumed", userId };
     },
 
     async recordFailure(failure: Failure): Promise<FailureOutcome> {
@@ -178,13 +206,14 @@ export function createMemoryStore(): OtpStore {
           const promise = new Promise<void>((resolve) => {
             settle = resolve;
           });
+          const holder = `holder-${++holders}`;
           idempotency.set(key, {
             purpose: claim.purpose,
             expiresAt: claim.expiresAt,
             response: null,
-            pending: { promise, settle },
+            pending: { promise, settle, holder },
           });
-          return { kind: "claimed" };
+          return { kind: "claimed", holder };
         }
         if (record.purpose !== claim.purpose) {
           return { kind: "mismatch" };
@@ -192,33 +221,60 @@ export function createMemoryStore(): OtpStore {
         if (record.response !== null) {
           return { kind: "replay", response: record.response };
         }
-        // Another request holds the key: wait for it, then look again.
-        await record.pending?.promise;
+        // Another request holds the key: wait for it (while our caller still waits), then look again.
+        await unlessAborted(record.pending?.promise ?? Promise.resolve(), claim.signal);
       }
     },
 
-    async completeIdempotencyKey(email, key, response): Promise<void> {
+    async completeIdempotencyKey(email, key, holder, response): Promise<void> {
       const record = idempotency.get(pairKey(email, key));
-      if (record === undefined) {
+      if (record?.pending?.holder !== holder) {
         return;
       }
       record.response = response;
-      record.pending?.settle();
+      record.pending.settle();
       record.pending = null;
     },
 
-    async releaseIdempotencyKey(email, key): Promise<void> {
+    async releaseIdempotencyKey(email, key, holder): Promise<void> {
       const id = pairKey(email, key);
       const record = idempotency.get(id);
-      if (record === undefined || record.response !== null) {
+      if (record?.pending?.holder !== holder) {
         return;
       }
       idempotency.delete(id);
-      record.pending?.settle();
+      record.pending.settle();
     },
 
-    async readAuthentication(email): Promise<number | null> {
-      return users.get(email)?.authenticatedAt ?? null;
+    async readAuthentication(email, now): Promise<number | null> {
+      let latest: number | null = null;
+      for (const tokenKey of sessionsOfEmail.get(email) ?? []) {
+        const session = sessions.get(tokenKey);
+        if (session !== undefined && session.revokedAt === null && session.expiresAt > now) {
+          latest = Math.max(latest ?? session.createdAt, session.createdAt);
+        }
+      }
+      return latest;
+    },
+
+    async findSession(tokenHash): Promise<StoredSession | null> {
+      const session = sessions.get(hashKey(tokenHash));
+      return session === undefined ? null : { ...session };
+    },
+
+    async revokeSessions({ tokenHash, allOfUser, now }): Promise<void> {
+      const session = sessions.get(hashKey(tokenHash));
+      if (session === undefined) {
+        return;
+      }
+      const targets = allOfUser
+        ? [...(sessionsOfEmail.get(session.email) ?? [])].map((key) => sessions.get(key))
+        : [session];
+      for (const target of targets) {
+        if (target !== undefined && target.revokedAt === null) {
+          target.revokedAt = now;
+        }
+      }
     },
 
     async ping(): Promise<void> {},
@@ -240,6 +296,17 @@ export function createMemoryStore(): OtpStore {
       for (const [email, user] of users) {
         if (user.retainUntil <= now) {
           users.delete(email);
+          purged++;
+        }
+      }
+      for (const [tokenKey, session] of sessions) {
+        if (session.expiresAt <= now) {
+          sessions.delete(tokenKey);
+          const ofEmail = sessionsOfEmail.get(session.email);
+          ofEmail?.delete(tokenKey);
+          if (ofEmail?.size === 0) {
+            sessionsOfEmail.delete(session.email);
+          }
           purged++;
         }
       }
@@ -267,6 +334,8 @@ export function createMemoryStore(): OtpStore {
       users.clear();
       slots.clear();
       idempotency.clear();
+      sessions.clear();
+      sessionsOfEmail.clear();
     },
   };
 }

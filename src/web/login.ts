@@ -3,10 +3,18 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { describeWait } from "../domain/errors.js";
 import { describeError } from "./messages.js";
+import {
+  describeSession,
+  forgetSessionToken,
+  keepSessionToken,
+  readSessionToken,
+} from "./session-storage.js";
 
 // The login page: email → RequestOtp → code → VerifyOtp, over Connect with JSON, on the origin
-// that served the page. Messages go to two live regions: progress to a polite status, failures
-// to an alert.
+// that served the page. The session token VerifyOtp answers is kept in sessionStorage; who is
+// signed in, and until when, is asked with GetStatus(session_token) (POST: the token never goes
+// into a URL), also after a reload. Messages go to two live regions: progress to a polite
+// status, failures to an alert.
 
 const client = createClient(AuthService, createConnectTransport({ baseUrl: location.origin }));
 
@@ -22,6 +30,7 @@ const requestForm = byId("request-form", HTMLFormElement);
 const verifyForm = byId("verify-form", HTMLFormElement);
 const emailInput = byId("email", HTMLInputElement);
 const codeInput = byId("code", HTMLInputElement);
+const sessionForm = byId("session-form", HTMLFormElement);
 const status = byId("status", HTMLParagraphElement);
 const alert = byId("alert", HTMLParagraphElement);
 
@@ -74,7 +83,47 @@ handle(verifyForm, async () => {
     show(alert, "That did not work — try again.");
     return;
   }
+  keepSessionToken(verified.sessionToken);
+  await showSession();
+});
+
+handle(sessionForm, async () => {
+  const sessionToken = readSessionToken();
+  if (sessionToken !== null) {
+    await client.signOut({ sessionToken });
+  }
+  forgetSessionToken();
+  showForms();
+  show(status, "Signed out.");
+});
+
+/** The forms for signing in, and no session. */
+function showForms(): void {
+  requestForm.hidden = false;
+  verifyForm.hidden = true;
+  sessionForm.hidden = true;
+}
+
+/**
+ * Shows the kept session as the service knows it. A token the service no longer answers for
+ * (signed out elsewhere, expired) is forgotten, and the forms come back.
+ */
+async function showSession(): Promise<void> {
+  const sessionToken = readSessionToken();
+  if (sessionToken === null) {
+    return;
+  }
+  const session = await client.getStatus({ sessionToken });
+  if (!session.authenticated || session.sessionExpiresAt === undefined) {
+    forgetSessionToken();
+    showForms();
+    return;
+  }
   requestForm.hidden = true;
   verifyForm.hidden = true;
-  show(status, `Signed in as ${sentTo}.`);
-});
+  sessionForm.hidden = false;
+  const expiresAt = new Date(Number(session.sessionExpiresAt.seconds) * 1000);
+  show(status, describeSession(session.email, expiresAt));
+}
+
+showSession().catch((error: unknown) => show(alert, describeError(error)));

@@ -117,10 +117,13 @@ export function startGrpcJsNoop(): Promise<BenchProcess> {
 }
 
 /** The PostgreSQL ceiling: one single-statement query per call through the service's pool. */
-export function startPgBaseline(databaseUrl: string): Promise<BenchProcess> {
+export function startPgBaseline(
+  databaseUrl: string,
+  pooler: "none" | "transaction" = "none",
+): Promise<BenchProcess> {
   return spawnBenchProcess(
     "test/bench/pg-baseline-server.ts",
-    { DATABASE_URL: databaseUrl },
+    { DATABASE_URL: databaseUrl, DATABASE_POOLER: pooler },
     /listening on (\d+)/,
   );
 }

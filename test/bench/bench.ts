@@ -14,10 +14,14 @@
 //   BENCH_SWEEP=0 npm run bench                                           skip the concurrency sweep
 //   BENCH_POSTGRES=0 npm run bench                                        in-memory scenarios only
 //   BENCH_MEMORY=0 npm run bench                                          PostgreSQL scenarios only
+//                          (named and unnamed statements, and unnamed through PgBouncer)
+//   BENCH_RESULTS=results/pooler-results.md npm run bench                  write results elsewhere
 
 import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { fileURLToPath } from "node:url";
+import { writeKeySetFile } from "../support/access-token-keys.js";
+import { startPgBouncer } from "../support/pgbouncer.js";
 import { createDatabase, startPostgresServer } from "../support/postgres-server.js";
 import {
   type BenchProcess,
@@ -40,9 +44,11 @@ const WITH_MEMORY = process.env.BENCH_MEMORY !== "0";
 const HMAC_KEY = "bench-hmac-key-of-at-least-32-characters!";
 // Each round opens with this much unmeasured load, so that a switch of scenario settles first.
 const ROUND_RAMP_MS = 200;
-const resultsFile = fileURLToPath(new URL("results/bench-results.md", import.meta.url));
+const resultsFile = fileURLToPath(
+  new URL(process.env.BENCH_RESULTS ?? "results/bench-results.md", import.meta.url),
+);
 
-type Store = "memory" | "postgres";
+type Store = "memory" | "postgres" | "postgres, unnamed" | "postgres via PgBouncer";
 type Next = () => Promise<unknown> | null;
 
 interface Options {
@@ -402,27 +408,50 @@ async function main() {
   }
   if (WITH_POSTGRES) {
     const pgServer = await startPostgresServer();
+    // The same scenarios with unnamed statements (DATABASE_POOLER=transaction), directly and
+    // through PgBouncer in transaction pooling mode (default settings): the statement mode's
+    // cost, then the pooler's. PgBouncer's CPU counts as the database's.
+    const bouncer = await startPgBouncer(pgServer.url);
+    const direct = (url: string) => url;
+    const routes = [
+      { store: "postgres", pooler: "none", url: direct, database: pgServer },
+      { store: "postgres, unnamed", pooler: "transaction", url: direct, database: pgServer },
+      {
+        store: "postgres via PgBouncer",
+        pooler: "transaction",
+        url: bouncer.urlFor,
+        database: { cpuSeconds: () => pgServer.cpuSeconds() + bouncer.cpuSeconds() },
+      },
+    ] as const;
     try {
-      const pgBaseline = await startPgBaseline(await createDatabase(pgServer.url));
-      try {
-        for (const transport of ["grpc", "connect"] as const) {
-          await runPass({
-            transport,
-            store: "postgres",
-            serviceEnv: async () => ({
-              ...SERVICE_ENV,
-              STORAGE: "postgres",
-              DATABASE_URL: await createDatabase(pgServer.url),
-              OTP_HMAC_KEY: HMAC_KEY,
-            }),
-            pgBaseline,
-            database: pgServer,
-          });
+      for (const route of routes) {
+        const pgBaseline = await startPgBaseline(
+          route.url(await createDatabase(pgServer.url)),
+          route.pooler,
+        );
+        try {
+          for (const transport of ["grpc", "connect"] as const) {
+            await runPass({
+              transport,
+              store: route.store,
+              serviceEnv: async () => ({
+                ...SERVICE_ENV,
+                STORAGE: "postgres",
+                DATABASE_URL: route.url(await createDatabase(pgServer.url)),
+                DATABASE_POOLER: route.pooler,
+                OTP_HMAC_KEY: HMAC_KEY,
+                ACCESS_TOKEN_KEYS: writeKeySetFile(),
+              }),
+              pgBaseline,
+              database: route.database,
+            });
+          }
+        } finally {
+          await pgBaseline.stop();
         }
-      } finally {
-        await pgBaseline.stop();
       }
     } finally {
+      await bouncer.destroy();
       await pgServer.destroy();
     }
   }
@@ -441,6 +470,7 @@ function render(started: Date): string {
     "",
     `\`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}): each scenario on a fresh service process, interleaved round by round with the same process's no-op (health Check) and the ceilings; load from the bench process (gRPC: raw node:http2, Connect JSON: node:http keep-alive over HTTP/1.1).`,
     "Ratios: calls/s to the no-op, to the bare @grpc/grpc-js no-op (gRPC, in memory) and, with PostgreSQL, to one statement through the same pool on the same stack, each measured interleaved with the scenario.",
+    "`postgres, unnamed`: DATABASE_POOLER=transaction directly (unnamed statements, the baseline's too); `postgres via PgBouncer`: the same through PgBouncer in transaction pooling mode (default settings), whose CPU the PostgreSQL CPU column includes.",
     "",
     "| scenario | transport | store | calls/s | p50 ms | p99 ms | server CPU (cores) | PostgreSQL CPU (cores) | server peak RSS MB | no-op calls/s | ÷ no-op | ÷ grpc-js no-op | ÷ PG 1-statement | generator CPU | errors | note |",
     "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",

@@ -17,6 +17,8 @@ import { createOtpService } from "../../src/domain/otp-service.js";
 import { defaultPolicy } from "../../src/domain/policy.js";
 import { cryptoRandom } from "../../src/platform/crypto-random.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
+import { createAccessTokenSigner } from "../../src/tokens/access-token-signer.js";
+import { ephemeralKeySet } from "../../src/tokens/signing-keys.js";
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const BATCH = 1_000;
@@ -51,6 +53,10 @@ async function main() {
     // Every call comes from one address here, so the per-IP limit is off, as in the load bench.
     policy: { ...defaultPolicy, ipRequestLimit: null },
     hmacKey: randomBytes(32),
+    accessTokens: createAccessTokenSigner(ephemeralKeySet().signing, {
+      issuer: "otp-auth",
+      audience: null,
+    }),
   });
   // One call before the baseline, so that code loaded and compiled on first use is not counted.
   await service.requestOtp({ email: "warm-up@bench.example.com", purpose: "login" });

@@ -1,9 +1,10 @@
 // The PostgreSQL ceiling: the service's own HTTP stack (one-port listener, connect-node router
-// with the service's options) and a pg Pool with the service's settings (POOL), serving one RPC
+// with the service's options) and a pg Pool with the service's settings (poolSettings), serving one RPC
 // (the health Check path, so the load generator calls it like the service's no-op) that makes one
 // single-statement round trip. No domain, no logging, no metrics: what one round trip costs
 // through this stack, so that an RPC making N round trips can be compared with it. The statement
-// is a named prepared statement (parsed once per connection, then only bound), as the store's are.
+// is sent through the store's query helper, so it is named or unnamed as the store's are
+// (DATABASE_POOLER).
 
 import pg from "pg";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
@@ -12,10 +13,13 @@ import { createClientAddressResolver } from "../../src/rpc/client-address.js";
 import { createConnectDoor } from "../../src/server/connect-door.js";
 import { createHttpSurface } from "../../src/server/http-surface.js";
 import { listen } from "../../src/server/listener.js";
-import { POOL } from "../../src/storage/postgres/open-postgres.js";
+import { poolSettings } from "../../src/storage/postgres/open-postgres.js";
+import { createQuery, type Pooler } from "../../src/storage/postgres/query.js";
 
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, ...POOL });
+const pooler = (process.env.DATABASE_POOLER ?? "none") as Pooler;
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, ...poolSettings(pooler) });
 pool.on("error", () => {});
+const query = createQuery(pool, pooler);
 let calls = 0;
 // The service's pipeline without an observer: no logging, no metrics.
 const pipeline = createCallPipeline({ resolveClientAddress: createClientAddressResolver([]) });
@@ -27,12 +31,9 @@ const listener = await listen(
         (router) =>
           router.service(Health, {
             async check() {
-              // A named, parameterised statement, like every statement the store sends.
-              await pool.query({
-                name: "baseline",
-                text: "SELECT $1::bigint AS n",
-                values: [calls++],
-              });
+              // A parameterised statement sent as the store sends its own (named unless behind
+              // a transaction pooler).
+              await query("baseline", "SELECT $1::bigint AS n", [calls++]);
               return { status: HealthCheckResponse_ServingStatus.SERVING };
             },
           }),

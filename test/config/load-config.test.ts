@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load-config.js";
 import { ConfigError } from "../../src/config/parse-values.js";
-import { defaultPolicy } from "../../src/domain/policy.js";
+import { writeKeySetFile } from "../support/access-token-keys.js";
 
 function errorFor(env: Record<string, string>): ConfigError {
   try {
@@ -22,13 +22,27 @@ describe("configuration", () => {
       host: "0.0.0.0",
       storage: "memory",
       databaseUrl: null,
-      policy: defaultPolicy,
+      databasePooler: "none",
+      // SPEC.md's literal numbers, not the implementation's own constant.
+      policy: {
+        codeLength: 6,
+        codeTtlMs: 5 * 60_000,
+        maxAttempts: 3,
+        lockoutMs: 10 * 60_000,
+        requestLimit: { count: 3, windowMs: 60 * 60_000 },
+        ipRequestLimit: { count: 8, windowMs: 15 * 60_000 },
+        sessionTtlMs: 24 * 60 * 60_000,
+        idempotencyTtlMs: 24 * 60 * 60_000,
+        accessTokenTtlMs: 15 * 60_000,
+      },
       hmacKey: null,
       trustProxy: [],
       corsOrigins: [],
       sender: { kind: "console" },
       logLevel: "info",
       shutdownGraceMs: 10_000,
+      accessTokens: { keys: null, issuer: "otp-auth", audience: null },
+      serviceTokens: [],
       tls: null,
       maxConnections: 10_000,
     });
@@ -76,11 +90,12 @@ describe("configuration", () => {
   describe("with STORAGE=postgres", () => {
     const key = "k".repeat(32);
 
-    it("takes DATABASE_URL and OTP_HMAC_KEY", () => {
+    it("takes DATABASE_URL, OTP_HMAC_KEY and ACCESS_TOKEN_KEYS", () => {
       const config = loadConfig({
         STORAGE: "postgres",
         DATABASE_URL: "postgres://otp:secret@db.internal:5432/otp",
         OTP_HMAC_KEY: key,
+        ACCESS_TOKEN_KEYS: writeKeySetFile(),
       });
       expect(config.storage).toBe("postgres");
       expect(config.databaseUrl).toBe("postgres://otp:secret@db.internal:5432/otp");
@@ -104,6 +119,27 @@ describe("configuration", () => {
         expect(error.message).not.toContain("mysql");
       },
     );
+
+    it("refuses to start without ACCESS_TOKEN_KEYS, naming it", () => {
+      const error = errorFor({
+        STORAGE: "postgres",
+        DATABASE_URL: "postgres://db/otp",
+        OTP_HMAC_KEY: key,
+      });
+      expect(error.variable).toBe("ACCESS_TOKEN_KEYS");
+      expect(error.message).toMatch(/required with STORAGE=postgres/);
+    });
+
+    it("takes DATABASE_POOLER=transaction for a transaction-mode pooler, in any case", () => {
+      const config = loadConfig({
+        STORAGE: "postgres",
+        DATABASE_URL: "postgres://otp:secret@pgbouncer:6432/otp",
+        DATABASE_POOLER: " Transaction ",
+        OTP_HMAC_KEY: key,
+        ACCESS_TOKEN_KEYS: writeKeySetFile(),
+      });
+      expect(config.databasePooler).toBe("transaction");
+    });
 
     it("ignores DATABASE_URL with memory storage", () => {
       expect(loadConfig({ DATABASE_URL: "postgres://db/otp" }).databaseUrl).toBeNull();
@@ -170,7 +206,13 @@ describe("configuration", () => {
     ["CORS_ORIGINS", "ftp://files.example.com"],
     ["CORS_ORIGINS", "*,https://app.example.com"],
     ["STORAGE", "redis"],
+    ["DATABASE_POOLER", "pgbouncer"],
+    ["DATABASE_POOLER", "session"],
     ["OTP_HMAC_KEY", "short"],
+    ["ACCESS_TOKEN_TTL", "15"],
+    ["ACCESS_TOKEN_KEYS", "/nonexistent/keys.json"],
+    ["SERVICE_TOKENS", "short"],
+    ["SERVICE_TOKENS", `${"a".repeat(32)},short`],
   ])("stops on %s=%s with a message naming the variable", (variable, value) => {
     const error = errorFor({ [variable]: value });
     expect(error.variable).toBe(variable);
@@ -180,5 +222,30 @@ describe("configuration", () => {
 
   it("never repeats the HMAC key in its message", () => {
     expect(errorFor({ OTP_HMAC_KEY: "tooshort-secret" }).message).not.toContain("tooshort");
+  });
+
+  it("reads the access token settings and SERVICE_TOKENS", () => {
+    const config = loadConfig({
+      ACCESS_TOKEN_KEYS: writeKeySetFile(["EdDSA", "ES256"]),
+      ACCESS_TOKEN_TTL: "5m",
+      ACCESS_TOKEN_ISSUER: "https://auth.example.com",
+      ACCESS_TOKEN_AUDIENCE: "api.example.com",
+      SERVICE_TOKENS: ` ${"a".repeat(32)} ,${"b".repeat(40)}`,
+    });
+    expect(config.policy.accessTokenTtlMs).toBe(300_000);
+    expect(config.accessTokens).toMatchObject({
+      issuer: "https://auth.example.com",
+      audience: "api.example.com",
+    });
+    expect(config.accessTokens.keys?.signing).toMatchObject({ kid: "key-1", alg: "EdDSA" });
+    expect(config.accessTokens.keys?.publicJwks.keys.map((k) => k.kid)).toEqual(["key-1", "key-2"]);
+    expect(config.serviceTokens).toEqual(["a".repeat(32), "b".repeat(40)]);
+  });
+
+  it("never repeats a service token in its message", () => {
+    const message = errorFor({ SERVICE_TOKENS: `${"a".repeat(32)},tooshort-secret` }).message;
+    expect(message).not.toContain("tooshort");
+    expect(message).not.toContain("a".repeat(32));
+    expect(message).toContain("token 2");
   });
 });

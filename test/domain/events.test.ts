@@ -13,6 +13,8 @@ function recordEvents() {
     codeVerified: () => seen.push("verified"),
     codeFailed: () => seen.push("failed"),
     codeLocked: () => seen.push("locked"),
+    sessionLookedUp: (live) => seen.push(live ? "lookup:live" : "lookup:not_live"),
+    signedOut: (all) => seen.push(all ? "signed-out:all" : "signed-out"),
     refused: (refusal) => seen.push(`refused:${refusal.kind}`),
   };
   return { events, seen };

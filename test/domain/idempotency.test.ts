@@ -28,6 +28,46 @@ describe("RequestOtp with an idempotency key", () => {
     expect(await service.requestOtp({ email, purpose: "", idempotencyKey: "k" })).toEqual(first);
   });
 
+  it("accepts a 255-character key and refuses a longer one", async () => {
+    const { service } = createDomainHarness();
+    const key = "k".repeat(255);
+    const first = await service.requestOtp({
+      email: "ann@example.com",
+      purpose: "",
+      idempotencyKey: key,
+    });
+    expect(
+      await service.requestOtp({ email: "ann@example.com", purpose: "", idempotencyKey: key }),
+    ).toEqual(first);
+    expect(
+      await refusalOf(
+        service.requestOtp({ email: "ann@example.com", purpose: "", idempotencyKey: `${key}k` }),
+      ),
+    ).toMatchObject({ kind: "invalid_argument", field: "idempotency_key" });
+  });
+
+  it("refuses keys with non-ASCII, control or blank characters, naming the key", async () => {
+    const { service, sender } = createDomainHarness();
+    for (const idempotencyKey of [
+      "",
+      "caf\u00e9",
+      "key\u200b",
+      "a b",
+      "tab\tkey",
+      "nul\u0000",
+      "del\u007f",
+      "\u{1f511}",
+    ]) {
+      expect(
+        await refusalOf(
+          service.requestOtp({ email: "ann@example.com", purpose: "", idempotencyKey }),
+        ),
+        JSON.stringify(idempotencyKey),
+      ).toMatchObject({ kind: "invalid_argument", field: "idempotency_key" });
+    }
+    expect(sender.sent).toEqual([]);
+  });
+
   it("refuses the same key with a different purpose", async () => {
     const { service } = createDomainHarness();
     await service.requestOtp({ email: "ann@example.com", purpose: "login", idempotencyKey: "k" });

@@ -36,6 +36,55 @@ describe("RequestOtp", () => {
     });
   });
 
+  it("treats an address written with decomposed accents as the composed one (NFC)", async () => {
+    const { service, sender } = createDomainHarness();
+    const composed = "jos\u00e9@example.com";
+    const decomposed = "jose\u0301@example.com";
+    await service.requestOtp({ email: decomposed, purpose: "" });
+    expect(sender.sent[0]?.email).toBe(composed);
+    await service.verifyOtp({ email: composed, otp: "111111", purpose: "" });
+    expect(await service.getStatus({ email: decomposed })).toMatchObject({ authenticated: true });
+  });
+
+  it("refuses an address holding an invisible format character, naming the email", async () => {
+    const { service, sender } = createDomainHarness();
+    // zero-width space, zero-width joiner, left-to-right mark, right-to-left override, BOM
+    for (const hidden of ["\u200b", "\u200d", "\u200e", "\u202e", "\ufeff"]) {
+      for (const email of [`ann${hidden}@example.com`, `ann@exam${hidden}ple.com`]) {
+        expect(await refusalOf(service.requestOtp({ email, purpose: "" })), email).toMatchObject({
+          kind: "invalid_argument",
+          field: "email",
+        });
+        expect(
+          await refusalOf(service.verifyOtp({ email, otp: "111111", purpose: "" })),
+        ).toMatchObject({ kind: "invalid_argument", field: "email" });
+        expect(await refusalOf(service.getStatus({ email }))).toMatchObject({
+          kind: "invalid_argument",
+          field: "email",
+        });
+      }
+    }
+    expect(sender.sent).toEqual([]);
+  });
+
+  it("accepts values at their limits: a 254-character email and a 32-character purpose", async () => {
+    const { service, sender } = createDomainHarness();
+    // 64-character local part (its own limit) + "@" + 189-character domain = 254.
+    const email = `${"a".repeat(64)}@${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`;
+    expect(email).toHaveLength(254);
+    const purpose = `p${"x".repeat(31)}`;
+    await service.requestOtp({ email, purpose });
+    expect(sender.sent[0]).toMatchObject({ email, purpose });
+    await service.verifyOtp({ email, otp: "111111", purpose });
+    expect(await refusalOf(service.requestOtp({ email: `${email}d`, purpose }))).toMatchObject({
+      kind: "invalid_argument",
+      field: "email",
+    });
+    expect(
+      await refusalOf(service.requestOtp({ email: "ann@example.com", purpose: `${purpose}x` })),
+    ).toMatchObject({ kind: "invalid_argument", field: "purpose" });
+  });
+
   it("answers a new and a known email alike", async () => {
     const { service } = createDomainHarness();
     await service.requestOtp({ email: "known@example.com", purpose: "" });
@@ -95,6 +144,35 @@ describe("RequestOtp", () => {
       clientIp: "192.0.2.2",
     });
     expect(other.remainingRequests).toBe(2);
+  });
+
+  it("counts an IPv6 client by its /64 network, so rotating addresses inside it does not help", async () => {
+    const { service } = createDomainHarness({
+      policy: { ipRequestLimit: { count: 2, windowMs: 15 * MINUTE } },
+    });
+    const from = (email: string, clientIp: string) =>
+      service.requestOtp({ email, purpose: "", clientIp });
+    await from("a@example.com", "2001:db8:1:2::1");
+    await from("b@example.com", "2001:0db8:0001:0002:ffff:ffff:ffff:fffe");
+    expect(await refusalOf(from("c@example.com", "2001:db8:1:2:abcd::9"))).toEqual({
+      kind: "ip_limit",
+      retryAfterMs: 15 * MINUTE,
+    });
+    // The neighbouring /64 is another subscriber.
+    await from("c@example.com", "2001:db8:1:3::1");
+  });
+
+  it("counts an IPv4-mapped IPv6 client as the IPv4 address it maps", async () => {
+    const { service } = createDomainHarness({
+      policy: { ipRequestLimit: { count: 2, windowMs: 15 * MINUTE } },
+    });
+    const from = (email: string, clientIp: string) =>
+      service.requestOtp({ email, purpose: "", clientIp });
+    await from("a@example.com", "192.0.2.7");
+    await from("b@example.com", "::ffff:192.0.2.7");
+    expect((await refusalOf(from("c@example.com", "::ffff:c000:207"))).kind).toBe("ip_limit");
+    // Another IPv4 address, also written mapped, is not in the same bucket.
+    await from("c@example.com", "::ffff:192.0.2.8");
   });
 
   it("checks the email limit before the IP limit", async () => {

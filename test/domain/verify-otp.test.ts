@@ -11,7 +11,7 @@ describe("VerifyOtp", () => {
     const { service, clock } = createDomainHarness();
     await service.requestOtp({ email, purpose: "" });
     clock.advance(MINUTE);
-    expect(await service.verifyOtp({ email, otp: "111111", purpose: "" })).toEqual({
+    expect(await service.verifyOtp({ email, otp: "111111", purpose: "" })).toMatchObject({
       authenticatedAt: clock.now(),
     });
     expect(await service.getStatus({ email })).toEqual({

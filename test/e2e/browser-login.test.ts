@@ -1,16 +1,26 @@
+import { rm } from "node:fs/promises";
 import type { Page } from "playwright-core";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSharedChromium } from "../support/chromium.js";
 import { createAuthClient } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
-// The login page served at `/`, driven in a real headless Chromium against a real server.
+// The login page served at `/`, driven in a real headless Chromium against a real server. Every
+// step asserts what a person sees (which forms are on screen, not just what the page says) and
+// leaves a screenshot in test-results/browser-login/<test>/ (gitignored; see the README).
+
+const SCREENSHOTS = "test-results/browser-login";
 
 const chromium = createSharedChromium();
 let server: TestServer | undefined;
 let page: Page | undefined;
 
 afterAll(() => chromium.close());
+
+let steps = 0;
+beforeEach(() => {
+  steps = 0;
+});
 
 afterEach(async () => {
   await page?.close();
@@ -31,6 +41,27 @@ async function openLoginPage(env: Record<string, string> = {}) {
   return { server: started, page: opened };
 }
 
+/**
+ * One step as a person sees it: takes a screenshot (kept as a test artifact), then asserts which
+ * of the two forms are on screen.
+ */
+async function step(on: Page, name: string, shown: { email: boolean; code: boolean }) {
+  const test = (expect.getState().currentTestName ?? "test").replace(/[^a-z0-9]+/gi, "-");
+  const folder = `${SCREENSHOTS}/${test}`;
+  if (steps === 0) {
+    await rm(folder, { recursive: true, force: true });
+  }
+  const path = `${folder}/${String(++steps).padStart(2, "0")}-${name}.png`;
+  await on.screenshot({ path, fullPage: true });
+  expect(
+    {
+      email: await on.getByLabel("Email address").isVisible(),
+      code: await on.getByLabel("Code from the message").isVisible(),
+    },
+    `what is on screen at "${name}" (see ${path})`,
+  ).toEqual(shown);
+}
+
 /** Waits until the live region `role` says `text`, then returns all it says. */
 async function announced(on: Page, role: "status" | "alert", text: string) {
   const region = on.getByRole(role);
@@ -48,17 +79,51 @@ async function submitCode(on: Page, code: string) {
   await on.getByRole("button", { name: "Verify" }).click();
 }
 
+/** `iso` as the page shows times: in the browser's own locale and time zone. */
+function localTime(on: Page, iso: string) {
+  return on.evaluate(
+    (ms) =>
+      new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(
+        new Date(ms),
+      ),
+    Date.parse(iso),
+  );
+}
+
+/**
+ * Which of the page's forms are hidden (their `hidden` property: what the page means to show,
+ * whatever the stylesheet does with it).
+ */
+function formsHidden(on: Page) {
+  // A string, evaluated in the page: this file is type-checked without the DOM library.
+  return on.evaluate<Record<string, boolean>>(`({
+    request: document.getElementById("request-form").hidden,
+    verify: document.getElementById("verify-form").hidden,
+    session: document.getElementById("session-form").hidden,
+  })`);
+}
+
+/** The session token the page keeps, or null. */
+function keptToken(on: Page) {
+  return on.evaluate<string | null>(`sessionStorage.getItem("otp-auth.session-token")`);
+}
+
 describe("the login page in a browser", () => {
   it("signs a person in with the code that was sent to them", async () => {
     const { server, page } = await openLoginPage();
+    await step(page, "opened", { email: true, code: false });
     await sendCode(page, "ann@example.com");
     expect(await announced(page, "status", "We sent")).toBe(
       "We sent a 6-digit code to ann@example.com. It expires in 5 minutes.",
     );
+    await step(page, "code-sent", { email: true, code: true });
 
     await submitCode(page, server.sender.lastCodeFor("ann@example.com"));
-    expect(await announced(page, "status", "Signed in")).toBe("Signed in as ann@example.com.");
+    expect(await announced(page, "status", "Signed in")).toBe(
+      `Signed in as ann@example.com until ${await localTime(page, "2026-01-02T00:00:00Z")}.`,
+    );
     expect(await page.getByRole("alert").textContent()).toBe("");
+    await step(page, "signed-in", { email: false, code: false });
     const status = await createAuthClient("grpc", server.baseUrl).getStatus({
       email: "ann@example.com",
     });
@@ -67,39 +132,95 @@ describe("the login page in a browser", () => {
 
   it("says how long to wait when the email has asked for too many codes", async () => {
     const { page } = await openLoginPage({ OTP_REQUEST_LIMIT: "1/1h" });
+    await step(page, "opened", { email: true, code: false });
     await sendCode(page, "bob@example.com");
     await announced(page, "status", "We sent");
+    await step(page, "code-sent", { email: true, code: true });
 
     await page.getByRole("button", { name: "Send code" }).click();
     expect(await announced(page, "alert", "Too many")).toBe(
       "Too many codes were requested for this email — try again in 60 minutes.",
     );
+    await step(page, "limit-reached", { email: true, code: true });
   });
 
   it("counts down wrong codes, then says how long the lock lasts", async () => {
     const { server, page } = await openLoginPage();
+    await step(page, "opened", { email: true, code: false });
     await sendCode(page, "cy@example.com");
     await announced(page, "status", "We sent");
+    await step(page, "code-sent", { email: true, code: true });
     const wrong = server.sender.lastCodeFor("cy@example.com") === "000000" ? "111111" : "000000";
 
     await submitCode(page, wrong);
     expect(await announced(page, "alert", "2 attempts")).toBe(
       "That code is not right — 2 attempts left.",
     );
+    await step(page, "first-wrong-code", { email: true, code: true });
     await submitCode(page, wrong);
     expect(await announced(page, "alert", "1 attempt")).toBe(
       "That code is not right — 1 attempt left.",
     );
+    await step(page, "second-wrong-code", { email: true, code: true });
     await submitCode(page, wrong);
     expect(await announced(page, "alert", "Too many")).toBe(
       "Too many wrong codes — try again in 10 minutes.",
     );
+    await step(page, "locked", { email: true, code: true });
   });
 
   it("explains a malformed email instead of sending it", async () => {
     const { server, page } = await openLoginPage();
+    await step(page, "opened", { email: true, code: false });
     await sendCode(page, "not an email");
     expect(await announced(page, "alert", "email")).toBe("Enter a valid email address.");
+    await step(page, "refused", { email: true, code: false });
     expect(server.sender.sent).toHaveLength(0);
+  });
+
+  it("keeps the session through a reload, and signs out for good", async () => {
+    const { server, page } = await openLoginPage();
+    await sendCode(page, "dee@example.com");
+    await announced(page, "status", "We sent");
+    server.clock.advance(60_000);
+    await submitCode(page, server.sender.lastCodeFor("dee@example.com"));
+    const signedIn = `Signed in as dee@example.com until ${await localTime(page, "2026-01-02T00:01:00Z")}.`;
+    expect(await announced(page, "status", "Signed in")).toBe(signedIn);
+    const sessionToken = await keptToken(page);
+    expect(sessionToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    // The page asks the service again after a reload; the token never went into a URL.
+    await page.reload();
+    expect(await announced(page, "status", "Signed in")).toBe(signedIn);
+    expect(await formsHidden(page)).toEqual({ request: true, verify: true, session: false });
+    expect(page.url()).not.toContain(sessionToken as string);
+
+    await page.getByRole("button", { name: "Sign out" }).click();
+    expect(await announced(page, "status", "Signed out")).toBe("Signed out.");
+    expect(await keptToken(page)).toBeNull();
+    expect(await formsHidden(page)).toEqual({ request: false, verify: true, session: true });
+    const status = await createAuthClient("grpc", server.baseUrl).getStatus({
+      sessionToken: sessionToken as string,
+    });
+    expect(status.authenticated).toBe(false);
+
+    await page.reload();
+    await page.getByLabel("Email address").waitFor();
+    expect(await formsHidden(page)).toEqual({ request: false, verify: true, session: true });
+  });
+
+  it("forgets a kept session the service no longer answers for", async () => {
+    const { server, page } = await openLoginPage();
+    await sendCode(page, "eve@example.com");
+    await announced(page, "status", "We sent");
+    await submitCode(page, server.sender.lastCodeFor("eve@example.com"));
+    await announced(page, "status", "Signed in");
+    const sessionToken = (await keptToken(page)) as string;
+    await createAuthClient("grpc", server.baseUrl).signOut({ sessionToken });
+
+    await page.reload();
+    await page.getByLabel("Email address").waitFor();
+    await page.waitForFunction(`sessionStorage.getItem("otp-auth.session-token") === null`);
+    expect(await page.getByRole("status").textContent()).toBe("");
   });
 });

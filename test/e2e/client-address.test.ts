@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errorFromJson } from "@connectrpc/connect/protocol-connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { detailsOf } from "../support/clients.js";
+import { createAuthClient, detailsOf, type Protocol } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // The per-IP limit keys on the client address: the socket peer, or, when the peer is a trusted
@@ -106,4 +106,59 @@ describe("the per-IP request limit", () => {
     // The address the client wrote to the left of itself was not charged.
     expect(await quotaOf("192.0.2.99")).toEqual(usedUp);
   });
+});
+
+describe("X-Forwarded-For over gRPC and gRPC-Web (request metadata)", () => {
+  /** RequestOtp over `protocol` with an x-forwarded-for header; "OK" or the ErrorInfo reason. */
+  async function requestOver(protocol: Protocol, forwardedFor: string): Promise<string> {
+    emails++;
+    const client = createAuthClient(protocol, (server as TestServer).baseUrl);
+    try {
+      await client.requestOtp(
+        { email: `client-address-${emails}@example.com` },
+        { headers: { "x-forwarded-for": forwardedFor } },
+      );
+      return "OK";
+    } catch (e) {
+      return detailsOf(ConnectError.from(e)).errorInfo?.reason ?? String(e);
+    }
+  }
+
+  it.each(["grpc", "grpc-web"] as const)(
+    "behind a trusted proxy, each forwarded client has its own quota (%s)",
+    async (protocol) => {
+      await startServer("127.0.0.1");
+      const quota = async (client: string) => [
+        await requestOver(protocol, client),
+        await requestOver(protocol, client),
+        await requestOver(protocol, client),
+      ];
+      expect(await quota("203.0.113.7")).toEqual(usedUp);
+      expect(await quota("198.51.100.23")).toEqual(usedUp);
+      // Addresses in one IPv6 /64 are one client, an IPv4-mapped address its IPv4 one.
+      expect([
+        await requestOver(protocol, "2001:db8:0:1::1"),
+        await requestOver(protocol, "2001:db8:0:1:ffff::2"),
+        await requestOver(protocol, "2001:db8:0:1::3"),
+        await requestOver(protocol, "2001:db8:0:2::3"),
+      ]).toEqual([...usedUp, "OK"]);
+      expect([
+        await requestOver(protocol, "192.0.2.44"),
+        await requestOver(protocol, "::ffff:192.0.2.44"),
+        await requestOver(protocol, "::ffff:c000:22c"),
+      ]).toEqual(usedUp);
+    },
+  );
+
+  it.each(["grpc", "grpc-web"] as const)(
+    "from a peer that is not a trusted proxy, the header is ignored (%s)",
+    async (protocol) => {
+      await startServer("10.0.0.0/8");
+      expect([
+        await requestOver(protocol, "203.0.113.1"),
+        await requestOver(protocol, "203.0.113.2"),
+        await requestOver(protocol, "203.0.113.3"),
+      ]).toEqual(usedUp);
+    },
+  );
 });

@@ -58,12 +58,20 @@ function closedWithin(socket: net.Socket | http2.ClientHttp2Session, withinMs: n
   });
 }
 
-/** A normal GetStatus call over `protocol`, timed. */
-async function timedCall(protocol: Protocol): Promise<number> {
-  const start = performance.now();
+/** A normal GetStatus call over `protocol`; resolves "served". */
+async function servedCall(protocol: Protocol): Promise<string> {
   const status = await createAuthClient(protocol, server.baseUrl).getStatus({ email: EMAIL });
   expect(status.authenticated).toBe(false);
-  return performance.now() - start;
+  return "served";
+}
+
+/**
+ * Whether a normal call over `protocol` is served before `attack` ends (the server cut the
+ * attacking connections off): the bound is the attack itself, not a wall-clock budget that a
+ * loaded machine could miss. A server stalled by the attack would serve the call only after.
+ */
+function servedDuring(protocol: Protocol, attack: Promise<unknown>): Promise<string> {
+  return Promise.race([servedCall(protocol), attack.then(() => "only after the attack ended")]);
 }
 
 describe("idle connections", () => {
@@ -87,19 +95,19 @@ describe("idle connections", () => {
         return socket;
       }),
     );
-    const closed = idle.map((socket) => closedWithin(socket, WELL_AFTER_MS));
+    const closed = Promise.all(idle.map((socket) => closedWithin(socket, WELL_AFTER_MS)));
 
-    expect(await timedCall("connect-json-h1")).toBeLessThan(1_000);
-    expect(await timedCall("grpc")).toBeLessThan(1_000);
-    await Promise.all(closed);
+    expect(await servedDuring("connect-json-h1", closed)).toBe("served");
+    expect(await servedDuring("grpc", closed)).toBe("served");
+    await closed;
   });
 
   it("500 connections that send nothing do not delay other clients and are closed once idle", async () => {
     const silent = await Promise.all(Array.from({ length: 500 }, connect));
-    const closed = silent.map((socket) => closedWithin(socket, WELL_AFTER_MS));
+    const closed = Promise.all(silent.map((socket) => closedWithin(socket, WELL_AFTER_MS)));
 
-    expect(await timedCall("connect-json-h1")).toBeLessThan(1_000);
-    await Promise.all(closed);
+    expect(await servedDuring("connect-json-h1", closed)).toBe("served");
+    await closed;
   });
 
   it("an idle HTTP/2 session is closed once idle", async () => {
@@ -133,7 +141,7 @@ describe("slow clients (slowloris)", () => {
     trickle(slow, `Host: localhost\r\nX-Padding: ${"a".repeat(500)}\r\n\r\n`);
     const closed = closedWithin(slow, WELL_AFTER_MS);
 
-    expect(await timedCall("connect-json-h1")).toBeLessThan(1_000);
+    expect(await servedDuring("connect-json-h1", closed)).toBe("served");
     expect(await closed).toBeGreaterThan(REQUEST_RECEIVE_MS / 2);
   });
 
@@ -147,7 +155,7 @@ describe("slow clients (slowloris)", () => {
     trickle(slow, body);
     const closed = closedWithin(slow, WELL_AFTER_MS);
 
-    expect(await timedCall("connect-json-h1")).toBeLessThan(1_000);
+    expect(await servedDuring("connect-json-h1", closed)).toBe("served");
     expect(await closed).toBeGreaterThan(REQUEST_RECEIVE_MS / 2);
   });
 
@@ -168,8 +176,10 @@ describe("slow clients (slowloris)", () => {
       clearInterval(timer);
       session.close();
     }
-    expect(performance.now() - start).toBeLessThan(WELL_AFTER_MS);
+    // Cancelled by the server's receive deadline (node's defaults never cancel a stream that keeps
+    // sending), and not before it.
     expect(stream.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+    expect(performance.now() - start).toBeGreaterThan(REQUEST_RECEIVE_MS / 2);
   });
 });
 
@@ -243,8 +253,10 @@ describe("HTTP/2 stream floods", () => {
   it("streams beyond the concurrency limit are refused while another client is served", async () => {
     const { socket, refusals } = await flood(MAX_STREAMS * 5);
 
-    expect(await timedCall("grpc")).toBeLessThan(1_000);
-    expect(await timedCall("connect-proto-h2")).toBeLessThan(1_000);
+    // Served while the flood's streams are open (they stay open until the socket is destroyed).
+    expect(await servedCall("grpc")).toBe("served");
+    expect(await servedCall("connect-proto-h2")).toBe("served");
+    expect(socket.destroyed).toBe(false);
     // Every stream past the limit; the test times out otherwise.
     await refusals(MAX_STREAMS * 4);
     socket.destroy();

@@ -266,6 +266,7 @@ describe("the service process's output", () => {
     expect(outsideCodes.filter((line) => /grace\.hopper/i.test(line))).toEqual([]);
     const logs = service.logs();
     expect(logs.map((entry) => entry.msg)).toEqual([
+      "ephemeral signing key",
       "listening",
       "rpc",
       "rpc",
@@ -291,7 +292,8 @@ describe("the service process's output", () => {
         clientIp: "127.0.0.1",
       });
     }
-    expect(logs[0]).toMatchObject({ level: "info", port, storage: "memory" });
+    expect(logs[0]).toMatchObject({ level: "warn", kid: expect.stringMatching(/^ephemeral-/) });
+    expect(logs[1]).toMatchObject({ level: "info", port, storage: "memory" });
     expect(service.stderr()).toBe("");
   });
 

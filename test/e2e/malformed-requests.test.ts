@@ -192,6 +192,13 @@ describe("gRPC: the status trailer carries the same error", () => {
       headers: grpc(),
       body: envelope(Buffer.from([0x0a, 0x01, 0x61]), 0x01),
     },
+    // Found by the wire fuzzer once it required ErrorInfo: connect answered UNIMPLEMENTED bare.
+    { scenario: "no message at all for a unary method", headers: grpc(), body: Buffer.alloc(0) },
+    {
+      scenario: "two messages for a unary method",
+      headers: grpc(),
+      body: Buffer.concat([envelope(Buffer.from([0x0a, 0x01, 0x61])), envelope(Buffer.alloc(0))]),
+    },
   ])("$scenario", async ({ headers, body }) => {
     const res = await http2Request(server.port, { path: PATH, headers, body });
     expect(res.status).toBe(200);
@@ -230,6 +237,11 @@ describe("gRPC-Web: the trailer envelope carries the same error", () => {
       scenario: "unparsable JSON (application/grpc-web+json)",
       contentType: "application/grpc-web+json",
       body: envelope(Buffer.from('{"email":')),
+    },
+    {
+      scenario: "no message at all",
+      contentType: "application/grpc-web+proto",
+      body: Buffer.alloc(0),
     },
   ])("$scenario", async ({ contentType, body }) => {
     const res = await fetch(`${server.baseUrl}${PATH}`, {

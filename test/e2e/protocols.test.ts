@@ -178,7 +178,16 @@ describe("logging in with plain fetch and Connect JSON, as curl or a browser wou
       email: EMAIL,
       otp: server.sender.lastCodeFor(EMAIL),
     });
-    expect(verified).toEqual({ authenticated: true, authenticatedAt: "2026-01-01T00:00:30Z" });
+    expect(verified).toEqual({
+      authenticated: true,
+      authenticatedAt: "2026-01-01T00:00:30Z",
+      sessionToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      sessionExpiresAt: "2026-01-02T00:00:30Z",
+      accessToken: expect.stringMatching(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/),
+      accessTokenExpiresAt: "2026-01-01T00:15:30Z",
+      sessionId: expect.any(String),
+      userId: expect.any(String),
+    });
     expect(await getStatus(EMAIL)).toEqual({
       authenticated: true,
       authenticatedAt: "2026-01-01T00:00:30Z",
@@ -206,7 +215,7 @@ describe("one port for HTTP/1.1 and HTTP/2", () => {
     });
     expect(verified.httpVersion).toBe("2.0");
     expect(verified.status).toBe(200);
-    expect(JSON.parse(verified.body.toString())).toEqual({
+    expect(JSON.parse(verified.body.toString())).toMatchObject({
       authenticated: true,
       authenticatedAt: "2026-01-01T00:00:00Z",
     });

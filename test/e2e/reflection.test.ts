@@ -159,7 +159,12 @@ describe.each(Object.entries(versions))("ServerReflectionInfo %s", (_, service) 
       files.find((file) => file.name === name),
     );
     const auth = registry.getService("auth.v1.AuthService");
-    expect(auth?.methods.map((m) => m.name)).toEqual(["RequestOtp", "VerifyOtp", "GetStatus"]);
+    expect(auth?.methods.map((m) => m.name)).toEqual([
+      "RequestOtp",
+      "VerifyOtp",
+      "GetStatus",
+      "SignOut",
+    ]);
     expect(auth?.methods[2]?.idempotency).toBe(MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS);
     expect(registry.getMessage("auth.v1.RequestOtpResponse")?.field.expiresAt?.number).toBe(2);
   });

@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { create, type DescMessage, toBinary } from "@bufbuild/protobuf";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import * as fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -7,19 +9,21 @@ import {
   RequestOtpRequestSchema,
   VerifyOtpRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
-import { createAuthClient } from "../support/clients.js";
+import { createAuthClient, detailsOf } from "../support/clients.js";
 import {
   envelope,
+  errorFromConnectResponse,
+  grpcWebTrailer,
   http1Request,
   http2Request,
-  parseEnvelopes,
   type RawResponse,
 } from "../support/raw-requests.js";
 import { killServices, type ServiceProcess, startService } from "../support/service-process.js";
 
 // Random and malformed bytes sent to a real service process over every protocol, for every RPC.
-// Whatever arrives, the answer is a client error in the service's shape, never INTERNAL or
-// UNKNOWN (grpc-status 13 or 2) nor an HTTP 5xx; the service keeps serving, and its memory stays
+// Whatever arrives, the answer is a success or a client error in the service's shape (a gRPC
+// status on gRPC and gRPC-Web, an ErrorInfo on every protocol), never INTERNAL or UNKNOWN
+// (grpc-status 13 or 2) nor an HTTP 5xx; the service keeps serving, and its memory stays
 // flat.
 
 const METHODS: Record<string, DescMessage> = {
@@ -155,28 +159,61 @@ function send(
     : http2Request(port, request);
 }
 
-/** The grpc-status a gRPC or gRPC-Web response carries, wherever it carries it. */
-function grpcStatus(res: RawResponse): string | null {
-  const inHeaders = res.headers.get("grpc-status") ?? res.trailers.get("grpc-status");
-  if (inHeaders !== null) {
-    return inHeaders;
+/**
+ * The gRPC status a gRPC or gRPC-Web response carries, wherever it carries it (headers for a
+ * trailers-only answer, HTTP/2 trailers, or gRPC-Web's trailer envelope). Fails when there is none:
+ * a gRPC client reads a missing grpc-status as an error of its own, not as success.
+ */
+function grpcTrailer(protocol: "grpc" | "grpc-web", res: RawResponse): Headers {
+  if (res.headers.has("grpc-status")) {
+    return res.headers;
   }
-  if (res.status !== 200 || !res.headers.get("content-type")?.startsWith("application/grpc-web")) {
-    return null; // answered at the HTTP level or as Connect (the status is checked), not gRPC-Web
+  if (res.trailers.has("grpc-status")) {
+    return res.trailers;
   }
-  const trailer = parseEnvelopes(res.body).find((part) => (part.flags & 0x80) !== 0);
-  const match = trailer?.data.toString("latin1").match(/^grpc-status:\s*(\d+)/im);
-  return match?.[1] ?? null;
+  if (protocol === "grpc-web" && res.body.length > 0) {
+    const trailer = grpcWebTrailer(res.body);
+    if (trailer.has("grpc-status")) {
+      return trailer;
+    }
+  }
+  return expect.fail(`HTTP ${res.status} over ${protocol} without a grpc-status`);
 }
 
-/** The answer is the service's own: no 5xx, no INTERNAL or UNKNOWN. */
-function expectNotServerFault(protocol: WireProtocol, res: RawResponse) {
+/**
+ * The answer is the service's own: no 5xx, no INTERNAL or UNKNOWN; every refusal, on every
+ * protocol, carries SPEC's shape (a code and an ErrorInfo in domain auth.v1 with a reason).
+ */
+function expectServiceAnswer(
+  sent: WireProtocol,
+  res: RawResponse,
+  contentType = CONTENT_TYPES[sent],
+) {
   expect(res.status).toBeLessThan(500);
+  // The content type decides the protocol the service answers in, whatever the client meant.
+  const protocol = contentType.startsWith("application/grpc-web")
+    ? "grpc-web"
+    : contentType.startsWith("application/grpc")
+      ? "grpc"
+      : "connect";
+  let error: ConnectError | undefined;
   if (protocol === "grpc" || protocol === "grpc-web") {
-    expect(["2", "13"]).not.toContain(grpcStatus(res));
-  } else if (res.status !== 200 && res.headers.get("content-type") === "application/json") {
-    expect(JSON.parse(res.body.toString()).code).not.toMatch(/^(internal|unknown)$/);
+    expect(res.status, "gRPC answers are HTTP 200 with a grpc-status").toBe(200);
+    error = findTrailerError(grpcTrailer(protocol, res));
+  } else if (res.status !== 200) {
+    expect(res.headers.get("content-type")).toBe("application/json");
+    error = errorFromConnectResponse(res.status, res.body, res.headers);
   }
+  if (error === undefined) {
+    return; // a success: some fuzzed bytes are a valid request
+  }
+  expect([Code.Internal, Code.Unknown]).not.toContain(error.code);
+  expect(
+    detailsOf(error).errorInfo,
+    `${protocol}: ${Code[error.code]} ${error.rawMessage}`,
+  ).toEqual(
+    expect.objectContaining({ domain: "auth.v1", reason: expect.stringMatching(/^[A-Z_]+$/) }),
+  );
 }
 
 const method = fc.constantFrom(...Object.keys(METHODS));
@@ -188,7 +225,7 @@ const properties: [string, () => Promise<void>][] = [
     () =>
       fc.assert(
         fc.asyncProperty(method, jsonPayload, async (m, body) => {
-          expectNotServerFault("connect-json", await send("connect-json", m, body));
+          expectServiceAnswer("connect-json", await send("connect-json", m, body));
         }),
         { numRuns: RUNS },
       ),
@@ -200,7 +237,7 @@ const properties: [string, () => Promise<void>][] = [
         fc.asyncProperty(
           method.chain((m) => fc.tuple(fc.constant(m), protoPayload(m))),
           async ([m, body]) => {
-            expectNotServerFault("connect-proto", await send("connect-proto", m, body));
+            expectServiceAnswer("connect-proto", await send("connect-proto", m, body));
           },
         ),
         { numRuns: RUNS },
@@ -214,7 +251,7 @@ const properties: [string, () => Promise<void>][] = [
           fc.constantFrom("grpc", "grpc-web" as const),
           method.chain((m) => fc.tuple(fc.constant(m), framed(protoPayload(m)))),
           async (protocol, [m, body]) => {
-            expectNotServerFault(protocol, await send(protocol, m, body));
+            expectServiceAnswer(protocol, await send(protocol, m, body));
           },
         ),
         { numRuns: RUNS },
@@ -239,7 +276,7 @@ const properties: [string, () => Promise<void>][] = [
           ),
           fc.oneof(fc.uint8Array({ maxLength: 100 }), jsonPayload),
           async (protocol, m, contentType, body) => {
-            expectNotServerFault(protocol, await send(protocol, m, body, contentType));
+            expectServiceAnswer(protocol, await send(protocol, m, body, contentType), contentType);
           },
         ),
         { numRuns: RUNS },

@@ -4,7 +4,7 @@ import { OtpError } from "../../src/domain/errors.js";
 import { createOtpService } from "../../src/domain/otp-service.js";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import type { RandomSource } from "../../src/domain/ports.js";
-import { createFakeClock, createRecordingSender } from "../support/fakes.js";
+import { createFakeClock, createRecordingSender, createRecordingSigner } from "../support/fakes.js";
 import {
   MODEL_POLICY,
   type Outcome,
@@ -33,9 +33,11 @@ export interface System {
 function createSequenceRandom(): RandomSource {
   let n = 0;
   let ids = 0;
+  let tokens = 0;
   return {
     digits: (length) => String((++n * 7919 + 104_729) % 10 ** length).padStart(length, "0"),
     id: () => `otp-${++ids}`,
+    token: () => `model-session-token-${String(++tokens).padStart(8, "0")}`,
   };
 }
 
@@ -50,6 +52,7 @@ export function createSystem(store: OtpStore): System {
     random: createSequenceRandom(),
     policy: { ...MODEL_POLICY },
     hmacKey: new Uint8Array(32).fill(42),
+    accessTokens: createRecordingSigner(),
   });
   return { service, store, clock, sender };
 }
@@ -57,16 +60,49 @@ export function createSystem(store: OtpStore): System {
 /** A fresh model for a fresh system. */
 export const createModel = () => new ReferenceModel(T0);
 
-/** The answer of a call as an Outcome, plus the otp id it carried; non-refusal errors propagate. */
-async function outcomeOf(call: Promise<unknown>): Promise<{ outcome: Outcome; otpId?: string }> {
+type Verified = Awaited<ReturnType<System["service"]["verifyOtp"]>>;
+type Status = Awaited<ReturnType<System["service"]["getStatus"]>>;
+
+/**
+ * The answer of a call as an Outcome, plus the otp id or the new session it carried; non-refusal
+ * errors propagate.
+ */
+export async function outcomeOf(
+  call: Promise<unknown>,
+): Promise<{ outcome: Outcome; otpId?: string; session?: Verified["session"] }> {
   try {
-    const value = (await call) as Record<string, unknown>;
+    const value = (await call) as Record<string, unknown> | undefined;
+    if (value === undefined) return { outcome: { ok: "signed-out" } };
     if ("otpId" in value) {
       const { otpId, ...rest } = value;
       return { outcome: { ok: "issued", ...rest } as Outcome, otpId: otpId as string };
     }
+    if ("session" in value && "authenticated" in value) {
+      const { authenticatedAt, session } = value as unknown as Required<Status>;
+      return {
+        outcome: {
+          ok: "session",
+          authenticatedAt,
+          email: session.email,
+          purpose: session.purpose,
+          sessionId: session.sessionId,
+          userId: session.userId,
+          sessionExpiresAt: session.expiresAt,
+          accessTokenExpiresAt: session.accessToken.expiresAt,
+        },
+      };
+    }
     if ("authenticated" in value) return { outcome: { ok: "status", ...value } as Outcome };
-    return { outcome: { ok: "verified", ...value } as Outcome };
+    const verified = value as unknown as Verified;
+    return {
+      outcome: {
+        ok: "verified",
+        authenticatedAt: verified.authenticatedAt,
+        sessionExpiresAt: verified.session.expiresAt,
+        accessTokenExpiresAt: verified.accessToken.expiresAt,
+      },
+      session: verified.session,
+    };
   } catch (error) {
     if (!(error instanceof OtpError)) throw error;
     const { kind, ...details } = error.refusal as { kind: string } & Record<string, unknown>;
@@ -103,7 +139,7 @@ const keys = fc.oneof(
 );
 const ips = fc.constantFrom(undefined, "10.0.0.1", "10.0.0.2");
 
-class RequestOtp implements Command {
+export class RequestOtp implements Command {
   constructor(
     readonly input: RequestInput,
     readonly deliveryFails: boolean,
@@ -174,6 +210,13 @@ class VerifyOtp implements Command {
     const expected = model.verifyOtp(input);
     const actual = await outcomeOf(system.service.verifyOtp(input));
     expect(actual.outcome).toEqual(expected);
+    if (actual.session !== undefined) {
+      const { token, sessionId, userId } = actual.session;
+      expect(model.sessions.some((s) => s.token === token || s.sessionId === sessionId)).toBe(
+        false,
+      );
+      model.sessionStarted(input, { token, sessionId, userId });
+    }
   }
   toString = () =>
     `VerifyOtp(${JSON.stringify(this.email)}, ${JSON.stringify(this.purpose)}, ${this.choice}, ${this.other})`;
@@ -189,6 +232,52 @@ class GetStatus implements Command {
   }
   toString = () => `GetStatus(${JSON.stringify(this.email)})`;
 }
+
+/** Which token a session command sends: one a verification answered, or one it never did. */
+type TokenChoice = { readonly known: number } | "unknown" | "malformed";
+
+function tokenFor(model: ReferenceModel, choice: TokenChoice): string {
+  if (choice === "malformed") return "not a session token";
+  const known =
+    typeof choice === "object"
+      ? model.sessions.at(choice.known % Math.max(1, model.sessions.length))
+      : undefined;
+  return known?.token ?? "unknown-session-token-0000000";
+}
+
+class GetSessionStatus implements Command {
+  constructor(readonly choice: TokenChoice) {}
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    const sessionToken = tokenFor(model, this.choice);
+    const expected = model.sessionStatus(sessionToken);
+    const actual = await outcomeOf(system.service.getStatus({ email: "", sessionToken }));
+    expect(actual.outcome).toEqual(expected);
+  }
+  toString = () => `GetSessionStatus(${JSON.stringify(this.choice)})`;
+}
+
+class SignOut implements Command {
+  constructor(
+    readonly choice: TokenChoice,
+    readonly allSessions: boolean,
+  ) {}
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    const sessionToken = tokenFor(model, this.choice);
+    const expected = model.signOut(sessionToken, this.allSessions);
+    const actual = await outcomeOf(
+      system.service.signOut({ sessionToken, allSessions: this.allSessions }),
+    );
+    expect(actual.outcome).toEqual(expected);
+  }
+  toString = () => `SignOut(${JSON.stringify(this.choice)}, all=${this.allSessions})`;
+}
+
+const tokenChoices = fc.oneof(
+  { weight: 8, arbitrary: fc.nat(7).map((known) => ({ known })) },
+  { weight: 1, arbitrary: fc.constantFrom<TokenChoice>("unknown", "malformed") },
+);
 
 class AdvanceClock implements Command {
   constructor(readonly ms: number) {}
@@ -262,6 +351,8 @@ export function commands(maxCommands: number) {
       verifyOtp,
       verifyOtp,
       emails.map((email) => new GetStatus(email)),
+      tokenChoices.map((choice) => new GetSessionStatus(choice)),
+      fc.tuple(tokenChoices, fc.boolean()).map(([choice, all]) => new SignOut(choice, all)),
       advances.map((ms) => new AdvanceClock(ms)),
       fc.constant(new Purge()),
     ],

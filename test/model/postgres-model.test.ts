@@ -3,7 +3,7 @@ import pg from "pg";
 import { afterAll, describe, inject, it } from "vitest";
 import { migrate } from "../../src/storage/postgres/migrations.js";
 import { createPostgresStore } from "../../src/storage/postgres/postgres-store.js";
-import { createDatabase } from "../support/postgres-server.js";
+import { createDatabase, truncateAll } from "../support/postgres-server.js";
 import { commands, createModel, createSystem } from "./model-commands.js";
 
 const databaseUrl = await createDatabase(inject("postgresUrl"));
@@ -18,7 +18,7 @@ describe("the service over PostgreSQL, against the reference model", () => {
   it("answers every random sequence of requests, verifications, status checks and clock moves as SPEC.md says", async () => {
     await fc.assert(
       fc.asyncProperty(commands(60), async (sequence) => {
-        await pool.query("TRUNCATE otp_users, otp_codes, otp_attempts, otp_slots, otp_idempotency");
+        await truncateAll(pool);
         await fc.asyncModelRun(
           () => ({ model: createModel(), real: createSystem(store) }),
           sequence,

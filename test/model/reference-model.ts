@@ -12,6 +12,7 @@ export const MODEL_POLICY = {
   requestLimit: { count: 3, windowMs: 60 * 60_000 },
   ipRequestLimit: { count: 2, windowMs: 15 * 60_000 },
   sessionTtlMs: 24 * 60 * 60_000,
+  accessTokenTtlMs: 15 * 60_000,
   idempotencyTtlMs: 24 * 60 * 60_000,
 } as const;
 
@@ -26,8 +27,24 @@ export type Outcome =
       readonly remainingRequests: number;
       readonly codeLength: number;
     }
-  | { readonly ok: "verified"; readonly authenticatedAt: number }
+  | {
+      readonly ok: "verified";
+      readonly authenticatedAt: number;
+      readonly sessionExpiresAt: number;
+      readonly accessTokenExpiresAt: number;
+    }
   | { readonly ok: "status"; readonly authenticated: boolean; readonly authenticatedAt?: number }
+  | {
+      readonly ok: "session";
+      readonly authenticatedAt: number;
+      readonly email: string;
+      readonly purpose: string;
+      readonly sessionId: string;
+      readonly userId: string;
+      readonly sessionExpiresAt: number;
+      readonly accessTokenExpiresAt: number;
+    }
+  | { readonly ok: "signed-out" }
   | { readonly refused: "invalid_argument"; readonly field: string }
   | { readonly refused: "request_limit" | "ip_limit" | "locked"; readonly retryAfterMs: number }
   | { readonly refused: "mismatch"; readonly attemptsRemaining: number }
@@ -56,6 +73,18 @@ interface Pair {
   readonly delivered: string[];
 }
 
+/** A session a verification started, as its token's holder knows it. */
+interface ModelSession {
+  readonly token: string;
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly email: string;
+  readonly purpose: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  revoked: boolean;
+}
+
 interface Replay {
   readonly purpose: string;
   readonly expiresAt: number;
@@ -64,6 +93,8 @@ interface Replay {
 }
 
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+/** SPEC: URL-safe, at least 128 bits (22 characters). */
+const SESSION_TOKEN = /^[A-Za-z0-9_-]{22,512}$/;
 const PURPOSE = /^[a-z][a-z0-9_-]{0,31}$/;
 
 export type RequestInput = {
@@ -79,7 +110,8 @@ export class ReferenceModel {
   private readonly pairs = new Map<string, Pair>();
   private readonly emailSlots = new Map<string, number[]>();
   private readonly ipSlots = new Map<string, number[]>();
-  private readonly authenticatedAt = new Map<string, number>();
+  /** Every session started, oldest first. */
+  readonly sessions: ModelSession[] = [];
   private readonly replays = new Map<string, Replay>();
   /** Every otp id the service has handed out, so a fresh one can be told from a replay. */
   readonly seenOtpIds = new Set<string>();
@@ -106,8 +138,8 @@ export class ReferenceModel {
   }
 
   /** `login` for empty, null when malformed. */
-  static purpose(raw: string): string | null {
-    if (raw === "") return "login";
+  static purpose(raw: string | undefined): string | null {
+    if (raw === "" || raw === undefined) return "login";
     return PURPOSE.test(raw) ? raw : null;
   }
 
@@ -240,19 +272,75 @@ export class ReferenceModel {
     }
     code.usedAt = this.now;
     pair.failures = 0;
-    this.authenticatedAt.set(email, this.now);
-    return { ok: "verified", authenticatedAt: this.now };
+    const sessionExpiresAt = this.now + P.sessionTtlMs;
+    return {
+      ok: "verified",
+      authenticatedAt: this.now,
+      sessionExpiresAt,
+      accessTokenExpiresAt: accessTokenExpiry(this.now, sessionExpiresAt),
+    };
   }
 
-  /** What GetStatus must answer. */
+  /** Records the session a successful verification of (email, purpose) started, with its token. */
+  sessionStarted(
+    input: { email: string; purpose: string },
+    session: { token: string; sessionId: string; userId: string },
+  ): void {
+    this.sessions.push({
+      ...session,
+      email: ReferenceModel.email(input.email) as string,
+      purpose: ReferenceModel.purpose(input.purpose) as string,
+      createdAt: this.now,
+      expiresAt: this.now + P.sessionTtlMs,
+      revoked: false,
+    });
+  }
+
+  private live(session: ModelSession): boolean {
+    return !session.revoked && session.expiresAt > this.now;
+  }
+
+  /** What GetStatus by email must answer: authenticated while a session of any purpose is live. */
   getStatus(input: { email: string }): Outcome {
     const email = ReferenceModel.email(input.email);
     if (email === null) return { refused: "invalid_argument", field: "email" };
-    const at = this.authenticatedAt.get(email);
-    if (at !== undefined && this.now - at < P.sessionTtlMs) {
-      return { ok: "status", authenticated: true, authenticatedAt: at };
+    const live = this.sessions.filter((s) => s.email === email && this.live(s));
+    const latest = live.at(-1);
+    if (latest !== undefined) {
+      return { ok: "status", authenticated: true, authenticatedAt: latest.createdAt };
     }
     return { ok: "status", authenticated: false };
+  }
+
+  /** What GetStatus by session token must answer: the session while live, else only false. */
+  sessionStatus(token: string): Outcome {
+    if (!SESSION_TOKEN.test(token)) return { refused: "invalid_argument", field: "session_token" };
+    const session = this.sessions.find((s) => s.token === token);
+    if (session === undefined || !this.live(session)) {
+      return { ok: "status", authenticated: false };
+    }
+    return {
+      ok: "session",
+      authenticatedAt: session.createdAt,
+      email: session.email,
+      purpose: session.purpose,
+      sessionId: session.sessionId,
+      userId: session.userId,
+      sessionExpiresAt: session.expiresAt,
+      accessTokenExpiresAt: accessTokenExpiry(this.now, session.expiresAt),
+    };
+  }
+
+  /** What SignOut must answer, applying it: one session, or every session of its user. */
+  signOut(token: string, allSessions: boolean): Outcome {
+    if (!SESSION_TOKEN.test(token)) return { refused: "invalid_argument", field: "session_token" };
+    const session = this.sessions.find((s) => s.token === token);
+    if (session !== undefined) {
+      for (const s of this.sessions) {
+        if (s === session || (allSessions && s.email === session.email)) s.revoked = true;
+      }
+    }
+    return { ok: "signed-out" };
   }
 
   /**
@@ -267,6 +355,11 @@ export class ReferenceModel {
       }
     }
   }
+}
+
+/** ACCESS_TOKEN_TTL from now, never past the session's end, in the whole seconds of a JWT. */
+function accessTokenExpiry(now: number, sessionExpiresAt: number): number {
+  return Math.floor(Math.min(now + P.accessTokenTtlMs, sessionExpiresAt) / 1000) * 1000;
 }
 
 function live(times: number[] | undefined, now: number, windowMs: number): number[] {

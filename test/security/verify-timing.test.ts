@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createDomainHarness } from "../support/domain-harness.js";
+import { refusalOf } from "../support/refusal.js";
 
 // Whether a wrong code shares 0 or 5 leading digits with the right one must not change how long
 // VerifyOtp takes: otherwise a guesser could find the code a digit at a time. The service compares
@@ -35,8 +36,13 @@ async function measure(): Promise<{ near: number; far: number }> {
   await service.requestOtp({ email, purpose: "" });
   const attempt = async (otp: string) => {
     const start = process.hrtime.bigint();
-    await service.verifyOtp({ email, otp, purpose: "" }).catch(() => {});
-    return Number(process.hrtime.bigint() - start);
+    const refusal = await refusalOf(service.verifyOtp({ email, otp, purpose: "" }));
+    const elapsed = Number(process.hrtime.bigint() - start);
+    // Every attempt must reach the comparison: one refused earlier would time something else.
+    if (refusal.kind !== "mismatch") {
+      expect.fail(`attempt with ${otp} was refused before the comparison: ${refusal.kind}`);
+    }
+    return elapsed;
   };
   for (let i = 0; i < 300; i++) {
     await attempt(i % 2 === 0 ? NEAR_MISS : FAR_MISS); // warm-up

@@ -1,17 +1,73 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { inject } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import type { IssuedOtp } from "../../src/domain/otp-store.js";
 import { migrate } from "../../src/storage/postgres/migrations.js";
 import { createPostgresStore } from "../../src/storage/postgres/postgres-store.js";
-import { createDatabase } from "../support/postgres-server.js";
+import type { Pooler } from "../../src/storage/postgres/query.js";
+import { startPgBouncer } from "../support/pgbouncer.js";
+import { createDatabase, truncateAll } from "../support/postgres-server.js";
 import { describeStoreContract } from "./store-contract.js";
+
+const T0 = Date.UTC(2026, 0, 1);
+const response: IssuedOtp = {
+  otpId: "otp-1",
+  expiresAt: T0 + 300_000,
+  ttlMs: 300_000,
+  remainingRequests: 2,
+  codeLength: 6,
+};
 
 const databaseUrl = await createDatabase(inject("postgresUrl"));
 const schemaPool = new pg.Pool({ connectionString: databaseUrl });
 await migrate(schemaPool);
+// PgBouncer in transaction pooling mode with its default settings, in front of the same database.
+const bouncer = await startPgBouncer(inject("postgresUrl"));
+afterAll(() => bouncer.destroy());
 
-describeStoreContract("postgres", async () => {
-  await schemaPool.query("TRUNCATE otp_users, otp_codes, otp_attempts, otp_slots, otp_idempotency");
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
-  const store = createPostgresStore(pool);
-  return { store, dispose: () => store.close() };
+function openStore(url: string, pooler: Pooler) {
+  return async () => {
+    await truncateAll(schemaPool);
+    const pool = new pg.Pool({ connectionString: url, max: 20 });
+    const store = createPostgresStore(pool, { pooler });
+    return { store, dispose: () => store.close() };
+  };
+}
+
+describeStoreContract("postgres", openStore(databaseUrl, "none"));
+
+describeStoreContract(
+  "postgres behind PgBouncer (transaction pooling)",
+  openStore(bouncer.urlFor(databaseUrl), "transaction"),
+);
+
+describe("postgres idempotency leases", () => {
+  it("a holder whose lease lapsed and was taken over can no longer complete the key", async () => {
+    await schemaPool.query("TRUNCATE otp_idempotency");
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    const store = createPostgresStore(pool, { idempotencyLease: "200 milliseconds" });
+    try {
+      const claim = () =>
+        store.claimIdempotencyKey({
+          email: "ann@example.com",
+          key: "lease",
+          purpose: "login",
+          now: T0,
+          expiresAt: T0 + 60_000,
+        });
+      const first = await claim();
+      await sleep(400);
+      // Same process, same key: the second request takes the lapsed lease over.
+      const second = await claim();
+      if (first.kind !== "claimed" || second.kind !== "claimed") {
+        throw new Error(`expected two claims, got ${first.kind} and ${second.kind}`);
+      }
+      const late = { ...response, otpId: "from-the-lapsed-holder" };
+      await store.completeIdempotencyKey("ann@example.com", "lease", first.holder, late);
+      await store.completeIdempotencyKey("ann@example.com", "lease", second.holder, response);
+      expect(await claim()).toEqual({ kind: "replay", response });
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -4,21 +4,31 @@ import type { OtpStore } from "../../src/domain/otp-store.js";
 import { defaultPolicy, type Policy } from "../../src/domain/policy.js";
 import type { OtpEvents } from "../../src/domain/ports.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
-import { createFakeClock, createFixedRandom, createRecordingSender } from "./fakes.js";
+import {
+  createFakeClock,
+  createFixedRandom,
+  createRecordingSender,
+  createRecordingSigner,
+} from "./fakes.js";
 
-/** The domain service over a memory store, a fake clock, fixed codes and a recording sender. */
+/**
+ * The domain service over a memory store, a fake clock, fixed codes, a recording sender and a
+ * recording access-token signer.
+ */
 export function createDomainHarness(
   options: {
     policy?: Partial<Policy>;
     codes?: string[];
     store?: OtpStore;
     events?: OtpEvents;
+    serviceTokens?: string[];
   } = {},
 ) {
   const clock = createFakeClock();
   const sender = createRecordingSender();
   const store = options.store ?? createMemoryStore();
   const policy: Policy = { ...defaultPolicy, ...options.policy };
+  const signer = createRecordingSigner();
   const service = createOtpService({
     store,
     clock,
@@ -26,7 +36,9 @@ export function createDomainHarness(
     random: createFixedRandom(options.codes ?? ["111111", "222222", "333333", "444444"]),
     policy,
     hmacKey: randomBytes(32),
+    accessTokens: signer,
+    ...(options.serviceTokens ? { serviceTokens: options.serviceTokens } : {}),
     ...(options.events ? { events: options.events } : {}),
   });
-  return { service, store, clock, sender, policy };
+  return { service, store, clock, sender, policy, signer };
 }

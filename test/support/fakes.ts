@@ -1,6 +1,12 @@
 import { OtpError } from "../../src/domain/errors.js";
 import type { OtpStore } from "../../src/domain/otp-store.js";
-import type { OtpDelivery, OtpSender, RandomSource } from "../../src/domain/ports.js";
+import type {
+  AccessTokenClaims,
+  AccessTokenSigner,
+  OtpDelivery,
+  OtpSender,
+  RandomSource,
+} from "../../src/domain/ports.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
 
 /** A clock that only moves when told to. */
@@ -14,10 +20,14 @@ export function createFakeClock(start = Date.UTC(2026, 0, 1)) {
   };
 }
 
-/** Codes taken from `codes` in order (then "000000"-style repeats of the last), ids counting up. */
+/**
+ * Codes taken from `codes` in order (then "000000"-style repeats of the last), ids and session
+ * tokens counting up.
+ */
 export function createFixedRandom(codes: string[] = []) {
   let next = 0;
   let ids = 0;
+  let tokens = 0;
   const random: RandomSource = {
     digits(length) {
       const code = codes[next] ?? codes[codes.length - 1] ?? "1".repeat(length);
@@ -27,6 +37,10 @@ export function createFixedRandom(codes: string[] = []) {
     id() {
       ids++;
       return `otp-${ids}`;
+    },
+    token() {
+      tokens++;
+      return `session-token-${String(tokens).padStart(12, "0")}`;
     },
   };
   return random;
@@ -76,6 +90,15 @@ export function createGatedStore(inner: OtpStore) {
     open: () => void;
     opened: Promise<void>;
   } | null = null;
+  // A call of `method` held until a call of `after` has completed (holdUntilDone).
+  let ordering: {
+    method: keyof OtpStore;
+    after: keyof OtpStore;
+    holding: boolean;
+    entered: () => void;
+    done: () => void;
+    doneOnce: Promise<void>;
+  } | null = null;
   const store = { ...inner };
   for (const method of Object.keys(inner) as (keyof OtpStore)[]) {
     const step = inner[method] as (...args: unknown[]) => Promise<unknown>;
@@ -89,11 +112,43 @@ export function createGatedStore(inner: OtpStore) {
         }
         await held.opened;
       }
+      const order = ordering;
+      if (order !== null && !order.holding && order.method === method) {
+        order.holding = true;
+        order.entered();
+        await order.doneOnce;
+        return step(...args);
+      }
+      if (order?.holding && order.after === method) {
+        ordering = null;
+        try {
+          return await step(...args);
+        } finally {
+          order.done();
+        }
+      }
       return step(...args);
     };
   }
   return {
     store: store as OtpStore,
+    /**
+     * The next call of `method` waits, once it has been made, until a call of `after` (made
+     * meanwhile by another request) has completed: a chosen interleaving of two requests.
+     * Resolves `entered` when the held call arrives.
+     */
+    holdUntilDone(method: keyof OtpStore, after: keyof OtpStore) {
+      let entered = () => {};
+      const arrived = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      let done = () => {};
+      const doneOnce = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      ordering = { method, after, holding: false, entered, done, doneOnce };
+      return { entered: arrived };
+    },
     holdUntil(method: keyof OtpStore, n: number) {
       let open = () => {};
       const opened = new Promise<void>((resolve) => {
@@ -151,6 +206,8 @@ export function createFailingStore(makeError: () => unknown): OtpStore {
     completeIdempotencyKey: fail,
     releaseIdempotencyKey: fail,
     readAuthentication: fail,
+    findSession: fail,
+    revokeSessions: fail,
     ping: fail,
     purgeExpired: (now) => inner.purgeExpired(now),
     close: () => inner.close(),
@@ -178,4 +235,20 @@ export function createPingSwitchStore(inner: OtpStore) {
       reachable = value;
     },
   };
+}
+
+/**
+ * A signer that records the claims it was given and "signs" them as readable text
+ * (`claims.<JSON>`), for domain tests that check what a token says without a key.
+ */
+export function createRecordingSigner() {
+  const signed: AccessTokenClaims[] = [];
+  const signer: AccessTokenSigner & { signed: AccessTokenClaims[] } = {
+    signed,
+    async sign(claims) {
+      signed.push(claims);
+      return `claims.${JSON.stringify(claims)}`;
+    },
+  };
+  return signer;
 }

@@ -1,4 +1,5 @@
 import type { CodeReceiver } from "../bench/code-receiver.js";
+import { writeKeySetFile } from "./access-token-keys.js";
 import {
   type AuditReport,
   audit,
@@ -41,6 +42,7 @@ export async function startCluster(options: {
     STORAGE: "postgres",
     DATABASE_URL: options.databaseUrl,
     OTP_HMAC_KEY: "an-hmac-key-shared-by-the-fault-instances-0123456789",
+    ACCESS_TOKEN_KEYS: writeKeySetFile(),
     OTP_SENDER: "webhook",
     OTP_WEBHOOK_URL: options.receiver.url,
     OTP_WEBHOOK_SECRET: WEBHOOK_SECRET,

@@ -6,8 +6,10 @@
 //
 // A caller asks for a code for an email address (RequestOtp), the service
 // delivers it, the caller proves possession of the mailbox by sending the code
-// back (VerifyOtp), and the service remembers that the address is
-// authenticated (GetStatus).
+// back (VerifyOtp), and gets a session: an opaque session token and a short
+// access token (a JWT that other services verify offline against
+// /.well-known/jwks.json). GetStatus tells whether a session is live, SignOut
+// ends one or all of a user's sessions.
 //
 // Every refusal carries a google.rpc.ErrorInfo with domain "auth.v1" and one of
 // the reasons listed on each RPC; clients should branch on ErrorInfo.reason, not
@@ -15,7 +17,7 @@
 // google.rpc.RetryInfo and a `retry-after` header (Connect) or trailer (gRPC,
 // gRPC-Web) in whole seconds. INVALID_ARGUMENT refusals carry a
 // google.rpc.BadRequest naming the offending field (`email`, `otp`, `purpose`,
-// `idempotency_key` or `body`).
+// `idempotency_key`, `session_token` or `body`).
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -27,7 +29,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file auth/v1/auth.proto.
  */
 export const file_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiMwoRUmVxdWVzdE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHcHVycG9zZRgCIAEoCSKtAQoSUmVxdWVzdE90cFJlc3BvbnNlEg4KBm90cF9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoScmVtYWluaW5nX3JlcXVlc3RzGAQgASgNEhMKC2NvZGVfbGVuZ3RoGAUgASgNIj8KEFZlcmlmeU90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSCwoDb3RwGAIgASgJEg8KB3B1cnBvc2UYAyABKAkiYAoRVmVyaWZ5T3RwUmVzcG9uc2USFQoNYXV0aGVudGljYXRlZBgBIAEoCBI0ChBhdXRoZW50aWNhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIhChBHZXRTdGF0dXNSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJImAKEUdldFN0YXR1c1Jlc3BvbnNlEhUKDWF1dGhlbnRpY2F0ZWQYASABKAgSNAoQYXV0aGVudGljYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAy4QEKC0F1dGhTZXJ2aWNlEkUKClJlcXVlc3RPdHASGi5hdXRoLnYxLlJlcXVlc3RPdHBSZXF1ZXN0GhsuYXV0aC52MS5SZXF1ZXN0T3RwUmVzcG9uc2USQgoJVmVyaWZ5T3RwEhkuYXV0aC52MS5WZXJpZnlPdHBSZXF1ZXN0GhouYXV0aC52MS5WZXJpZnlPdHBSZXNwb25zZRJHCglHZXRTdGF0dXMSGS5hdXRoLnYxLkdldFN0YXR1c1JlcXVlc3QaGi5hdXRoLnYxLkdldFN0YXR1c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiMwoRUmVxdWVzdE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHcHVycG9zZRgCIAEoCSKtAQoSUmVxdWVzdE90cFJlc3BvbnNlEg4KBm90cF9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoScmVtYWluaW5nX3JlcXVlc3RzGAQgASgNEhMKC2NvZGVfbGVuZ3RoGAUgASgNIj8KEFZlcmlmeU90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSCwoDb3RwGAIgASgJEg8KB3B1cnBvc2UYAyABKAkipwIKEVZlcmlmeU90cFJlc3BvbnNlEhUKDWF1dGhlbnRpY2F0ZWQYASABKAgSNAoQYXV0aGVudGljYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2Vzc2lvbl90b2tlbhgDIAEoCRI2ChJzZXNzaW9uX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjY2Vzc190b2tlbhgFIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgHIAEoCRIPCgd1c2VyX2lkGAggASgJIjgKEEdldFN0YXR1c1JlcXVlc3QSDQoFZW1haWwYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCSKwAgoRR2V0U3RhdHVzUmVzcG9uc2USFQoNYXV0aGVudGljYXRlZBgBIAEoCBI0ChBhdXRoZW50aWNhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlbWFpbBgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSNgoSc2Vzc2lvbl9leHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY2Nlc3NfdG9rZW4YByABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYCSABKAkiPQoOU2lnbk91dFJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIUCgxhbGxfc2Vzc2lvbnMYAiABKAgiEQoPU2lnbk91dFJlc3BvbnNlMp8CCgtBdXRoU2VydmljZRJFCgpSZXF1ZXN0T3RwEhouYXV0aC52MS5SZXF1ZXN0T3RwUmVxdWVzdBobLmF1dGgudjEuUmVxdWVzdE90cFJlc3BvbnNlEkIKCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2USRwoJR2V0U3RhdHVzEhkuYXV0aC52MS5HZXRTdGF0dXNSZXF1ZXN0GhouYXV0aC52MS5HZXRTdGF0dXNSZXNwb25zZSIDkAIBEjwKB1NpZ25PdXQSFy5hdXRoLnYxLlNpZ25PdXRSZXF1ZXN0GhguYXV0aC52MS5TaWduT3V0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message auth.v1.RequestOtpRequest
@@ -155,6 +157,50 @@ export type VerifyOtpResponse = Message<"auth.v1.VerifyOtpResponse"> & {
    * @generated from field: google.protobuf.Timestamp authenticated_at = 2;
    */
   authenticatedAt?: Timestamp | undefined;
+
+  /**
+   * The new session's bearer secret (URL-safe). Send it only in request
+   * bodies: to GetStatus and SignOut.
+   *
+   * @generated from field: string session_token = 3;
+   */
+  sessionToken: string;
+
+  /**
+   * When the session ends (SESSION_TTL after verification) unless signed out.
+   *
+   * @generated from field: google.protobuf.Timestamp session_expires_at = 4;
+   */
+  sessionExpiresAt?: Timestamp | undefined;
+
+  /**
+   * A JWT for other services (typ at+jwt, ES256 or EdDSA), verifiable with
+   * the keys at /.well-known/jwks.json.
+   *
+   * @generated from field: string access_token = 5;
+   */
+  accessToken: string;
+
+  /**
+   * The access token's `exp`: ACCESS_TOKEN_TTL, never past the session's end.
+   *
+   * @generated from field: google.protobuf.Timestamp access_token_expires_at = 6;
+   */
+  accessTokenExpiresAt?: Timestamp | undefined;
+
+  /**
+   * Identifies the session (the access token's `sid`).
+   *
+   * @generated from field: string session_id = 7;
+   */
+  sessionId: string;
+
+  /**
+   * The user's stable id (the access token's `sub`).
+   *
+   * @generated from field: string user_id = 8;
+   */
+  userId: string;
 };
 
 /**
@@ -169,11 +215,19 @@ export const VerifyOtpResponseSchema: GenMessage<VerifyOtpResponse> = /*@__PURE_
  */
 export type GetStatusRequest = Message<"auth.v1.GetStatusRequest"> & {
   /**
-   * The address to look up.
+   * The address to look up; a trusted service's question. Not together with
+   * session_token.
    *
    * @generated from field: string email = 1;
    */
   email: string;
+
+  /**
+   * A session token from VerifyOtp; only in a POST body, never in a URL.
+   *
+   * @generated from field: string session_token = 2;
+   */
+  sessionToken: string;
 };
 
 /**
@@ -188,20 +242,70 @@ export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*
  */
 export type GetStatusResponse = Message<"auth.v1.GetStatusResponse"> & {
   /**
-   * True while the last successful verification is younger than the
-   * configured session lifetime (SESSION_TTL, 24h by default).
+   * By session_token: true while that session is live. By email: true while
+   * the address has a live session of any purpose.
    *
    * @generated from field: bool authenticated = 1;
    */
   authenticated: boolean;
 
   /**
-   * The instant of the last successful verification; absent while not
+   * The instant of the (latest) verification; absent while not
    * authenticated.
    *
    * @generated from field: google.protobuf.Timestamp authenticated_at = 2;
    */
   authenticatedAt?: Timestamp | undefined;
+
+  /**
+   * The session's email address. This and the fields below are filled only
+   * for a live session looked up by session_token.
+   *
+   * @generated from field: string email = 3;
+   */
+  email: string;
+
+  /**
+   * The purpose the session's code was requested for.
+   *
+   * @generated from field: string purpose = 4;
+   */
+  purpose: string;
+
+  /**
+   * Identifies the session (the access token's `sid`).
+   *
+   * @generated from field: string session_id = 5;
+   */
+  sessionId: string;
+
+  /**
+   * When the session ends unless signed out.
+   *
+   * @generated from field: google.protobuf.Timestamp session_expires_at = 6;
+   */
+  sessionExpiresAt?: Timestamp | undefined;
+
+  /**
+   * A fresh access token for the session.
+   *
+   * @generated from field: string access_token = 7;
+   */
+  accessToken: string;
+
+  /**
+   * The access token's `exp`.
+   *
+   * @generated from field: google.protobuf.Timestamp access_token_expires_at = 8;
+   */
+  accessTokenExpiresAt?: Timestamp | undefined;
+
+  /**
+   * The user's stable id (the access token's `sub`).
+   *
+   * @generated from field: string user_id = 9;
+   */
+  userId: string;
 };
 
 /**
@@ -210,6 +314,45 @@ export type GetStatusResponse = Message<"auth.v1.GetStatusResponse"> & {
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
   messageDesc(file_auth_v1_auth, 5);
+
+/**
+ * @generated from message auth.v1.SignOutRequest
+ */
+export type SignOutRequest = Message<"auth.v1.SignOutRequest"> & {
+  /**
+   * The session token from VerifyOtp.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * Also end every other session of the same user.
+   *
+   * @generated from field: bool all_sessions = 2;
+   */
+  allSessions: boolean;
+};
+
+/**
+ * Describes the message auth.v1.SignOutRequest.
+ * Use `create(SignOutRequestSchema)` to create a new message.
+ */
+export const SignOutRequestSchema: GenMessage<SignOutRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 6);
+
+/**
+ * @generated from message auth.v1.SignOutResponse
+ */
+export type SignOutResponse = Message<"auth.v1.SignOutResponse"> & {
+};
+
+/**
+ * Describes the message auth.v1.SignOutResponse.
+ * Use `create(SignOutResponseSchema)` to create a new message.
+ */
+export const SignOutResponseSchema: GenMessage<SignOutResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 7);
 
 /**
  * Issues, delivers and verifies one-time passcodes.
@@ -239,8 +382,9 @@ export const AuthService: GenService<{
     output: typeof RequestOtpResponseSchema;
   },
   /**
-   * Checks a code. On success the code is used up and the email address is
-   * authenticated from that instant.
+   * Checks a code. On success the code is used up and a session starts: the
+   * answer carries its session token (keep it secret; it lives SESSION_TTL
+   * unless signed out) and an access token for other services.
    *
    * Errors (ErrorInfo.reason): INVALID_ARGUMENT, MESSAGE_TOO_LARGE,
    * OTP_LOCKED (also for the wrong code that exhausts the attempts),
@@ -256,10 +400,15 @@ export const AuthService: GenService<{
     output: typeof VerifyOtpResponseSchema;
   },
   /**
-   * Tells whether the email address is authenticated. Unknown addresses are
-   * simply not authenticated. Also served as a Connect GET request.
+   * Tells whether a session is live (by session_token, POST only) or whether
+   * an email address has a live session (by email; a trusted service's
+   * question, which needs `authorization: Bearer <service token>` when the
+   * server sets SERVICE_TOKENS). Unknown, expired and revoked sessions and
+   * unknown addresses are simply not authenticated. Email lookups are also
+   * served as Connect GET requests; a session token in a URL is refused.
    *
-   * Errors (ErrorInfo.reason): INVALID_ARGUMENT, STORAGE_UNAVAILABLE.
+   * Errors (ErrorInfo.reason): INVALID_ARGUMENT, CALLER_UNAUTHENTICATED,
+   * STORAGE_UNAVAILABLE.
    *
    * @generated from rpc auth.v1.AuthService.GetStatus
    */
@@ -267,6 +416,21 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof GetStatusRequestSchema;
     output: typeof GetStatusResponseSchema;
+  },
+  /**
+   * Ends the session of session_token, or with all_sessions every session of
+   * its user. Answers alike for a live, unknown, expired or already revoked
+   * token. Once it returns, no instance answers the session as authenticated;
+   * access tokens already issued stay valid until their short `exp`.
+   *
+   * Errors (ErrorInfo.reason): INVALID_ARGUMENT, STORAGE_UNAVAILABLE.
+   *
+   * @generated from rpc auth.v1.AuthService.SignOut
+   */
+  signOut: {
+    methodKind: "unary";
+    input: typeof SignOutRequestSchema;
+    output: typeof SignOutResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_auth_v1_auth, 0);

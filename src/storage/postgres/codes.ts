@@ -52,7 +52,7 @@ export function createCodeSteps(query: Query): CodeSteps {
              otp_id = EXCLUDED.otp_id, code_hash = EXCLUDED.code_hash, issued_at = EXCLUDED.issued_at,
              expires_at = EXCLUDED.expires_at, used_at = NULL, retain_until = EXCLUDED.retain_until
          )
-         INSERT INTO otp_users (email, created_at, retain_until) VALUES ($1, $5, $7)
+         INSERT INTO otp_users (email, user_id, created_at, retain_until) VALUES ($1, $8, $5, $7)
          ON CONFLICT (email) DO NOTHING`,
         [
           code.email,
@@ -62,12 +62,15 @@ export function createCodeSteps(query: Query): CodeSteps {
           date(code.issuedAt),
           date(code.expiresAt),
           date(code.retainUntil),
+          code.userId,
         ],
       );
     },
 
+    // The session is inserted by the same statement that uses the code, from the user row it
+    // upserts: one round trip, and no session without its code or code without its session.
     async consumeCode(use): Promise<ConsumeOutcome> {
-      const { rows } = await query<{ consumed: boolean }>(
+      const { rows } = await query<{ user_id: string | null }>(
         "otp_consume_code",
         `WITH lock AS (
            SELECT 1 FROM otp_attempts WHERE email = $1 AND purpose = $2 AND locked_until > $4
@@ -79,16 +82,32 @@ export function createCodeSteps(query: Query): CodeSteps {
          ), cleared AS (
            DELETE FROM otp_attempts WHERE email = $1 AND purpose = $2 AND EXISTS (SELECT 1 FROM used)
          ), authenticated AS (
-           INSERT INTO otp_users (email, created_at, authenticated_at, retain_until)
-           SELECT $1, $4, $4, $5 FROM used
+           INSERT INTO otp_users (email, user_id, created_at, authenticated_at, retain_until)
+           SELECT $1, $6, $4, $4, $5 FROM used
            ON CONFLICT (email) DO UPDATE SET authenticated_at = EXCLUDED.authenticated_at,
              retain_until = GREATEST(otp_users.retain_until, EXCLUDED.retain_until)
+           RETURNING user_id
+         ), session AS (
+           INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at)
+           SELECT $7, $8, user_id, $1, $2, $4, $9 FROM authenticated
+           RETURNING user_id
          )
-         SELECT EXISTS (SELECT 1 FROM used) AS consumed`,
-        [use.email, use.purpose, use.otpId, date(use.now), date(use.retainUntil)],
+         SELECT (SELECT user_id FROM session) AS user_id`,
+        [
+          use.email,
+          use.purpose,
+          use.otpId,
+          date(use.now),
+          date(use.retainUntil),
+          use.userId,
+          Buffer.from(use.session.tokenHash),
+          use.session.sessionId,
+          date(use.session.expiresAt),
+        ],
       );
-      if (rows[0]?.consumed === true) {
-        return { kind: "consumed" };
+      const userId = rows[0]?.user_id ?? null;
+      if (userId !== null) {
+        return { kind: "consumed", userId };
       }
       // Refused: read again (a new snapshot, so a concurrent writer's change is seen) to say why.
       const state = await readOtpState(use.email, use.purpose);

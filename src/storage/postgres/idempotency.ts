@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { IdempotencyOutcome, IssuedOtp, OtpStore } from "../../domain/otp-store.js";
+import { unlessAborted } from "../unless-aborted.js";
 import { date, type Query } from "./query.js";
 
 // A claimed idempotency key whose holder vanished (crashed mid-request) is free again after this.
@@ -18,11 +19,10 @@ type IdempotencySteps = Pick<
  * Idempotency keys (table otp_idempotency): a key is claimed by one conditional upsert that
  * records a holder and a lease; only the holder completes or releases it.
  */
-export function createIdempotencySteps(query: Query): IdempotencySteps {
-  // Keys this process holds, and the holder id that proves it.
-  const held = new Map<string, string>();
-  const heldKey = (email: string, key: string) => `${email}\n${key}`;
-
+export function createIdempotencySteps(
+  query: Query,
+  lease: string = IDEMPOTENCY_LEASE,
+): IdempotencySteps {
   return {
     async claimIdempotencyKey(claim): Promise<IdempotencyOutcome> {
       const holder = randomUUID();
@@ -53,14 +53,13 @@ export function createIdempotencySteps(query: Query): IdempotencySteps {
             claim.purpose,
             date(claim.expiresAt),
             holder,
-            IDEMPOTENCY_LEASE,
+            lease,
             date(claim.now),
           ],
         );
         const row = rows[0];
         if (row?.claimed) {
-          held.set(heldKey(claim.email, claim.key), holder);
-          return { kind: "claimed" };
+          return { kind: "claimed", holder };
         }
         if (row?.purpose != null && row.purpose !== claim.purpose) {
           return { kind: "mismatch" };
@@ -68,29 +67,26 @@ export function createIdempotencySteps(query: Query): IdempotencySteps {
         if (row?.response != null) {
           return { kind: "replay", response: row.response };
         }
-        await sleep(wait);
+        // Held by another request: look again soon, while our caller still waits for an answer.
+        await unlessAborted(sleep(wait), claim.signal);
       }
     },
 
-    async completeIdempotencyKey(email, key, response) {
-      const holder = held.get(heldKey(email, key));
-      held.delete(heldKey(email, key));
+    async completeIdempotencyKey(email, key, holder, response) {
       await query(
         "otp_complete_key",
         `UPDATE otp_idempotency SET response = $3, holder = NULL, lease_until = NULL
           WHERE email = $1 AND key = $2 AND holder = $4`,
-        [email, key, JSON.stringify(response), holder ?? null],
+        [email, key, JSON.stringify(response), holder],
       );
     },
 
-    async releaseIdempotencyKey(email, key) {
-      const holder = held.get(heldKey(email, key));
-      held.delete(heldKey(email, key));
+    async releaseIdempotencyKey(email, key, holder) {
       await query(
         "otp_release_key",
         `DELETE FROM otp_idempotency
           WHERE email = $1 AND key = $2 AND holder = $3 AND response IS NULL`,
-        [email, key, holder ?? null],
+        [email, key, holder],
       );
     },
   };

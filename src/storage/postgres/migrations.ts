@@ -75,6 +75,33 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       CREATE INDEX otp_idempotency_expires_at ON otp_idempotency (expires_at);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- A stable random id per user (22 URL-safe characters, 122 random bits). The default also
+      -- gives every existing row its own id, and rows that an instance of the previous version
+      -- inserts during a rolling upgrade.
+      ALTER TABLE otp_users ADD COLUMN user_id text NOT NULL
+        DEFAULT translate(encode(decode(replace(gen_random_uuid()::text, '-', ''), 'hex'), 'base64'), '+/=', '-_');
+      CREATE UNIQUE INDEX otp_users_user_id ON otp_users (user_id);
+
+      -- Sessions that verifications started: only a hash of each token. Kept until they expire,
+      -- revoked or not.
+      CREATE TABLE otp_sessions (
+        token_hash bytea PRIMARY KEY,
+        session_id text NOT NULL UNIQUE,
+        user_id    text NOT NULL,
+        email      text NOT NULL,
+        purpose    text NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        revoked_at timestamptz
+      );
+      CREATE INDEX otp_sessions_email ON otp_sessions (email);
+      CREATE INDEX otp_sessions_user_id ON otp_sessions (user_id);
+      CREATE INDEX otp_sessions_expires_at ON otp_sessions (expires_at);
+    `,
+  },
 ];
 
 // Any constant works; it only has to be the same for every instance of this service.

@@ -3,24 +3,33 @@ import type { OtpStore } from "../../domain/otp-store.js";
 import { createCodeSteps } from "./codes.js";
 import { createIdempotencySteps } from "./idempotency.js";
 import { createLimitSteps } from "./limits.js";
-import { createQuery, date } from "./query.js";
-import { createUserSteps } from "./users.js";
+import { createQuery, date, type Pooler } from "./query.js";
+import { createSessionSteps } from "./sessions.js";
 
 /**
  * The storage port on PostgreSQL, for several instances sharing one database, composed of one
- * module per aggregate (codes and attempts, limits, idempotency keys, users).
+ * module per aggregate (codes and attempts with their users, limits, idempotency keys, sessions).
  *
  * Race-freedom comes from single statements, each serialised on the row it writes (see each
  * module). Single statements rather than transactions with row locks: one round trip each, and no
- * lock is held across a network wait.
+ * lock is held across a network wait. Behind a transaction pooler (`pooler`), statements are
+ * unnamed (see createQuery).
  */
-export function createPostgresStore(pool: Pool): OtpStore {
-  const query = createQuery(pool);
+export function createPostgresStore(
+  pool: Pool,
+  options: {
+    /** `transaction` behind a transaction pooler: statements are then unnamed. */
+    readonly pooler?: Pooler;
+    /** How long a claimed idempotency key stays held without its holder (tests shorten it). */
+    readonly idempotencyLease?: string;
+  } = {},
+): OtpStore {
+  const query = createQuery(pool, options.pooler ?? "none");
   return {
     ...createCodeSteps(query),
     ...createLimitSteps(query),
-    ...createIdempotencySteps(query),
-    ...createUserSteps(query),
+    ...createIdempotencySteps(query, options.idempotencyLease),
+    ...createSessionSteps(query),
 
     async ping() {
       await query("otp_ping", "SELECT 1");
@@ -35,9 +44,11 @@ export function createPostgresStore(pool: Pool): OtpStore {
               s AS (DELETE FROM otp_slots WHERE expires_at <= $1 RETURNING 1),
               i AS (DELETE FROM otp_idempotency
                      WHERE expires_at <= $1 AND (response IS NOT NULL OR lease_until <= clock_timestamp())
-                    RETURNING 1)
+                    RETURNING 1),
+              se AS (DELETE FROM otp_sessions WHERE expires_at <= $1 RETURNING 1)
          SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a) + (SELECT count(*) FROM u)
-              + (SELECT count(*) FROM s) + (SELECT count(*) FROM i) AS purged`,
+              + (SELECT count(*) FROM s) + (SELECT count(*) FROM i) + (SELECT count(*) FROM se)
+              AS purged`,
         [date(now)],
       );
       return Number(rows[0]?.purged ?? 0);

@@ -2,6 +2,12 @@ import type { Pool, QueryResult, QueryResultRow } from "pg";
 import { unavailableAsRefusal } from "./storage-errors.js";
 
 /**
+ * How the service reaches PostgreSQL: directly (or through a session pooler, which keeps a server
+ * connection per client), or through a transaction pooler (DATABASE_POOLER).
+ */
+export type Pooler = "none" | "transaction";
+
+/**
  * Runs one statement under a name, so that each connection parses and plans it once and then only
  * binds it. A name must always go with the same text (node-postgres refuses otherwise): names are
  * per call site. Rejects with a storage_unavailable OtpError when the database cannot be reached.
@@ -12,8 +18,15 @@ export type Query = <R extends QueryResultRow>(
   values?: unknown[],
 ) => Promise<QueryResult<R>>;
 
-/** The Query of a pool. */
-export function createQuery(pool: Pool): Query {
+/**
+ * The Query of a pool. Behind a transaction pooler (`pooler: "transaction"`) the name is dropped:
+ * a named statement lives on one server connection, which the pooler hands to other clients
+ * between transactions, so each statement is parsed anew (unnamed, still parameterised).
+ */
+export function createQuery(pool: Pool, pooler: Pooler = "none"): Query {
+  if (pooler === "transaction") {
+    return (_name, text, values = []) => unavailableAsRefusal(() => pool.query({ text, values }));
+  }
   return (name, text, values = []) =>
     unavailableAsRefusal(() => pool.query({ name, text, values }));
 }

@@ -47,3 +47,46 @@ export async function unavailableAsRefusal<T>(step: () => Promise<T>): Promise<T
     throw error;
   }
 }
+
+// Refusals that waiting does not cure. PostgreSQL says why by SQLSTATE; PgBouncer answers every
+// refusal with 08P01 (which otherwise means "not now") and says why only in its message.
+const REFUSALS: readonly {
+  readonly sqlstate: RegExp;
+  readonly message: RegExp;
+  readonly cause: string;
+}[] = [
+  {
+    sqlstate: /^28/,
+    message:
+      /password authentication failed|SASL authentication failed|no such user|login rejected|pg_hba\.conf/i,
+    cause:
+      "the database refused the login (authentication failed): check the user and password in DATABASE_URL",
+  },
+  {
+    sqlstate: /^3D000$/,
+    message: /database "[^"]*" does not exist|no such database/i,
+    cause: "the database named in DATABASE_URL does not exist",
+  },
+  {
+    sqlstate: /^42704$/,
+    message: /unsupported startup parameter|unrecognized configuration parameter/i,
+    cause: "the database (or a pooler in front of it) refused a connection parameter",
+  },
+];
+
+/**
+ * Why the database refused a connection for good (authentication, a missing database, a refused
+ * parameter), for a start-up error that names the real cause; undefined for anything else.
+ */
+export function refusalCause(error: unknown): string | undefined {
+  if (!(error instanceof Error)) {
+    return undefined;
+  }
+  const code = (error as { code?: unknown }).code;
+  const sqlstate = typeof code === "string" ? code : "";
+  return REFUSALS.find(
+    (refusal) =>
+      refusal.sqlstate.test(sqlstate) ||
+      (sqlstate === "08P01" && refusal.message.test(error.message)),
+  )?.cause;
+}

@@ -1,0 +1,59 @@
+import { createHash } from "node:crypto";
+import { invalidArgument } from "./errors.js";
+import type { OtpServiceDeps } from "./otp-service.js";
+import type { StoredSession } from "./otp-store.js";
+
+// What the service hands out is at least 22 URL-safe characters (128 bits); the upper bound only
+// keeps junk from being hashed.
+const SESSION_TOKEN_SHAPE = /^[A-Za-z0-9_-]{22,512}$/;
+
+/** The hash a session token is stored and looked up by. Tokens carry ≥128 random bits: no key needed. */
+export function hashSessionToken(token: string): Uint8Array {
+  return createHash("sha256").update(token).digest();
+}
+
+/** Returns the token unchanged. Throws naming `session_token` unless it has a session token's shape. */
+export function checkSessionToken(token: string): string {
+  if (!SESSION_TOKEN_SHAPE.test(token)) {
+    throw invalidArgument(
+      "session_token",
+      "session_token must be the session token a verification returned",
+    );
+  }
+  return token;
+}
+
+/** A session is live from its creation until it expires or is revoked. */
+export function isLive(session: StoredSession, now: number): boolean {
+  return session.revokedAt === null && session.expiresAt > now;
+}
+
+/** A signed access token and when it expires (epoch ms). */
+export interface AccessToken {
+  readonly token: string;
+  readonly expiresAt: number;
+}
+
+/**
+ * Signs a new access token for a live session at `now`: ACCESS_TOKEN_TTL long, but never past
+ * the session's end (JWT times are whole seconds, so both are rounded down).
+ */
+export async function issueAccessToken(
+  deps: OtpServiceDeps,
+  session: Pick<StoredSession, "sessionId" | "userId" | "email" | "purpose" | "expiresAt">,
+  now: number,
+): Promise<AccessToken> {
+  const iat = Math.floor(now / 1000);
+  const exp = Math.floor(Math.min(now + deps.policy.accessTokenTtlMs, session.expiresAt) / 1000);
+  const token = await deps.accessTokens.sign({
+    sub: session.userId,
+    email: session.email,
+    purpose: session.purpose,
+    sid: session.sessionId,
+    jti: deps.random.id(),
+    iat,
+    exp,
+    amr: ["otp"],
+  });
+  return { token, expiresAt: exp * 1000 };
+}
