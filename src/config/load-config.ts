@@ -139,10 +139,18 @@ function parseTlsFiles(certFile: string | undefined, keyFile: string | undefined
     return null;
   }
   if (certFile === undefined) {
-    throw new ConfigError("TLS_CERT_FILE", "", "required with TLS_KEY_FILE: a PEM certificate file");
+    throw new ConfigError(
+      "TLS_CERT_FILE",
+      "",
+      "required with TLS_KEY_FILE: a PEM certificate file",
+    );
   }
   if (keyFile === undefined) {
-    throw new ConfigError("TLS_KEY_FILE", "", "required with TLS_CERT_FILE: a PEM private key file");
+    throw new ConfigError(
+      "TLS_KEY_FILE",
+      "",
+      "required with TLS_CERT_FILE: a PEM private key file",
+    );
   }
   return { certFile: certFile.trim(), keyFile: keyFile.trim() };
 }

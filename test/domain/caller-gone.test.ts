@@ -1,11 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { createOtpService } from "../../src/domain/otp-service.js";
-import { defaultPolicy } from "../../src/domain/policy.js";
 import type { OtpDelivery, OtpSender } from "../../src/domain/ports.js";
-import { createMemoryStore } from "../../src/storage/memory-store.js";
 import { createDomainHarness } from "../support/domain-harness.js";
-import { createFakeClock, createFixedRandom } from "../support/fakes.js";
 import { refusalOf } from "../support/refusal.js";
 
 // A caller whose deadline passed or who went away (the transport aborts the call's signal): the
@@ -55,16 +50,8 @@ describe("a caller who has gone", () => {
   });
 
   it("stops the delivery in progress; the code never verifies and the quota is given back", async () => {
-    const store = createMemoryStore();
     const sender = createWaitingSender();
-    const service = createOtpService({
-      store,
-      clock: createFakeClock(),
-      sender,
-      random: createFixedRandom(["111111", "222222"]),
-      policy: defaultPolicy,
-      hmacKey: randomBytes(32),
-    });
+    const { service, store, clock, policy } = createDomainHarness({ sender });
     const controller = new AbortController();
 
     const requested = service.requestOtp({ email: EMAIL, purpose: "", signal: controller.signal });
@@ -79,8 +66,8 @@ describe("a caller who has gone", () => {
     const slot = await store.takeSlot({
       bucket: `email:${EMAIL}`,
       slotId: "probe",
-      now: createFakeClock().now(),
-      limit: defaultPolicy.requestLimit,
+      now: clock.now(),
+      limit: policy.requestLimit,
     });
     expect(slot).toEqual({ granted: true, remaining: 2 });
   });
