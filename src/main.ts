@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { loadConfig } from "./config/load-config.js";
 import { ConfigError } from "./config/parse-values.js";
 import { createLogger } from "./observability/logger.js";
@@ -20,14 +21,22 @@ async function main(): Promise<void> {
   try {
     app = await startApp(config, { logger });
   } catch (error) {
+    if (error instanceof ConfigError) {
+      // A file a variable names is unusable (TLS_CERT_FILE, say): said as for any bad variable.
+      process.stderr.write(`otp-auth: cannot start: ${error.message}\n`);
+      process.exit(2);
+    }
     logger.fatal({ err: error }, "cannot start");
     process.exit(1);
   }
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
-      return;
+      // An operator who signals again does not want to wait for the drain: exit now, with the
+      // status a shell reports for death by that signal (143 for SIGTERM, 130 for SIGINT).
+      logger.warn({ signal }, "stopping now, without waiting for requests in flight");
+      process.exit(128 + constants.signals[signal]);
     }
     stopping = true;
     // close() stops accepting connections before it first waits, so once this line is out, new
@@ -47,8 +56,26 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // A renewed certificate is picked up without a restart; a bad one leaves the old one in use.
+  process.on("SIGHUP", () => {
+    if (config.tls === null) {
+      return;
+    }
+    try {
+      app.reloadTls();
+      logger.info("reloaded TLS certificate");
+    } catch (error) {
+      logger.error({ err: error }, "TLS certificate not reloaded; still serving the previous one");
+    }
+  });
   logger.info(
-    { host: config.host, port: app.port, grpcPort: app.grpcPort, storage: config.storage },
+    {
+      host: config.host,
+      port: app.port,
+      grpcPort: app.grpcPort,
+      storage: config.storage,
+      tls: config.tls !== null,
+    },
     "listening",
   );
   if (app.grpcPort !== null) {
@@ -59,7 +86,7 @@ async function main(): Promise<void> {
   // Only now: a supervisor may signal as soon as it reads this line. It stays plain text, for
   // people and scripts reading `npm start`, besides the log entry above for collectors.
   process.stdout.write(
-    `otp-auth listening on ${config.host}:${app.port} (gRPC, gRPC-Web and Connect; storage ${config.storage})\n`,
+    `otp-auth listening on ${config.host}:${app.port} (gRPC, gRPC-Web and Connect${config.tls === null ? "" : " over TLS"}; storage ${config.storage})\n`,
   );
 }
 

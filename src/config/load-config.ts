@@ -1,6 +1,7 @@
 import type { SenderConfig } from "../delivery/create-sender.js";
 import { defaultPolicy, type Policy } from "../domain/policy.js";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
+import type { TlsFiles } from "../server/tls.js";
 import { type AccessTokenConfig, loadAccessTokenConfig } from "./access-token-config.js";
 import {
   ConfigError,
@@ -40,6 +41,10 @@ export interface Config {
   readonly accessTokens: AccessTokenConfig;
   /** Secrets that let a caller look up an email's status (SERVICE_TOKENS); empty leaves it open. */
   readonly serviceTokens: readonly string[];
+  /** The certificate and key files (TLS_CERT_FILE, TLS_KEY_FILE); null serves plaintext (h2c). */
+  readonly tls: TlsFiles | null;
+  /** Connections one listener holds at once (MAX_CONNECTIONS); more are closed as they arrive. */
+  readonly maxConnections: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -127,7 +132,35 @@ export function loadConfig(env: Env): Config {
     shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
     accessTokens: loadAccessTokenConfig(env, storage === "postgres"),
     serviceTokens: optional("SERVICE_TOKENS", parseServiceTokens, []),
+    tls: parseTlsFiles(read("TLS_CERT_FILE"), read("TLS_KEY_FILE")),
+    maxConnections: optional(
+      "MAX_CONNECTIONS",
+      (name, value) => parseInteger(name, value, 1, 1_000_000),
+      10_000,
+    ),
   };
+}
+
+/** Both files or neither: a certificate without its key (or the reverse) cannot serve TLS. */
+function parseTlsFiles(certFile: string | undefined, keyFile: string | undefined): TlsFiles | null {
+  if (certFile === undefined && keyFile === undefined) {
+    return null;
+  }
+  if (certFile === undefined) {
+    throw new ConfigError(
+      "TLS_CERT_FILE",
+      "",
+      "required with TLS_KEY_FILE: a PEM certificate file",
+    );
+  }
+  if (keyFile === undefined) {
+    throw new ConfigError(
+      "TLS_KEY_FILE",
+      "",
+      "required with TLS_CERT_FILE: a PEM private key file",
+    );
+  }
+  return { certFile: certFile.trim(), keyFile: keyFile.trim() };
 }
 
 function parseServiceTokens(variable: string, value: string): string[] {

@@ -50,7 +50,7 @@ export function createSmtpSender(options: SmtpSenderOptions): SmtpSender {
     debug: false,
   });
   return {
-    async send(delivery: OtpDelivery) {
+    async send(delivery: OtpDelivery, callerSignal?: AbortSignal) {
       const mail = renderMail(options.templates, delivery, clock.now());
       try {
         await transport.sendMail({
@@ -62,9 +62,15 @@ export function createSmtpSender(options: SmtpSenderOptions): SmtpSender {
           html: mail.html,
           // Aborting closes the connection the message is on: a server that has not yet taken the
           // whole message drops it, one that has may still deliver it.
-          signal: AbortSignal.timeout(options.timeoutMs),
+          // The caller giving up stops the send too: nobody is left to use the code.
+          signal: callerSignal
+            ? AbortSignal.any([AbortSignal.timeout(options.timeoutMs), callerSignal])
+            : AbortSignal.timeout(options.timeoutMs),
         });
       } catch (error) {
+        if (callerSignal?.aborted) {
+          throw callerSignal.reason;
+        }
         throw new Error(
           isAbort(error)
             ? `the SMTP server did not accept the message within ${options.timeoutMs}ms; it may still deliver it`

@@ -34,7 +34,7 @@ export function createWebhookSender(options: WebhookSenderOptions): OtpSender {
   const clock = options.clock ?? systemClock;
   const target = describeTarget(options.url);
   return {
-    async send(delivery: OtpDelivery) {
+    async send(delivery: OtpDelivery, callerSignal?: AbortSignal) {
       const payload: WebhookPayload = {
         email: delivery.email,
         code: delivery.code,
@@ -44,7 +44,9 @@ export function createWebhookSender(options: WebhookSenderOptions): OtpSender {
       };
       const body = JSON.stringify(payload);
       const timestamp = String(Math.floor(clock.now() / 1000));
-      const signal = AbortSignal.timeout(options.timeoutMs);
+      const timeout = AbortSignal.timeout(options.timeoutMs);
+      // The caller giving up stops the request too: nobody is left to use the code.
+      const signal = callerSignal ? AbortSignal.any([timeout, callerSignal]) : timeout;
       let status: number;
       try {
         const response = await fetch(options.url, {
@@ -63,8 +65,11 @@ export function createWebhookSender(options: WebhookSenderOptions): OtpSender {
         // Read to the end so the connection can be reused; bounded by the same timeout.
         await response.arrayBuffer();
       } catch (error) {
+        if (callerSignal?.aborted) {
+          throw callerSignal.reason;
+        }
         throw new Error(
-          signal.aborted
+          timeout.aborted
             ? `the webhook ${target} did not answer within ${options.timeoutMs}ms; it may have the code`
             : `the webhook ${target} could not be reached: ${messageOf(error)}`,
           { cause: error },

@@ -53,7 +53,10 @@ export interface OtpDelivery {
  * (or may not have been): either way a rejected code is never activated.
  */
 export interface OtpSender {
-  send(delivery: OtpDelivery): Promise<void>;
+  /** `signal` aborts when the caller gives up (deadline, disconnect): the send then stops. */
+  send(delivery: OtpDelivery, signal?: AbortSignal): Promise<void>;
+  /** Releases what the sender holds (SMTP's pooled connections); at shutdown. */
+  close?(): void | Promise<void>;
 }
 
 /**

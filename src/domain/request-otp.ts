@@ -12,7 +12,10 @@ export interface RequestOtpInput {
   readonly idempotencyKey?: string | undefined;
   /** The client's address as the transport determined it; no per-IP limit without one. */
   readonly clientIp?: string | undefined;
-  /** Aborts when the caller gives up (deadline, disconnect); bounds waiting for a held key. */
+  /**
+   * Aborts when the caller gives up (deadline, disconnect): no code is issued for them then, and
+   * waiting for a held key stops.
+   */
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -24,7 +27,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
   const email = normalizeEmail(input.email);
   const purpose = normalizePurpose(input.purpose);
   if (input.idempotencyKey === undefined) {
-    return issue(deps, email, purpose, input.clientIp);
+    return issue(deps, email, purpose, input.clientIp, input.signal);
   }
   const key = checkIdempotencyKey(input.idempotencyKey);
   const now = deps.clock.now();
@@ -47,7 +50,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
   }
   let issued: IssuedOtp;
   try {
-    issued = await issue(deps, email, purpose, input.clientIp);
+    issued = await issue(deps, email, purpose, input.clientIp, input.signal);
   } catch (e) {
     await bestEffort(deps.store.releaseIdempotencyKey(email, key, claim.holder));
     throw e;
@@ -61,8 +64,11 @@ async function issue(
   email: string,
   purpose: string,
   clientIp: string | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<IssuedOtp> {
   const { store, policy, clock, random } = deps;
+  // A caller who has gone takes no quota and gets no code; the abort's reason is their answer.
+  signal?.throwIfAborted();
   const now = clock.now();
   const otpId = random.id();
   const emailBucket = `email:${email}`;
@@ -96,10 +102,14 @@ async function issue(
   const code = random.digits(policy.codeLength);
   const expiresAt = now + policy.codeTtlMs;
   try {
-    await deps.sender.send({ otpId, email, purpose, code, expiresAt });
+    signal?.throwIfAborted();
+    await deps.sender.send({ otpId, email, purpose, code, expiresAt }, signal);
   } catch (cause) {
     // The code was never activated, so it cannot verify; the previous one keeps working.
     await releaseSlots(store, taken, otpId);
+    if (signal?.aborted) {
+      throw signal.reason;
+    }
     throw new OtpError(
       { kind: "delivery_failed", otpId },
       "the code could not be delivered; try again later",

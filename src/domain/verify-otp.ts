@@ -8,6 +8,8 @@ export interface VerifyOtpInput {
   readonly email: string;
   readonly otp: string;
   readonly purpose: string;
+  /** Aborts when the caller gives up (deadline, disconnect): the check stops before its next step. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface Verified {
@@ -46,6 +48,7 @@ export async function verifyOtp(deps: OtpServiceDeps, input: VerifyOtpInput): Pr
   // A second round only when a newer code replaced the one compared against in the meantime:
   // the attempt is then judged against the newer code.
   for (let round = 1; ; round++) {
+    input.signal?.throwIfAborted();
     const now = clock.now();
     const { code, lockedUntil } = await store.readOtpState(email, purpose);
     if (lockedUntil !== null && lockedUntil > now) {

@@ -18,6 +18,7 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         idempotencyKey: ctx.requestHeader.get(IDEMPOTENCY_KEY_HEADER) ?? undefined,
         // Resolved once, at the door (TRUST_PROXY); absent when no door started the call.
         clientIp: callOf(ctx.values)?.clientAddress,
+        // The client's deadline or disconnect: the domain stops, and delivery with it.
         signal: ctx.signal,
       });
       return {
@@ -29,11 +30,12 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
       };
     },
 
-    async verifyOtp(req) {
+    async verifyOtp(req, ctx) {
       const { authenticatedAt, session, accessToken } = await service.verifyOtp({
         email: req.email,
         otp: req.otp,
         purpose: req.purpose,
+        signal: ctx.signal,
       });
       return {
         authenticated: true,

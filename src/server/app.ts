@@ -29,6 +29,7 @@ import { createMetricsHandler } from "./metrics-endpoint.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
 import { createRestDoor } from "./rest-door.js";
+import { loadTlsKeyPair } from "./tls.js";
 
 /** Parts of the world that tests may replace; production uses the defaults. */
 export interface AppWorld {
@@ -52,9 +53,15 @@ export interface App {
   readonly grpcPort: number | null;
   /**
    * Reports NOT_SERVING, stops accepting, waits up to `graceMs` for requests in flight, then
-   * closes the store.
+   * closes the store and the sender's connections.
    */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Re-reads TLS_CERT_FILE and TLS_KEY_FILE (on SIGHUP) and serves new connections with them;
+   * open connections keep theirs. Throws a ConfigError, and keeps the pair in use, when the files
+   * are unusable; does nothing without TLS.
+   */
+  reloadTls(): void;
 }
 
 /** How often expired codes, limit windows and idempotency records are swept from the store. */
@@ -67,6 +74,8 @@ const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 /** Wires configuration and world into a listening service. */
 export async function startApp(config: Config, world: AppWorld = {}): Promise<App> {
   const logger = world.logger ?? createLogger({ level: config.logLevel });
+  // Before anything is opened: an unusable certificate stops start-up naming its variable.
+  const tls = config.tls === null ? undefined : loadTlsKeyPair(config.tls);
   const metrics = createMetrics();
   const storage: Storage = world.store
     ? { store: world.store, clock: systemClock }
@@ -84,11 +93,12 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       "ephemeral signing key",
     );
   }
+  const sender = world.sender ?? createSender(config.sender, { clock });
   const service = createOtpService({
     store,
     clock,
     random: world.random ?? cryptoRandom,
-    sender: world.sender ?? createSender(config.sender, { clock }),
+    sender,
     policy: config.policy,
     // Without a configured key, codes only need to verify within this process.
     hmacKey: config.hmacKey ?? randomBytes(32),
@@ -133,8 +143,17 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     ),
     cors: createCors(config.corsOrigins),
   });
-  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...world.connectionLimits };
-  const listener: Listener = await listen(surface, { ...config, limits });
+  const limits = {
+    ...DEFAULT_CONNECTION_LIMITS,
+    maxConnections: config.maxConnections,
+    ...world.connectionLimits,
+  };
+  const listener: Listener = await listen(surface, {
+    port: config.port,
+    host: config.host,
+    limits,
+    tls,
+  });
   const grpcListener =
     config.grpcPort === null
       ? undefined
@@ -145,6 +164,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
           pipeline,
           auth,
           health,
+          tls,
         }).catch(async (error: unknown) => {
           await listener.close(0);
           throw error;
@@ -165,6 +185,14 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       clearInterval(purge);
       await Promise.all([listener.close(graceMs), grpcListener?.close(graceMs)]);
       await store.close();
+      await sender.close?.();
+    },
+    reloadTls() {
+      if (config.tls !== null) {
+        const pair = loadTlsKeyPair(config.tls);
+        listener.setTlsKeyPair(pair);
+        grpcListener?.setTlsKeyPair(pair);
+      }
     },
   };
 }

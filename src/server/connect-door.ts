@@ -130,6 +130,11 @@ function createServe(handler: UniversalHandler, pipeline: CallPipeline) {
     const values = createContextValues();
     setCall(values, call);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    // Content codings are case-insensitive (RFC 9110, 8.4.1); connect matches them exactly.
+    const encoding = uReq.header.get("content-encoding");
+    if (encoding !== null) {
+      uReq.header.set("content-encoding", encoding.toLowerCase());
+    }
     // A client that goes away (or a connection cut at shutdown) ends the call for the client
     // then, though the handler may run on; a call that finished first has ended already.
     uReq.signal.addEventListener("abort", () => pipeline.end(call, CANCELED), { once: true });

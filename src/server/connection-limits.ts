@@ -9,6 +9,11 @@ import type * as net from "node:net";
  */
 export interface ConnectionLimits {
   /**
+   * Connections the listener holds at once (MAX_CONNECTIONS); one more is closed as it arrives, so
+   * that a flood of connections cannot exhaust the process's file descriptors and memory.
+   */
+  readonly maxConnections: number;
+  /**
    * A connection that sends nothing at all, an HTTP/1.1 connection with no request for this long
    * after its last response, and an HTTP/2 session with no frames for this long are closed.
    */
@@ -26,6 +31,7 @@ export interface ConnectionLimits {
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 10_000,
   idleMs: 10_000,
   requestReceiveMs: 30_000,
   http2MaxConcurrentStreams: 100,

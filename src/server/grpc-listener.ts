@@ -15,6 +15,7 @@ import { MAX_REQUEST_BYTES } from "./connect-door.js";
 import type { ConnectionLimits } from "./connection-limits.js";
 import { createGrpcDoor } from "./grpc-door.js";
 import type { Listener } from "./listener.js";
+import type { TlsKeyPair } from "./tls.js";
 
 export interface GrpcListenOptions {
   readonly port: number;
@@ -25,8 +26,8 @@ export interface GrpcListenOptions {
   readonly auth: ServiceImpl<typeof AuthService>;
   /** The serving state health reports, the main port's. */
   readonly health: HealthSource;
-  /** TLS for this port (see README); plaintext (h2c) by default. */
-  readonly credentials?: grpc.ServerCredentials;
+  /** The main port's certificate and key (TLS_CERT_FILE, TLS_KEY_FILE); plaintext (h2c) without. */
+  readonly tls?: TlsKeyPair | undefined;
 }
 
 /**
@@ -50,10 +51,12 @@ export async function listenGrpc(options: GrpcListenOptions): Promise<Listener> 
   const stopHealth = serveHealth(server, options.health);
   new ReflectionService(packageDefinitionOf(REFLECTED_FILES)).addToServer(server);
 
+  const credentials =
+    options.tls === undefined ? undefined : new ReloadableTlsCredentials(options.tls);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${hostForGrpc(options.host)}:${options.port}`,
-      options.credentials ?? grpc.ServerCredentials.createInsecure(),
+      credentials ?? grpc.ServerCredentials.createInsecure(),
       (error, bound) => (error === null ? resolve(bound) : reject(error)),
     );
   });
@@ -74,7 +77,33 @@ export async function listenGrpc(options: GrpcListenOptions): Promise<Listener> 
         });
       });
     },
+    setTlsKeyPair(pair) {
+      if (credentials === undefined) {
+        throw new Error("this listener serves no TLS");
+      }
+      credentials.reload(pair);
+    },
   };
+}
+
+/**
+ * Server credentials whose certificate can be replaced while serving: grpc-js hands each update
+ * to the secure context of its HTTP/2 servers (as its certificate-provider credentials do), so
+ * new connections get the renewed certificate and open ones keep theirs. Settings as
+ * `ServerCredentials.createSsl` makes them, without client certificates.
+ */
+class ReloadableTlsCredentials extends grpc.ServerCredentials {
+  constructor(pair: TlsKeyPair) {
+    super({ requestCert: false }, { cert: pair.cert, key: pair.key });
+  }
+
+  reload(pair: TlsKeyPair): void {
+    this.updateSecureContextOptions({ cert: pair.cert, key: pair.key });
+  }
+
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
 }
 
 /** Everything reflection describes here, as on the main port. */

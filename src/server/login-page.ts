@@ -1,11 +1,21 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type NodeHandler, respondNotFound } from "./http-surface.js";
 import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /** Where `npm run build:web` writes the login page (dist/web/ at the package root). */
-export const WEB_BUILD_DIR = fileURLToPath(new URL("../../dist/web/", import.meta.url));
+export const WEB_BUILD_DIR = join(packageRoot(fileURLToPath(import.meta.url)), "dist", "web");
+
+/** The nearest directory above `file` holding a package.json: the same from src/ and dist/src/. */
+function packageRoot(file: string): string {
+  let dir = dirname(file);
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) {
+    dir = dirname(dir);
+  }
+  return dir;
+}
 
 // Two files with fixed names: a map from URL path to file leaves no path to traverse, which is
 // why no static-file library is used.

@@ -44,7 +44,21 @@ describe("configuration", () => {
       shutdownGraceMs: 10_000,
       accessTokens: { keys: null, issuer: "otp-auth", audience: null },
       serviceTokens: [],
+      tls: null,
+      maxConnections: 10_000,
     });
+  });
+
+  it("reads TLS_CERT_FILE and TLS_KEY_FILE as a pair, and MAX_CONNECTIONS", () => {
+    const config = loadConfig({
+      TLS_CERT_FILE: "/etc/otp/tls.crt",
+      TLS_KEY_FILE: " /etc/otp/tls.key ",
+      MAX_CONNECTIONS: "500",
+    });
+    expect(config.tls).toEqual({ certFile: "/etc/otp/tls.crt", keyFile: "/etc/otp/tls.key" });
+    expect(config.maxConnections).toBe(500);
+    expect(errorFor({ TLS_CERT_FILE: "/etc/otp/tls.crt" }).variable).toBe("TLS_KEY_FILE");
+    expect(errorFor({ TLS_KEY_FILE: "/etc/otp/tls.key" }).variable).toBe("TLS_CERT_FILE");
   });
 
   it("reads durations, limits and numbers", () => {
@@ -184,6 +198,8 @@ describe("configuration", () => {
     ["OTP_LOCKOUT", "ten minutes"],
     ["OTP_REQUEST_LIMIT", "3"],
     ["OTP_REQUEST_LIMIT", "0/1h"],
+    ["MAX_CONNECTIONS", "0"],
+    ["MAX_CONNECTIONS", "many"],
     ["OTP_REQUEST_LIMIT", "3/1h/2"],
     ["OTP_IP_REQUEST_LIMIT", "on"],
     ["SESSION_TTL", "1y"],

@@ -262,3 +262,30 @@ describe("HTTP/2 stream floods", () => {
     socket.destroy();
   });
 });
+
+describe("with MAX_CONNECTIONS=2", () => {
+  it("closes a third connection as it arrives and accepts one again once a connection ends", async () => {
+    const limited = await startTestServer({ MAX_CONNECTIONS: "2" });
+    const open = (): Promise<net.Socket> => {
+      const socket = net.connect(limited.port, "127.0.0.1");
+      socket.on("error", () => {});
+      return once(socket, "connect").then(() => socket);
+    };
+    try {
+      const first = await open();
+      const second = await open();
+      // Held only by connecting: they send nothing, and stay open for the idle allowance.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+      const third = await open();
+      expect(await closedWithin(third, 1_000)).toBeLessThan(1_000);
+      first.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const client = createAuthClient("connect-json-h1", limited.baseUrl);
+      expect((await client.getStatus({ email: EMAIL })).authenticated).toBe(false);
+      second.destroy();
+    } finally {
+      await limited.close();
+    }
+  });
+});

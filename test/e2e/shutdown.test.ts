@@ -4,6 +4,7 @@ import { createMemoryStore } from "../../src/storage/memory-store.js";
 import { createAuthClient, type Protocol, rejection } from "../support/clients.js";
 import { createHoldingSender } from "../support/fakes.js";
 import { killServices, spawnService, startService } from "../support/service-process.js";
+import { startSmtpReceiver } from "../support/smtp-receiver.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
 
@@ -147,6 +148,24 @@ describe("shutting down on SIGTERM", () => {
       ["ephemeral signing key", undefined],
       ["rpc", "OK"],
     ]);
+  });
+
+  it("closes the SMTP sender's pooled connection when the app closes", async () => {
+    const smtp = await startSmtpReceiver();
+    cleanups.push(() => smtp.close());
+    const server = await startTestServer(
+      { OTP_SENDER: "smtp", SMTP_URL: smtp.url, OTP_MAIL_FROM: "codes@example.com" },
+      { realSender: true },
+    );
+    const client = createAuthClient("connect-json-h1", server.baseUrl);
+    await client.requestOtp({ email: "ada@example.com" });
+    await smtp.nextMail();
+    // The pool keeps the connection for the next mail (for a minute of idleness).
+    expect(smtp.openConnections()).toBe(1);
+
+    await server.app.close(1_000);
+
+    await expect.poll(() => smtp.openConnections(), { timeout: 2_000 }).toBe(0);
   });
 
   it.each([

@@ -111,6 +111,39 @@ describe("the fault audit", () => {
     expect(violations([...honest, issued(1_400, "c")])["request limit held"]).toHaveLength(1);
   });
 
+  it("counts a replayed idempotency key as no new code, even inside a lock", () => {
+    const keyed = { idempotencyKey: "k1" };
+    const replays = [
+      entry("RequestOtp", 1_300, { ok: true, issuedAt: 1_305 }, { otpId: "b", ...keyed }),
+      entry(
+        "RequestOtp",
+        1_350,
+        { ok: true, issuedAt: 1_305 },
+        { otpId: "b", ...keyed, replay: true },
+      ),
+      entry(
+        "RequestOtp",
+        1_700,
+        { ok: true, issuedAt: 1_305 },
+        { otpId: "b", ...keyed, replay: true },
+      ),
+    ];
+    const ledger = [...honest.filter((e) => e.otpId !== "b"), ...replays];
+    expect(Object.values(violations(ledger)).flat()).toEqual([]);
+  });
+
+  it("catches an idempotency key answered with two different codes", () => {
+    const keyed = { idempotencyKey: "k1" };
+    const ledger = [
+      ...honest,
+      entry("RequestOtp", 1_310, { ok: true, issuedAt: 1_305 }, { otpId: "b", ...keyed }),
+      entry("RequestOtp", 1_320, { ok: true, issuedAt: 1_315 }, { otpId: "c", ...keyed }),
+    ];
+    expect(violations(ledger)["idempotent retries replayed"]).toEqual([
+      `${EMAIL} k1: answered with b, c`,
+    ]);
+  });
+
   it("catches otp_slots disagreeing with the issued codes", () => {
     const lost = { ...database, slots: new Map([[EMAIL, [{ id: "b", exp: 11_305 }]]]) };
     expect(violations(honest, { database: lost })["otp_slots agrees"]).toEqual([
@@ -146,6 +179,28 @@ describe("the fault audit", () => {
       entry("VerifyOtp", 3_300, { ok: false, code: Code.Unavailable, message: "read ECONNRESET" }),
     ];
     expect(violations(unexplained)["every error explained"]).toHaveLength(3);
+  });
+
+  it("explains a retry's deadline only while its key's holder was cut by a killed instance", () => {
+    const kill: Fault = { kind: "kill", instance: 0, from: 3_000, to: 3_500 };
+    const keyed = { idempotencyKey: "k1" };
+    const cut = entry(
+      "RequestOtp",
+      3_050,
+      { ok: false, code: Code.Unavailable, message: "read ECONNRESET" },
+      keyed,
+    );
+    const retry = entry(
+      "RequestOtp",
+      3_100,
+      { ok: false, code: Code.DeadlineExceeded, message: "the operation timed out" },
+      { ...keyed, instance: 1 },
+    );
+    const explained = (ledger: LedgerEntry[]) =>
+      violations(ledger, { faults: [fault, kill] })["every error explained"];
+
+    expect(explained([...honest, cut, retry])).toEqual([]);
+    expect(explained([...honest, retry])).toHaveLength(1);
   });
 
   it("catches an instance that never answered OK after a fault", () => {

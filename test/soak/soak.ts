@@ -93,6 +93,7 @@ function summary(load: MixedLoad, faults: readonly Fault[], seconds: number): st
   return [
     `requests: ${ledger.length} in ${seconds.toFixed(0)}s (${(ledger.length / seconds).toFixed(0)}/s), ${ledger.length - failures.length} OK`,
     `  by rpc:\n${count(ledger.map((e) => e.rpc))}`,
+    `  RequestOtp with an idempotency-key: ${ledger.filter((e) => e.idempotencyKey !== undefined).length}, answered as replays: ${ledger.filter((e) => e.replay === true).length}`,
     `errors by reason: ${failures.length}\n${count(failures)}`,
     `faults survived: ${faults.length}\n${count(faults.map((f) => f.kind))}`,
   ].join("\n");

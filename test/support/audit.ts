@@ -18,6 +18,10 @@ export interface LedgerEntry {
   /** RequestOtp: the id issued. VerifyOtp: the id of the code that was sent. */
   readonly otpId?: string;
   readonly outcome: Outcome;
+  /** RequestOtp: the idempotency-key sent, if any. */
+  readonly idempotencyKey?: string;
+  /** RequestOtp: an OK answer to a key answered OK before (a replay issues no code). */
+  readonly replay?: boolean | undefined;
 }
 
 export type Outcome =
@@ -69,6 +73,8 @@ export interface DatabaseState {
 export type FinalStatuses = ReadonlyMap<string, boolean>;
 
 const isOk = (entry: LedgerEntry) => entry.outcome.ok;
+/** An OK answer that issued or used a code: replays of an idempotency key are neither. */
+const isOkIssue = (entry: LedgerEntry) => entry.outcome.ok && entry.replay !== true;
 const reasonOf = (entry: LedgerEntry) => (entry.outcome.ok ? undefined : entry.outcome.reason);
 const key = (entry: LedgerEntry) => `${entry.email} ${entry.purpose}`;
 
@@ -96,7 +102,7 @@ export function checkNoDoubleVerification(ledger: readonly LedgerEntry[]): strin
  */
 export function checkRequestLimit(ledger: readonly LedgerEntry[], policy: AuditPolicy): string[] {
   const { count, windowMs } = policy.requestLimit;
-  const issued = ledger.filter((e) => e.rpc === "RequestOtp" && isOk(e));
+  const issued = ledger.filter((e) => e.rpc === "RequestOtp" && isOkIssue(e));
   const violations: string[] = [];
   for (const [email, answers] of groupBy(issued, (e) => e.email)) {
     const times = answers
@@ -115,6 +121,16 @@ export function checkRequestLimit(ledger: readonly LedgerEntry[], policy: AuditP
     }
   }
   return violations;
+}
+
+/** Every OK answer to one idempotency key of an email carries the same otp id. */
+export function checkIdempotentReplays(ledger: readonly LedgerEntry[]): string[] {
+  const keyed = ledger.filter(
+    (e) => e.rpc === "RequestOtp" && isOk(e) && e.idempotencyKey !== undefined,
+  );
+  return [...groupBy(keyed, (e) => `${e.email} ${e.idempotencyKey}`)]
+    .filter(([, answers]) => new Set(answers.map((e) => e.otpId)).size > 1)
+    .map(([pair, answers]) => `${pair}: answered with ${answers.map((e) => e.otpId).join(", ")}`);
 }
 
 /**
@@ -164,7 +180,8 @@ export function checkLocksRespected(ledger: readonly LedgerEntry[]): string[] {
         ? [{ from: e.endedAt, to: e.startedAt + (e.outcome.retryAfterSeconds - 1) * 1000 }]
         : [],
     );
-    for (const entry of entries.filter(isOk)) {
+    // A replay is served even while locked (SPEC: the replay comes before the lock check).
+    for (const entry of entries.filter(isOkIssue)) {
       const lock = locks.find((l) => entry.startedAt >= l.from && entry.endedAt <= l.to);
       if (lock) {
         violations.push(`${pair}: ${entry.rpc} succeeded at ${entry.startedAt} inside a lock`);
@@ -280,13 +297,14 @@ export function checkErrorsExplained(
     }
     const { code, reason } = entry.outcome;
     const explained =
-      reason === "STORAGE_UNAVAILABLE"
+      heldByKilledCall(entry, ledger, faults, during) ||
+      (reason === "STORAGE_UNAVAILABLE"
         ? code === Code.Unavailable && faults.some((f) => f.kind !== "kill" && during(entry, f))
         : reason === undefined &&
           isConnectionFailure(entry.outcome) &&
           faults.some(
             (f) => f.kind === "kill" && f.instance === entry.instance && during(entry, f),
-          );
+          ));
     if (!explained) {
       violations.push(
         `${entry.rpc} ${entry.email} on instance ${entry.instance} at ${entry.startedAt}-${entry.endedAt}: ${Code[code]} ${reason ?? "(no ErrorInfo)"} ${entry.outcome.message ?? ""}`,
@@ -294,6 +312,34 @@ export function checkErrorsExplained(
     }
   }
   return violations;
+}
+
+/**
+ * A retry of an idempotency key whose earlier attempt was cut by a killed instance: the dead
+ * holder's claim stands until its lease lapses (30 s on PostgreSQL), so the retry waits, and a
+ * client deadline shorter than that ends it as DEADLINE_EXCEEDED.
+ */
+function heldByKilledCall(
+  entry: LedgerEntry,
+  ledger: readonly LedgerEntry[],
+  faults: readonly Fault[],
+  during: (entry: LedgerEntry, fault: Fault) => boolean,
+): boolean {
+  if (entry.outcome.ok || entry.outcome.code !== Code.DeadlineExceeded) {
+    return false;
+  }
+  return ledger.some(
+    (earlier) =>
+      earlier.idempotencyKey !== undefined &&
+      earlier.idempotencyKey === entry.idempotencyKey &&
+      earlier.email === entry.email &&
+      earlier.startedAt < entry.startedAt &&
+      !earlier.outcome.ok &&
+      isConnectionFailure(earlier.outcome) &&
+      faults.some(
+        (f) => f.kind === "kill" && f.instance === earlier.instance && during(earlier, f),
+      ),
+  );
 }
 
 /** After each fault was lifted, every instance answered OK again within recoveryMs. */
@@ -341,6 +387,7 @@ export function audit(input: {
   const violations = {
     "no code verified twice": checkNoDoubleVerification(ledger),
     "request limit held": checkRequestLimit(ledger, policy),
+    "idempotent retries replayed": checkIdempotentReplays(ledger),
     "otp_slots agrees": checkSlotsAgree(ledger, database, policy),
     "no success while locked": checkLocksRespected(ledger),
     "no lockout skipped": checkLockoutNotSkipped(ledger, policy),

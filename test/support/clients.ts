@@ -75,7 +75,10 @@ export function detailsOf(error: ConnectError) {
  * An @grpc/grpc-js client for AuthService, as other services would use it, with protobuf-es
  * doing the (de)serialization so no .proto loading is involved.
  */
-export function createGrpcJsClient(port: number) {
+export function createGrpcJsClient(
+  port: number,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+) {
   const method = <I extends DescMessage, O extends DescMessage>(
     name: string,
     input: I,
@@ -98,7 +101,7 @@ export function createGrpcJsClient(port: number) {
     },
     "AuthService",
   );
-  return new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client &
+  return new Ctor(`127.0.0.1:${port}`, credentials) as grpc.Client &
     Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>;
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createOtpService } from "../../src/domain/otp-service.js";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import { defaultPolicy, type Policy } from "../../src/domain/policy.js";
-import type { OtpEvents } from "../../src/domain/ports.js";
+import type { OtpEvents, OtpSender } from "../../src/domain/ports.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
 import {
   createFakeClock,
@@ -22,6 +22,8 @@ export function createDomainHarness(
     store?: OtpStore;
     events?: OtpEvents;
     serviceTokens?: string[];
+    /** Delivers instead of the recording sender (which then records nothing). */
+    sender?: OtpSender;
   } = {},
 ) {
   const clock = createFakeClock();
@@ -32,7 +34,7 @@ export function createDomainHarness(
   const service = createOtpService({
     store,
     clock,
-    sender,
+    sender: options.sender ?? sender,
     random: createFixedRandom(options.codes ?? ["111111", "222222", "333333", "444444"]),
     policy,
     hmacKey: randomBytes(32),

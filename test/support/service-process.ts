@@ -39,6 +39,9 @@ const CONFIG_VARIABLES = new Set([
   "ACCESS_TOKEN_ISSUER",
   "ACCESS_TOKEN_AUDIENCE",
   "SERVICE_TOKENS",
+  "MAX_CONNECTIONS",
+  "TLS_CERT_FILE",
+  "TLS_KEY_FILE",
 ]);
 
 export interface Exit {
@@ -66,24 +69,62 @@ export interface ServiceProcess {
 
 const children: ChildProcess[] = [];
 
-/** SIGKILLs every service process still running; call it in afterEach. */
+/** SIGKILLs every service process still running, and whatever it started; call it in afterEach. */
 export function killServices(): void {
   for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
+    if (child.pid !== undefined && groupAlive(child.pid)) {
+      process.kill(-child.pid, "SIGKILL");
     }
   }
 }
 
-export function spawnService(env: Record<string, string>): ServiceProcess {
+/** Whether any process is left in the process group that `pid` led (spawnService's children). */
+export function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") {
+      return false;
+    }
+    throw error;
+  }
+}
+
+/**
+ * How the service is started: a program, its arguments and the directory it runs in. The default
+ * runs src/main.ts through tsx's loader in this process's node (what `npm start` runs, without npm).
+ */
+export interface Launch {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly cwd: string;
+}
+
+const TSX_LAUNCH: Launch = {
+  command: process.execPath,
+  args: ["--import", "tsx", "src/main.ts"],
+  cwd: repoRoot,
+};
+
+/**
+ * Starts the service with `env` (PORT 0 and HOST 127.0.0.1 unless set). The child leads its own
+ * process group, so that a test can tell whether anything it started is left (`groupAlive`),
+ * while signals still go to its PID alone.
+ */
+export function spawnService(
+  env: Record<string, string>,
+  launch: Launch = TSX_LAUNCH,
+): ServiceProcess {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.has(name)),
   );
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: repoRoot,
+  const child = spawn(launch.command, [...launch.args], {
+    cwd: launch.cwd,
     // Port 0 for both doors: many services run at once, and 50051 may be anyone's.
     env: { ...inherited, PORT: "0", GRPC_PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   children.push(child);
   let out = "";
@@ -159,8 +200,8 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
  * Starts the service and waits for its "listening" line; resolves with the process, its port and
  * the grpc-js door's port (null with GRPC_PORT=off), printed before it.
  */
-export async function startService(env: Record<string, string> = {}) {
-  const service = spawnService(env);
+export async function startService(env: Record<string, string> = {}, launch?: Launch) {
+  const service = spawnService(env, launch);
   const [, port] = await service.line(/otp-auth listening on 127\.0\.0\.1:(\d+) \(.*\)/);
   const grpcLine = /^otp-auth grpc-js listening on 127\.0\.0\.1:(\d+) /m.exec(service.stdout());
   return { service, port: Number(port), grpcPort: grpcLine === null ? null : Number(grpcLine[1]) };

@@ -41,6 +41,7 @@ export async function startSmtpReceiver(options: { secure?: boolean; startTls?: 
   const held: (() => void)[] = [];
   let answer: SmtpAnswer = { kind: "accept" };
   let connections = 0;
+  let open = 0;
 
   const server = new SMTPServer({
     secure: options.secure ?? false,
@@ -54,7 +55,11 @@ export async function startSmtpReceiver(options: { secure?: boolean; startTls?: 
     closeTimeout: 50,
     onConnect(_session, callback) {
       connections++;
+      open++;
       callback();
+    },
+    onClose() {
+      open--;
     },
     onAuth(auth, _session, callback) {
       callback(null, { user: auth.username });
@@ -109,6 +114,8 @@ export async function startSmtpReceiver(options: { secure?: boolean; startTls?: 
     received,
     /** How many connections clients opened. */
     connections: () => connections,
+    /** How many connections are open now. */
+    openConnections: () => open,
     answer(next: SmtpAnswer) {
       answer = next;
     },

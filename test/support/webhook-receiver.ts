@@ -44,8 +44,14 @@ export async function startWebhookReceiver(options: { secret: string; now?: () =
   const waiters: (() => void)[] = [];
   const held: (() => void)[] = [];
   let answer: WebhookAnswer = { kind: "accept" };
+  let abandoned = 0;
 
   const server = createServer((req, res) => {
+    res.once("close", () => {
+      if (!res.writableFinished) {
+        abandoned++;
+      }
+    });
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
@@ -84,6 +90,8 @@ export async function startWebhookReceiver(options: { secret: string; now?: () =
     url: `http://127.0.0.1:${port}/otp`,
     /** Every request so far, in order, including ones that failed verification. */
     received,
+    /** How many requests the sender gave up on (closed) before they were answered. */
+    abandoned: () => abandoned,
     answer(next: WebhookAnswer) {
       answer = next;
     },

@@ -1,0 +1,96 @@
+import { gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { envelope, http1Request, http2Request } from "../support/raw-requests.js";
+import { startTestServer, type TestServer } from "../support/test-server.js";
+
+// A request body compressed with an encoding the service does not decode is answered with each
+// protocol's own error for it (Connect: unimplemented, HTTP 501; gRPC and gRPC-Web: UNIMPLEMENTED
+// with grpc-accept-encoding), never as an internal error, and is logged as such.
+
+const PATH = "/auth.v1.AuthService/GetStatus";
+const JSON_BODY = '{"email":"ada@example.com"}';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+
+afterAll(() => server.close());
+
+/** The outcome the service logged for its last call. */
+function lastLoggedCode(): unknown {
+  return server.logs.filter((entry) => entry.msg === "rpc").at(-1)?.code;
+}
+
+describe("a request body in an encoding the service does not decode", () => {
+  it.each([
+    ["HTTP/1.1", http1Request],
+    ["HTTP/2", http2Request],
+  ] as const)(
+    "is unimplemented (501) over Connect on %s, naming the encodings it takes",
+    async (_, send) => {
+      const res = await send(server.port, {
+        path: PATH,
+        headers: { "content-type": "application/json", "content-encoding": "zstd" },
+        body: JSON_BODY,
+      });
+
+      expect(res.status).toBe(501);
+      expect(JSON.parse(res.body.toString())).toMatchObject({ code: "unimplemented" });
+      expect(res.headers.get("accept-encoding")).toBe("gzip,br");
+      expect(lastLoggedCode()).toBe("UNIMPLEMENTED");
+      expect(server.internalErrors).toEqual([]);
+    },
+  );
+
+  it("is unimplemented over a Connect GET asking for it", async () => {
+    const res = await http1Request(server.port, {
+      method: "GET",
+      path: `${PATH}?encoding=json&compression=zstd&message=${encodeURIComponent(JSON_BODY)}`,
+    });
+
+    expect(res.status).toBe(501);
+    expect(lastLoggedCode()).toBe("UNIMPLEMENTED");
+  });
+
+  it("is UNIMPLEMENTED over gRPC, with grpc-accept-encoding", async () => {
+    const res = await http2Request(server.port, {
+      path: PATH,
+      headers: { "content-type": "application/grpc", te: "trailers", "grpc-encoding": "zstd" },
+      body: envelope(new Uint8Array(), 1),
+    });
+
+    expect(res.status).toBe(200);
+    // In the trailers, or in the headers of a trailers-only answer.
+    const status = (name: string) => res.trailers.get(name) ?? res.headers.get(name);
+    expect(status("grpc-status")).toBe("12");
+    expect(status("grpc-accept-encoding")).toBe("gzip,br");
+    expect(lastLoggedCode()).toBe("UNIMPLEMENTED");
+  });
+
+  it("is UNIMPLEMENTED over gRPC-Web", async () => {
+    const res = await http1Request(server.port, {
+      path: PATH,
+      headers: { "content-type": "application/grpc-web+proto", "grpc-encoding": "zstd" },
+      body: envelope(new Uint8Array(), 1),
+    });
+
+    expect(res.body.toString("latin1")).toContain("grpc-status: 12");
+    expect(lastLoggedCode()).toBe("UNIMPLEMENTED");
+    expect(server.internalErrors).toEqual([]);
+  });
+});
+
+describe("a supported encoding", () => {
+  it("is recognised in any letter case, as HTTP content codings are", async () => {
+    const res = await http1Request(server.port, {
+      path: PATH,
+      headers: { "content-type": "application/json", "content-encoding": "GZip" },
+      body: gzipSync(JSON_BODY),
+    });
+
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body.toString())).toEqual({});
+  });
+});
