@@ -1,8 +1,7 @@
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSharedChromium } from "../support/chromium.js";
+import { type OtherSite, serveOtherSite } from "../support/other-site.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // A page on another origin (another port) calling the service from Chromium: the browser itself
@@ -38,17 +37,13 @@ interface Seen {
 }
 
 const chromium = createSharedChromium();
-let site: http.Server;
+let site: OtherSite;
 let sitePort: number;
 let server: TestServer;
 
 beforeAll(async () => {
-  site = http.createServer((_req, res) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(OTHER_SITE_PAGE);
-  });
-  await new Promise<void>((resolve) => site.listen(0, "127.0.0.1", resolve));
-  sitePort = (site.address() as AddressInfo).port;
+  site = await serveOtherSite(OTHER_SITE_PAGE);
+  sitePort = site.port;
   // Same host and port, other name: http://localhost:<port> is a different origin, not listed.
   server = await startTestServer({
     CORS_ORIGINS: `http://127.0.0.1:${sitePort}`,
@@ -59,7 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chromium.close();
   await server?.close();
-  await new Promise((resolve) => site?.close(resolve));
+  await site?.close();
 });
 
 /** Opens the other site's page at `url` in Chromium. */

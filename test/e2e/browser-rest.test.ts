@@ -1,7 +1,6 @@
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSharedChromium } from "../support/chromium.js";
+import { type OtherSite, serveOtherSite } from "../support/other-site.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // A page on another origin calling the REST routes from Chromium: the browser sends the
@@ -28,17 +27,13 @@ interface Seen {
 }
 
 const chromium = createSharedChromium();
-let site: http.Server;
+let site: OtherSite;
 let sitePort: number;
 let server: TestServer;
 
 beforeAll(async () => {
-  site = http.createServer((_req, res) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(PAGE);
-  });
-  await new Promise<void>((resolve) => site.listen(0, "127.0.0.1", resolve));
-  sitePort = (site.address() as AddressInfo).port;
+  site = await serveOtherSite(PAGE);
+  sitePort = site.port;
   server = await startTestServer({
     CORS_ORIGINS: `http://127.0.0.1:${sitePort}`,
     OTP_REQUEST_LIMIT: "1/1h",
@@ -48,7 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chromium.close();
   await server?.close();
-  await new Promise((resolve) => site?.close(resolve));
+  await site?.close();
 });
 
 describe("the REST routes from a page in a browser", () => {

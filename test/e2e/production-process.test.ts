@@ -1,4 +1,4 @@
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createAuthClient, rejection } from "../support/clients.js";
@@ -7,7 +7,13 @@ import {
   type ProductionInstall,
   repoRoot,
 } from "../support/production-install.js";
-import { groupAlive, killServices, type Launch, startService } from "../support/service-process.js";
+import {
+  groupAlive,
+  killServices,
+  type Launch,
+  startService,
+  tryConnect,
+} from "../support/service-process.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
 
 // The documented start commands, run as a supervisor runs them: the signal goes to the PID of the
@@ -52,18 +58,6 @@ function webhookEnv(grace: string) {
     OTP_SEND_TIMEOUT: "1m",
     SHUTDOWN_GRACE: grace,
   };
-}
-
-/** Resolves with the error code of a TCP connection attempt, or "connected". */
-function tryConnect(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve("connected");
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  });
 }
 
 /** Whether this process can listen on `port` itself: nothing holds it any more. */

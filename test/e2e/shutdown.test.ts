@@ -1,9 +1,13 @@
-import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
 import { createAuthClient, type Protocol, rejection } from "../support/clients.js";
 import { createHoldingSender } from "../support/fakes.js";
-import { killServices, spawnService, startService } from "../support/service-process.js";
+import {
+  killServices,
+  spawnService,
+  startService,
+  tryConnect,
+} from "../support/service-process.js";
 import { startSmtpReceiver } from "../support/smtp-receiver.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
@@ -37,18 +41,6 @@ function webhookEnv(hook: WebhookReceiver, env: Record<string, string>) {
     OTP_SEND_TIMEOUT: "1m",
     ...env,
   };
-}
-
-/** Resolves with the error code of a TCP connection attempt, or "connected". */
-function tryConnect(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve("connected");
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  });
 }
 
 /** The port of each gRPC door of a started service: PORT's, or GRPC_PORT's (grpc-js's server). */

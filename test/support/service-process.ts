@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 
 // The real entry point, src/main.ts, as a child process: what an operator runs with `npm start`.
@@ -214,4 +215,19 @@ export async function codeFromConsole(service: ServiceProcess, otpId: string): P
     new RegExp(`otp: (\\d+) for \\S+ \\(purpose \\S+, id ${escaped}, expires \\S+\\)`),
   );
   return code as string;
+}
+
+/**
+ * Resolves with the error code of a TCP connection attempt to 127.0.0.1:`port` (ECONNREFUSED once
+ * a draining service stops accepting), or "connected".
+ */
+export function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve("connected");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
 }
