@@ -294,7 +294,10 @@ async function withService(
         ...(noop as Measured),
         transport: pass.transport,
         store: pass.store,
-        note: "health Check, same stack",
+        note:
+          pass.transport === "rest"
+            ? "Connect JSON health Check, same process"
+            : "health Check, same stack",
         grpcJs,
         pgBaseline,
       });
