@@ -17,6 +17,7 @@
 //                          (named and unnamed statements, and unnamed through PgBouncer)
 //   BENCH_RESULTS=results/pooler-results.md npm run bench                  write results elsewhere
 //   BENCH_TRANSPORTS=grpc,grpc-port npm run bench                         some transports only
+//                          (grpc, grpc-port, connect, rest; the default leaves rest out)
 //   BENCH_NODE=$(bash .ci/node-24) npm run bench                          the servers on Node 24
 
 import { execFileSync } from "node:child_process";
@@ -34,7 +35,7 @@ import {
   startPgBaseline,
   startServiceProcess,
 } from "./bench-processes.js";
-import { rpcs, type Transport } from "./rpcs.js";
+import { rpcs, type Transport, transportsOf } from "./rpcs.js";
 import { percentile, runLoad } from "./run-load.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -45,9 +46,10 @@ const SWEEP = process.env.BENCH_SWEEP !== "0";
 const SWEEP_LEVELS = [1, 4, 16, 64, 256];
 const WITH_POSTGRES = process.env.BENCH_POSTGRES !== "0";
 const WITH_MEMORY = process.env.BENCH_MEMORY !== "0";
-const TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? "grpc,grpc-port,connect")
-  .split(",")
-  .map((name) => name.trim()) as Transport[];
+const TRANSPORTS = transportsOf(
+  process.env.BENCH_TRANSPORTS ?? "grpc,grpc-port,connect",
+  "BENCH_TRANSPORTS",
+);
 /** The node the servers run on (BENCH_NODE), which names the results file. */
 const SERVER_NODE = execFileSync(BENCH_NODE, ["--version"], { encoding: "utf8" }).trim();
 const HMAC_KEY = "bench-hmac-key-of-at-least-32-characters!";
@@ -258,7 +260,8 @@ async function withService(
     ...(pass.grpcJs ? [{ name: "grpc-js", process: pass.grpcJs }] : []),
     ...(pass.pgBaseline ? [{ name: "pg-baseline", process: pass.pgBaseline }] : []),
   ].map((c) => ({ ...c, client: rpcs(pass.transport, c.process.port, options.concurrency) }));
-  // The no-op is the health Check of the door under test (grpc-health-check on GRPC_PORT).
+  // The no-op is the health Check of the door under test (grpc-health-check on GRPC_PORT; for
+  // REST, which has no health route, Connect JSON's, as for the connect transport).
   const measure = async (name: string, note: string, next: Next, showCeilings = false) => {
     const [measured, noop, ...others] = await interleave(
       [
@@ -291,7 +294,10 @@ async function withService(
         ...(noop as Measured),
         transport: pass.transport,
         store: pass.store,
-        note: "health Check, same stack",
+        note:
+          pass.transport === "rest"
+            ? "Connect JSON health Check, same process"
+            : "health Check, same stack",
         grpcJs,
         pgBaseline,
       });
@@ -383,6 +389,9 @@ async function runPass(pass: Pass, options: Options = DEFAULTS) {
 
 const sweep: Row[] = [];
 
+/** gRPC transports have the bare grpc-js no-op as a ceiling. */
+const isGrpc = (transport: Transport) => transport === "grpc" || transport === "grpc-port";
+
 async function main() {
   const started = new Date();
   process.stderr.write(
@@ -395,7 +404,7 @@ async function main() {
         transport,
         store: "memory",
         serviceEnv: async () => SERVICE_ENV,
-        grpcJs: transport === "connect" ? undefined : grpcJs,
+        grpcJs: isGrpc(transport) ? grpcJs : undefined,
       });
     }
     if (SWEEP && WITH_MEMORY) {
@@ -407,7 +416,7 @@ async function main() {
             transport,
             store: "memory",
             serviceEnv: async () => SERVICE_ENV,
-            grpcJs: transport === "connect" ? undefined : grpcJs,
+            grpcJs: isGrpc(transport) ? grpcJs : undefined,
           };
           const before = rows.length;
           await withService(
@@ -489,7 +498,8 @@ function render(started: Date): string {
     "",
     `${started.toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? "?"} · Linux ${release()} · servers on Node ${SERVER_NODE}, load generator on Node ${process.version}`,
     "",
-    `\`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}, BENCH_TRANSPORTS=${TRANSPORTS.join(",")}): each scenario on a fresh service process, interleaved round by round with the same process's no-op (health Check) and the ceilings; load from the bench process (gRPC: raw node:http2, Connect JSON: node:http keep-alive over HTTP/1.1). Transport grpc-port: gRPC on GRPC_PORT, grpc-js's own server.`,
+    `\`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}, BENCH_TRANSPORTS=${TRANSPORTS.join(",")}): each scenario on a fresh service process, interleaved round by round with the same process's no-op (health Check) and the ceilings; load from the bench process (gRPC: raw node:http2, Connect JSON and REST: node:http keep-alive over HTTP/1.1). Transport grpc-port: gRPC on GRPC_PORT, grpc-js's own server.`,
+    "Transport rest: the google.api.http routes on the main port (GetStatus as `GET /auth/status?email=…`, RequestOtp and VerifyOtp as `POST /auth/request-otp` and `POST /auth/verify-otp` with JSON bodies); the health Check has no REST route, so its no-op is Connect JSON's health Check, the same as the connect transport's.",
     "Ratios: calls/s to the no-op, to the bare @grpc/grpc-js no-op (gRPC, in memory) and, with PostgreSQL, to one statement through the same pool on the same stack, each measured interleaved with the scenario.",
     "`postgres, unnamed`: DATABASE_POOLER=transaction directly (unnamed statements, the baseline's too); `postgres via PgBouncer`: the same through PgBouncer in transaction pooling mode (default settings), whose CPU the PostgreSQL CPU column includes.",
     "",

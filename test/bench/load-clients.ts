@@ -1,5 +1,5 @@
-// Callers for the load generator: unary gRPC over raw node:http2 (h2c, prior knowledge) and
-// Connect JSON over node:http keep-alive (HTTP/1.1). Hand-framed rather than a full RPC client so
+// Callers for the load generator: unary gRPC over raw node:http2 (h2c, prior knowledge), and
+// Connect JSON and REST over node:http keep-alive (HTTP/1.1). Hand-framed rather than a full RPC client so
 // that the generator spends as little CPU per call as possible: it shares two cores with the
 // server, and every cycle it burns is one the server does not get.
 
@@ -9,6 +9,12 @@ import * as http2 from "node:http2";
 /** One unary call: resolves with the response message (binary for gRPC, parsed JSON for Connect). */
 export type GrpcCall = (path: string, message: Uint8Array) => Promise<Buffer>;
 export type ConnectCall = (path: string, body: unknown) => Promise<Record<string, unknown>>;
+/** One HTTP/1.1 JSON request: POST with `body`, or a bodiless GET; resolves with parsed JSON. */
+export type JsonCall = (
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+) => Promise<Record<string, unknown>>;
 
 export interface Caller<T> {
   readonly call: T;
@@ -79,21 +85,33 @@ export function createGrpcCaller(port: number, sessions: number): Caller<GrpcCal
 
 /** A Connect JSON caller over HTTP/1.1 with up to `sockets` keep-alive connections. */
 export function createConnectCaller(port: number, sockets: number): Caller<ConnectCall> {
+  const { call, close } = createJsonCaller(port, sockets);
+  return { call: (path, body) => call("POST", path, body), close };
+}
+
+/**
+ * A JSON caller over HTTP/1.1 with up to `sockets` keep-alive connections: Connect JSON's
+ * requests, and REST's (GET with the input in the query, or POST with a JSON body).
+ */
+export function createJsonCaller(port: number, sockets: number): Caller<JsonCall> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
-  const call: ConnectCall = (path, body) =>
+  const call: JsonCall = (method, path, body) =>
     new Promise((resolve, reject) => {
-      const payload = JSON.stringify(body);
+      const payload = method === "POST" ? JSON.stringify(body) : undefined;
       const req = http.request(
         {
           agent,
           host: "127.0.0.1",
           port,
           path,
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "content-length": Buffer.byteLength(payload),
-          },
+          method,
+          headers:
+            payload === undefined
+              ? {}
+              : {
+                  "content-type": "application/json",
+                  "content-length": Buffer.byteLength(payload),
+                },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -101,7 +119,7 @@ export function createConnectCaller(port: number, sockets: number): Caller<Conne
           res.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
             if (res.statusCode !== 200) {
-              reject(new Error(`${path}: HTTP ${res.statusCode} ${text}`));
+              reject(new Error(`${method} ${path}: HTTP ${res.statusCode} ${text}`));
               return;
             }
             resolve(JSON.parse(text) as Record<string, unknown>);

@@ -3,8 +3,9 @@
 // most self time, then self time by package or source directory, in µs per call. Used to find
 // hotspots (README "Benchmarks").
 //
-//   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp] [grpc|connect]
+//   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp] [grpc|grpc-port|connect|rest]
 //
+// The no-op over rest is Connect JSON's health Check (the health Check has no REST route).
 // RequestOtp uses the discard sender. VerifyOtp first requests codes with the console sender
 // and reads them from the service's output, as the bench does (not profiled), then verifies them.
 
@@ -12,11 +13,11 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { printedCodes, startServiceProcess } from "./bench-processes.js";
-import { rpcs, type Transport } from "./rpcs.js";
+import { rpcs, transportsOf } from "./rpcs.js";
 import { runLoad } from "./run-load.js";
 
 const scenario = process.argv[2] ?? "RequestOtp";
-const transport = (process.argv[3] ?? "grpc") as Transport;
+const [transport] = transportsOf(process.argv[3] ?? "grpc", "transport (second argument)");
 const CONCURRENCY = 64;
 const SECONDS = 5;
 const dir = mkdtempSync(join(tmpdir(), "otp-prof-"));
