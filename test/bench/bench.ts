@@ -47,7 +47,7 @@ const SWEEP_LEVELS = [1, 4, 16, 64, 256];
 const WITH_POSTGRES = process.env.BENCH_POSTGRES !== "0";
 const WITH_MEMORY = process.env.BENCH_MEMORY !== "0";
 const TRANSPORTS = transportsOf(
-  process.env.BENCH_TRANSPORTS ?? "grpc,grpc-port,connect",
+  process.env.BENCH_TRANSPORTS ?? "grpc,grpc-port,connect,rest",
   "BENCH_TRANSPORTS",
 );
 /** The node the servers run on (BENCH_NODE), which names the results file. */
