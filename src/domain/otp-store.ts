@@ -80,9 +80,11 @@ export interface OtpStore {
   findSession(tokenHash: Uint8Array): Promise<StoredSession | null>;
 
   /**
-   * Marks the session whose token hashes to `tokenHash` revoked at `now`, or with `allOfUser`
-   * every session of its user. Sessions already revoked keep their mark. Once this resolves, no
-   * `findSession` or `readAuthentication` (on any instance) sees them live.
+   * Marks the session whose token hashes to `tokenHash` revoked at `now`, and with `allOfUser`
+   * every session of its user, but only while that session is live at `now` (a token expired or
+   * revoked has no say over other sessions, whether or not a purge has forgotten it yet).
+   * Sessions already revoked keep their mark. Once this resolves, no `findSession` or
+   * `readAuthentication` (on any instance) sees them live.
    */
   revokeSessions(revocation: SessionRevocation): Promise<void>;
 

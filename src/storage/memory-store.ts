@@ -267,9 +267,11 @@ export function createMemoryStore(): OtpStore {
       if (session === undefined) {
         return;
       }
-      const targets = allOfUser
-        ? [...(sessionsOfEmail.get(session.email) ?? [])].map((key) => sessions.get(key))
-        : [session];
+      const live = session.revokedAt === null && session.expiresAt > now;
+      const targets =
+        allOfUser && live
+          ? [...(sessionsOfEmail.get(session.email) ?? [])].map((key) => sessions.get(key))
+          : [session];
       for (const target of targets) {
         if (target !== undefined && target.revokedAt === null) {
           target.revokedAt = now;

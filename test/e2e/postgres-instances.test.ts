@@ -311,12 +311,20 @@ describe.each(routes)("two instances sharing one PostgreSQL $route", ({ env }) =
         expect((await status(on, first.sessionToken)).authenticated).toBe(false);
         expect((await status(on, second.sessionToken)).authenticated).toBe(true);
       }
+      // The revoked token no longer speaks for the user; a live one does, for every session.
+      const third = await login(a);
       await createAuthClient("grpc", b.baseUrl).signOut({
         sessionToken: first.sessionToken,
         allSessions: true,
       });
+      expect((await status(a, third.sessionToken)).authenticated).toBe(true);
+      await createAuthClient("grpc", b.baseUrl).signOut({
+        sessionToken: second.sessionToken,
+        allSessions: true,
+      });
       for (const on of [a, b]) {
         expect((await status(on, second.sessionToken)).authenticated).toBe(false);
+        expect((await status(on, third.sessionToken)).authenticated).toBe(false);
         const byEmail = await createAuthClient("grpc", on.baseUrl).getStatus({ email: EMAIL });
         expect(byEmail.authenticated).toBe(false);
       }

@@ -336,8 +336,10 @@ export class ReferenceModel {
     if (!SESSION_TOKEN.test(token)) return { refused: "invalid_argument", field: "session_token" };
     const session = this.sessions.find((s) => s.token === token);
     if (session !== undefined) {
+      // Only a live session's token speaks for its user's other sessions.
+      const all = allSessions && this.live(session);
       for (const s of this.sessions) {
-        if (s === session || (allSessions && s.email === session.email)) s.revoked = true;
+        if (s === session || (all && s.email === session.email)) s.revoked = true;
       }
     }
     return { ok: "signed-out" };

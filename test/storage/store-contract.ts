@@ -281,6 +281,37 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
         );
       });
 
+      it("a token no longer live signs out only itself, even for every session of its user", async () => {
+        await store.activateCode(newCode());
+        // The first session ends at T0 + 1h, the others a day after T0.
+        const short = use();
+        const first = { ...short, session: { ...short.session, expiresAt: T0 + 60 * MINUTE } };
+        await store.consumeCode(first);
+        await store.activateCode(newCode({ otpId: "otp-2" }));
+        const second = use({ otpId: "otp-2" });
+        await store.consumeCode(second);
+        await store.activateCode(newCode({ otpId: "otp-3" }));
+        const third = use({ otpId: "otp-3" });
+        await store.consumeCode(third);
+        const revokeAll = (tokenHash: Uint8Array, now: number) =>
+          store.revokeSessions({ tokenHash, allOfUser: true, now });
+
+        // Expired: no authority over the user's other sessions.
+        await revokeAll(first.session.tokenHash, T0 + 61 * MINUTE);
+        expect((await store.findSession(second.session.tokenHash))?.revokedAt).toBeNull();
+        // Revoked: likewise.
+        await store.revokeSessions({
+          tokenHash: second.session.tokenHash,
+          allOfUser: false,
+          now: T0 + 62 * MINUTE,
+        });
+        await revokeAll(second.session.tokenHash, T0 + 64 * MINUTE);
+        expect((await store.findSession(third.session.tokenHash))?.revokedAt).toBeNull();
+        // Live: every session of the user.
+        await revokeAll(third.session.tokenHash, T0 + 65 * MINUTE);
+        expect(await store.readAuthentication("ann@example.com", T0 + 65 * MINUTE)).toBeNull();
+      });
+
       it("once a revocation resolves, no lookup racing it afterwards sees the session live", async () => {
         await store.activateCode(newCode());
         const u = use();

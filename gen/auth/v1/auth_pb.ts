@@ -328,7 +328,8 @@ export type SignOutRequest = Message<"auth.v1.SignOutRequest"> & {
   sessionToken: string;
 
   /**
-   * Also end every other session of the same user.
+   * Also end every other session of the same user. Only a live session's
+   * token does that: an expired or revoked one ends nothing but itself.
    *
    * @generated from field: bool all_sessions = 2;
    */

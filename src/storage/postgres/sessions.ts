@@ -56,7 +56,9 @@ export function createSessionSteps(query: Query): SessionSteps {
         `UPDATE otp_sessions SET revoked_at = $2
           WHERE revoked_at IS NULL
             AND (token_hash = $1
-                 OR ($3 AND user_id = (SELECT user_id FROM otp_sessions WHERE token_hash = $1)))`,
+                 OR ($3 AND user_id = (SELECT user_id FROM otp_sessions
+                                        WHERE token_hash = $1 AND revoked_at IS NULL
+                                          AND expires_at > $2)))`,
         [Buffer.from(tokenHash), date(now), allOfUser],
       );
     },
