@@ -124,27 +124,13 @@ interface Row {
  */
 function errorTable(refusal: Refusal | FrameworkRefusal): Row {
   switch (refusal.kind) {
+    // A request field, a body that cannot be read, and a REST query parameter are one row.
     case "invalid_argument":
-      return {
-        code: Code.InvalidArgument,
-        reason: "INVALID_ARGUMENT",
-        metadata: { field: refusal.field },
-        details: [badRequest(refusal.field, refusal.description)],
-      };
+    case "invalid_parameter":
+      return invalidArgumentRow(refusal.field, refusal.description);
     case "undecodable_body":
     case "unsupported_content_type":
-      return errorTable({
-        kind: "invalid_argument",
-        field: "body",
-        description: refusal.description,
-      });
-    case "invalid_parameter":
-      return {
-        code: Code.InvalidArgument,
-        reason: "INVALID_ARGUMENT",
-        metadata: { field: refusal.field },
-        details: [badRequest(refusal.field, refusal.description)],
-      };
+      return invalidArgumentRow("body", refusal.description);
     case "message_too_large":
       return { code: Code.ResourceExhausted, reason: "MESSAGE_TOO_LARGE" };
     case "request_limit":
@@ -187,6 +173,15 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
 /** `retry-after` is whole seconds, rounded up, at least 1. */
 export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
+}
+
+function invalidArgumentRow(field: string, description: string): Row {
+  return {
+    code: Code.InvalidArgument,
+    reason: "INVALID_ARGUMENT",
+    metadata: { field },
+    details: [badRequest(field, description)],
+  };
 }
 
 function badRequest(field: string, description: string): ErrorDetail {
