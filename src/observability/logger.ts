@@ -1,4 +1,5 @@
 import pino from "pino";
+import { batchedStdout } from "./batched-stdout.js";
 import { maskEmailsDeep, maskEmailsIn } from "./mask-email.js";
 
 /** The service's logger: pino's, as createLogger configures it. */
@@ -12,9 +13,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number] & pino.LevelWithSilent;
  * A JSON logger (pino): one line per entry with `level` as a name, `time` in ISO 8601, `pid`,
  * `hostname`, `name: "otp-auth"` and `msg`; entries about a call carry its `requestId`, which
  * their callers take from the call's context values (callOf). Email addresses anywhere in an
- * entry (error messages included) are masked. Writes to `destination`, by default stdout,
- * synchronously: each entry is one whole write, so entries never interleave with the console
- * sender's lines, and none is lost when the process exits.
+ * entry (error messages included) are masked. Writes to `destination`, by default stdout through
+ * `batchedStdout`: whole entries, written synchronously once per event-loop turn (see there).
  */
 export function createLogger(
   options: { level?: LogLevel; destination?: pino.DestinationStream } = {},
@@ -40,6 +40,6 @@ export function createLogger(
         },
       },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    options.destination ?? batchedStdout(),
   );
 }

@@ -1,4 +1,4 @@
-import { type ContextValues, createContextKey } from "@connectrpc/connect";
+import { type ContextKey, type ContextValues, createContextKey } from "@connectrpc/connect";
 
 /** The ports a call can come in on. */
 export type Listener = "main" | "grpc";
@@ -32,6 +32,8 @@ export interface Call {
   email?: string;
   /** Set by the pipeline as soon as the call's final status is known. */
   outcome?: CallOutcome;
+  /** Set by the pipeline once the call has ended and been observed. */
+  ended?: boolean;
 }
 
 // A connect context value rather than an AsyncLocalStorage: with one in use, Node 20 runs a
@@ -41,9 +43,30 @@ const kCall = createContextKey<Call | undefined>(undefined, {
   description: "the call being served",
 });
 
-/** Records `call` as the call that `values` belong to. */
-export function setCall(values: ContextValues, call: Call): void {
-  values.set(kCall, call);
+/**
+ * New context values for a handler serving `call`: connect's ContextValues, as one object per call
+ * (connect's createContextValues makes three functions per call as well).
+ */
+export function contextValuesOf(call: Call): ContextValues {
+  return new CallValues().set(kCall, call);
+}
+
+class CallValues implements ContextValues {
+  [id: symbol]: unknown;
+
+  get<T>(key: ContextKey<T>): T {
+    return key.id in this ? (this[key.id] as T) : key.defaultValue;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): this {
+    this[key.id] = value;
+    return this;
+  }
+
+  delete(key: ContextKey<unknown>): this {
+    delete this[key.id];
+    return this;
+  }
 }
 
 /** The call that `values` belong to, if any (none in in-process tests without a door). */

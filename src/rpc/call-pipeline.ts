@@ -84,7 +84,6 @@ const REASON = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /** The pipeline every door of one service shares. */
 export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
-  const ended = new WeakSet<Call>();
   return {
     start(edge) {
       return {
@@ -118,10 +117,10 @@ export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
       return rejection;
     },
     end(call, outcome) {
-      if (ended.has(call)) {
+      if (call.ended === true) {
         return;
       }
-      ended.add(call);
+      call.ended = true;
       try {
         options.observer?.callEnded(
           call,

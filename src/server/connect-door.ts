@@ -3,7 +3,6 @@ import {
   ConnectError,
   type ConnectRouter,
   createConnectRouter,
-  createContextValues,
   type Interceptor,
 } from "@connectrpc/connect";
 import {
@@ -26,7 +25,7 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
-import { type Call, callOf, setCall } from "../rpc/call-context.js";
+import { type Call, callOf, contextValuesOf } from "../rpc/call-context.js";
 import type { CallPipeline } from "../rpc/call-pipeline.js";
 import { codeName, connectErrorOf } from "../rpc/error-mapping.js";
 import { frameworkRefusalOf, unsupportedContentType } from "../rpc/framework-refusals.js";
@@ -127,8 +126,7 @@ function createServe(handler: UniversalHandler, pipeline: CallPipeline) {
     res: Parameters<typeof universalResponseToNodeResponse>[1],
     call: Call,
   ) => {
-    const values = createContextValues();
-    setCall(values, call);
+    const values = contextValuesOf(call);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
     // Content codings are case-insensitive (RFC 9110, 8.4.1); connect matches them exactly.
     const encoding = uReq.header.get("content-encoding");

@@ -11,7 +11,6 @@ import {
   Code,
   ConnectError,
   type ConnectRouter,
-  createContextValues,
   createHandlerContext,
   type MethodImplSpec,
 } from "@connectrpc/connect";
@@ -19,7 +18,7 @@ import { readAllBytes } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
-import { type Call, setCall } from "../rpc/call-context.js";
+import { type Call, contextValuesOf } from "../rpc/call-context.js";
 import type { CallPipeline } from "../rpc/call-pipeline.js";
 import type { Rejection } from "../rpc/error-mapping.js";
 import { frameworkRefusalOf } from "../rpc/framework-refusals.js";
@@ -137,8 +136,7 @@ async function answer(
   { plan, spec, rawVariables }: Target,
   pipeline: CallPipeline,
 ): Promise<void> {
-  const values = createContextValues();
-  setCall(values, call);
+  const values = contextValuesOf(call);
   const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
   const ctx = createHandlerContext({
     service: plan.method.parent,

@@ -122,8 +122,8 @@ export function printedCodes(service: BenchProcess): Map<string, string> {
 }
 
 /** The ceiling for gRPC: a bare @grpc/grpc-js server whose health Check does nothing. */
-export function startGrpcJsNoop(): Promise<BenchProcess> {
-  return spawnBenchProcess("test/bench/grpc-js-noop-server.ts", {}, /listening on (\d+)/);
+export function startGrpcJsNoop(nodeArgs: readonly string[] = []): Promise<BenchProcess> {
+  return spawnBenchProcess("test/bench/grpc-js-noop-server.ts", {}, /listening on (\d+)/, nodeArgs);
 }
 
 /** The PostgreSQL ceiling: one single-statement query per call through the service's pool. */

@@ -3,8 +3,9 @@
 // most self time, then self time by package or source directory, in µs per call. Used to find
 // hotspots (README "Benchmarks").
 //
-//   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp] [grpc|grpc-port|connect|rest]
+//   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp|grpc-js] [grpc|grpc-port|connect|rest]
 //
+// `grpc-js` profiles the bench's bare @grpc/grpc-js no-op server instead (over grpc or grpc-port).
 // The no-op over rest is Connect JSON's health Check (the health Check has no REST route).
 // RequestOtp uses the discard sender. VerifyOtp first requests codes with the console sender
 // and reads them from the service's output, as the bench does (not profiled), then verifies them.
@@ -12,7 +13,7 @@
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { printedCodes, startServiceProcess } from "./bench-processes.js";
+import { printedCodes, startGrpcJsNoop, startServiceProcess } from "./bench-processes.js";
 import { rpcs, transportsOf } from "./rpcs.js";
 import { runLoad } from "./run-load.js";
 
@@ -21,17 +22,22 @@ const [transport] = transportsOf(process.argv[3] ?? "grpc", "transport (second a
 const CONCURRENCY = 64;
 const SECONDS = 5;
 const dir = mkdtempSync(join(tmpdir(), "otp-prof-"));
-const server = await startServiceProcess(
-  {
-    OTP_IP_REQUEST_LIMIT: "off",
-    OTP_REQUEST_LIMIT: "1000/1h",
-    OTP_SENDER: scenario === "VerifyOtp" ? "console" : "discard",
-  },
-  ["--cpu-prof", `--cpu-prof-dir=${dir}`],
-);
+const profiling = ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+// `grpc-js`: the bare grpc-js server of the bench's ceiling, for comparison (its no-op only).
+const bare = scenario === "grpc-js";
+const server = bare
+  ? await startGrpcJsNoop(profiling)
+  : await startServiceProcess(
+      {
+        OTP_IP_REQUEST_LIMIT: "off",
+        OTP_REQUEST_LIMIT: "1000/1h",
+        OTP_SENDER: scenario === "VerifyOtp" ? "console" : "discard",
+      },
+      profiling,
+    );
 const client = rpcs(
   transport,
-  transport === "grpc-port" ? (server.grpcPort as number) : server.port,
+  transport === "grpc-port" && !bare ? (server.grpcPort as number) : server.port,
   CONCURRENCY,
 );
 let serial = 0;
@@ -58,7 +64,7 @@ if (scenario === "VerifyOtp") {
     const address = requested.pop();
     return address === undefined ? null : client.verifyOtp(address, codes.get(address) ?? "");
   };
-} else if (scenario === "no-op") {
+} else if (scenario === "no-op" || bare) {
   next = client.noop;
 } else if (scenario === "GetStatus") {
   next = () => client.getStatus(email());

@@ -1,6 +1,9 @@
+import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
+import { type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createAuthClient, rejection } from "../support/clients.js";
+import { RequestOtpRequestSchema } from "../../gen/auth/v1/auth_pb.js";
+import { createAuthClient, createGrpcJsClient, rejection } from "../support/clients.js";
 import { killServices, startService } from "../support/service-process.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
 
@@ -58,5 +61,41 @@ describe("a caller who gives up while the code is being delivered", () => {
     hook.answer({ kind: "accept" });
     expect((await client.requestOtp({ email: EMAIL })).remainingRequests).toBe(2);
     await hook.nextDelivery();
+  });
+});
+
+describe("a caller at GRPC_PORT (the grpc-js door) who gives up during delivery", () => {
+  it.each([
+    ["whose deadline passes", status.DEADLINE_EXCEEDED],
+    ["who cancels", status.CANCELLED],
+  ] as const)("%s: the delivery is abandoned and uses no quota", async (_, code) => {
+    const abandonedBefore = hook.abandoned();
+    const { grpcPort } = await startHeld();
+    const client = createGrpcJsClient(grpcPort as number);
+    const request = create(RequestOtpRequestSchema, { email: EMAIL });
+    const ask = (options: { deadline?: number }) => {
+      let cancel = () => {};
+      const answer = new Promise<ServiceError | null>((resolve) => {
+        const call = client.RequestOtp?.(request, options, (error: ServiceError | null) =>
+          resolve(error),
+        );
+        cancel = () => call?.cancel();
+      });
+      return { answer, cancel };
+    };
+
+    const call = ask(code === status.DEADLINE_EXCEEDED ? { deadline: Date.now() + 500 } : {});
+    await hook.nextDelivery();
+    if (code === status.CANCELLED) {
+      call.cancel();
+    }
+    expect((await call.answer)?.code).toBe(code);
+
+    // Abandoned by the service, not only answered by grpc-js: the handler's signal aborted.
+    await expect.poll(() => hook.abandoned(), { timeout: 3_000 }).toBe(abandonedBefore + 1);
+    hook.answer({ kind: "accept" });
+    expect(await ask({}).answer).toBeNull();
+    await hook.nextDelivery();
+    client.close();
   });
 });

@@ -1,8 +1,8 @@
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, createContextValues } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { lockedError, OtpError } from "../../src/domain/errors.js";
-import { callOf, setCall } from "../../src/rpc/call-context.js";
+import { callOf, contextValuesOf } from "../../src/rpc/call-context.js";
 import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../../src/rpc/client-address.js";
 import { connectErrorOf } from "../../src/rpc/error-mapping.js";
@@ -35,9 +35,13 @@ const edge = {
 describe("the call being served", () => {
   it("is found in the context values of its request, and only there", () => {
     const { p } = pipeline();
-    const values = createContextValues();
-    setCall(values, p.start(edge));
+    const values = contextValuesOf(p.start(edge));
     expect(callOf(values)?.requestId).toBe("req-1");
+    // They are connect's context values in every other way.
+    const other = createContextKey("default");
+    expect(values.get(other)).toBe("default");
+    expect(values.set(other, "set").get(other)).toBe("set");
+    expect(values.delete(other).get(other)).toBe("default");
     expect(callOf(createContextValues())).toBeUndefined();
     expect(callOf(undefined)).toBeUndefined();
   });
