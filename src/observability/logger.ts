@@ -23,7 +23,7 @@ export function createLogger(
     {
       name: "otp-auth",
       level: options.level ?? "info",
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: {
         level: (label) => ({ level: label }),
         log: (entry) => maskEmailsDeep(entry) as Record<string, unknown>,
@@ -42,4 +42,17 @@ export function createLogger(
     },
     options.destination ?? batchedStdout(),
   );
+}
+
+let timeMs = Number.NaN;
+let timeField = "";
+
+/** pino's isoTime, made once per millisecond: entries logged within one share the string. */
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== timeMs) {
+    timeMs = now;
+    timeField = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return timeField;
 }

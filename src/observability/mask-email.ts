@@ -17,9 +17,12 @@ export function maskEmail(email: string): string {
   return `${address.slice(0, 1)}***@${address.slice(at + 1, at + 1 + MAX_DOMAIN_LENGTH)}`;
 }
 
+// What maskEmail makes of an address: masking it again changes nothing.
+const MASKED = /^[^\s@<>()[\]\\,;:"']?\*\*\*@[^\s@<>()[\]\\,;:"']{0,255}$/;
+
 /** `text` with every email address in it masked as maskEmail does; other text stays as it was. */
 export function maskEmailsIn(text: string): string {
-  return text.includes("@") ? text.replace(EMAIL_IN_TEXT, maskEmail) : text;
+  return !text.includes("@") || MASKED.test(text) ? text : text.replace(EMAIL_IN_TEXT, maskEmail);
 }
 
 /**

@@ -25,6 +25,15 @@ describe("masking emails", () => {
     expect(maskEmail(email)).toBe(masked);
   });
 
+  it("leaves an address it masked as it is", () => {
+    for (const email of ["ann@example.com", "x@y.co", " Ann.Smith@Example.COM "]) {
+      expect(maskEmailsIn(maskEmail(email))).toBe(maskEmail(email));
+    }
+    expect(maskEmailsIn("a***@example.com and bob@example.com")).toBe(
+      "a***@example.com and b***@example.com",
+    );
+  });
+
   it("masks every address in free text and leaves the rest", () => {
     expect(maskEmailsIn("550 5.1.1 <bob.jones@mail.example>: rejected; cc ann@example.com")).toBe(
       "550 5.1.1 <b***@mail.example>: rejected; cc a***@example.com",
