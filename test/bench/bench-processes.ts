@@ -126,7 +126,10 @@ export function startGrpcJsNoop(nodeArgs: readonly string[] = []): Promise<Bench
   return spawnBenchProcess("test/bench/grpc-js-noop-server.ts", {}, /listening on (\d+)/, nodeArgs);
 }
 
-/** The PostgreSQL ceiling: one single-statement query per call through the service's pool. */
+/**
+ * The PostgreSQL ceiling: one single-statement query per call through the service's pool, on the
+ * service's HTTP stack (`port`) and on a bare grpc-js server (`grpcPort`).
+ */
 export function startPgBaseline(
   databaseUrl: string,
   pooler: "none" | "transaction" = "none",
@@ -134,6 +137,7 @@ export function startPgBaseline(
   return spawnBenchProcess(
     "test/bench/pg-baseline-server.ts",
     { DATABASE_URL: databaseUrl, DATABASE_POOLER: pooler },
-    /listening on (\d+)/,
+    // The main port's line, printed after its grpc-js port's.
+    /^listening on (\d+)/m,
   );
 }

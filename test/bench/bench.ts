@@ -259,7 +259,17 @@ async function withService(
   const ceilings = [
     ...(pass.grpcJs ? [{ name: "grpc-js", process: pass.grpcJs }] : []),
     ...(pass.pgBaseline ? [{ name: "pg-baseline", process: pass.pgBaseline }] : []),
-  ].map((c) => ({ ...c, client: rpcs(pass.transport, c.process.port, options.concurrency) }));
+  ].map((c) => ({
+    ...c,
+    // At GRPC_PORT the one-statement ceiling is its bare grpc-js port (pg-baseline-server.ts).
+    client: rpcs(
+      pass.transport,
+      pass.transport === "grpc-port" && c.name === "pg-baseline"
+        ? (c.process.grpcPort as number)
+        : c.process.port,
+      options.concurrency,
+    ),
+  }));
   // The no-op is the health Check of the door under test (grpc-health-check on GRPC_PORT; for
   // REST, which has no health route, Connect JSON's, as for the connect transport).
   const measure = async (name: string, note: string, next: Next, showCeilings = false) => {

@@ -4,8 +4,10 @@
 // single-statement round trip. No domain, no logging, no metrics: what one round trip costs
 // through this stack, so that an RPC making N round trips can be compared with it. The statement
 // is sent through the store's query helper, so it is named or unnamed as the store's are
-// (DATABASE_POOLER).
+// (DATABASE_POOLER). A second port serves the same RPC through a bare @grpc/grpc-js server (as
+// test/bench/grpc-js-noop-server.ts does, no interceptor), the ceiling for GRPC_PORT.
 
+import * as grpc from "@grpc/grpc-js";
 import pg from "pg";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
 import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
@@ -43,8 +45,39 @@ const listener = await listen(
   }),
   { port: 0, host: "127.0.0.1" },
 );
+const grpcJs = new grpc.Server();
+const passThrough = (value: Buffer) => value;
+grpcJs.addService(
+  {
+    Check: {
+      path: "/grpc.health.v1.Health/Check",
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: passThrough,
+      requestDeserialize: passThrough,
+      responseSerialize: passThrough,
+      responseDeserialize: passThrough,
+    },
+  },
+  {
+    Check: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => {
+      query("baseline", "SELECT $1::bigint AS n", [calls++]).then(
+        () => callback(null, Buffer.alloc(0)),
+        (error: Error) => callback(error),
+      );
+    },
+  },
+);
+const grpcPort = await new Promise<number>((resolve, reject) =>
+  grpcJs.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) =>
+    error ? reject(error) : resolve(port),
+  ),
+);
+// The grpc-js line first: the bench reads it once it has seen the other.
+process.stdout.write(`grpc-js listening on 127.0.0.1:${grpcPort}\n`);
 process.stdout.write(`listening on ${listener.port}\n`);
 process.on("SIGTERM", () => {
+  grpcJs.forceShutdown();
   void listener
     .close(1_000)
     .then(() => pool.end())
