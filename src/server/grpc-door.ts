@@ -224,7 +224,10 @@ function withRequestId(metadata: grpc.Metadata | undefined, call: Call | undefin
 /** A metadata entry's text, repeated ones joined by ", " as HTTP headers join them. */
 function metadataValue(metadata: grpc.Metadata, name: string): string | null {
   const values = metadata.get(name);
-  return values.length === 0 ? null : values.map(String).join(", ");
+  if (values.length === 0 || typeof values[0] !== "string") {
+    return null;
+  }
+  return values.length === 1 ? values[0] : values.map(String).join(", ");
 }
 
 /** A rejection as grpc-js sends it; the same status, details and trailers as the main port's. */
@@ -246,51 +249,46 @@ function unaryHandler(
   impl: UnaryImpl,
   pipeline: CallPipeline,
 ): grpc.handleUnaryCall<Uint8Array, Uint8Array> {
-  const { input, output } = method;
   return (grpcCall, respond) => {
-    const call = (grpcCall.metadata as CallMetadata)[kCall];
-    const context = new GrpcHandlerContext(grpcCall, call);
-    const refuse = (thrown: unknown) => {
-      const status = grpcStatusOf(pipeline.refuse(call, thrown));
-      context.addTrailers(status.metadata);
-      context.answered = true;
-      respond(status);
-    };
+    void serveUnary(method, impl, pipeline, grpcCall, respond);
+  };
+}
+
+/** One unary call: decode, the connect handler, encode; whatever is thrown is refused. */
+async function serveUnary(
+  { input, output }: DescService["methods"][number],
+  impl: UnaryImpl,
+  pipeline: CallPipeline,
+  grpcCall: grpc.ServerUnaryCall<Uint8Array, Uint8Array>,
+  respond: grpc.sendUnaryData<Uint8Array>,
+): Promise<void> {
+  const call = (grpcCall.metadata as CallMetadata)[kCall];
+  const context = new GrpcHandlerContext(grpcCall, call);
+  let bytes: Uint8Array;
+  try {
     let request: object;
     try {
       request = fromBinary(input, grpcCall.request);
     } catch (error) {
-      refuse(undecodable(error));
-      return;
+      throw undecodable(error);
     }
     const email: unknown = (request as { email?: unknown }).email;
     if (call !== undefined && typeof email === "string") {
       call.email = email;
     }
-    let result: unknown;
-    try {
-      result = impl(request, context as unknown as HandlerContext);
-    } catch (error) {
-      refuse(error);
-      return;
-    }
-    Promise.resolve(result).then((response) => {
-      let bytes: Uint8Array;
-      try {
-        bytes = toBinary(
-          output,
-          create(output as DescMessage, response as Record<string, unknown>),
-        );
-      } catch (error) {
-        refuse(error);
-        return;
-      }
-      pipeline.succeed(call);
-      context.sendHeaders();
-      context.answered = true;
-      respond(null, bytes, context.trailers());
-    }, refuse);
-  };
+    const response = await impl(request, context as unknown as HandlerContext);
+    bytes = toBinary(output, create(output as DescMessage, response as Record<string, unknown>));
+  } catch (thrown) {
+    const status = grpcStatusOf(pipeline.refuse(call, thrown));
+    context.addTrailers(status.metadata);
+    context.answered = true;
+    respond(status);
+    return;
+  }
+  pipeline.succeed(call);
+  context.sendHeaders();
+  context.answered = true;
+  respond(null, bytes, context.trailers());
 }
 
 function undecodable(error: unknown): FrameworkRefusalError {
@@ -327,14 +325,7 @@ class GrpcHandlerContext {
   }
 
   get requestHeader(): Headers {
-    if (this.#requestHeader === undefined) {
-      this.#requestHeader = new Headers();
-      for (const [name, value] of Object.entries(this.grpcCall.metadata.getMap())) {
-        if (typeof value === "string") {
-          this.#requestHeader.set(name, value);
-        }
-      }
-    }
+    this.#requestHeader ??= new MetadataHeaders(this.grpcCall.metadata);
     return this.#requestHeader;
   }
 
@@ -409,4 +400,72 @@ function metadataOf(headers: Headers): grpc.Metadata {
     metadata.set(name, value);
   });
   return metadata;
+}
+
+/**
+ * The request's metadata as the Headers the handlers read (`authorization`, `idempotency-key`),
+ * read in place: building a WHATWG Headers from every entry cost ~1 µs a call. Text entries only
+ * (`-bin` ones are bytes), repeated ones joined by ", " as Headers joins them.
+ */
+class MetadataHeaders implements Headers {
+  constructor(private readonly metadata: grpc.Metadata) {}
+
+  get(name: string): string | null {
+    return metadataValue(this.metadata, name.toLowerCase());
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+
+  getSetCookie(): string[] {
+    return [];
+  }
+
+  forEach(
+    callback: (value: string, key: string, parent: Headers) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [name, value] of this.entries()) {
+      callback.call(thisArg, value, name, this);
+    }
+  }
+
+  *entries(): ReturnType<Headers["entries"]> {
+    const names = Object.keys(this.metadata.getMap()).sort();
+    for (const name of names) {
+      const value = this.get(name);
+      if (value !== null) {
+        yield [name, value];
+      }
+    }
+  }
+
+  *keys(): ReturnType<Headers["keys"]> {
+    for (const [name] of this.entries()) {
+      yield name;
+    }
+  }
+
+  *values(): ReturnType<Headers["keys"]> {
+    for (const [, value] of this.entries()) {
+      yield value;
+    }
+  }
+
+  [Symbol.iterator](): ReturnType<Headers["entries"]> {
+    return this.entries();
+  }
+
+  set(name: string, value: string): void {
+    this.metadata.set(name.toLowerCase(), value);
+  }
+
+  append(name: string, value: string): void {
+    this.metadata.add(name.toLowerCase(), value);
+  }
+
+  delete(name: string): void {
+    this.metadata.remove(name.toLowerCase());
+  }
 }

@@ -1,8 +1,16 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { AuthService } from "../../gen/auth/v1/auth_pb.js";
-import { createAuthClient, detailsOf, protocols, rejection } from "../support/clients.js";
+import { AuthService, GetStatusRequestSchema } from "../../gen/auth/v1/auth_pb.js";
+import {
+  createAuthClient,
+  createGrpcJsClient,
+  detailsOf,
+  protocols,
+  rejection,
+} from "../support/clients.js";
+import { callGrpcJs } from "../support/raw-requests.js";
 import {
   codeFromConsole,
   killServices,
@@ -21,12 +29,12 @@ const EMAIL = "ada@example.com";
 afterEach(killServices);
 
 async function start(env: Record<string, string> = {}) {
-  const { service, port } = await startService({
+  const { service, port, grpcPort } = await startService({
     SERVICE_TOKENS: `${SERVICE_TOKEN},${OTHER_SERVICE_TOKEN}`,
     ...env,
   });
   const baseUrl = `http://127.0.0.1:${port}`;
-  return { service, baseUrl, json: createAuthClient("connect-json-h1", baseUrl) };
+  return { service, baseUrl, grpcPort, json: createAuthClient("connect-json-h1", baseUrl) };
 }
 
 async function login(service: ServiceProcess, baseUrl: string, email = EMAIL) {
@@ -120,6 +128,27 @@ describe("SERVICE_TOKENS gates GetStatus by email", () => {
       expect((await lookUp(`bearer ${OTHER_SERVICE_TOKEN}`)).authenticated).toBe(true);
     },
   );
+
+  it("at GRPC_PORT (the grpc-js door), from `authorization` metadata, the same", async () => {
+    const { service, baseUrl, grpcPort } = await start();
+    await login(service, baseUrl);
+    const client = createGrpcJsClient(grpcPort as number);
+    const lookUp = (authorization?: string) =>
+      callGrpcJs<{ authenticated: boolean }>(
+        client,
+        "GetStatus",
+        create(GetStatusRequestSchema, { email: EMAIL }),
+        authorization === undefined ? {} : { metadata: { authorization } },
+      );
+    for (const authorization of [undefined, `Bearer ${SERVICE_TOKEN}0`, SERVICE_TOKEN]) {
+      const error = await rejection(lookUp(authorization));
+      expect(error.code, String(authorization)).toBe(Code.Unauthenticated);
+      expect(detailsOf(error).errorInfo?.reason).toBe("CALLER_UNAUTHENTICATED");
+    }
+    expect((await lookUp(`Bearer ${SERVICE_TOKEN}`)).authenticated).toBe(true);
+    expect((await lookUp(`bearer ${OTHER_SERVICE_TOKEN}`)).authenticated).toBe(true);
+    client.close();
+  });
 
   it("a session lookup needs no service token", async () => {
     const { service, baseUrl, json } = await start();
