@@ -7,7 +7,6 @@
 // (DATABASE_POOLER). A second port serves the same RPC through a bare @grpc/grpc-js server (as
 // test/bench/grpc-js-noop-server.ts does, no interceptor), the ceiling for GRPC_PORT.
 
-import * as grpc from "@grpc/grpc-js";
 import pg from "pg";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
 import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
@@ -17,12 +16,16 @@ import { createHttpSurface } from "../../src/server/http-surface.js";
 import { listen } from "../../src/server/listener.js";
 import { poolSettings } from "../../src/storage/postgres/open-postgres.js";
 import { createQuery, type Pooler } from "../../src/storage/postgres/query.js";
+import { startBareGrpcJs } from "./bare-grpc-js.js";
 
 const pooler = (process.env.DATABASE_POOLER ?? "none") as Pooler;
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, ...poolSettings(pooler) });
 pool.on("error", () => {});
 const query = createQuery(pool, pooler);
 let calls = 0;
+// A parameterised statement sent as the store sends its own (named unless behind a transaction
+// pooler).
+const oneStatement = () => query("baseline", "SELECT $1::bigint AS n", [calls++]);
 // The service's pipeline without an observer: no logging, no metrics.
 const pipeline = createCallPipeline({ resolveClientAddress: createClientAddressResolver([]) });
 const listener = await listen(
@@ -33,9 +36,7 @@ const listener = await listen(
         (router) =>
           router.service(Health, {
             async check() {
-              // A parameterised statement sent as the store sends its own (named unless behind
-              // a transaction pooler).
-              await query("baseline", "SELECT $1::bigint AS n", [calls++]);
+              await oneStatement();
               return { status: HealthCheckResponse_ServingStatus.SERVING };
             },
           }),
@@ -45,34 +46,7 @@ const listener = await listen(
   }),
   { port: 0, host: "127.0.0.1" },
 );
-const grpcJs = new grpc.Server();
-const passThrough = (value: Buffer) => value;
-grpcJs.addService(
-  {
-    Check: {
-      path: "/grpc.health.v1.Health/Check",
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: passThrough,
-      requestDeserialize: passThrough,
-      responseSerialize: passThrough,
-      responseDeserialize: passThrough,
-    },
-  },
-  {
-    Check: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => {
-      query("baseline", "SELECT $1::bigint AS n", [calls++]).then(
-        () => callback(null, Buffer.alloc(0)),
-        (error: Error) => callback(error),
-      );
-    },
-  },
-);
-const grpcPort = await new Promise<number>((resolve, reject) =>
-  grpcJs.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) =>
-    error ? reject(error) : resolve(port),
-  ),
-);
+const { server: grpcJs, port: grpcPort } = await startBareGrpcJs(oneStatement);
 // The grpc-js line first: the bench reads it once it has seen the other.
 process.stdout.write(`grpc-js listening on 127.0.0.1:${grpcPort}\n`);
 process.stdout.write(`listening on ${listener.port}\n`);
