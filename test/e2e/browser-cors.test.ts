@@ -1,8 +1,8 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSharedChromium } from "../support/chromium.js";
-import { type OtherSite, serveOtherSite } from "../support/other-site.js";
-import { startTestServer, type TestServer } from "../support/test-server.js";
+import { type CrossOrigin, type OtherSite, serveAcrossOrigins } from "../support/other-site.js";
+import type { TestServer } from "../support/test-server.js";
 
 // A page on another origin (another port) calling the service from Chromium: the browser itself
 // sends the preflight and decides from the service's CORS headers what the script may read.
@@ -38,23 +38,17 @@ interface Seen {
 
 const chromium = createSharedChromium();
 let site: OtherSite;
-let sitePort: number;
 let server: TestServer;
+let both: CrossOrigin;
 
 beforeAll(async () => {
-  site = await serveOtherSite(OTHER_SITE_PAGE);
-  sitePort = site.port;
-  // Same host and port, other name: http://localhost:<port> is a different origin, not listed.
-  server = await startTestServer({
-    CORS_ORIGINS: `http://127.0.0.1:${sitePort}`,
-    OTP_REQUEST_LIMIT: "1/1h",
-  });
+  both = await serveAcrossOrigins(OTHER_SITE_PAGE, { OTP_REQUEST_LIMIT: "1/1h" });
+  ({ site, server } = both);
 });
 
 afterAll(async () => {
   await chromium.close();
-  await server?.close();
-  await site?.close();
+  await both?.close();
 });
 
 /** Opens the other site's page at `url` in Chromium. */
@@ -78,7 +72,7 @@ function requestOtpFromPage(page: Page, email: string, idempotencyKey: string): 
 
 describe("a page on another origin, in a browser", () => {
   it("calls the service and reads retry-after from a limited answer when its origin is listed", async () => {
-    const page = await openSitePage(`http://127.0.0.1:${sitePort}/`);
+    const page = await openSitePage(`http://127.0.0.1:${site.port}/`);
 
     const first = await requestOtpFromPage(page, "dee@example.com", "key-1");
     expect(first.error).toBeUndefined();
@@ -94,7 +88,8 @@ describe("a page on another origin, in a browser", () => {
   });
 
   it("gets nothing when its origin is not listed, and the request is never sent", async () => {
-    const page = await openSitePage(`http://localhost:${sitePort}/`);
+    // Same host and port, other name: http://localhost:<port> is a different origin, not listed.
+    const page = await openSitePage(`http://localhost:${site.port}/`);
 
     const seen = await requestOtpFromPage(page, "eve@example.com", "key-3");
     expect(seen.error).toMatch(/Failed to fetch/);

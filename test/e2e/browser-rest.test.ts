@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSharedChromium } from "../support/chromium.js";
-import { type OtherSite, serveOtherSite } from "../support/other-site.js";
-import { startTestServer, type TestServer } from "../support/test-server.js";
+import { type CrossOrigin, type OtherSite, serveAcrossOrigins } from "../support/other-site.js";
+import type { TestServer } from "../support/test-server.js";
 
 // A page on another origin calling the REST routes from Chromium: the browser sends the
 // preflight for a JSON POST itself, and reads the answers and Retry-After through CORS.
@@ -28,28 +28,23 @@ interface Seen {
 
 const chromium = createSharedChromium();
 let site: OtherSite;
-let sitePort: number;
 let server: TestServer;
+let both: CrossOrigin;
 
 beforeAll(async () => {
-  site = await serveOtherSite(PAGE);
-  sitePort = site.port;
-  server = await startTestServer({
-    CORS_ORIGINS: `http://127.0.0.1:${sitePort}`,
-    OTP_REQUEST_LIMIT: "1/1h",
-  });
+  both = await serveAcrossOrigins(PAGE, { OTP_REQUEST_LIMIT: "1/1h" });
+  ({ site, server } = both);
 });
 
 afterAll(async () => {
   await chromium.close();
-  await server?.close();
-  await site?.close();
+  await both?.close();
 });
 
 describe("the REST routes from a page in a browser", () => {
   it("logs in with fetch: JSON POSTs after a preflight, a GET for the status, Retry-After readable", async () => {
     const page = await (await chromium.browser()).newPage();
-    await page.goto(`http://127.0.0.1:${sitePort}/`);
+    await page.goto(`http://127.0.0.1:${site.port}/`);
     const rest = (path: string, init?: { method: string; body: string; key: string }) =>
       page.evaluate(
         ([url, options]) =>
