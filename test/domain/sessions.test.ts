@@ -12,7 +12,12 @@ async function signedIn(options: Parameters<typeof createDomainHarness>[0] = {})
   const harness = createDomainHarness(options);
   await harness.service.requestOtp({ email, purpose: "" });
   const verified = await harness.service.verifyOtp({ email, otp: "111111", purpose: "" });
-  return { ...harness, verified };
+  /** Logs `who` in again for `purpose`, with the code the sender last delivered: a new session. */
+  const logIn = async (who: string, purpose: string) => {
+    await harness.service.requestOtp({ email: who, purpose });
+    return harness.service.verifyOtp({ email: who, otp: harness.sender.lastCodeFor(who), purpose });
+  };
+  return { ...harness, verified, logIn };
 }
 
 describe("sessions", () => {
@@ -111,13 +116,8 @@ describe("sessions", () => {
   });
 
   it("signs out one session; the user's other sessions stay live", async () => {
-    const { service, verified, sender } = await signedIn();
-    await service.requestOtp({ email, purpose: "reset" });
-    const second = await service.verifyOtp({
-      email,
-      otp: sender.lastCodeFor(email),
-      purpose: "reset",
-    });
+    const { service, verified, logIn } = await signedIn();
+    const second = await logIn(email, "reset");
     expect(second.session.userId).toBe(verified.session.userId);
     await service.signOut({ sessionToken: verified.session.token, allSessions: false });
     await service.signOut({ sessionToken: verified.session.token, allSessions: false });
@@ -128,19 +128,9 @@ describe("sessions", () => {
   });
 
   it("signs out every session of the user with all_sessions, and the email turns false", async () => {
-    const { service, verified, sender } = await signedIn();
-    await service.requestOtp({ email, purpose: "reset" });
-    const second = await service.verifyOtp({
-      email,
-      otp: sender.lastCodeFor(email),
-      purpose: "reset",
-    });
-    await service.requestOtp({ email: "bob@example.com", purpose: "" });
-    const bob = await service.verifyOtp({
-      email: "bob@example.com",
-      otp: sender.lastCodeFor("bob@example.com"),
-      purpose: "",
-    });
+    const { service, verified, logIn } = await signedIn();
+    const second = await logIn(email, "reset");
+    const bob = await logIn("bob@example.com", "");
     await service.signOut({ sessionToken: second.session.token, allSessions: true });
     const status = (token: string) => service.getStatus({ email: "", sessionToken: token });
     expect((await status(verified.session.token)).authenticated).toBe(false);
@@ -158,11 +148,10 @@ describe("sessions", () => {
   });
 
   it("an email is authenticated while it has a live session, at its latest verification", async () => {
-    const { service, verified, clock, sender } = await signedIn();
+    const { service, verified, clock, logIn } = await signedIn();
     const first = clock.now();
     clock.advance(HOUR);
-    await service.requestOtp({ email, purpose: "reset" });
-    await service.verifyOtp({ email, otp: sender.lastCodeFor(email), purpose: "reset" });
+    await logIn(email, "reset");
     expect(await service.getStatus({ email })).toEqual({
       authenticated: true,
       authenticatedAt: first + HOUR,
