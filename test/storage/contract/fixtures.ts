@@ -1,0 +1,78 @@
+import type {
+  CodeUse,
+  Failure,
+  IssuedOtp,
+  NewCode,
+  OtpStore,
+} from "../../../src/domain/otp-store.js";
+
+/** The store of the running test: a fresh, empty one for each test, so read it inside the test. */
+export type CurrentStore = () => OtpStore;
+
+/** The contract's epoch: every time in it is T0 plus a few minutes. */
+export const T0 = Date.UTC(2026, 0, 1);
+export const MINUTE = 60_000;
+
+/** Ann's login code "otp-1", issued at T0: it expires after 5 minutes and is kept for 10. */
+export function newCode(overrides: Partial<NewCode> = {}): NewCode {
+  return {
+    userId: "user-ann",
+    email: "ann@example.com",
+    purpose: "login",
+    otpId: "otp-1",
+    codeHash: new Uint8Array(32).fill(7),
+    issuedAt: T0,
+    expiresAt: T0 + 5 * MINUTE,
+    retainUntil: T0 + 10 * MINUTE,
+    ...overrides,
+  };
+}
+
+let sessions = 0;
+/** The token hash of the n-th session `use()` made: 32 bytes holding n. */
+const tokenHash = (n: number) => {
+  const hash = new Uint8Array(32);
+  new DataView(hash.buffer).setUint32(0, n);
+  return hash;
+};
+
+/**
+ * A use of ann's login code "otp-1" at T0 + 1 minute, with a session of its own (each attempt
+ * brings a new one, as the domain's do) that lasts a day.
+ */
+export const use = (overrides: Partial<CodeUse> = {}): CodeUse => {
+  sessions++;
+  return {
+    email: "ann@example.com",
+    purpose: "login",
+    otpId: "otp-1",
+    now: T0 + MINUTE,
+    retainUntil: T0 + 24 * 60 * MINUTE,
+    session: {
+      sessionId: `session-${sessions}`,
+      tokenHash: tokenHash(sessions),
+      expiresAt: T0 + 24 * 60 * MINUTE,
+    },
+    userId: `user-new-${sessions}`,
+    ...overrides,
+  };
+};
+
+/** A wrong code for ann's login at `now`: the third locks the pair for 10 minutes. */
+export const failure = (now: number, overrides: Partial<Failure> = {}): Failure => ({
+  email: "ann@example.com",
+  purpose: "login",
+  now,
+  lockAt: 3,
+  lockUntil: now + 10 * MINUTE,
+  ...overrides,
+});
+
+/** A RequestOtp answer, as an idempotency key stores it. */
+export const response: IssuedOtp = {
+  otpId: "otp-1",
+  expiresAt: T0 + 5 * MINUTE,
+  ttlMs: 5 * MINUTE,
+  remainingRequests: 2,
+  codeLength: 6,
+};
