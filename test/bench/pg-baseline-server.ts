@@ -11,7 +11,7 @@ import pg from "pg";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
 import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../../src/rpc/client-address.js";
-import { createConnectDoor } from "../../src/server/connect-door.js";
+import { createConnectDoor } from "../../src/server/connect/connect-door.js";
 import { createHttpSurface } from "../../src/server/http-surface.js";
 import { listen } from "../../src/server/listener.js";
 import { poolSettings } from "../../src/storage/postgres/open-postgres.js";

@@ -8,7 +8,7 @@ import {
   VerifyOtpRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
 import { OtpError } from "../../src/domain/errors.js";
-import { MAX_REQUEST_BYTES } from "../../src/server/connect-door.js";
+import { MAX_REQUEST_BYTES } from "../../src/server/connect/connect-door.js";
 import {
   createAuthClient,
   createGrpcJsClient,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { OtpError } from "../../src/domain/errors.js";
-import { MAX_REQUEST_BYTES } from "../../src/server/connect-door.js";
+import { MAX_REQUEST_BYTES } from "../../src/server/connect/connect-door.js";
 import { createFailingStore } from "../support/fakes.js";
 import { scrape } from "../support/prometheus-text.js";
 import { http2Request } from "../support/raw-requests.js";

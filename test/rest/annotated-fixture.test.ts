@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../../src/rpc/client-address.js";
 import { createHttpSurface } from "../../src/server/http-surface.js";
-import { createRestDoor } from "../../src/server/rest-door.js";
+import { createRestDoor } from "../../src/server/rest/rest-door.js";
 
 // A service no source file knows: its descriptors are built from test/proto at test time (buf,
 // offline), its handlers echo whatever request message they get. Serving its routes proves that

@@ -9,7 +9,7 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
 import { frameworkRefusalOf } from "../../src/rpc/framework-refusals.js";
-import { MAX_REQUEST_BYTES } from "../../src/server/connect-door.js";
+import { MAX_REQUEST_BYTES } from "../../src/server/connect/connect-door.js";
 
 // The connect door names the errors connect raises before a handler runs by their code and
 // message (framework-refusals.ts). These are connect's own answers, straight from its router with

@@ -16,19 +16,19 @@ import {
 } from "@connectrpc/connect";
 import { readAllBytes } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
-import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
-import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
-import { type Call, contextValuesOf } from "../rpc/call-context.js";
-import type { CallPipeline } from "../rpc/call-pipeline.js";
-import type { Rejection } from "../rpc/error-mapping.js";
-import { frameworkRefusalOf } from "../rpc/framework-refusals.js";
-import { createRouteMatcher, type RouteMatcher } from "../rpc/http-route-matcher.js";
-import { type HttpRulePlan, httpRoutesOf } from "../rpc/http-rules.js";
-import { httpStatusOf } from "../rpc/http-status.js";
-import { transcodeRequest } from "../rpc/http-transcoder.js";
-import { collectMethodImpls } from "../rpc/method-impls.js";
-import { MAX_REQUEST_BYTES } from "./connect-door.js";
-import type { HttpDoor, NodeHandler, NodeRequest, NodeResponse } from "./http-surface.js";
+import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
+import { type Call, contextValuesOf } from "../../rpc/call-context.js";
+import type { CallPipeline } from "../../rpc/call-pipeline.js";
+import type { Rejection } from "../../rpc/error-mapping.js";
+import { frameworkRefusalOf } from "../../rpc/framework-refusals.js";
+import { collectMethodImpls } from "../../rpc/method-impls.js";
+import { MAX_REQUEST_BYTES } from "../connect/connect-door.js";
+import type { HttpDoor, NodeHandler, NodeRequest, NodeResponse } from "../http-surface.js";
+import { createRouteMatcher, type RouteMatcher } from "./http-route-matcher.js";
+import { type HttpRulePlan, httpRoutesOf } from "./http-rules.js";
+import { httpStatusOf } from "./http-status.js";
+import { transcodeRequest } from "./http-transcoder.js";
 
 /** The protocol label of REST calls in logs and metrics. */
 export const REST_PROTOCOL = "rest";

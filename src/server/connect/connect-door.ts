@@ -25,11 +25,11 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
-import { type Call, callOf, contextValuesOf } from "../rpc/call-context.js";
-import type { CallPipeline } from "../rpc/call-pipeline.js";
-import { codeName, connectErrorOf } from "../rpc/error-mapping.js";
-import { frameworkRefusalOf, unsupportedContentType } from "../rpc/framework-refusals.js";
-import { type HttpDoor, headerOf, type NodeRequest } from "./http-surface.js";
+import { type Call, callOf, contextValuesOf } from "../../rpc/call-context.js";
+import type { CallPipeline } from "../../rpc/call-pipeline.js";
+import { codeName, connectErrorOf } from "../../rpc/error-mapping.js";
+import { frameworkRefusalOf, unsupportedContentType } from "../../rpc/framework-refusals.js";
+import { type HttpDoor, headerOf, type NodeRequest } from "../http-surface.js";
 
 /** Largest request message accepted, in bytes; larger ones get MESSAGE_TOO_LARGE. */
 export const MAX_REQUEST_BYTES = 64 * 1024;

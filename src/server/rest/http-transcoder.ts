@@ -7,10 +7,10 @@ import {
   type MessageShape,
   ScalarType,
 } from "@bufbuild/protobuf";
-import { FrameworkRefusalError } from "./framework-refusals.js";
+import { FrameworkRefusalError } from "../../rpc/framework-refusals.js";
+import { isSecretField } from "../../rpc/secret-fields.js";
 import { decodeVariable } from "./http-route-matcher.js";
 import type { HttpRulePlan } from "./http-rules.js";
-import { isSecretField } from "./secret-fields.js";
 
 /** One REST request as the transcoder needs it; nothing is decoded yet. */
 export interface HttpRequestParts {

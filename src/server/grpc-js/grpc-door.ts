@@ -13,11 +13,11 @@ import {
 } from "@connectrpc/connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import * as grpc from "@grpc/grpc-js";
-import { type Call, contextValuesOf } from "../rpc/call-context.js";
-import type { CallPipeline } from "../rpc/call-pipeline.js";
-import { codeName, connectErrorOf, type Rejection } from "../rpc/error-mapping.js";
-import { FrameworkRefusalError } from "../rpc/framework-refusals.js";
-import { REQUEST_ID_HEADER } from "../rpc/request-id.js";
+import { type Call, contextValuesOf } from "../../rpc/call-context.js";
+import type { CallPipeline } from "../../rpc/call-pipeline.js";
+import { codeName, connectErrorOf, type Rejection } from "../../rpc/error-mapping.js";
+import { FrameworkRefusalError } from "../../rpc/framework-refusals.js";
+import { REQUEST_ID_HEADER } from "../../rpc/request-id.js";
 
 const CANCELED = { code: "CANCELED" } as const;
 const DETAILS_HEADER = "grpc-status-details-bin";
