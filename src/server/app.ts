@@ -128,10 +128,10 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
   // One set of handlers for every door (README "The path of one call").
   const auth = createAuthHandlers(service);
   const routes = createRoutes(auth, { health });
-  const rest = createRestDoor(routes, pipeline);
+  const rest = createRestDoor(routes, pipeline, config.serveLimits);
   const surface = createHttpSurface({
     pipeline,
-    doors: [createConnectDoor(routes, pipeline), rest],
+    doors: [createConnectDoor(routes, pipeline, config.serveLimits), rest],
     // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else REST's
     // 404/405.
     resources: createProbeHandler(
@@ -161,6 +161,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
           port: config.grpcPort,
           host: config.host,
           limits,
+          serveLimits: config.serveLimits,
           pipeline,
           auth,
           health,

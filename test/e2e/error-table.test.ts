@@ -7,8 +7,11 @@ import {
   RequestOtpRequestSchema,
   VerifyOtpRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
+import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
 import { OtpError } from "../../src/domain/errors.js";
-import { MAX_REQUEST_BYTES } from "../../src/server/connect/connect-door.js";
+
+const MAX_REQUEST_BYTES = DEFAULT_SERVE_LIMITS.maxRequestBytes;
+
 import {
   createAuthClient,
   createGrpcJsClient,

@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
 import { OtpError } from "../../src/domain/errors.js";
-import { MAX_REQUEST_BYTES } from "../../src/server/connect/connect-door.js";
+
+const MAX_REQUEST_BYTES = DEFAULT_SERVE_LIMITS.maxRequestBytes;
+
 import { createFailingStore } from "../support/fakes.js";
 import { scrape } from "../support/prometheus-text.js";
 import { http2Request } from "../support/raw-requests.js";
@@ -338,7 +341,14 @@ describe("the REST routes", () => {
         expect(answer.body, path).toEqual({
           code: 5,
           message: `no route for GET ${path}`,
-          details: [],
+          details: [
+            {
+              "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+              reason: "ROUTE_NOT_FOUND",
+              domain: "auth.v1",
+              metadata: {},
+            },
+          ],
         });
       }
     });
@@ -348,9 +358,41 @@ describe("the REST routes", () => {
       const get = await call("/auth/request-otp");
       expect(get.status).toBe(405);
       expect(get.headers.get("allow")).toBe("OPTIONS, POST");
-      expect(get.body).toMatchObject({ code: 12 });
+      expect(get.body).toMatchObject({ code: 12, details: [{ reason: "METHOD_NOT_ALLOWED" }] });
       const del = await call("/auth/status", { method: "DELETE" });
       expect(del.headers.get("allow")).toBe("GET, HEAD, OPTIONS, POST");
+    });
+
+    it("404 and 405 are calls like any other: logged below error level, counted, with a request id", async () => {
+      const { logs } = await serve();
+      const missing = await call("/auth/nope", { headers: { "x-request-id": "req-404" } });
+      expect(missing.headers.get("x-request-id")).toBe("req-404");
+      await call("/auth/request-otp");
+      expect(logs.filter((entry) => entry.method === "unrouted")).toEqual([
+        expect.objectContaining({
+          level: "info",
+          code: "NOT_FOUND",
+          reason: "ROUTE_NOT_FOUND",
+          requestId: "req-404",
+          protocol: "rest",
+        }),
+        expect.objectContaining({
+          level: "info",
+          code: "UNIMPLEMENTED",
+          reason: "METHOD_NOT_ALLOWED",
+          protocol: "rest",
+        }),
+      ]);
+      const metrics = await scrape(server?.baseUrl as string);
+      expect(
+        metrics.value("otp_auth_rpc_requests_total", {
+          method: "unrouted",
+          code: "NOT_FOUND",
+          reason: "ROUTE_NOT_FOUND",
+          listener: "main",
+          protocol: "rest",
+        }),
+      ).toBe(1);
     });
 
     it("HEAD answers GET's status and length without a body; OPTIONS lists the methods", async () => {

@@ -68,7 +68,7 @@ describe("the refusal path", () => {
       metadata: { "retry-after": "91" },
     });
     p.end(call);
-    p.end(call, { code: "CANCELED" });
+    p.cancel(call);
     expect(ended).toEqual([["req-1", "RESOURCE_EXHAUSTED", "OTP_LOCKED"]]);
     expect(internal).toEqual([]);
   });

@@ -8,10 +8,10 @@ import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_det
 import { file_grpc_reflection_v1_reflection } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_health_v1_health } from "../../../gen/health/v1/health_pb.js";
+import type { ServeLimits } from "../../config/serve-limits.js";
 import type { CallPipeline } from "../../rpc/call-pipeline.js";
 import { createDescriptorIndex } from "../../rpc/descriptor-index.js";
 import type { HealthSource, ServingState } from "../../rpc/health.js";
-import { MAX_REQUEST_BYTES } from "../connect/connect-door.js";
 import type { ConnectionLimits } from "../connection-limits.js";
 import type { Listener } from "../listener.js";
 import type { TlsKeyPair } from "../tls.js";
@@ -21,6 +21,8 @@ export interface GrpcListenOptions {
   readonly port: number;
   readonly host: string;
   readonly limits: ConnectionLimits;
+  /** Limits on one call, every door's. */
+  readonly serveLimits: ServeLimits;
   readonly pipeline: CallPipeline;
   /** The AuthService handlers, the same object the main port serves. */
   readonly auth: ServiceImpl<typeof AuthService>;
@@ -42,7 +44,7 @@ export async function listenGrpc(options: GrpcListenOptions): Promise<Listener> 
   const server = new grpc.Server({
     interceptors: [door.interceptor],
     // Over this, grpc-js refuses by itself; the door gives that refusal the service's shape.
-    "grpc.max_receive_message_length": MAX_REQUEST_BYTES,
+    "grpc.max_receive_message_length": options.serveLimits.maxRequestBytes,
     "grpc.max_concurrent_streams": limits.http2MaxConcurrentStreams,
     "grpc-node.max_session_memory": limits.http2MaxSessionMemoryMb,
     "grpc.max_connection_idle_ms": limits.idleMs,

@@ -1,14 +1,11 @@
 import {
   create,
-  createRegistry,
   type DescMessage,
   isMessage,
   type MessageInitShape,
   toJson,
 } from "@bufbuild/protobuf";
-import { anyPack } from "@bufbuild/protobuf/wkt";
 import {
-  Code,
   ConnectError,
   type ConnectRouter,
   createHandlerContext,
@@ -16,15 +13,27 @@ import {
 } from "@connectrpc/connect";
 import { readAllBytes } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
-import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
-import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
+import type { ServeLimits } from "../../config/serve-limits.js";
 import { type Call, contextValuesOf } from "../../rpc/call-context.js";
 import type { CallPipeline } from "../../rpc/call-pipeline.js";
 import type { Rejection } from "../../rpc/error-mapping.js";
-import { frameworkRefusalOf } from "../../rpc/framework-refusals.js";
-import { collectMethodImpls } from "../../rpc/method-impls.js";
-import { MAX_REQUEST_BYTES } from "../connect/connect-door.js";
-import type { HttpDoor, NodeHandler, NodeRequest, NodeResponse } from "../http-surface.js";
+import {
+  frameworkRefusalOf,
+  methodNotAllowed,
+  routeNotFound,
+} from "../../rpc/framework-refusals.js";
+import { recordOf } from "../../rpc/headers.js";
+import { collectMethodImpls, type UnaryImpl, unaryImplOf } from "../../rpc/method-impls.js";
+import { REQUEST_ID_HEADER } from "../../rpc/request-id.js";
+import { statusJsonOf } from "../../rpc/rpc-status.js";
+import { sendWhole } from "../http-response.js";
+import {
+  type HttpDoor,
+  type NodeHandler,
+  type NodeRequest,
+  type NodeResponse,
+  startCall,
+} from "../http-surface.js";
 import { createRouteMatcher, type RouteMatcher } from "./http-route-matcher.js";
 import { type HttpRulePlan, httpRoutesOf } from "./http-rules.js";
 import { httpStatusOf } from "./http-status.js";
@@ -32,42 +41,47 @@ import { transcodeRequest } from "./http-transcoder.js";
 
 /** The protocol label of REST calls in logs and metrics. */
 export const REST_PROTOCOL = "rest";
+/** The method label of requests that reach no route, in logs and metrics. */
+const UNROUTED = "unrouted";
 
 /** The REST door, and its answer for requests that reach no route. */
 export interface RestDoor extends HttpDoor {
   /**
-   * Answers a request no door routed, in the REST error shape: 405 with `Allow` for a path
-   * that has routes for other methods (OPTIONS: 204 with `Allow`), else 404. Meant as the
-   * surface's last resource, so every unknown path answers alike.
+   * Answers a request no door routed, as a call like any other (logged, counted) in the REST
+   * error shape: 405 with `Allow` for a path that has routes for other methods (OPTIONS: 204 with
+   * `Allow`, not a call), else 404. Meant as the surface's last resource, so every unknown path
+   * answers alike.
    */
   readonly answerUnrouted: NodeHandler;
 }
 
-// Resolves the google.rpc detail types inside a Status's `details` (Any) for JSON.
-const detailRegistry = createRegistry(file_google_rpc_error_details);
-const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
-const CANCELED = { code: "CANCELED" } as const;
-
 /**
  * The REST door: every method that `routes` registers and annotates with `google.api.http` is
- * served at its routes (http-rules.ts), so adding a route is annotating a method. A thin encoder
- * around the call pipeline, like the connect door: the surface starts the call; the request is
- * transcoded into the request message (http-transcoder.ts) and handed to the same handler the
- * connect door calls (method-impls.ts), with the call in its context values and the request's
- * headers (idempotency-key, authorization) as its request header; a handler's result is answered
- * 200 with proto3 JSON including default values; anything thrown, in decoding or in the handler,
- * takes the pipeline's one refusal path and is answered with httpStatusOf and a google.rpc.Status
- * JSON body, its rejection's metadata (`retry-after`) as headers. The call ends after the last
- * byte, or as CANCELED when the client goes away first.
+ * served at its routes (http-rules.ts), so adding a route is annotating a method. Its wire, around
+ * the call pipeline: the surface starts the call; the request is transcoded into the request
+ * message (http-transcoder.ts) and handed with the same handler the connect door calls
+ * (method-impls.ts) to pipeline.invoke, with the call in its context values and the request's
+ * headers (idempotency-key, authorization) as its request header; a response is answered 200 with
+ * proto3 JSON including default values, a rejection with httpStatusOf and its google.rpc.Status
+ * as JSON (rpc-status.ts), its metadata (`retry-after`, `allow`) as headers. The call ends after
+ * the last byte, or as CANCELED when the client goes away first.
  *
  * Throws at start-up, naming the method, when a rule cannot be served or two routes conflict.
  */
 export function createRestDoor(
   routes: (router: ConnectRouter) => void,
   pipeline: CallPipeline,
+  limits: ServeLimits,
 ): RestDoor {
-  const impls = new Map(collectMethodImpls(routes).map((spec) => [spec.method, spec]));
-  const matcher: RouteMatcher<HttpRulePlan> = createRouteMatcher(httpRoutesOf([...impls.keys()]));
+  const specs = new Map(collectMethodImpls(routes).map((spec) => [spec.method, spec]));
+  const bindings = httpRoutesOf([...specs.keys()]);
+  const impls = new Map(
+    bindings.map(({ target }) => [
+      target.method,
+      unaryImplOf(specs.get(target.method) as MethodImplSpec),
+    ]),
+  );
+  const matcher: RouteMatcher<HttpRulePlan> = createRouteMatcher(bindings);
   return {
     route(path, httpMethod) {
       const match = matcher.match(httpMethod, path);
@@ -75,55 +89,52 @@ export function createRestDoor(
         return undefined;
       }
       const plan = match.binding.target;
-      const spec = impls.get(plan.method) as MethodImplSpec;
+      const target = { plan, impl: impls.get(plan.method) as UnaryImpl, rawVariables: match.raw };
       return {
         method: `${plan.method.parent.typeName}/${plan.method.name}`,
         protocolOf: () => REST_PROTOCOL,
         serve: (req, res, call) => {
-          serve(req, res, call, { plan, spec, rawVariables: match.raw }, pipeline);
+          serve(res, call, pipeline, () => answer(req, res, call, target, pipeline, limits));
         },
       };
     },
     answerUnrouted(req, res) {
       const path = req.url?.split("?", 1)[0] ?? "";
-      const match = matcher.match(req.method ?? "", path);
-      if (match.kind === "method_not_allowed") {
-        const allow = match.allowed.join(", ");
-        if (req.method === "OPTIONS") {
-          res.writeHead(204, { allow });
-          res.end();
-          return;
-        }
-        writeStatus(
-          req,
-          res,
-          405,
-          { allow },
-          Code.Unimplemented,
-          `${req.method} is not allowed at ${path}: use ${allow}`,
-        );
+      const httpMethod = req.method ?? "";
+      const match = matcher.match(httpMethod, path);
+      if (match.kind === "method_not_allowed" && httpMethod === "OPTIONS") {
+        res.writeHead(204, { allow: match.allowed.join(", ") });
+        res.end();
         return;
       }
-      writeStatus(req, res, 404, {}, Code.NotFound, `no route for ${req.method} ${path}`);
+      const refusal =
+        match.kind === "method_not_allowed"
+          ? methodNotAllowed(httpMethod, path, match.allowed)
+          : routeNotFound(httpMethod, path);
+      const call = startCall(pipeline, req, UNROUTED, REST_PROTOCOL);
+      res.setHeader(REQUEST_ID_HEADER, call.requestId);
+      serve(res, call, pipeline, async () => {
+        writeRejection(req, res, pipeline.refuse(call, refusal), {});
+      });
     },
   };
 }
 
 interface Target {
   readonly plan: HttpRulePlan;
-  readonly spec: MethodImplSpec;
+  readonly impl: UnaryImpl;
   readonly rawVariables: readonly string[];
 }
 
+/** Runs `write` for `call`, ending the call when the response closes. */
 function serve(
-  req: NodeRequest,
   res: NodeResponse,
   call: Call,
-  target: Target,
   pipeline: CallPipeline,
+  write: () => Promise<void>,
 ): void {
-  res.once("close", () => pipeline.end(call, res.writableFinished ? undefined : CANCELED));
-  answer(req, res, call, target, pipeline).catch(() => {
+  res.once("close", () => (res.writableFinished ? pipeline.end(call) : pipeline.cancel(call)));
+  write().catch(() => {
     // Writing failed: the client went away, and the close above ends the call.
     res.destroy();
   });
@@ -133,8 +144,9 @@ async function answer(
   req: NodeRequest,
   res: NodeResponse,
   call: Call,
-  { plan, spec, rawVariables }: Target,
+  { plan, impl, rawVariables }: Target,
   pipeline: CallPipeline,
+  limits: ServeLimits,
 ): Promise<void> {
   const values = contextValuesOf(call);
   const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
@@ -148,111 +160,66 @@ async function answer(
     requestSignal: uReq.signal,
     contextValues: values,
   });
-  let body: string;
-  try {
-    const input = transcodeRequest(plan, {
-      rawVariables,
-      query: queryOf(req.url ?? ""),
-      contentType: uReq.header.get("content-type"),
-      body: await readBody(uReq.body as AsyncIterable<Uint8Array>, uReq.header),
-    });
-    const email: unknown = (input as { email?: unknown }).email;
-    if (typeof email === "string") {
-      call.email = email;
-    }
-    if (spec.kind !== "unary") {
-      throw new ConnectError("only unary methods are served over REST", Code.Unimplemented);
-    }
-    const output = await spec.impl(input, ctx);
-    body = JSON.stringify(
-      toJson(plan.method.output, messageOf(plan.method.output, output), JSON_OPTIONS),
-    );
-    pipeline.succeed(call);
-  } catch (error) {
-    const rejection = pipeline.refuse(call, error);
-    writeRejection(req, res, rejection, ctx.responseHeader);
+  const answered = await pipeline.invoke(
+    call,
+    async () =>
+      transcodeRequest(plan, {
+        rawVariables,
+        query: queryOf(req.url ?? ""),
+        contentType: uReq.header.get("content-type"),
+        body: await readBody(uReq.body as AsyncIterable<Uint8Array>, uReq.header, limits),
+      }),
+    // Encoding inside the handler's step: a response that does not encode is refused (INTERNAL).
+    async (input) => jsonOf(plan.method.output, await impl(input, ctx)),
+  );
+  ctx.abort();
+  if (answered.rejection !== undefined) {
+    writeRejection(req, res, answered.rejection, recordOf(ctx.responseHeader));
     return;
-  } finally {
-    ctx.abort();
   }
-  writeJson(req, res, 200, headersOf(ctx.responseHeader), body);
+  sendWhole(req, res, 200, { ...recordOf(ctx.responseHeader), ...JSON_TYPE }, answered.response);
 }
 
-/** The request body, at most MAX_REQUEST_BYTES (else MESSAGE_TOO_LARGE). */
-async function readBody(body: AsyncIterable<Uint8Array>, header: Headers): Promise<Uint8Array> {
+const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
+const JSON_TYPE = { "content-type": "application/json" } as const;
+
+/** The request body, at most `limits.maxRequestBytes` (else MESSAGE_TOO_LARGE). */
+async function readBody(
+  body: AsyncIterable<Uint8Array>,
+  header: Headers,
+  limits: ServeLimits,
+): Promise<Uint8Array> {
   try {
-    return await readAllBytes(body, MAX_REQUEST_BYTES, header.get("content-length"));
+    return await readAllBytes(body, limits.maxRequestBytes, header.get("content-length"));
   } catch (error) {
     const connectError = ConnectError.from(error);
     throw frameworkRefusalOf(connectError) ?? connectError;
   }
 }
 
-function messageOf<Desc extends DescMessage>(schema: Desc, output: unknown) {
-  return isMessage(output, schema) ? output : create(schema, output as MessageInitShape<Desc>);
+/** A handler's response as proto3 JSON text, default values included. */
+function jsonOf<Desc extends DescMessage>(schema: Desc, output: unknown): string {
+  const message = isMessage(output, schema)
+    ? output
+    : create(schema, output as MessageInitShape<Desc>);
+  return JSON.stringify(toJson(schema, message, JSON_OPTIONS));
 }
 
+/** A rejection as REST answers it: httpStatusOf, google.rpc.Status JSON, metadata as headers. */
 function writeRejection(
   req: NodeRequest,
   res: NodeResponse,
   rejection: Rejection,
-  responseHeader: Headers,
-): void {
-  const status = create(StatusSchema, {
-    code: rejection.code,
-    message: rejection.message,
-    details: rejection.details.map((detail) =>
-      anyPack(detail.desc, create(detail.desc, detail.value as MessageInitShape<DescMessage>)),
-    ),
-  });
-  const headers = { ...headersOf(responseHeader), ...rejection.metadata };
-  const json = toJson(StatusSchema, status, { ...JSON_OPTIONS, registry: detailRegistry }) as {
-    details: Record<string, unknown>[];
-  };
-  // "@type" first, as google.rpc.Status JSON is usually read.
-  json.details = json.details.map((detail) => ({ "@type": detail["@type"], ...detail }));
-  writeJson(req, res, httpStatusOf(rejection), headers, JSON.stringify(json));
-}
-
-/** A google.rpc.Status answer without details (404, 405). */
-function writeStatus(
-  req: NodeRequest,
-  res: NodeResponse,
-  httpStatus: number,
   headers: Record<string, string>,
-  code: Code,
-  message: string,
 ): void {
-  const json = toJson(StatusSchema, create(StatusSchema, { code, message }), JSON_OPTIONS);
-  writeJson(req, res, httpStatus, headers, JSON.stringify(json));
-}
-
-function writeJson(
-  req: NodeRequest,
-  res: NodeResponse,
-  status: number,
-  headers: Record<string, string>,
-  body: string,
-): void {
-  res.writeHead(status, {
-    ...headers,
-    "content-type": "application/json",
-    "content-length": String(Buffer.byteLength(body)),
-  });
-  // HEAD: the headers GET would have, no body.
-  if (req.method === "HEAD") {
-    res.end();
-  } else {
-    res.end(body);
-  }
-}
-
-function headersOf(header: Headers): Record<string, string> {
-  const headers: Record<string, string> = {};
-  header.forEach((value, key) => {
-    headers[key] = value;
-  });
-  return headers;
+  const body = JSON.stringify(statusJsonOf(rejection));
+  sendWhole(
+    req,
+    res,
+    httpStatusOf(rejection),
+    { ...headers, ...rejection.metadata, ...JSON_TYPE },
+    body,
+  );
 }
 
 function queryOf(url: string): string {
