@@ -12,6 +12,7 @@ import {
   parseRateLimit,
 } from "./parse-values.js";
 import { loadSenderConfig } from "./sender-config.js";
+import { DEFAULT_SERVE_LIMITS, type ServeLimits } from "./serve-limits.js";
 
 /** Everything the service reads from its environment. */
 export interface Config {
@@ -45,6 +46,8 @@ export interface Config {
   readonly tls: TlsFiles | null;
   /** Connections one listener holds at once (MAX_CONNECTIONS); more are closed as they arrive. */
   readonly maxConnections: number;
+  /** Limits on one call, the same for every door (no variable sets them yet). */
+  readonly serveLimits: ServeLimits;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -138,6 +141,7 @@ export function loadConfig(env: Env): Config {
       (name, value) => parseInteger(name, value, 1, 1_000_000),
       10_000,
     ),
+    serveLimits: DEFAULT_SERVE_LIMITS,
   };
 }
 

@@ -1,7 +1,7 @@
 import { type ContextKey, type ContextValues, createContextKey } from "@connectrpc/connect";
 
-/** The ports a call can come in on. */
-export type Listener = "main" | "grpc";
+/** The port a call came in on: `main` (PORT) or `grpc` (GRPC_PORT). */
+export type PortName = "main" | "grpc";
 
 /** How a call ended, as its client sees it. */
 export interface CallOutcome {
@@ -23,7 +23,7 @@ export interface Call {
   /** The door and protocol the call came through: `grpc`, `grpc-web`, `connect`, … */
   readonly protocol: string;
   /** The port the call came in on: `main` (PORT) or `grpc` (GRPC_PORT, the grpc-js door). */
-  readonly listener: Listener;
+  readonly listener: PortName;
   /** The client's IP, resolved once from the peer and, behind trusted proxies, X-Forwarded-For. */
   readonly clientAddress: string | undefined;
   /** `performance.now()` when the call started. */

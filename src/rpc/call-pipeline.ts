@@ -1,31 +1,32 @@
-import { ConnectError } from "@connectrpc/connect";
+import { type Code, ConnectError } from "@connectrpc/connect";
 import { OtpError } from "../domain/errors.js";
-import type { Call, CallOutcome, Listener } from "./call-context.js";
+import type { Call, CallOutcome, PortName } from "./call-context.js";
 import type { ClientAddressResolver } from "./client-address.js";
 import { codeName, type Rejection, rejectionOf } from "./error-mapping.js";
-import { FrameworkRefusalError } from "./framework-refusals.js";
+import { FrameworkRefusalError, undecodableBody } from "./framework-refusals.js";
 import { requestIdFrom } from "./request-id.js";
 
 // The path of one call, whatever door it comes through:
 //
-//   socket ─► door (server/http-surface.ts composes the HTTP doors; connect-door.ts is one)
+//   socket ─► door (server/http-surface.ts composes the HTTP doors; server/<door>/ each)
 //               │ 1. start: pipeline.start(edge) ─► Call {requestId, method, protocol,
 //               │           clientAddress (resolved here, once)}, carried in context values
 //               ▼
-//             handler (rpc/auth-handlers.ts: wire ⇄ domain, reads the Call from ctx)
-//               │          ─► domain (rules) ─► storage, delivery
+//             2. invoke: pipeline.invoke(call, decode, handler): decoding errors named
+//                (framework-refusals.ts), the account noted for logs, the handler run
+//                (rpc/auth-handlers.ts: wire ⇄ domain) ─► domain (rules) ─► storage, delivery;
+//                its result or refusal recorded ─► Answer {response} | {rejection}: the error
+//                table (error-mapping.ts), logged once here
 //               ▼
-//             2. refuse: pipeline.refuse(call, thrown) ─► Rejection {code, message, details,
-//                metadata}: the error table (error-mapping.ts), logged once here
-//               ▼
-//             3. encode + end: the door writes the result or the Rejection in its own protocol
-//                and calls pipeline.end(call, outcome) ─► observer (logs, metrics)
+//             3. encode + end: the door writes the response or the Rejection in its own wire
+//                (rpc-status.ts builds google.rpc.Status for every door that writes one) and
+//                calls pipeline.end(call) after its last byte, or pipeline.cancel(call) when
+//                the client goes away first ─► observer (logs, metrics)
 //
-// A new door writes three things: how it starts a call from its edge (peer address, headers or
-// metadata, method, protocol), how it encodes a Rejection (connect: connectErrorOf; REST:
-// httpStatusOf and google.rpc.Status JSON; grpc-js: status, metadata and grpc-status-details-bin),
-// and where it ends the call (after its last byte, or when the client goes away). Everything else
-// (handlers, error table, client address rules, logs and metrics) it finds here.
+// A new door is three steps (docs/development.md "Adding a door"): start a call from its edge
+// (peer address, headers or metadata, method, protocol); read the request from its wire and hand
+// the decoder and handler to invoke; write the Answer in its wire and end the call. Refusals it
+// raises itself come from the catalogue (framework-refusals.ts); limits from ServeLimits.
 
 /** Tells a door's calls to whoever watches them (logs and metrics); must never throw. */
 export interface CallObserver {
@@ -39,7 +40,7 @@ export interface CallEdge {
   readonly method: string;
   readonly protocol: string;
   /** The port the call came in on; `main` unless said. */
-  readonly listener?: Listener;
+  readonly listener?: PortName;
   /** The TCP peer (socket remote address), or the grpc-js peer. */
   readonly peerAddress: string | undefined;
   /** The `x-forwarded-for` request header, if any. */
@@ -67,24 +68,49 @@ export interface CallPipelineOptions {
 export interface CallPipeline {
   /** Starts a call: gives it a request id and resolves the client address, once. */
   start(edge: CallEdge): Call;
-  /** Records that `call` succeeded; the door ends it once the answer is written. */
+  /**
+   * Runs one unary call: decodes the request (what `decode` throws is an undecodable body unless
+   * it is a framework refusal already), notes its account for the call's log line, runs
+   * `handler`, and records the outcome. Never throws: a refusal comes back as the Rejection to
+   * encode. The door ends the call once the answer is written.
+   */
+  invoke<Req extends object, Res>(
+    call: Call | undefined,
+    decode: () => Req | Promise<Req>,
+    handler: (request: Req) => Res | Promise<Res>,
+  ): Promise<Answer<Res>>;
+  /** Records that `call` succeeded (for what a door serves without invoke: streams). */
   succeed(call: Call | undefined): void;
   /**
    * The one refusal path: what a handler or decoder threw becomes the Rejection every door
    * encodes; delivery failures and unexpected errors are logged here, once. Recorded on `call`.
    */
   refuse(call: Call | undefined, thrown: unknown): Rejection;
-  /** Ends `call` with `outcome` (the one recorded on it, if the door passes none); once only. */
-  end(call: Call, outcome?: CallOutcome): void;
+  /**
+   * Records the status the transport gave `call` when no handler decided it (a deadline that
+   * passed, a call cut short); a recorded outcome stays.
+   */
+  settle(call: Call, code: Code): void;
+  /** Ends `call` with the outcome recorded on it (UNKNOWN if none was); once only. */
+  end(call: Call): void;
+  /** Ends `call` as CANCELED, the client having gone away first; nothing if it has ended. */
+  cancel(call: Call): void;
 }
 
+/** A unary call's result: the handler's response, or the refusal to encode. */
+export type Answer<Res> =
+  | { readonly response: Res; readonly rejection?: undefined }
+  | { readonly response?: undefined; readonly rejection: Rejection };
+
 const OK: CallOutcome = { code: "OK" };
+const CANCELED: CallOutcome = { code: "CANCELED" };
+const UNKNOWN: CallOutcome = { code: "UNKNOWN" };
 // Reasons this service sends look like this; anything else is left out of logs and metrics.
 const REASON = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 /** The pipeline every door of one service shares. */
 export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
-  return {
+  const pipeline: CallPipeline = {
     start(edge) {
       return {
         requestId: requestIdFrom(edge.requestId),
@@ -94,6 +120,23 @@ export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
         clientAddress: options.resolveClientAddress(edge.peerAddress, edge.forwardedFor),
         startedAt: performance.now(),
       };
+    },
+    async invoke(call, decode, handler) {
+      let response: Awaited<ReturnType<typeof handler>>;
+      try {
+        let request: Awaited<ReturnType<typeof decode>>;
+        try {
+          request = await decode();
+        } catch (error) {
+          throw error instanceof FrameworkRefusalError ? error : undecodableBody(error);
+        }
+        noteAccount(call, request);
+        response = await handler(request);
+      } catch (thrown) {
+        return { rejection: pipeline.refuse(call, thrown) };
+      }
+      pipeline.succeed(call);
+      return { response };
     },
     succeed(call) {
       if (call !== undefined) {
@@ -116,22 +159,38 @@ export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
       }
       return rejection;
     },
-    end(call, outcome) {
-      if (call.ended === true) {
-        return;
-      }
-      call.ended = true;
-      try {
-        options.observer?.callEnded(
-          call,
-          outcome ?? call.outcome ?? { code: "UNKNOWN" },
-          performance.now() - call.startedAt,
-        );
-      } catch {
-        // Observing must never break a call.
-      }
+    settle(call, code) {
+      call.outcome ??= { code: codeName(code) };
+    },
+    end(call) {
+      observe(call, call.outcome ?? UNKNOWN);
+    },
+    cancel(call) {
+      observe(call, CANCELED);
     },
   };
+
+  function observe(call: Call, outcome: CallOutcome): void {
+    if (call.ended === true) {
+      return;
+    }
+    call.ended = true;
+    try {
+      options.observer?.callEnded(call, outcome, performance.now() - call.startedAt);
+    } catch {
+      // Observing must never break a call.
+    }
+  }
+
+  return pipeline;
+}
+
+/** The account a request names, kept on the call for its log line (masked only when logged). */
+function noteAccount(call: Call | undefined, request: object): void {
+  const email: unknown = (request as { email?: unknown }).email;
+  if (call !== undefined && typeof email === "string") {
+    call.email = email;
+  }
 }
 
 /** How the client sees a rejection end its call. */

@@ -8,6 +8,7 @@ import {
 } from "../../gen/google/rpc/error_details_pb.js";
 import { OtpError, type Refusal } from "../domain/errors.js";
 import { type FrameworkRefusal, FrameworkRefusalError } from "./framework-refusals.js";
+import { recordOf } from "./headers.js";
 
 /** ErrorInfo.domain of every refusal. */
 export const ERROR_DOMAIN = "auth.v1";
@@ -43,10 +44,7 @@ export function rejectionOf(thrown: unknown): Rejection {
     return refusalRejection(thrown.refusal, thrown.message, thrown);
   }
   if (thrown instanceof ConnectError) {
-    const metadata: Record<string, string> = {};
-    thrown.metadata.forEach((value, key) => {
-      metadata[key] = value;
-    });
+    const metadata = recordOf(thrown.metadata);
     const details = thrown.details.filter((detail): detail is ErrorDetail => "desc" in detail);
     return { code: thrown.code, message: thrown.rawMessage, details, metadata, cause: thrown };
   }
@@ -103,6 +101,9 @@ function refusalRejection(
     ...(row.details ?? []),
   ];
   let metadata: Record<string, string> = {};
+  if (refusal.kind === "method_not_allowed") {
+    metadata = { allow: refusal.allowed.join(", ") };
+  }
   if ("retryAfterMs" in refusal) {
     const seconds = retryAfterSeconds(refusal.retryAfterMs);
     metadata = { "retry-after": String(seconds) };
@@ -133,6 +134,10 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
       return invalidArgumentRow("body", refusal.description);
     case "message_too_large":
       return { code: Code.ResourceExhausted, reason: "MESSAGE_TOO_LARGE" };
+    case "route_not_found":
+      return { code: Code.NotFound, reason: "ROUTE_NOT_FOUND" };
+    case "method_not_allowed":
+      return { code: Code.Unimplemented, reason: "METHOD_NOT_ALLOWED" };
     case "request_limit":
       return {
         code: Code.ResourceExhausted,

@@ -3,7 +3,8 @@ import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 
 /**
  * Requests a door refuses before any handler runs, named so that the error table answers them
- * like the service's own refusals. Transport-neutral: each door recognises them in its own way.
+ * like the service's own refusals. Transport-neutral: this file is the one catalogue of them, and
+ * every door builds its refusals with the functions below rather than wording its own.
  */
 export type FrameworkRefusal =
   /** The body could not be decoded (not JSON, not protobuf, a bad envelope). */
@@ -16,7 +17,15 @@ export type FrameworkRefusal =
    * A URL parameter (REST query parameter or path variable, named by `field` as the client wrote
    * it) that names no request field, names a secret, or holds a value its field cannot take.
    */
-  | { readonly kind: "invalid_parameter"; readonly field: string; readonly description: string };
+  | { readonly kind: "invalid_parameter"; readonly field: string; readonly description: string }
+  /** No route at the request's path, for any HTTP method. */
+  | { readonly kind: "route_not_found"; readonly description: string }
+  /** Routes at the request's path, but none for its HTTP method; `allowed` lists theirs. */
+  | {
+      readonly kind: "method_not_allowed";
+      readonly allowed: readonly string[];
+      readonly description: string;
+    };
 
 /** A framework refusal, thrown or handed to the refusal path like an OtpError. */
 export class FrameworkRefusalError extends Error {
@@ -28,6 +37,62 @@ export class FrameworkRefusalError extends Error {
   ) {
     super(refusal.description, options);
   }
+}
+
+/** The request body could not be decoded; `reason` (by default `cause`'s message) says why. */
+export function undecodableBody(
+  cause: unknown,
+  reason = cause instanceof Error ? cause.message : String(cause),
+): FrameworkRefusalError {
+  return new FrameworkRefusalError(
+    { kind: "undecodable_body", description: `the request body could not be decoded: ${reason}` },
+    { cause },
+  );
+}
+
+/** The request is over the size limit; `detail` is the refusing layer's own words. */
+export function messageTooLarge(detail: string, cause?: unknown): FrameworkRefusalError {
+  return new FrameworkRefusalError(
+    { kind: "message_too_large", description: `the request is too large: ${detail}` },
+    { cause },
+  );
+}
+
+/** No protocol of the door reads `contentType`; `accepted` says what to send instead. */
+export function unsupportedContentType(
+  contentType: string | null,
+  accepted: string,
+): FrameworkRefusalError {
+  return new FrameworkRefusalError({
+    kind: "unsupported_content_type",
+    description: `unsupported content-type ${JSON.stringify(contentType ?? "")}: send ${accepted}`,
+  });
+}
+
+/** A URL parameter `field` (as the client wrote it) that the request cannot take. */
+export function invalidParameter(field: string, description: string): FrameworkRefusalError {
+  return new FrameworkRefusalError({ kind: "invalid_parameter", field, description });
+}
+
+/** Nothing is served at `path`. */
+export function routeNotFound(httpMethod: string, path: string): FrameworkRefusalError {
+  return new FrameworkRefusalError({
+    kind: "route_not_found",
+    description: `no route for ${httpMethod} ${path}`,
+  });
+}
+
+/** `path` is served for the `allowed` HTTP methods, not for `httpMethod`. */
+export function methodNotAllowed(
+  httpMethod: string,
+  path: string,
+  allowed: readonly string[],
+): FrameworkRefusalError {
+  return new FrameworkRefusalError({
+    kind: "method_not_allowed",
+    allowed,
+    description: `${httpMethod} is not allowed at ${path}: use ${allowed.join(", ")}`,
+  });
 }
 
 /**
@@ -49,27 +114,10 @@ export function frameworkRefusalOf(error: ConnectError): FrameworkRefusalError |
     // A unary gRPC or gRPC-Web request framing no message, or two.
     (error.code === Code.Unimplemented && error.rawMessage.includes("input message for unary"));
   if (undecodable) {
-    return new FrameworkRefusalError(
-      {
-        kind: "undecodable_body",
-        description: `the request body could not be decoded: ${error.rawMessage}`,
-      },
-      { cause: error },
-    );
+    return undecodableBody(error, error.rawMessage);
   }
   if (error.code === Code.ResourceExhausted) {
-    return new FrameworkRefusalError(
-      { kind: "message_too_large", description: `the request is too large: ${error.rawMessage}` },
-      { cause: error },
-    );
+    return messageTooLarge(error.rawMessage, error);
   }
   return undefined;
-}
-
-/** The refusal for a request whose content type no protocol of the door speaks. */
-export function unsupportedContentType(contentType: string): FrameworkRefusalError {
-  return new FrameworkRefusalError({
-    kind: "unsupported_content_type",
-    description: `unsupported content-type ${JSON.stringify(contentType)}: send application/json or application/proto (Connect), application/grpc or application/grpc-web`,
-  });
 }

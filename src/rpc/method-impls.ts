@@ -2,6 +2,7 @@ import {
   type ConnectRouter,
   createMethodImplSpec,
   createServiceImplSpec,
+  type HandlerContext,
   type MethodImplSpec,
 } from "@connectrpc/connect";
 
@@ -26,4 +27,20 @@ export function collectMethodImpls(routes: (router: ConnectRouter) => void): Met
   };
   routes(router);
   return specs;
+}
+
+/** A unary method's handler, as every door that calls handlers itself invokes it. */
+export type UnaryImpl = (request: object, context: HandlerContext) => Promise<object>;
+
+/**
+ * The handler of `spec`, which must be unary: the doors that call handlers themselves (REST,
+ * grpc-js) serve unary methods only, and say so at start-up, naming the method.
+ */
+export function unaryImplOf(spec: MethodImplSpec): UnaryImpl {
+  if (spec.kind !== "unary") {
+    throw new Error(
+      `${spec.method.parent.typeName}.${spec.method.name} is ${spec.kind}: only unary methods are served here`,
+    );
+  }
+  return spec.impl as unknown as UnaryImpl;
 }

@@ -16,10 +16,10 @@ import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
 import { createAccessTokenSigner } from "../tokens/access-token-signer.js";
 import { ephemeralKeySet } from "../tokens/signing-keys.js";
-import { createConnectDoor } from "./connect-door.js";
+import { createConnectDoor } from "./connect/connect-door.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connection-limits.js";
 import { createCors } from "./cors.js";
-import { listenGrpc } from "./grpc-listener.js";
+import { listenGrpc } from "./grpc-js/grpc-listener.js";
 import { createHealthMonitor } from "./health-monitor.js";
 import { createHttpSurface } from "./http-surface.js";
 import { createJwksHandler } from "./jwks-endpoint.js";
@@ -28,7 +28,7 @@ import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
-import { createRestDoor } from "./rest-door.js";
+import { createRestDoor } from "./rest/rest-door.js";
 import { loadTlsKeyPair } from "./tls.js";
 
 /** Parts of the world that tests may replace; production uses the defaults. */
@@ -128,10 +128,10 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
   // One set of handlers for every door (README "The path of one call").
   const auth = createAuthHandlers(service);
   const routes = createRoutes(auth, { health });
-  const rest = createRestDoor(routes, pipeline);
+  const rest = createRestDoor(routes, pipeline, config.serveLimits);
   const surface = createHttpSurface({
     pipeline,
-    doors: [createConnectDoor(routes, pipeline), rest],
+    doors: [createConnectDoor(routes, pipeline, config.serveLimits), rest],
     // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else REST's
     // 404/405.
     resources: createProbeHandler(
@@ -161,6 +161,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
           port: config.grpcPort,
           host: config.host,
           limits,
+          serveLimits: config.serveLimits,
           pipeline,
           auth,
           health,

@@ -2,6 +2,7 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { Call } from "../rpc/call-context.js";
 import type { CallPipeline } from "../rpc/call-pipeline.js";
+import { joinedValue } from "../rpc/headers.js";
 import { REQUEST_ID_HEADER } from "../rpc/request-id.js";
 import type { CorsResponder } from "./cors.js";
 
@@ -70,16 +71,26 @@ export function createHttpSurface(options: HttpSurfaceOptions): NodeHandler {
     if (cors?.(req, res)) {
       return;
     }
-    const call = pipeline.start({
-      method: route.method,
-      protocol: route.protocolOf(req),
-      peerAddress: req.socket.remoteAddress,
-      forwardedFor: headerOf(req, "x-forwarded-for"),
-      requestId: headerOf(req, REQUEST_ID_HEADER),
-    });
+    const call = startCall(pipeline, req, route.method, route.protocolOf(req));
     res.setHeader(REQUEST_ID_HEADER, call.requestId);
     route.serve(req, res, call);
   };
+}
+
+/** Starts a call for `req` at its HTTP edge: socket peer, `x-forwarded-for`, `x-request-id`. */
+export function startCall(
+  pipeline: CallPipeline,
+  req: NodeRequest,
+  method: string,
+  protocol: string,
+): Call {
+  return pipeline.start({
+    method,
+    protocol,
+    peerAddress: req.socket.remoteAddress,
+    forwardedFor: headerOf(req, "x-forwarded-for"),
+    requestId: headerOf(req, REQUEST_ID_HEADER),
+  });
 }
 
 /** The method a CORS preflight asks to send, if `req` is one. */
@@ -92,9 +103,5 @@ function preflightMethod(req: NodeRequest): string | undefined {
 
 /** A request header's value, repeated ones joined by ", " as fetch's Headers joins them. */
 export function headerOf(req: NodeRequest, name: string): string | null {
-  const value = req.headers[name];
-  if (value === undefined) {
-    return null;
-  }
-  return Array.isArray(value) ? value.join(", ") : value;
+  return joinedValue(req.headers[name]);
 }

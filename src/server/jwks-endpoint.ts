@@ -1,5 +1,5 @@
+import { allowOnlyGetAndHead, sendWhole } from "./http-response.js";
 import { type NodeHandler, respondNotFound } from "./http-surface.js";
-import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /** Where verifiers find the public keys of access tokens. */
 export const JWKS_PATH = "/.well-known/jwks.json";

@@ -2,8 +2,8 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { allowOnlyGetAndHead, sendWhole } from "./http-response.js";
 import { type NodeHandler, respondNotFound } from "./http-surface.js";
-import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /** Where `npm run build:web` writes the login page (dist/web/ at the package root). */
 export const WEB_BUILD_DIR = join(packageRoot(fileURLToPath(import.meta.url)), "dist", "web");

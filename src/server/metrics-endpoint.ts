@@ -1,6 +1,6 @@
 import type { Registry } from "prom-client";
+import { allowOnlyGetAndHead, sendWhole } from "./http-response.js";
 import { type NodeHandler, respondNotFound } from "./http-surface.js";
-import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /**
  * Serves `registry` at `GET /metrics` (and HEAD) in the Prometheus text format, uncached. Other

@@ -1,6 +1,6 @@
 import type { HealthSource } from "../rpc/health.js";
+import { allowOnlyGetAndHead, sendWhole } from "./http-response.js";
 import { type NodeHandler, respondNotFound } from "./http-surface.js";
-import { allowOnlyGetAndHead, sendWhole } from "./read-only-response.js";
 
 /**
  * Plain HTTP probes for load balancers and orchestrators, answering GET and HEAD:

@@ -9,9 +9,10 @@
 
 import pg from "pg";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
+import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
 import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../../src/rpc/client-address.js";
-import { createConnectDoor } from "../../src/server/connect-door.js";
+import { createConnectDoor } from "../../src/server/connect/connect-door.js";
 import { createHttpSurface } from "../../src/server/http-surface.js";
 import { listen } from "../../src/server/listener.js";
 import { poolSettings } from "../../src/storage/postgres/open-postgres.js";
@@ -41,6 +42,7 @@ const listener = await listen(
             },
           }),
         pipeline,
+        DEFAULT_SERVE_LIMITS,
       ),
     ],
   }),

@@ -7,8 +7,9 @@ import {
   RequestOtpRequestSchema,
   VerifyOtpRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
+import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
 import { OtpError } from "../../src/domain/errors.js";
-import { MAX_REQUEST_BYTES } from "../../src/server/connect-door.js";
+
 import {
   createAuthClient,
   createGrpcJsClient,
@@ -23,6 +24,7 @@ import {
   envelope,
   errorFromConnectResponse,
   errorFromGrpcStatus,
+  errorFromRestStatus,
   grpcWebTrailer,
   http2Request,
   parseEnvelopes,
@@ -33,6 +35,8 @@ import {
   startTestServer,
   type TestServer,
 } from "../support/test-server.js";
+
+const MAX_REQUEST_BYTES = DEFAULT_SERVE_LIMITS.maxRequestBytes;
 
 const EMAIL = "ada@example.com";
 const MINUTE = 60_000;
@@ -97,6 +101,39 @@ function fetchCaller(server: TestServer): Caller {
     }),
     getStatus: async (req) => ({
       authenticated: (await post("GetStatus", req)).authenticated === true,
+    }),
+    close() {},
+  };
+}
+
+/**
+ * Plain fetch at the REST routes (SPEC.md "REST"); an error is the google.rpc.Status JSON body
+ * under the HTTP status the gateway mapping gives its code, its metadata the response headers.
+ */
+function restCaller(server: TestServer): Caller {
+  const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${server.baseUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 200) {
+      throw errorFromRestStatus(res.status, bytes, res.headers);
+    }
+    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+  };
+  return {
+    async requestOtp(req, options = {}) {
+      const json = await post("/auth/request-otp", req, idempotencyHeader(options.idempotencyKey));
+      // REST answers default values too.
+      return { otpId: json.otpId as string, remainingRequests: json.remainingRequests as number };
+    },
+    verifyOtp: async (req) => ({
+      authenticated: (await post("/auth/verify-otp", req)).authenticated as boolean,
+    }),
+    getStatus: async (req) => ({
+      authenticated: (await post("/auth/status", req)).authenticated as boolean,
     }),
     close() {},
   };
@@ -178,6 +215,7 @@ const callers: [string, (server: TestServer) => Caller][] = [
   ["Connect proto over HTTP/2 (connect-node)", connectNodeCaller("connect-proto-h2")],
   ["Connect JSON (plain fetch)", fetchCaller],
   ["gRPC-Web (connect-node)", connectNodeCaller("grpc-web")],
+  ["REST (plain fetch)", restCaller],
   // gRPC: the same clients at both doors.
   ...Object.keys(doors).flatMap((door): [string, (server: TestServer) => Caller][] => [
     [`gRPC (connect-node) at ${door}`, connectNodeCaller("grpc", door as Door)],

@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { OtpError } from "../../src/domain/errors.js";
-import { MAX_REQUEST_BYTES } from "../../src/server/connect-door.js";
 import { createFailingStore } from "../support/fakes.js";
 import { scrape } from "../support/prometheus-text.js";
 import { http2Request } from "../support/raw-requests.js";
@@ -9,7 +7,6 @@ import { startTestServer, type TestServer } from "../support/test-server.js";
 // The REST routes (SPEC "REST") over a real server on a real socket: the same rules, error
 // table, limits, client address, CORS, metrics and logs as the RPCs.
 const EMAIL = "ada@example.com";
-const MINUTE = 60_000;
 const JSON_TYPE = { "content-type": "application/json" };
 
 interface StatusBody {
@@ -193,24 +190,9 @@ describe("the REST routes", () => {
     });
   });
 
-  describe("the error table over REST", () => {
-    it("INVALID_ARGUMENT is 400 with BadRequest naming the field", async () => {
-      await serve();
-      const body = expectRefused(await requestOtp({ email: "nope" }), 400, 3, "INVALID_ARGUMENT");
-      expect(body.details[1]).toMatchObject({ fieldViolations: [{ field: "email" }] });
-      const purpose = expectRefused(
-        await requestOtp({ email: EMAIL, purpose: "X" }),
-        400,
-        3,
-        "INVALID_ARGUMENT",
-      );
-      expect(purpose.details[0]?.metadata).toEqual({ field: "purpose" });
-      const key = await requestOtp({ email: EMAIL }, { "idempotency-key": "bad key" });
-      expect(expectRefused(key, 400, 3, "INVALID_ARGUMENT").details[0]?.metadata).toEqual({
-        field: "idempotency_key",
-      });
-    });
-
+  // The error table itself runs over REST in error-table.test.ts, as over every protocol; these
+  // are what only REST's wire shows: its body reader, 415, the JSON of details, the 500 body.
+  describe("the error table in REST's wire", () => {
     it.each([
       ["not JSON", "{", 400],
       ["not UTF-8", Buffer.from([0x7b, 0x22, 0x65, 0xff, 0x22, 0x7d]), 400],
@@ -234,14 +216,6 @@ describe("the REST routes", () => {
       expect(expectRefused(answer, 415, 3, "INVALID_ARGUMENT").details[0]?.metadata).toEqual({
         field: "body",
       });
-    });
-
-    it("a body over the limit is 413 MESSAGE_TOO_LARGE, without Retry-After", async () => {
-      await serve();
-      const answer = await requestOtp({ email: EMAIL, purpose: "x".repeat(MAX_REQUEST_BYTES) });
-      const body = expectRefused(answer, 413, 8, "MESSAGE_TOO_LARGE");
-      expect(body.details).toHaveLength(1);
-      expect(answer.headers.get("retry-after")).toBeNull();
     });
 
     it("the email limit is 429 OTP_REQUEST_LIMIT with Retry-After and RetryInfo", async () => {
@@ -268,58 +242,7 @@ describe("the REST routes", () => {
       expect(Number(answer.headers.get("retry-after"))).toBeGreaterThan(0);
     });
 
-    it("wrong codes are 401 OTP_MISMATCH, then 429 OTP_LOCKED; no code is 404; used is 400; expired is 504", async () => {
-      const { sender, clock } = await serve({ OTP_MAX_ATTEMPTS: "2" });
-      expectRefused(await verifyOtp({ email: EMAIL, otp: "000000" }), 404, 5, "OTP_NOT_FOUND");
-      await requestOtp({ email: EMAIL });
-      const code = sender.lastCodeFor(EMAIL);
-      const wrong = code === "000000" ? "111111" : "000000";
-      const mismatch = expectRefused(
-        await verifyOtp({ email: EMAIL, otp: wrong }),
-        401,
-        16,
-        "OTP_MISMATCH",
-      );
-      expect(mismatch.details[0]?.metadata).toEqual({ attempts_remaining: "1" });
-      const locked = await verifyOtp({ email: EMAIL, otp: wrong });
-      expectRefused(locked, 429, 8, "OTP_LOCKED");
-      expect(locked.headers.get("retry-after")).toBe("600");
-
-      await requestOtp({ email: "b@example.com" });
-      const other = sender.lastCodeFor("b@example.com");
-      expect((await verifyOtp({ email: "b@example.com", otp: other })).status).toBe(200);
-      expectRefused(
-        await verifyOtp({ email: "b@example.com", otp: other }),
-        400,
-        9,
-        "OTP_ALREADY_USED",
-      );
-
-      await requestOtp({ email: "c@example.com" });
-      clock.advance(6 * MINUTE);
-      expectRefused(
-        await verifyOtp({ email: "c@example.com", otp: sender.lastCodeFor("c@example.com") }),
-        504,
-        4,
-        "OTP_EXPIRED",
-      );
-    });
-
-    it("a failed delivery is 503 DELIVERY_FAILED", async () => {
-      const { sender } = await serve();
-      sender.fail(new Error("smtp: connection refused"));
-      expectRefused(await requestOtp({ email: EMAIL }), 503, 14, "DELIVERY_FAILED");
-    });
-
-    it("an unreachable store is 503 STORAGE_UNAVAILABLE; a bug is 500 with nothing told", async () => {
-      await serve(
-        {},
-        {
-          store: createFailingStore(() => new OtpError({ kind: "storage_unavailable" }, "down")),
-        },
-      );
-      expectRefused(await call(`/auth/status?email=${EMAIL}`), 503, 14, "STORAGE_UNAVAILABLE");
-      await server?.close();
+    it("a bug is 500 with nothing told", async () => {
       const bug = new Error("postgres://otp:s3cret@db is malformed");
       const buggy = await serve({}, { store: createFailingStore(() => bug) });
       const answer = await call(`/auth/status?email=${EMAIL}`);
@@ -338,7 +261,14 @@ describe("the REST routes", () => {
         expect(answer.body, path).toEqual({
           code: 5,
           message: `no route for GET ${path}`,
-          details: [],
+          details: [
+            {
+              "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+              reason: "ROUTE_NOT_FOUND",
+              domain: "auth.v1",
+              metadata: {},
+            },
+          ],
         });
       }
     });
@@ -348,9 +278,41 @@ describe("the REST routes", () => {
       const get = await call("/auth/request-otp");
       expect(get.status).toBe(405);
       expect(get.headers.get("allow")).toBe("OPTIONS, POST");
-      expect(get.body).toMatchObject({ code: 12 });
+      expect(get.body).toMatchObject({ code: 12, details: [{ reason: "METHOD_NOT_ALLOWED" }] });
       const del = await call("/auth/status", { method: "DELETE" });
       expect(del.headers.get("allow")).toBe("GET, HEAD, OPTIONS, POST");
+    });
+
+    it("404 and 405 are calls like any other: logged below error level, counted, with a request id", async () => {
+      const { logs } = await serve();
+      const missing = await call("/auth/nope", { headers: { "x-request-id": "req-404" } });
+      expect(missing.headers.get("x-request-id")).toBe("req-404");
+      await call("/auth/request-otp");
+      expect(logs.filter((entry) => entry.method === "unrouted")).toEqual([
+        expect.objectContaining({
+          level: "info",
+          code: "NOT_FOUND",
+          reason: "ROUTE_NOT_FOUND",
+          requestId: "req-404",
+          protocol: "rest",
+        }),
+        expect.objectContaining({
+          level: "info",
+          code: "UNIMPLEMENTED",
+          reason: "METHOD_NOT_ALLOWED",
+          protocol: "rest",
+        }),
+      ]);
+      const metrics = await scrape(server?.baseUrl as string);
+      expect(
+        metrics.value("otp_auth_rpc_requests_total", {
+          method: "unrouted",
+          code: "NOT_FOUND",
+          reason: "ROUTE_NOT_FOUND",
+          listener: "main",
+          protocol: "rest",
+        }),
+      ).toBe(1);
     });
 
     it("HEAD answers GET's status and length without a body; OPTIONS lists the methods", async () => {

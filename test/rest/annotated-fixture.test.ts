@@ -6,10 +6,11 @@ import { createFileRegistry, type DescService, fromBinary, toJsonString } from "
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
 import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../../src/rpc/client-address.js";
 import { createHttpSurface } from "../../src/server/http-surface.js";
-import { createRestDoor } from "../../src/server/rest-door.js";
+import { createRestDoor } from "../../src/server/rest/rest-door.js";
 
 // A service no source file knows: its descriptors are built from test/proto at test time (buf,
 // offline), its handlers echo whatever request message they get. Serving its routes proves that
@@ -45,7 +46,7 @@ function echoRoutes(desc: DescService) {
 beforeAll(async () => {
   service = fixtureService();
   const pipeline = createCallPipeline({ resolveClientAddress: createClientAddressResolver([]) });
-  const rest = createRestDoor(echoRoutes(service), pipeline);
+  const rest = createRestDoor(echoRoutes(service), pipeline, DEFAULT_SERVE_LIMITS);
   server = createServer(
     createHttpSurface({ pipeline, doors: [rest], resources: rest.answerUnrouted }),
   );

@@ -7,7 +7,7 @@ import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../../src/rpc/client-address.js";
 import { connectErrorOf } from "../../src/rpc/error-mapping.js";
 import { FrameworkRefusalError } from "../../src/rpc/framework-refusals.js";
-import { httpStatusOf } from "../../src/rpc/http-status.js";
+import { httpStatusOf } from "../../src/server/rest/http-status.js";
 
 function pipeline(trustProxy: string[] = []) {
   const internal: [string, unknown, string | undefined][] = [];
@@ -68,7 +68,7 @@ describe("the refusal path", () => {
       metadata: { "retry-after": "91" },
     });
     p.end(call);
-    p.end(call, { code: "CANCELED" });
+    p.cancel(call);
     expect(ended).toEqual([["req-1", "RESOURCE_EXHAUSTED", "OTP_LOCKED"]]);
     expect(internal).toEqual([]);
   });

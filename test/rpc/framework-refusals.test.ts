@@ -8,8 +8,10 @@ import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
+import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
 import { frameworkRefusalOf } from "../../src/rpc/framework-refusals.js";
-import { MAX_REQUEST_BYTES } from "../../src/server/connect-door.js";
+
+const MAX_REQUEST_BYTES = DEFAULT_SERVE_LIMITS.maxRequestBytes;
 
 // The connect door names the errors connect raises before a handler runs by their code and
 // message (framework-refusals.ts). These are connect's own answers, straight from its router with

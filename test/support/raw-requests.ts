@@ -1,11 +1,19 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import { createRegistry, fromJson, type JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerParse } from "@connectrpc/connect/protocol-grpc-web";
 import { Metadata, type ServiceError, type StatusObject } from "@grpc/grpc-js";
+import {
+  ErrorInfoSchema,
+  file_google_rpc_error_details,
+} from "../../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import type { createGrpcJsClient } from "./clients.js";
+
+const detailRegistry = createRegistry(file_google_rpc_error_details);
 
 /** What came back from a raw HTTP request. */
 export interface RawResponse {
@@ -158,6 +166,47 @@ export function errorFromConnectResponse(
     throw new Error("expected an error response, got HTTP 200");
   }
   return errorFromJsonBytes(body, headers, new ConnectError(`HTTP ${status}`, Code.Unknown));
+}
+
+// As gateways map gRPC codes (SPEC.md "REST"), written out here rather than imported, so that
+// the REST door is checked against the contract, not against itself.
+const REST_STATUS: Partial<Record<Code, number>> = {
+  [Code.InvalidArgument]: 400,
+  [Code.FailedPrecondition]: 400,
+  [Code.Unauthenticated]: 401,
+  [Code.NotFound]: 404,
+  [Code.ResourceExhausted]: 429,
+  [Code.DeadlineExceeded]: 504,
+  [Code.Unavailable]: 503,
+  [Code.Internal]: 500,
+};
+
+/**
+ * The error in a REST answer (a google.rpc.Status JSON body), as a connect client would hold it:
+ * details decoded from their `@type`, response headers (`retry-after`) as metadata. Throws when
+ * the HTTP status is not the one SPEC.md maps the body's code to (MESSAGE_TOO_LARGE: 413).
+ */
+export function errorFromRestStatus(
+  status: number,
+  body: Uint8Array,
+  headers: Headers,
+): ConnectError {
+  const json = JSON.parse(new TextDecoder().decode(body)) as JsonObject;
+  const rpcStatus = fromJson(StatusSchema, json, { registry: detailRegistry });
+  const code = rpcStatus.code as Code;
+  const details = rpcStatus.details.map((any) => ({
+    type: any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1),
+    value: any.value,
+  }));
+  const error = new ConnectError(rpcStatus.message, code, headers);
+  // Received details, undecoded until findDetails reads them, as connect's own clients hold them.
+  error.details.push(...details);
+  const tooLarge = error.findDetails(ErrorInfoSchema)[0]?.reason === "MESSAGE_TOO_LARGE";
+  const expected = tooLarge ? 413 : REST_STATUS[code];
+  if (status !== expected) {
+    throw new Error(`HTTP ${status} for ${Code[code]}: the REST mapping says ${expected}`);
+  }
+  return error;
 }
 
 /**

@@ -7,10 +7,14 @@ import {
   type MessageShape,
   ScalarType,
 } from "@bufbuild/protobuf";
-import { FrameworkRefusalError } from "./framework-refusals.js";
+import {
+  invalidParameter,
+  undecodableBody,
+  unsupportedContentType,
+} from "../../rpc/framework-refusals.js";
+import { isSecretField } from "../../rpc/secret-fields.js";
 import { decodeVariable } from "./http-route-matcher.js";
 import type { HttpRulePlan } from "./http-rules.js";
-import { isSecretField } from "./secret-fields.js";
 
 /** One REST request as the transcoder needs it; nothing is decoded yet. */
 export interface HttpRequestParts {
@@ -68,7 +72,7 @@ export function transcodeRequest<Desc extends DescMessage>(
   try {
     return fromJson(schema, json, { ignoreUnknownFields: true });
   } catch (error) {
-    throw undecodable(error);
+    throw undecodableBody(error);
   }
 }
 
@@ -77,25 +81,22 @@ function bodyJson(plan: HttpRulePlan, parts: HttpRequestParts): JsonObject {
     return {};
   }
   if (plan.body === "") {
-    throw undecodable(new Error("this route takes no request body"));
+    throw undecodableBody(new Error("this route takes no request body"));
   }
   if (parts.contentType === null || !JSON_TYPE.test(parts.contentType)) {
-    throw new FrameworkRefusalError({
-      kind: "unsupported_content_type",
-      description: `unsupported content-type ${JSON.stringify(parts.contentType ?? "")}: send the body as application/json`,
-    });
+    throw unsupportedContentType(parts.contentType, "the body as application/json");
   }
   let value: JsonValue;
   try {
     value = JSON.parse(utf8.decode(parts.body)) as JsonValue;
   } catch (error) {
-    throw undecodable(error);
+    throw undecodableBody(error);
   }
   if (plan.body !== "*") {
     return { [plan.body.jsonName]: value };
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw undecodable(new Error(`expected a JSON object for ${plan.method.input.typeName}`));
+    throw undecodableBody(new Error(`expected a JSON object for ${plan.method.input.typeName}`));
   }
   return { ...value };
 }
@@ -220,20 +221,6 @@ function formDecode(text: string, parameter: string): string {
   } catch {
     throw invalidParameter(parameter, `${parameter}: malformed percent-encoding in the query`);
   }
-}
-
-function invalidParameter(field: string, description: string): FrameworkRefusalError {
-  return new FrameworkRefusalError({ kind: "invalid_parameter", field, description });
-}
-
-function undecodable(error: unknown): FrameworkRefusalError {
-  return new FrameworkRefusalError(
-    {
-      kind: "undecodable_body",
-      description: `the request body could not be decoded: ${messageOf(error)}`,
-    },
-    { cause: error },
-  );
 }
 
 function messageOf(error: unknown): string {

@@ -3,24 +3,26 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
-import { AuthService } from "../../gen/auth/v1/auth_pb.js";
-import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
-import { file_grpc_reflection_v1_reflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
-import { file_grpc_reflection_v1alpha_reflection } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { file_health_v1_health } from "../../gen/health/v1/health_pb.js";
-import type { CallPipeline } from "../rpc/call-pipeline.js";
-import { createDescriptorIndex } from "../rpc/descriptor-index.js";
-import type { HealthSource, ServingState } from "../rpc/health.js";
-import { MAX_REQUEST_BYTES } from "./connect-door.js";
-import type { ConnectionLimits } from "./connection-limits.js";
+import { AuthService } from "../../../gen/auth/v1/auth_pb.js";
+import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
+import { file_grpc_reflection_v1_reflection } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
+import { file_grpc_reflection_v1alpha_reflection } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { file_health_v1_health } from "../../../gen/health/v1/health_pb.js";
+import type { ServeLimits } from "../../config/serve-limits.js";
+import type { CallPipeline } from "../../rpc/call-pipeline.js";
+import { createDescriptorIndex } from "../../rpc/descriptor-index.js";
+import type { HealthSource, ServingState } from "../../rpc/health.js";
+import type { ConnectionLimits } from "../connection-limits.js";
+import type { Listener } from "../listener.js";
+import type { TlsKeyPair } from "../tls.js";
 import { createGrpcDoor } from "./grpc-door.js";
-import type { Listener } from "./listener.js";
-import type { TlsKeyPair } from "./tls.js";
 
 export interface GrpcListenOptions {
   readonly port: number;
   readonly host: string;
   readonly limits: ConnectionLimits;
+  /** Limits on one call, every door's. */
+  readonly serveLimits: ServeLimits;
   readonly pipeline: CallPipeline;
   /** The AuthService handlers, the same object the main port serves. */
   readonly auth: ServiceImpl<typeof AuthService>;
@@ -42,7 +44,7 @@ export async function listenGrpc(options: GrpcListenOptions): Promise<Listener> 
   const server = new grpc.Server({
     interceptors: [door.interceptor],
     // Over this, grpc-js refuses by itself; the door gives that refusal the service's shape.
-    "grpc.max_receive_message_length": MAX_REQUEST_BYTES,
+    "grpc.max_receive_message_length": options.serveLimits.maxRequestBytes,
     "grpc.max_concurrent_streams": limits.http2MaxConcurrentStreams,
     "grpc-node.max_session_memory": limits.http2MaxSessionMemoryMb,
     "grpc.max_connection_idle_ms": limits.idleMs,

@@ -1,9 +1,9 @@
 import { type DescField, type DescMethod, getOption, hasOption } from "@bufbuild/protobuf";
-import { http } from "../../gen/google/api/annotations_pb.js";
-import type { HttpRule } from "../../gen/google/api/http_pb.js";
+import { http } from "../../../gen/google/api/annotations_pb.js";
+import type { HttpRule } from "../../../gen/google/api/http_pb.js";
+import { isSecretField } from "../../rpc/secret-fields.js";
 import { type PathTemplate, PathTemplateError, parsePathTemplate } from "./http-path-template.js";
 import type { RouteBinding } from "./http-route-matcher.js";
-import { isSecretField } from "./secret-fields.js";
 
 /** How one HTTP route of a method fills its request message. */
 export interface HttpRulePlan {

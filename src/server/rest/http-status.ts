@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
-import type { Rejection } from "./error-mapping.js";
-import { FrameworkRefusalError } from "./framework-refusals.js";
+import type { Rejection } from "../../rpc/error-mapping.js";
+import { FrameworkRefusalError } from "../../rpc/framework-refusals.js";
 
 // As gateways map gRPC codes (grpc-gateway, google.api.http); SPEC.md "REST".
 const HTTP_STATUS: Readonly<Record<Code, number>> = {
@@ -24,18 +24,21 @@ const HTTP_STATUS: Readonly<Record<Code, number>> = {
 
 /**
  * The HTTP status a REST door answers a rejection with: the gateway mapping of its gRPC code,
- * except a MESSAGE_TOO_LARGE refusal, which is 413 (waiting, as 429 suggests, does not help), and
- * a body of a content type the door does not read, which is 415 (INVALID_ARGUMENT in the body).
+ * except where HTTP has a status of its own for a framework refusal: 413 for MESSAGE_TOO_LARGE
+ * (waiting, as 429 suggests, does not help), 415 for a body of a content type the door does not
+ * read (INVALID_ARGUMENT in the body), 405 for a path served for other methods.
  */
 export function httpStatusOf(rejection: Pick<Rejection, "code" | "reason" | "cause">): number {
   if (rejection.reason === "MESSAGE_TOO_LARGE") {
     return 413;
   }
-  if (
-    rejection.cause instanceof FrameworkRefusalError &&
-    rejection.cause.refusal.kind === "unsupported_content_type"
-  ) {
-    return 415;
+  if (rejection.cause instanceof FrameworkRefusalError) {
+    switch (rejection.cause.refusal.kind) {
+      case "unsupported_content_type":
+        return 415;
+      case "method_not_allowed":
+        return 405;
+    }
   }
   return HTTP_STATUS[rejection.code] ?? 500;
 }

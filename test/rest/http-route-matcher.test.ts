@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { parsePathTemplate } from "../../src/rpc/http-path-template.js";
+import { parsePathTemplate } from "../../src/server/rest/http-path-template.js";
 import {
   createRouteMatcher,
   decodeVariable,
   type RouteBinding,
   RouteConflictError,
-} from "../../src/rpc/http-route-matcher.js";
+} from "../../src/server/rest/http-route-matcher.js";
 
 function binding(httpMethod: string, path: string, target = `${httpMethod} ${path}`) {
   return { httpMethod, template: parsePathTemplate(path), target, owner: target };

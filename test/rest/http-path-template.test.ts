@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PathTemplateError, parsePathTemplate } from "../../src/rpc/http-path-template.js";
+import { PathTemplateError, parsePathTemplate } from "../../src/server/rest/http-path-template.js";
 
 describe("the HttpRule path template grammar", () => {
   it("reads literals, variables, wildcards and a verb", () => {

@@ -5,7 +5,7 @@ import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import { HttpRuleSchema } from "../../gen/google/api/http_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
-import { HttpRuleError, httpRoutesOf } from "../../src/rpc/http-rules.js";
+import { HttpRuleError, httpRoutesOf } from "../../src/server/rest/http-rules.js";
 
 /** `method` as if its .proto carried `rule` as its google.api.http option. */
 function annotated(method: DescMethod, rule: MessageInitShape<typeof HttpRuleSchema>): DescMethod {
