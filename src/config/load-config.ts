@@ -56,7 +56,7 @@ const MIN_HMAC_KEY_LENGTH = 32;
 const MIN_SERVICE_TOKEN_LENGTH = 32;
 
 /**
- * Reads the configuration from environment variables (see README). Unset or empty variables take
+ * Reads the configuration from environment variables (see docs/configuration.md). Unset or empty variables take
  * their defaults. Throws a ConfigError naming the first variable with an unusable value.
  */
 export function loadConfig(env: Env): Config {

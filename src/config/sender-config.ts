@@ -25,7 +25,7 @@ const TEMPLATE_VARIABLES: Record<TemplateSource, string> = {
 
 /**
  * Reads OTP_SENDER (console, smtp, webhook or discard; console by default) and the variables of the chosen
- * sender (see README "Delivering codes"); template files are read now. Unset or empty variables
+ * sender (see docs/configuration.md "Delivering codes"); template files are read now. Unset or empty variables
  * take their defaults. Throws a ConfigError naming the first variable that is missing or unusable;
  * secrets and URL passwords are never repeated in its message.
  */

@@ -15,7 +15,7 @@ export interface RenderedMail {
   readonly html: string;
 }
 
-/** The placeholders a template may use; see README "Email over SMTP". */
+/** The placeholders a template may use; see docs/configuration.md. */
 export const MAIL_PLACEHOLDERS = [
   "code",
   "purpose",

@@ -24,7 +24,7 @@ export interface WebhookPayload {
 }
 
 /**
- * Delivers each code as a signed JSON POST (see README "Webhook"): headers `otp-timestamp: <unix
+ * Delivers each code as a signed JSON POST (see docs/configuration.md): headers `otp-timestamp: <unix
  * seconds>` and `otp-signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`. `send`
  * resolves on a 2xx answer. It rejects on any other status (redirects are not followed), on a
  * network error, and when no answer came within `timeoutMs`; after a timeout the receiver may have

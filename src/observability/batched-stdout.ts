@@ -5,7 +5,7 @@ import pino from "pino";
  * written during a turn are joined and go out in one synchronous write when the turn's I/O is
  * done (setImmediate), and whatever is pending when the process exits is written then. Under
  * load a turn serves many calls, and one write syscall per call line was the largest cost of the
- * grpc-js door that was the service's own (README "Benchmarks"); at rest each line still goes out
+ * grpc-js door that was the service's own (docs/benchmarks.md); at rest each line still goes out
  * within the turn that logged it.
  *
  * Writes stay synchronous (pino's SonicBoom with `sync: true`, which retries a busy pipe), so

@@ -38,7 +38,7 @@ export interface Call {
 
 // A connect context value rather than an AsyncLocalStorage: with one in use, Node 20 runs a
 // promise hook for every promise the process creates, and that cost a fifth of the service's
-// throughput (README "Benchmarks").
+// throughput (docs/benchmarks.md).
 const kCall = createContextKey<Call | undefined>(undefined, {
   description: "the call being served",
 });

@@ -125,7 +125,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       logger.error({ requestId, otpId, reason }, "delivery failed");
     },
   });
-  // One set of handlers for every door (README "The path of one call").
+  // One set of handlers for every door (docs/development.md "The path of one call").
   const auth = createAuthHandlers(service);
   const routes = createRoutes(auth, { health });
   const rest = createRestDoor(routes, pipeline, config.serveLimits);

@@ -16,7 +16,7 @@ export interface SignerOptions {
  *
  * Signed with node:crypto rather than jose: jose 6 signs through WebCrypto, which on Node 20
  * costs ~53 µs of CPU per ES256 signature against ~18 µs for node:crypto's `sign`, a fifth of a
- * VerifyOtp call at GRPC_PORT (README "Benchmarks"). The tests verify every token with jose and
+ * VerifyOtp call at GRPC_PORT (docs/benchmarks.md). The tests verify every token with jose and
  * PyJWT against the published JWKS.
  */
 export function createAccessTokenSigner(

@@ -1,5 +1,5 @@
 // Throughput, latency, server CPU and peak RSS of the service, against ceilings measured in the
-// same run on the same machine (README "Benchmarks"). Every server is its own process; the load
+// same run on the same machine (docs/benchmarks.md). Every server is its own process; the load
 // comes from this process (see load-clients.ts for why a Node generator), which reports its own
 // CPU so that a saturated generator shows.
 //

@@ -1,7 +1,7 @@
 // Profiles the service (in-memory store) under one scenario's load with node --cpu-prof, and
 // prints where the server's time went during the measured window only: the functions with the
 // most self time, then self time by package or source directory, in µs per call. Used to find
-// hotspots (README "Benchmarks").
+// hotspots (docs/benchmarks.md).
 //
 //   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp|grpc-js] [grpc|grpc-port|connect|rest]
 //

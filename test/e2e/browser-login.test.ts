@@ -7,7 +7,7 @@ import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // The login page served at `/`, driven in a real headless Chromium against a real server. Every
 // step asserts what a person sees (which forms are on screen, not just what the page says) and
-// leaves a screenshot in test-results/browser-login/<test>/ (gitignored; see the README).
+// leaves a screenshot in test-results/browser-login/<test>/ (gitignored; see docs/development.md).
 
 const SCREENSHOTS = "test-results/browser-login";
 

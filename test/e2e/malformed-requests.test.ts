@@ -14,7 +14,7 @@ import {
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // connect rejects these before a handler runs; the server must answer them in the service's own
-// shape (src/server/framework-errors.ts), never as INTERNAL or an HTTP 5xx, and keep serving.
+// shape (src/rpc/framework-refusals.ts), never as INTERNAL or an HTTP 5xx, and keep serving.
 
 const PATH = "/auth.v1.AuthService/RequestOtp";
 const GARBAGE = Buffer.from([0xff, 0xff, 0xff]);

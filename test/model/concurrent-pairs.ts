@@ -192,7 +192,7 @@ export async function checkRace(
     return { ...played, order };
   });
   const [first, second] = withActual;
-  // Two deviations from "one order or the other", known and left as is (see README "Model
+  // Two deviations from "one order or the other", known and left as is (see docs/development.md "Model
   // tests"). A key held by a request for another purpose is a mismatch at once, even if that
   // request then fails and frees the key:
   for (const [holder, other] of [

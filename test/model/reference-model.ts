@@ -1,4 +1,4 @@
-// A reference model of SPEC.md's rules, written from the contract and the README's documented
+// A reference model of SPEC.md's rules, written from the contract and the docs' documented
 // choices, not from src/domain: nothing here is imported from the service. The model tests
 // (test/model/*.test.ts) run random command sequences against the real service and compare each
 // answer with what this model predicts.
@@ -258,7 +258,7 @@ export class ReferenceModel {
     if (code.usedAt !== null) return { refused: "already_used" };
     if (code.expiresAt <= this.now) return { refused: "expired" };
     if (code.code !== otp) {
-      // README: a count that reached no lock is forgotten one lockout after the last wrong code.
+      // docs/storage.md: a count that reached no lock is forgotten one lockout after the last wrong code.
       if (this.now - pair.lastFailureAt >= P.lockoutMs) pair.failures = 0;
       pair.failures += 1;
       pair.lastFailureAt = this.now;
@@ -346,7 +346,7 @@ export class ReferenceModel {
   }
 
   /**
-   * The service's clean-up (README "Memory"): a code is forgotten one TTL after it expires, after
+   * The service's clean-up (docs/storage.md): a code is forgotten one TTL after it expires, after
    * which a late attempt hears NOT_FOUND rather than EXPIRED. Everything else it drops has
    * already stopped mattering, which the model checks by not modelling it.
    */

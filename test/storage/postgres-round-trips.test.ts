@@ -12,7 +12,7 @@ import {
 } from "../support/fakes.js";
 import { createDatabase } from "../support/postgres-server.js";
 
-// What the README's round-trip table says, counted: every statement the store sends is one
+// What docs/storage.md's round-trip table says, counted: every statement the store sends is one
 // pool.query, so counting those counts round trips to the database.
 
 const databaseUrl = await createDatabase(inject("postgresUrl"));

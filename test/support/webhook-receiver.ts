@@ -35,7 +35,7 @@ export type WebhookReceiver = Awaited<ReturnType<typeof startWebhookReceiver>>;
 
 /**
  * Starts a node:http server on 127.0.0.1 that checks each POST's signature with `secret` as the
- * README tells receivers to, against `now()` (milliseconds; the real time by default).
+ * docs/configuration.md tells receivers to, against `now()` (milliseconds; the real time by default).
  */
 export async function startWebhookReceiver(options: { secret: string; now?: () => number }) {
   const now = options.now ?? Date.now;
@@ -119,7 +119,7 @@ export async function startWebhookReceiver(options: { secret: string; now?: () =
   };
 }
 
-// The verification README "Webhook" shows receivers, written independently of the sender's code.
+// The verification docs/configuration.md shows receivers, written independently of the sender's code.
 const MAX_AGE_SECONDS = 5 * 60;
 
 function verifyOtpWebhook(

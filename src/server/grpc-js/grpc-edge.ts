@@ -28,7 +28,7 @@ type Status = Parameters<GrpcCall["sendStatus"]>[0];
  * when the request's metadata arrives, echoes its request id, and sees and ends every status,
  * grpc-js's own included. The replacements are shared functions and the state is one EdgeCall
  * per call, which is also the listener registered with grpc-js: per-call closures, or an
- * interceptor layer of grpc-js's, cost every call more (README "Benchmarks").
+ * interceptor layer of grpc-js's, cost every call more (docs/benchmarks.md).
  */
 export function createGrpcEdge(pipeline: CallPipeline): grpc.ServerInterceptor {
   return (descriptor, base: GrpcCall & Edged) => {

@@ -6,7 +6,7 @@ import { MetadataHeaders, metadataOf } from "./metadata-headers.js";
 /**
  * What the connect handlers read of their context, built on first use: connect's own
  * createHandlerContext makes AbortControllers and signals for every call, which cost a fifth of
- * this door's throughput (README "Benchmarks"). The handlers read `values` (the Call),
+ * this door's throughput (docs/benchmarks.md). The handlers read `values` (the Call),
  * `requestHeader` (idempotency-key, authorization) and `signal`.
  */
 export class GrpcHandlerContext {

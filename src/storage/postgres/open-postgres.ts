@@ -20,7 +20,7 @@ const STATEMENT_TIMEOUT_MS = 2_000;
  * Directly connected, each new connection also sets the server's statement_timeout for its
  * session, so that a statement the client gave up on does not run on; behind a transaction
  * pooler a session setting would leak to other clients' transactions, so the server-side bound
- * is the operator's (`ALTER ROLE … SET statement_timeout`, see README).
+ * is the operator's (`ALTER ROLE … SET statement_timeout`, see docs/storage.md).
  */
 export function poolSettings(pooler: Pooler): pg.PoolConfig {
   return {
