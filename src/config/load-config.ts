@@ -1,8 +1,8 @@
 import type { SenderConfig } from "../delivery/create-sender.js";
 import { defaultPolicy, type Policy } from "../domain/policy.js";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
-import type { TlsFiles } from "../server/tls.js";
 import { type AccessTokenConfig, loadAccessTokenConfig } from "./access-token-config.js";
+import { type Env, read } from "./env.js";
 import {
   ConfigError,
   parseAddressList,
@@ -12,6 +12,7 @@ import {
   parseRateLimit,
 } from "./parse-values.js";
 import { loadSenderConfig } from "./sender-config.js";
+import { parseTlsFiles, type TlsFiles } from "./tls-files.js";
 
 /** Everything the service reads from its environment. */
 export interface Config {
@@ -47,8 +48,6 @@ export interface Config {
   readonly maxConnections: number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 const MIN_HMAC_KEY_LENGTH = 32;
 const MIN_SERVICE_TOKEN_LENGTH = 32;
 
@@ -57,21 +56,17 @@ const MIN_SERVICE_TOKEN_LENGTH = 32;
  * their defaults. Throws a ConfigError naming the first variable with an unusable value.
  */
 export function loadConfig(env: Env): Config {
-  const read = (name: string): string | undefined => {
-    const value = env[name];
-    return value === undefined || value.trim() === "" ? undefined : value;
-  };
   const optional = <T>(name: string, parse: (name: string, value: string) => T, fallback: T): T => {
-    const value = read(name);
+    const value = read(env, name);
     return value === undefined ? fallback : parse(name, value);
   };
 
-  const storage = read("STORAGE")?.trim() ?? "memory";
+  const storage = read(env, "STORAGE")?.trim() ?? "memory";
   if (storage !== "memory" && storage !== "postgres") {
     throw new ConfigError("STORAGE", storage, "expected memory or postgres");
   }
-  const databaseUrl = storage === "postgres" ? parseDatabaseUrl(read("DATABASE_URL")) : null;
-  const hmacKey = read("OTP_HMAC_KEY");
+  const databaseUrl = storage === "postgres" ? parseDatabaseUrl(read(env, "DATABASE_URL")) : null;
+  const hmacKey = read(env, "OTP_HMAC_KEY");
   if (storage === "postgres" && hmacKey === undefined) {
     // Every instance must compute the same HMAC, and stored codes must outlive a restart.
     throw new ConfigError(
@@ -96,7 +91,7 @@ export function loadConfig(env: Env): Config {
         value.trim() === "off" ? null : parseInteger(name, value, 0, 65535, ", or off to disable"),
       50051,
     ),
-    host: read("HOST")?.trim() ?? "0.0.0.0",
+    host: read(env, "HOST")?.trim() ?? "0.0.0.0",
     storage,
     databaseUrl,
     databasePooler: optional("DATABASE_POOLER", parseDatabasePooler, "none"),
@@ -132,35 +127,13 @@ export function loadConfig(env: Env): Config {
     shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
     accessTokens: loadAccessTokenConfig(env, storage === "postgres"),
     serviceTokens: optional("SERVICE_TOKENS", parseServiceTokens, []),
-    tls: parseTlsFiles(read("TLS_CERT_FILE"), read("TLS_KEY_FILE")),
+    tls: parseTlsFiles(read(env, "TLS_CERT_FILE"), read(env, "TLS_KEY_FILE")),
     maxConnections: optional(
       "MAX_CONNECTIONS",
       (name, value) => parseInteger(name, value, 1, 1_000_000),
       10_000,
     ),
   };
-}
-
-/** Both files or neither: a certificate without its key (or the reverse) cannot serve TLS. */
-function parseTlsFiles(certFile: string | undefined, keyFile: string | undefined): TlsFiles | null {
-  if (certFile === undefined && keyFile === undefined) {
-    return null;
-  }
-  if (certFile === undefined) {
-    throw new ConfigError(
-      "TLS_CERT_FILE",
-      "",
-      "required with TLS_KEY_FILE: a PEM certificate file",
-    );
-  }
-  if (keyFile === undefined) {
-    throw new ConfigError(
-      "TLS_KEY_FILE",
-      "",
-      "required with TLS_CERT_FILE: a PEM private key file",
-    );
-  }
-  return { certFile: certFile.trim(), keyFile: keyFile.trim() };
 }
 
 function parseServiceTokens(variable: string, value: string): string[] {
