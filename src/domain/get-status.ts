@@ -1,8 +1,10 @@
 import { invalidArgument } from "./errors.js";
-import type { OtpServiceDeps } from "./otp-service.js";
+import type { OtpStore } from "./otp-store.js";
+import type { Clock, OtpEvents } from "./ports.js";
 import { checkServiceCaller } from "./service-caller.js";
 import {
   type AccessToken,
+  type AccessTokenDeps,
   checkSessionToken,
   hashSessionToken,
   isLive,
@@ -16,6 +18,16 @@ export interface StatusInput {
   readonly sessionToken?: string | undefined;
   /** The service token the caller presented (`authorization: Bearer …`), if any. */
   readonly serviceToken?: string | undefined;
+}
+
+/** What a status lookup needs, besides signing access tokens for live sessions. */
+export interface GetStatusDeps extends AccessTokenDeps {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+  /** Secrets that let a caller look up an email's status; none (or empty) leaves it open. */
+  readonly serviceTokens?: readonly string[];
+  /** Told of each session lookup, if given. */
+  readonly events?: OtpEvents;
 }
 
 /** `authenticatedAt` is set only while authenticated; `session` only for a live session token. */
@@ -41,7 +53,7 @@ export interface SessionFacts {
  * expired and revoked tokens alike are only "not authenticated". By email (a trusted service's
  * question, gated by the service tokens): authenticated while the email has a live session.
  */
-export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promise<Status> {
+export async function getStatus(deps: GetStatusDeps, input: StatusInput): Promise<Status> {
   const sessionToken = input.sessionToken ?? "";
   if (sessionToken !== "") {
     if (input.email !== "") {
@@ -60,7 +72,7 @@ export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promi
     : { authenticated: true, authenticatedAt };
 }
 
-async function sessionStatus(deps: OtpServiceDeps, token: string): Promise<Status> {
+async function sessionStatus(deps: GetStatusDeps, token: string): Promise<Status> {
   const session = await deps.store.findSession(hashSessionToken(token));
   const now = deps.clock.now();
   const live = session !== null && isLive(session, now);
