@@ -12,6 +12,7 @@ import {
   parseRateLimit,
 } from "./parse-values.js";
 import { loadSenderConfig } from "./sender-config.js";
+import { loadStatusLookupConfig } from "./status-lookup-config.js";
 import { parseTlsFiles, type TlsFiles } from "./tls-files.js";
 
 /** Everything the service reads from its environment. */
@@ -40,7 +41,10 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** Signing keys, issuer and audience of access tokens (ACCESS_TOKEN_*). */
   readonly accessTokens: AccessTokenConfig;
-  /** Secrets that let a caller look up an email's status (SERVICE_TOKENS); empty leaves it open. */
+  /**
+   * Secrets that let a caller look up an email's status (SERVICE_TOKENS); with none,
+   * `policy.statusByEmail` (STATUS_BY_EMAIL) says whether no one (closed) or anyone (open) may.
+   */
   readonly serviceTokens: readonly string[];
   /** The certificate and key files (TLS_CERT_FILE, TLS_KEY_FILE); null serves plaintext (h2c). */
   readonly tls: TlsFiles | null;
@@ -49,7 +53,6 @@ export interface Config {
 }
 
 const MIN_HMAC_KEY_LENGTH = 32;
-const MIN_SERVICE_TOKEN_LENGTH = 32;
 
 /**
  * Reads the configuration from environment variables (see README). Unset or empty variables take
@@ -82,6 +85,8 @@ export function loadConfig(env: Env): Config {
       `expected a secret of at least ${MIN_HMAC_KEY_LENGTH} characters`,
     );
   }
+
+  const statusLookup = loadStatusLookupConfig(env);
 
   return {
     port: optional("PORT", (name, value) => parseInteger(name, value, 0, 65535), 8080),
@@ -118,6 +123,7 @@ export function loadConfig(env: Env): Config {
       sessionTtlMs: optional("SESSION_TTL", parseDuration, defaultPolicy.sessionTtlMs),
       accessTokenTtlMs: optional("ACCESS_TOKEN_TTL", parseDuration, defaultPolicy.accessTokenTtlMs),
       idempotencyTtlMs: defaultPolicy.idempotencyTtlMs,
+      statusByEmail: statusLookup.statusByEmail,
     },
     hmacKey: hmacKey === undefined ? null : new TextEncoder().encode(hmacKey),
     trustProxy: optional("TRUST_PROXY", parseAddressList, []),
@@ -126,7 +132,7 @@ export function loadConfig(env: Env): Config {
     logLevel: optional("LOG_LEVEL", parseLogLevel, "info"),
     shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
     accessTokens: loadAccessTokenConfig(env, storage === "postgres"),
-    serviceTokens: optional("SERVICE_TOKENS", parseServiceTokens, []),
+    serviceTokens: statusLookup.serviceTokens,
     tls: parseTlsFiles(read(env, "TLS_CERT_FILE"), read(env, "TLS_KEY_FILE")),
     maxConnections: optional(
       "MAX_CONNECTIONS",
@@ -134,24 +140,6 @@ export function loadConfig(env: Env): Config {
       10_000,
     ),
   };
-}
-
-function parseServiceTokens(variable: string, value: string): string[] {
-  const tokens = value
-    .split(",")
-    .map((token) => token.trim())
-    .filter((token) => token !== "");
-  const short = tokens.findIndex((token) => token.length < MIN_SERVICE_TOKEN_LENGTH);
-  if (tokens.length === 0 || short !== -1) {
-    // The secrets are never repeated; the position says which one is wrong.
-    const which = short === -1 ? "" : ` (token ${short + 1} is shorter)`;
-    throw new ConfigError(
-      variable,
-      "(hidden)",
-      `expected comma-separated secrets of at least ${MIN_SERVICE_TOKEN_LENGTH} characters each${which}`,
-    );
-  }
-  return tokens;
 }
 
 function parseLogLevel(variable: string, value: string): LogLevel {

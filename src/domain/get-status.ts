@@ -24,7 +24,10 @@ export interface StatusInput {
 export interface GetStatusDeps extends AccessTokenDeps {
   readonly store: OtpStore;
   readonly clock: Clock;
-  /** Secrets that let a caller look up an email's status; none (or empty) leaves it open. */
+  /**
+   * Secrets that let a caller look up an email's status; with none (or empty), policy
+   * `statusByEmail` says whether everyone or no one may.
+   */
   readonly serviceTokens?: readonly string[];
   /** Told of each session lookup, if given. */
   readonly events?: OtpEvents;
@@ -51,7 +54,8 @@ export interface SessionFacts {
 /**
  * By session token: the session's facts and a fresh access token while it is live; unknown,
  * expired and revoked tokens alike are only "not authenticated". By email (a trusted service's
- * question, gated by the service tokens): authenticated while the email has a live session.
+ * question, gated by checkServiceCaller before the email is even read): authenticated while the
+ * email has a live session.
  */
 export async function getStatus(deps: GetStatusDeps, input: StatusInput): Promise<Status> {
   const sessionToken = input.sessionToken ?? "";
@@ -64,7 +68,7 @@ export async function getStatus(deps: GetStatusDeps, input: StatusInput): Promis
     }
     return sessionStatus(deps, checkSessionToken(sessionToken));
   }
-  checkServiceCaller(deps.serviceTokens ?? [], input.serviceToken);
+  checkServiceCaller(deps.serviceTokens ?? [], deps.policy.statusByEmail, input.serviceToken);
   const email = normalizeEmail(input.email);
   const authenticatedAt = await deps.store.readAuthentication(email, deps.clock.now());
   return authenticatedAt === null

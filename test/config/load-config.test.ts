@@ -35,6 +35,7 @@ describe("configuration", () => {
         sessionTtlMs: 24 * 60 * 60_000,
         idempotencyTtlMs: 24 * 60 * 60_000,
         accessTokenTtlMs: 15 * 60_000,
+        statusByEmail: "closed",
       },
       hmacKey: null,
       trustProxy: [],
@@ -223,6 +224,8 @@ describe("configuration", () => {
     ["ACCESS_TOKEN_KEYS", "/nonexistent/keys.json"],
     ["SERVICE_TOKENS", "short"],
     ["SERVICE_TOKENS", `${"a".repeat(32)},short`],
+    ["STATUS_BY_EMAIL", "yes"],
+    ["STATUS_BY_EMAIL", "public"],
   ])("stops on %s=%s with a message naming the variable", (variable, value) => {
     const error = errorFor({ [variable]: value });
     expect(error.variable).toBe(variable);
@@ -257,5 +260,25 @@ describe("configuration", () => {
     expect(message).not.toContain("tooshort");
     expect(message).not.toContain("a".repeat(32));
     expect(message).toContain("token 2");
+  });
+
+  it("reads STATUS_BY_EMAIL: closed by default, or open", () => {
+    expect(loadConfig({}).policy.statusByEmail).toBe("closed");
+    expect(loadConfig({ STATUS_BY_EMAIL: "closed" }).policy.statusByEmail).toBe("closed");
+    expect(loadConfig({ STATUS_BY_EMAIL: " open " }).policy.statusByEmail).toBe("open");
+    expect(errorFor({ STATUS_BY_EMAIL: "yes" }).message).toMatch(
+      /^STATUS_BY_EMAIL="yes" is not valid: expected closed .* or open /,
+    );
+  });
+
+  it("refuses STATUS_BY_EMAIL=open together with SERVICE_TOKENS, naming STATUS_BY_EMAIL", () => {
+    const token = "service-token-0123456789abcdefghijklmnopqrstuvwxyz";
+    const error = errorFor({ STATUS_BY_EMAIL: "open", SERVICE_TOKENS: token });
+    expect(error.variable).toBe("STATUS_BY_EMAIL");
+    expect(error.message).toMatch(/cannot be combined with SERVICE_TOKENS/);
+    expect(error.message).not.toContain(token);
+    expect(loadConfig({ STATUS_BY_EMAIL: "closed", SERVICE_TOKENS: token }).serviceTokens).toEqual([
+      token,
+    ]);
   });
 });

@@ -13,6 +13,7 @@ import {
   type ServiceProcess,
   startService,
 } from "../support/service-process.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 
 // Two real service processes sharing one real PostgreSQL database, reached directly and through
 // PgBouncer in transaction pooling mode (default settings): every guarantee must hold across them
@@ -51,6 +52,8 @@ async function startInstance(env: Record<string, string> = {}): Promise<Instance
     OTP_HMAC_KEY: HMAC_KEY,
     ACCESS_TOKEN_KEYS: KEYS_FILE,
     OTP_IP_REQUEST_LIMIT: "off",
+    // The tests look emails up as a trusted service would.
+    SERVICE_TOKENS: SERVICE_TOKEN,
     ...env,
   });
   return { service, baseUrl: `http://127.0.0.1:${port}` };
@@ -154,7 +157,10 @@ describe.each(routes)("two instances sharing one PostgreSQL $route", ({ env }) =
     });
     expect(verified.authenticated).toBe(true);
     for (const instance of [a, b]) {
-      const status = await createAuthClient("grpc", instance.baseUrl).getStatus({ email: EMAIL });
+      const status = await createAuthClient("grpc", instance.baseUrl).getStatus(
+        { email: EMAIL },
+        asService,
+      );
       expect(status.authenticated).toBe(true);
     }
     const again = await rejection(
@@ -325,7 +331,10 @@ describe.each(routes)("two instances sharing one PostgreSQL $route", ({ env }) =
       for (const on of [a, b]) {
         expect((await status(on, second.sessionToken)).authenticated).toBe(false);
         expect((await status(on, third.sessionToken)).authenticated).toBe(false);
-        const byEmail = await createAuthClient("grpc", on.baseUrl).getStatus({ email: EMAIL });
+        const byEmail = await createAuthClient("grpc", on.baseUrl).getStatus(
+          { email: EMAIL },
+          asService,
+        );
         expect(byEmail.authenticated).toBe(false);
       }
       // Only hashes of the tokens are stored.
@@ -414,8 +423,12 @@ describe.each(routes)("two instances sharing one PostgreSQL $route", ({ env }) =
 
     const [c, d] = await startBoth({ OTP_REQUEST_LIMIT: "2/1h" });
     expect(
-      (await createAuthClient("grpc", c.baseUrl).getStatus({ email: "first@example.com" }))
-        .authenticated,
+      (
+        await createAuthClient("grpc", c.baseUrl).getStatus(
+          { email: "first@example.com" },
+          asService,
+        )
+      ).authenticated,
     ).toBe(true);
     expect(
       reasonOf(

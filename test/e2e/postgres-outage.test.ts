@@ -9,6 +9,7 @@ import {
   startPostgresServer,
 } from "../support/postgres-server.js";
 import { killServices, startService } from "../support/service-process.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 
 // A PostgreSQL server of this file's own, so that it can be stopped and started under a running
 // service, reached directly and through PgBouncer in transaction pooling mode (default settings).
@@ -61,6 +62,7 @@ describe.each(routes)("when PostgreSQL goes away, reached $route", ({ env, recov
       ...env(await createDatabase(postgres.url)),
       OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
       ACCESS_TOKEN_KEYS: writeKeySetFile(),
+      SERVICE_TOKENS: SERVICE_TOKEN,
     });
     const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
     await client.requestOtp({ email: "ada@example.com" });
@@ -75,7 +77,7 @@ describe.each(routes)("when PostgreSQL goes away, reached $route", ({ env, recov
     for (const call of [
       () => client.requestOtp({ email: "ada@example.com" }, deadline),
       () => client.verifyOtp({ email: "ada@example.com", otp: "123456" }, deadline),
-      () => client.getStatus({ email: "ada@example.com" }, deadline),
+      () => client.getStatus({ email: "ada@example.com" }, { ...deadline, ...asService }),
     ]) {
       const error = await rejection(call());
       expect(Code[error.code]).toBe(Code[Code.Unavailable]);
@@ -88,7 +90,7 @@ describe.each(routes)("when PostgreSQL goes away, reached $route", ({ env, recov
     await postgres.start();
     // The pool's old connections died with the server; the service gets new ones by itself.
     const answered = () =>
-      client.getStatus({ email: "ada@example.com" }).then(
+      client.getStatus({ email: "ada@example.com" }, asService).then(
         (status) => `authenticated=${status.authenticated}`,
         () => "refused",
       );
@@ -106,15 +108,16 @@ describe.each(routes)("when PostgreSQL goes away, reached $route", ({ env, recov
       ...env(await createDatabase(postgres.url)),
       OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
       ACCESS_TOKEN_KEYS: writeKeySetFile(),
+      SERVICE_TOKENS: SERVICE_TOKEN,
     });
     const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
-    await client.getStatus({ email: "ada@example.com" });
+    await client.getStatus({ email: "ada@example.com" }, asService);
     postgres.freeze();
     try {
       // The bound is the client's deadline itself: answered UNAVAILABLE (the statement timeout,
       // 2 s) rather than DEADLINE_EXCEEDED when the client gives up at 5 s.
       const error = await rejection(
-        client.getStatus({ email: "ada@example.com" }, { timeoutMs: 5_000 }),
+        client.getStatus({ email: "ada@example.com" }, { timeoutMs: 5_000, ...asService }),
       );
       expect(Code[error.code]).toBe(Code[Code.Unavailable]);
       expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
@@ -122,7 +125,7 @@ describe.each(routes)("when PostgreSQL goes away, reached $route", ({ env, recov
       postgres.thaw();
     }
     const answered = () =>
-      client.getStatus({ email: "ada@example.com" }).then(
+      client.getStatus({ email: "ada@example.com" }, asService).then(
         (status) => `authenticated=${status.authenticated}`,
         () => "refused",
       );
