@@ -11,6 +11,8 @@ export interface StatusLookupConfig {
 }
 
 const MIN_SERVICE_TOKEN_LENGTH = 32;
+/** Fewer distinct characters than this is a placeholder (`aaaa…`, `abab…`), not a secret. */
+const MIN_DISTINCT_CHARACTERS = 8;
 
 /**
  * Reads SERVICE_TOKENS and STATUS_BY_EMAIL (`closed` by default, or `open`). The two together are
@@ -44,20 +46,45 @@ function parseStatusByEmail(variable: string, value: string): StatusByEmail {
   return mode;
 }
 
+/**
+ * Comma-separated secrets, each trimmed (blank entries, such as after a trailing comma, are
+ * skipped). An entry is refused when it is shorter than 32 characters, has whitespace or any
+ * other character outside visible ASCII inside it (an HTTP header could not carry it, so it could
+ * never match), or has fewer than 8 distinct characters: `aaaa…` or `abab…` is a placeholder, not
+ * a secret (a random token of 32 characters from any usual alphabet has far more). The error names
+ * the entry by its position, never by its value.
+ */
 function parseServiceTokens(variable: string, value: string): string[] {
   const tokens = value
     .split(",")
     .map((token) => token.trim())
     .filter((token) => token !== "");
-  const short = tokens.findIndex((token) => token.length < MIN_SERVICE_TOKEN_LENGTH);
-  if (tokens.length === 0 || short !== -1) {
-    // The secrets are never repeated; the position says which one is wrong.
-    const which = short === -1 ? "" : ` (token ${short + 1} is shorter)`;
-    throw new ConfigError(
-      variable,
-      "(hidden)",
-      `expected comma-separated secrets of at least ${MIN_SERVICE_TOKEN_LENGTH} characters each${which}`,
-    );
+  const accepts = `expected comma-separated secrets, each at least ${MIN_SERVICE_TOKEN_LENGTH} characters of visible ASCII (no spaces inside) with at least ${MIN_DISTINCT_CHARACTERS} distinct characters, such as the output of \`openssl rand -base64 32\``;
+  if (tokens.length === 0) {
+    throw new ConfigError(variable, "(hidden)", accepts);
   }
+  tokens.forEach((token, index) => {
+    const problem = serviceTokenProblem(token);
+    if (problem !== null) {
+      throw new ConfigError(variable, "(hidden)", `${accepts} (token ${index + 1} ${problem})`);
+    }
+  });
   return tokens;
+}
+
+/** What is wrong with one trimmed entry, or null. */
+function serviceTokenProblem(token: string): string | null {
+  if (/\s/u.test(token)) {
+    return "has whitespace inside";
+  }
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    return "has a character outside visible ASCII";
+  }
+  if (token.length < MIN_SERVICE_TOKEN_LENGTH) {
+    return `is shorter than ${MIN_SERVICE_TOKEN_LENGTH} characters`;
+  }
+  if (new Set(token).size < MIN_DISTINCT_CHARACTERS) {
+    return `has fewer than ${MIN_DISTINCT_CHARACTERS} distinct characters`;
+  }
+  return null;
 }
