@@ -1,8 +1,10 @@
 import { invalidArgument } from "./errors.js";
-import type { OtpServiceDeps } from "./otp-service.js";
+import type { OtpStore } from "./otp-store.js";
+import type { Clock, OtpEvents } from "./ports.js";
 import { checkServiceCaller } from "./service-caller.js";
 import {
   type AccessToken,
+  type AccessTokenDeps,
   checkSessionToken,
   hashSessionToken,
   isLive,
@@ -16,6 +18,19 @@ export interface StatusInput {
   readonly sessionToken?: string | undefined;
   /** The service token the caller presented (`authorization: Bearer …`), if any. */
   readonly serviceToken?: string | undefined;
+}
+
+/** What a status lookup needs, besides signing access tokens for live sessions. */
+export interface GetStatusDeps extends AccessTokenDeps {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+  /**
+   * Secrets that let a caller look up an email's status; with none (or empty), policy
+   * `statusByEmail` says whether everyone or no one may.
+   */
+  readonly serviceTokens?: readonly string[];
+  /** Told of each session lookup, if given. */
+  readonly events?: OtpEvents;
 }
 
 /** `authenticatedAt` is set only while authenticated; `session` only for a live session token. */
@@ -39,9 +54,10 @@ export interface SessionFacts {
 /**
  * By session token: the session's facts and a fresh access token while it is live; unknown,
  * expired and revoked tokens alike are only "not authenticated". By email (a trusted service's
- * question, gated by the service tokens): authenticated while the email has a live session.
+ * question, gated by checkServiceCaller before the email is even read): authenticated while the
+ * email has a live session.
  */
-export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promise<Status> {
+export async function getStatus(deps: GetStatusDeps, input: StatusInput): Promise<Status> {
   const sessionToken = input.sessionToken ?? "";
   if (sessionToken !== "") {
     if (input.email !== "") {
@@ -52,7 +68,7 @@ export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promi
     }
     return sessionStatus(deps, checkSessionToken(sessionToken));
   }
-  checkServiceCaller(deps.serviceTokens ?? [], input.serviceToken);
+  checkServiceCaller(deps.serviceTokens ?? [], deps.policy.statusByEmail, input.serviceToken);
   const email = normalizeEmail(input.email);
   const authenticatedAt = await deps.store.readAuthentication(email, deps.clock.now());
   return authenticatedAt === null
@@ -60,7 +76,7 @@ export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promi
     : { authenticated: true, authenticatedAt };
 }
 
-async function sessionStatus(deps: OtpServiceDeps, token: string): Promise<Status> {
+async function sessionStatus(deps: GetStatusDeps, token: string): Promise<Status> {
   const session = await deps.store.findSession(hashSessionToken(token));
   const now = deps.clock.now();
   const live = session !== null && isLive(session, now);

@@ -1,9 +1,23 @@
 import { describeWait, lockedError, OtpError } from "./errors.js";
 import { ipBucketOf } from "./ip-bucket.js";
 import { hashCode } from "./otp-code.js";
-import type { OtpServiceDeps } from "./otp-service.js";
 import type { IssuedOtp, OtpStore, SlotOutcome } from "./otp-store.js";
+import type { Policy } from "./policy.js";
+import type { Clock, OtpEvents, OtpSender, RandomSource } from "./ports.js";
 import { checkIdempotencyKey, normalizeEmail, normalizePurpose } from "./validate.js";
+
+/** What issuing and delivering a code needs. */
+export interface RequestOtpDeps {
+  readonly store: OtpStore;
+  readonly sender: OtpSender;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly policy: Policy;
+  /** Key for the HMAC that codes are stored as. */
+  readonly hmacKey: Uint8Array;
+  /** Told of codes issued, if given. */
+  readonly events?: OtpEvents;
+}
 
 export interface RequestOtpInput {
   readonly email: string;
@@ -23,7 +37,7 @@ export interface RequestOtpInput {
  * Issues and delivers a new code for (email, purpose). Checks, in order: input, idempotency replay,
  * lock, per-email limit, per-IP limit. Refused and undelivered requests use no quota.
  */
-export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): Promise<IssuedOtp> {
+export async function requestOtp(deps: RequestOtpDeps, input: RequestOtpInput): Promise<IssuedOtp> {
   const email = normalizeEmail(input.email);
   const purpose = normalizePurpose(input.purpose);
   if (input.idempotencyKey === undefined) {
@@ -60,7 +74,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
 }
 
 async function issue(
-  deps: OtpServiceDeps,
+  deps: RequestOtpDeps,
   email: string,
   purpose: string,
   clientIp: string | undefined,

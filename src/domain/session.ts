@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { invalidArgument } from "./errors.js";
-import type { OtpServiceDeps } from "./otp-service.js";
 import type { StoredSession } from "./otp-store.js";
+import type { Policy } from "./policy.js";
+import type { AccessTokenSigner, RandomSource } from "./ports.js";
 
 // What the service hands out is at least 22 URL-safe characters (128 bits); the upper bound only
 // keeps junk from being hashed.
@@ -34,12 +35,22 @@ export interface AccessToken {
   readonly expiresAt: number;
 }
 
+/** What signing an access token needs. */
+export interface AccessTokenDeps {
+  /** Signs the access tokens that verifications and session lookups answer with. */
+  readonly accessTokens: AccessTokenSigner;
+  /** Gives each token its `jti`. */
+  readonly random: RandomSource;
+  /** ACCESS_TOKEN_TTL (`accessTokenTtlMs`). */
+  readonly policy: Policy;
+}
+
 /**
  * Signs a new access token for a live session at `now`: ACCESS_TOKEN_TTL long, but never past
  * the session's end (JWT times are whole seconds, so both are rounded down).
  */
 export async function issueAccessToken(
-  deps: OtpServiceDeps,
+  deps: AccessTokenDeps,
   session: Pick<StoredSession, "sessionId" | "userId" | "email" | "purpose" | "expiresAt">,
   now: number,
 ): Promise<AccessToken> {

@@ -1,8 +1,24 @@
 import { lockedError, OtpError } from "./errors.js";
 import { hashCode, hashesEqual } from "./otp-code.js";
-import type { OtpServiceDeps } from "./otp-service.js";
-import { type AccessToken, hashSessionToken, issueAccessToken } from "./session.js";
+import type { OtpStore } from "./otp-store.js";
+import type { Clock, OtpEvents } from "./ports.js";
+import {
+  type AccessToken,
+  type AccessTokenDeps,
+  hashSessionToken,
+  issueAccessToken,
+} from "./session.js";
 import { normalizeEmail, normalizeOtp, normalizePurpose } from "./validate.js";
+
+/** What checking a code needs, besides signing the access token of the session it starts. */
+export interface VerifyOtpDeps extends AccessTokenDeps {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+  /** Key for the HMAC that codes are stored as. */
+  readonly hmacKey: Uint8Array;
+  /** Told of codes verified, failed and locked, if given. */
+  readonly events?: OtpEvents;
+}
 
 export interface VerifyOtpInput {
   readonly email: string;
@@ -39,7 +55,7 @@ const expired = () => new OtpError({ kind: "expired" }, "this code has expired; 
  * up, clears the failures and starts a session (in the same store step), answered with its token
  * and an access token.
  */
-export async function verifyOtp(deps: OtpServiceDeps, input: VerifyOtpInput): Promise<Verified> {
+export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Promise<Verified> {
   const { store, clock, policy } = deps;
   const email = normalizeEmail(input.email);
   const purpose = normalizePurpose(input.purpose);

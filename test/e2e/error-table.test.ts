@@ -29,6 +29,7 @@ import {
   http2Request,
   parseEnvelopes,
 } from "../support/raw-requests.js";
+import { SERVICE_TOKEN, serviceAuthorization } from "../support/service-token.js";
 import {
   type GrpcDoor,
   grpcDoors,
@@ -42,7 +43,11 @@ const EMAIL = "ada@example.com";
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-/** The three RPCs as each kind of client makes them; failures reject with a ConnectError. */
+/**
+ * The three RPCs as each kind of client makes them; failures reject with a ConnectError.
+ * GetStatus presents SERVICE_TOKEN, as the trusted service that asks about an email does, unless
+ * `anonymous` (a stranger asking).
+ */
 interface Caller {
   requestOtp(
     req: { email: string; purpose?: string },
@@ -51,7 +56,10 @@ interface Caller {
   verifyOtp(req: { email: string; otp: string; purpose?: string }): Promise<{
     authenticated: boolean;
   }>;
-  getStatus(req: { email: string }): Promise<{ authenticated: boolean }>;
+  getStatus(
+    req: { email: string },
+    options?: { anonymous?: boolean },
+  ): Promise<{ authenticated: boolean }>;
   close(): void;
 }
 
@@ -67,7 +75,8 @@ function connectNodeCaller(protocol: Protocol, door: Door = "the main port") {
       requestOtp: (req, options = {}) =>
         client.requestOtp(req, { headers: idempotencyHeader(options.idempotencyKey) }),
       verifyOtp: (req) => client.verifyOtp(req),
-      getStatus: (req) => client.getStatus(req),
+      getStatus: (req, options = {}) =>
+        client.getStatus(req, { headers: serviceHeader(options.anonymous) }),
       close() {},
     };
   };
@@ -99,8 +108,9 @@ function fetchCaller(server: TestServer): Caller {
     verifyOtp: async (req) => ({
       authenticated: (await post("VerifyOtp", req)).authenticated === true,
     }),
-    getStatus: async (req) => ({
-      authenticated: (await post("GetStatus", req)).authenticated === true,
+    getStatus: async (req, options = {}) => ({
+      authenticated:
+        (await post("GetStatus", req, serviceHeader(options.anonymous))).authenticated === true,
     }),
     close() {},
   };
@@ -132,8 +142,9 @@ function restCaller(server: TestServer): Caller {
     verifyOtp: async (req) => ({
       authenticated: (await post("/auth/verify-otp", req)).authenticated as boolean,
     }),
-    getStatus: async (req) => ({
-      authenticated: (await post("/auth/status", req)).authenticated as boolean,
+    getStatus: async (req, options = {}) => ({
+      authenticated: (await post("/auth/status", req, serviceHeader(options.anonymous)))
+        .authenticated as boolean,
     }),
     close() {},
   };
@@ -149,7 +160,10 @@ function grpcJsCaller(door: Door) {
           metadata: idempotencyHeader(options.idempotencyKey),
         }),
       verifyOtp: (req) => callGrpcJs(client, "VerifyOtp", create(VerifyOtpRequestSchema, req)),
-      getStatus: (req) => callGrpcJs(client, "GetStatus", create(GetStatusRequestSchema, req)),
+      getStatus: (req, options = {}) =>
+        callGrpcJs(client, "GetStatus", create(GetStatusRequestSchema, req), {
+          metadata: serviceHeader(options.anonymous),
+        }),
       close: () => client.close(),
     };
   };
@@ -195,11 +209,12 @@ function rawGrpcCaller(door: Door) {
           toBinary(VerifyOtpRequestSchema, create(VerifyOtpRequestSchema, req)),
           verifyOtp.output,
         ),
-      getStatus: (req) =>
+      getStatus: (req, options = {}) =>
         call(
           "getStatus",
           toBinary(GetStatusRequestSchema, create(GetStatusRequestSchema, req)),
           getStatus.output,
+          serviceHeader(options.anonymous),
         ),
       close() {},
     };
@@ -208,6 +223,10 @@ function rawGrpcCaller(door: Door) {
 
 function idempotencyHeader(key: string | undefined): Record<string, string> {
   return key === undefined ? {} : { "idempotency-key": key };
+}
+
+function serviceHeader(anonymous = false): Record<string, string> {
+  return anonymous ? {} : serviceAuthorization;
 }
 
 const callers: [string, (server: TestServer) => Caller][] = [
@@ -275,13 +294,19 @@ afterEach(async () => {
   }
 });
 
-/** A server (per-IP limit off unless `env` sets it) and a caller to it, both closed after the test. */
+/**
+ * A server (per-IP limit off and SERVICE_TOKEN its service token, unless `env` says otherwise) and
+ * a caller to it, both closed after the test.
+ */
 async function serve(
   connect: (server: TestServer) => Caller,
   env: Record<string, string> = {},
   options: Parameters<typeof startTestServer>[1] = {},
 ) {
-  const server = await startTestServer({ OTP_IP_REQUEST_LIMIT: "off", ...env }, options);
+  const server = await startTestServer(
+    { OTP_IP_REQUEST_LIMIT: "off", SERVICE_TOKENS: SERVICE_TOKEN, ...env },
+    options,
+  );
   cleanups.push(() => server.close());
   const caller = connect(server);
   cleanups.push(() => caller.close());
@@ -426,6 +451,20 @@ describe.each(callers)("the error table over %s", (_name, connect) => {
         metadata: { attempts_remaining: "2" },
       },
     );
+  });
+
+  it("an email lookup without a service token is CALLER_UNAUTHENTICATED, before the email is read", async () => {
+    // With a service token configured, and with none (closed by default).
+    const envs: Record<string, string>[] = [{}, { SERVICE_TOKENS: "" }];
+    for (const env of envs) {
+      const { caller } = await serve(connect, env);
+      for (const email of [EMAIL, ""]) {
+        await expectRefusal(caller.getStatus({ email }, { anonymous: true }), {
+          code: Code.Unauthenticated,
+          reason: "CALLER_UNAUTHENTICATED",
+        });
+      }
+    }
   });
 
   it("a code cannot be used twice", async () => {

@@ -7,6 +7,7 @@ import type { RandomSource } from "../../src/domain/ports.js";
 import { createFakeClock, createRecordingSender, createRecordingSigner } from "../support/fakes.js";
 import {
   MODEL_POLICY,
+  MODEL_SERVICE_TOKEN,
   type Outcome,
   ReferenceModel,
   type RequestInput,
@@ -53,6 +54,7 @@ export function createSystem(store: OtpStore): System {
     policy: { ...MODEL_POLICY },
     hmacKey: new Uint8Array(32).fill(42),
     accessTokens: createRecordingSigner(),
+    serviceTokens: [MODEL_SERVICE_TOKEN],
   });
   return { service, store, clock, sender };
 }
@@ -227,7 +229,9 @@ class GetStatus implements Command {
   check = () => true;
   async run(model: ReferenceModel, system: System) {
     const expected = model.getStatus({ email: this.email });
-    const actual = await outcomeOf(system.service.getStatus({ email: this.email }));
+    const actual = await outcomeOf(
+      system.service.getStatus({ email: this.email, serviceToken: MODEL_SERVICE_TOKEN }),
+    );
     expect(actual.outcome).toEqual(expected);
   }
   toString = () => `GetStatus(${JSON.stringify(this.email)})`;
