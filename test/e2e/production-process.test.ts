@@ -8,7 +8,7 @@ import {
   repoRoot,
 } from "../support/production-install.js";
 import {
-  groupAlive,
+  groupGone,
   killServices,
   type Launch,
   startService,
@@ -106,7 +106,7 @@ describe.each(Object.keys(LAUNCHES))("started with `%s`", (name) => {
         code: 0,
         signal: null,
       });
-      expect(groupAlive(service.child.pid as number)).toBe(false);
+      expect(await groupGone(service.child.pid as number)).toBe(true);
       expect(await portFree(port)).toBe(true);
     },
   );
@@ -131,7 +131,7 @@ describe.each(Object.keys(LAUNCHES))("started with `%s`", (name) => {
     });
     // Cut, not answered (rejection() fails a call that succeeds): the process did not wait.
     await Promise.race([inFlight, deadline(5_000, "the call ending")]);
-    expect(groupAlive(service.child.pid as number)).toBe(false);
+    expect(await groupGone(service.child.pid as number)).toBe(true);
     expect(await portFree(port)).toBe(true);
   });
 });

@@ -94,6 +94,21 @@ export function groupAlive(pid: number): boolean {
 }
 
 /**
+ * Whether the process group `pid` leads is gone within `ms`: a child that outlives its parent by
+ * a moment (tsx's esbuild service reads its stdin to its end) is not left behind, one that stays is.
+ */
+export async function groupGone(pid: number, ms = 3_000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (groupAlive(pid)) {
+    if (Date.now() > until) {
+      return false;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
+
+/**
  * How the service is started: a program, its arguments and the directory it runs in. The default
  * runs src/main.ts through tsx's loader in this process's node (what `npm start` runs, without npm).
  */
