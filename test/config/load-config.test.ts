@@ -46,6 +46,7 @@ describe("configuration", () => {
       serviceTokens: [],
       tls: null,
       maxConnections: 10_000,
+      serveLimits: { maxRequestBytes: 64 * 1024 },
     });
   });
 

@@ -1,12 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { IssuedOtp } from "../../src/domain/otp-store.js";
-import { migrate } from "../../src/storage/postgres/migrations.js";
 import { createPostgresStore } from "../../src/storage/postgres/postgres-store.js";
-import type { Pooler } from "../../src/storage/postgres/query.js";
-import { startPgBouncer } from "../support/pgbouncer.js";
-import { createDatabase, truncateAll } from "../support/postgres-server.js";
+import { createContractDatabase } from "./postgres-contract-database.js";
 import { describeStoreContract } from "./store-contract.js";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -18,33 +15,14 @@ const response: IssuedOtp = {
   codeLength: 6,
 };
 
-const databaseUrl = await createDatabase(inject("postgresUrl"));
-const schemaPool = new pg.Pool({ connectionString: databaseUrl });
-await migrate(schemaPool);
-// PgBouncer in transaction pooling mode with its default settings, in front of the same database.
-const bouncer = await startPgBouncer(inject("postgresUrl"));
-afterAll(() => bouncer.destroy());
+const database = await createContractDatabase();
 
-function openStore(url: string, pooler: Pooler) {
-  return async () => {
-    await truncateAll(schemaPool);
-    const pool = new pg.Pool({ connectionString: url, max: 20 });
-    const store = createPostgresStore(pool, { pooler });
-    return { store, dispose: () => store.close() };
-  };
-}
-
-describeStoreContract("postgres", openStore(databaseUrl, "none"));
-
-describeStoreContract(
-  "postgres behind PgBouncer (transaction pooling)",
-  openStore(bouncer.urlFor(databaseUrl), "transaction"),
-);
+describeStoreContract("postgres", database.openStore(database.url, "none"));
 
 describe("postgres idempotency leases", () => {
   it("a holder whose lease lapsed and was taken over can no longer complete the key", async () => {
-    await schemaPool.query("TRUNCATE otp_idempotency");
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    await database.schemaPool.query("TRUNCATE otp_idempotency");
+    const pool = new pg.Pool({ connectionString: database.url, max: 4 });
     const store = createPostgresStore(pool, { idempotencyLease: "200 milliseconds" });
     try {
       const claim = () =>

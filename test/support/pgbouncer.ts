@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { DatabaseRoute } from "./database-route.js";
 import { freePort, postgresUser } from "./postgres-server.js";
 import { processCpuSeconds } from "./proc-cpu.js";
 
@@ -39,14 +40,27 @@ pool_mode = transaction
 `;
 }
 
-/** Starts PgBouncer in front of the PostgreSQL server at `serverUrl`. */
-export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
-  const binary = process.env.PGBOUNCER ?? "/usr/sbin/pgbouncer";
+/**
+ * The PgBouncer to run: PGBOUNCER, else Debian's /usr/sbin/pgbouncer, and its version ("1.18.0").
+ * Throws naming the Debian package when there is none: npm has no copy of PgBouncer.
+ */
+export function findPgBouncer(): { binary: string; version: string } {
+  const configured = process.env.PGBOUNCER;
+  const binary = configured || "/usr/sbin/pgbouncer";
   if (!existsSync(binary)) {
     throw new Error(
-      `no PgBouncer at ${binary}: install pgbouncer (Debian) or set PGBOUNCER to its binary`,
+      configured
+        ? `PGBOUNCER=${configured} names no file`
+        : `pgbouncer not found at ${binary}: apt-get install pgbouncer (or set PGBOUNCER to its binary)`,
     );
   }
+  const banner = execFileSync(binary, ["--version"], { stdio: "pipe" }).toString();
+  return { binary, version: /^PgBouncer (\S+)/.exec(banner)?.[1] ?? "unknown" };
+}
+
+/** Starts PgBouncer in front of the PostgreSQL server at `serverUrl`. */
+export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
+  const { binary } = findPgBouncer();
   const dir = mkdtempSync(join(tmpdir(), "otp-auth-pgbouncer-"));
   const server = new URL(serverUrl);
   const username = decodeURIComponent(server.username) || "postgres";
@@ -103,6 +117,21 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
     },
   };
 }
+
+/** A service reaches the database through a PgBouncer of its own, as above. */
+export const throughPgBouncer: DatabaseRoute = {
+  name: "through PgBouncer (transaction pooling)",
+  async open(serverUrl) {
+    const bouncer = await startPgBouncer(serverUrl);
+    return {
+      env: (databaseUrl) => ({
+        DATABASE_URL: bouncer.urlFor(databaseUrl),
+        DATABASE_POOLER: "transaction",
+      }),
+      close: () => bouncer.destroy(),
+    };
+  },
+};
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

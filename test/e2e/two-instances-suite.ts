@@ -1,0 +1,453 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import pg from "pg";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { writeKeySetFile } from "../support/access-token-keys.js";
+import { createAuthClient, detailsOf, type Protocol, rejection } from "../support/clients.js";
+import type { DatabaseRoute, OpenRoute } from "../support/database-route.js";
+import { createDatabase } from "../support/postgres-server.js";
+import {
+  codeFromConsole,
+  killServices,
+  type ServiceProcess,
+  startService,
+} from "../support/service-process.js";
+
+// Two real service processes sharing one real PostgreSQL database: every guarantee must hold
+// across them as it does within one, whichever way they reach it. postgres-instances.test.ts runs
+// this suite directly, postgres-instances-pgbouncer.system.test.ts through PgBouncer.
+
+const HMAC_KEY = "an-hmac-key-shared-by-both-instances-0123456789";
+const EMAIL = "ada@example.com";
+const KEYS_FILE = writeKeySetFile();
+
+interface Instance {
+  readonly service: ServiceProcess;
+  readonly baseUrl: string;
+}
+
+let databaseUrl: string;
+let instances: Instance[];
+/** How the instances reach the database. */
+let route: OpenRoute;
+
+async function startInstance(env: Record<string, string> = {}): Promise<Instance> {
+  const { service, port } = await startService({
+    STORAGE: "postgres",
+    ...route.env(databaseUrl),
+    OTP_HMAC_KEY: HMAC_KEY,
+    ACCESS_TOKEN_KEYS: KEYS_FILE,
+    OTP_IP_REQUEST_LIMIT: "off",
+    ...env,
+  });
+  return { service, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+async function startBoth(env: Record<string, string> = {}): Promise<[Instance, Instance]> {
+  // Started together: both apply migrations at once on a fresh database.
+  const both = await Promise.all([startInstance(env), startInstance(env)]);
+  instances = both;
+  return both;
+}
+
+const protocolsInTurn: Protocol[] = ["grpc", "connect-json-h1", "connect-proto-h2", "grpc-web"];
+
+/** A client on instance `i % 2` over a protocol that changes with `i`, so calls spread out. */
+function clientFor(i: number) {
+  const instance = instances[i % 2] as Instance;
+  return createAuthClient(
+    protocolsInTurn[i % protocolsInTurn.length] as Protocol,
+    instance.baseUrl,
+  );
+}
+
+async function requestCode(on: Instance, email = EMAIL): Promise<{ otpId: string; code: string }> {
+  const { otpId } = await createAuthClient("grpc", on.baseUrl).requestOtp({ email });
+  return { otpId, code: await codeFromConsole(on.service, otpId) };
+}
+
+/** The otp_id of the active code of (email, login), read from the database. */
+async function activeOtpId(email: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ otp_id: string }>(
+      "SELECT otp_id FROM otp_codes WHERE email = $1 AND purpose = 'login'",
+      [email],
+    );
+    return rows[0]?.otp_id;
+  } finally {
+    await client.end();
+  }
+}
+
+function reasonOf(error: ConnectError): string | undefined {
+  return detailsOf(error).errorInfo?.reason;
+}
+
+function tally(outcomes: PromiseSettledResult<unknown>[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const outcome of outcomes) {
+    const key =
+      outcome.status === "fulfilled"
+        ? "OK"
+        : (reasonOf(outcome.reason as ConnectError) ?? String(outcome.reason));
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Every row of otp_sessions, token hash as hex. */
+async function sessionRows() {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ session_id: string }>(
+      "SELECT encode(token_hash, 'hex') AS token_hash, session_id, user_id, email FROM otp_sessions",
+    );
+    return rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** The suite, with the instances reaching the run's PostgreSQL server by `via`. */
+export function describeTwoInstances(via: DatabaseRoute): void {
+  describe(`two instances sharing one PostgreSQL ${via.name}`, () => {
+    beforeAll(async () => {
+      route = await via.open(inject("postgresUrl"));
+    });
+
+    afterAll(async () => {
+      await route?.close();
+    });
+
+    beforeEach(async () => {
+      databaseUrl = await createDatabase(inject("postgresUrl"));
+    });
+
+    afterEach(() => {
+      killServices();
+    });
+
+    it("a code issued on one instance verifies on the other, and both see the login", async () => {
+      const [a, b] = await startBoth();
+      const { code } = await requestCode(a);
+      const verified = await createAuthClient("connect-json-h1", b.baseUrl).verifyOtp({
+        email: EMAIL,
+        otp: code,
+      });
+      expect(verified.authenticated).toBe(true);
+      for (const instance of [a, b]) {
+        const status = await createAuthClient("grpc", instance.baseUrl).getStatus({ email: EMAIL });
+        expect(status.authenticated).toBe(true);
+      }
+      const again = await rejection(
+        createAuthClient("grpc", a.baseUrl).verifyOtp({ email: EMAIL, otp: code }),
+      );
+      expect(reasonOf(again)).toBe("OTP_ALREADY_USED");
+    });
+
+    it("never stores a code in plain text", async () => {
+      const [a] = await startBoth();
+      const { code } = await requestCode(a);
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ dump: string }>(
+          `SELECT string_agg(t::text, ' ') AS dump FROM (
+           SELECT c::text AS t FROM otp_codes c
+           UNION ALL SELECT a::text FROM otp_attempts a
+           UNION ALL SELECT u::text FROM otp_users u
+           UNION ALL SELECT s::text FROM otp_slots s
+           UNION ALL SELECT i::text FROM otp_idempotency i) AS everything`,
+        );
+        expect(rows[0]?.dump).toContain(EMAIL);
+        expect(rows[0]?.dump).not.toContain(code);
+      } finally {
+        await client.end();
+      }
+    });
+
+    it("counts the per-email limit across both instances", async () => {
+      const [a, b] = await startBoth({ OTP_REQUEST_LIMIT: "3/1h" });
+      await requestCode(a);
+      await requestCode(b);
+      const third = await createAuthClient("grpc", a.baseUrl).requestOtp({ email: EMAIL });
+      expect(third.remainingRequests).toBe(0);
+      const refused = await rejection(
+        createAuthClient("grpc", b.baseUrl).requestOtp({ email: EMAIL }),
+      );
+      expect(refused.code).toBe(Code.ResourceExhausted);
+      expect(reasonOf(refused)).toBe("OTP_REQUEST_LIMIT");
+    });
+
+    it("counts wrong codes across both instances and locks on both", async () => {
+      const [a, b] = await startBoth();
+      const { code } = await requestCode(a);
+      const wrong = code === "000000" ? "111111" : "000000";
+      const first = await rejection(
+        createAuthClient("grpc", a.baseUrl).verifyOtp({ email: EMAIL, otp: wrong }),
+      );
+      expect(detailsOf(first).errorInfo?.metadata.attempts_remaining).toBe("2");
+      const second = await rejection(
+        createAuthClient("grpc", b.baseUrl).verifyOtp({ email: EMAIL, otp: wrong }),
+      );
+      expect(detailsOf(second).errorInfo?.metadata.attempts_remaining).toBe("1");
+      expect(
+        reasonOf(
+          await rejection(
+            createAuthClient("grpc", a.baseUrl).verifyOtp({ email: EMAIL, otp: wrong }),
+          ),
+        ),
+      ).toBe("OTP_LOCKED");
+      expect(
+        reasonOf(
+          await rejection(
+            createAuthClient("grpc", b.baseUrl).verifyOtp({ email: EMAIL, otp: code }),
+          ),
+        ),
+      ).toBe("OTP_LOCKED");
+      expect(
+        reasonOf(await rejection(createAuthClient("grpc", b.baseUrl).requestOtp({ email: EMAIL }))),
+      ).toBe("OTP_LOCKED");
+    });
+
+    describe("instances whose machine clocks disagree still agree on time (the database's)", () => {
+      const skewed = (ms: number) => ({
+        NODE_OPTIONS: `--import=${fileURLToPath(new URL("../support/skewed-clock.mjs", import.meta.url))}`,
+        SKEWED_CLOCK_MS: String(ms),
+      });
+
+      it("a code issued on a right clock verifies on an instance ten minutes fast", async () => {
+        const [right, fast] = await Promise.all([
+          startInstance(),
+          startInstance(skewed(10 * 60_000)),
+        ]);
+        instances = [right, fast];
+        const { code } = await requestCode(right);
+        const verified = await createAuthClient("grpc", fast.baseUrl).verifyOtp({
+          email: EMAIL,
+          otp: code,
+        });
+        expect(verified.authenticated).toBe(true);
+      });
+
+      it("an expired code is expired on an instance ten minutes slow", async () => {
+        const [right, slow] = await Promise.all([
+          startInstance({ OTP_TTL: "1s" }),
+          startInstance({ OTP_TTL: "1s", ...skewed(-10 * 60_000) }),
+        ]);
+        instances = [right, slow];
+        const { code } = await requestCode(right);
+        await sleep(1_500);
+        const refused = await rejection(
+          createAuthClient("grpc", slow.baseUrl).verifyOtp({ email: EMAIL, otp: code }),
+        );
+        expect(reasonOf(refused)).toBe("OTP_EXPIRED");
+      });
+    });
+
+    describe("races split across both instances", () => {
+      const N = 20;
+
+      it("N concurrent right codes: exactly one succeeds with one session, the rest OTP_ALREADY_USED", async () => {
+        const [a, b] = await startBoth();
+        const { code } = await requestCode(a);
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: N }, (_, i) => clientFor(i).verifyOtp({ email: EMAIL, otp: code })),
+        );
+        expect(tally(outcomes)).toEqual({ OK: 1, OTP_ALREADY_USED: N - 1 });
+        expect(await sessionRows()).toHaveLength(1);
+        const won = outcomes.find((o) => o.status === "fulfilled");
+        const sessionToken = won?.status === "fulfilled" ? won.value.sessionToken : "";
+        for (const instance of [a, b]) {
+          const status = await createAuthClient("grpc", instance.baseUrl).getStatus({
+            sessionToken,
+          });
+          expect(status.sessionId).toBe((await sessionRows())[0]?.session_id);
+        }
+      });
+
+      it("SignOut racing GetStatus(session_token): once it returns, neither instance says authenticated", async () => {
+        const [a, b] = await startBoth();
+        const { code } = await requestCode(a);
+        const { sessionToken } = await createAuthClient("grpc", b.baseUrl).verifyOtp({
+          email: EMAIL,
+          otp: code,
+        });
+        const lookUp = (i: number) => clientFor(i).getStatus({ sessionToken });
+        // Lookups on both instances while the sign-out runs: any answer is fine for those.
+        const during = Array.from({ length: N }, (_, i) => lookUp(i));
+        await createAuthClient("connect-json-h1", a.baseUrl).signOut({ sessionToken });
+        const after = await Promise.all(Array.from({ length: N }, (_, i) => lookUp(i)));
+        await Promise.all(during);
+        expect(after.map((status) => status.authenticated)).toEqual(Array(N).fill(false));
+      });
+
+      it("signing out on one instance ends the session on both; with all_sessions the email is signed out on both", async () => {
+        const [a, b] = await startBoth();
+        const login = async (on: Instance) => {
+          const { code } = await requestCode(on);
+          return createAuthClient("grpc", on.baseUrl).verifyOtp({ email: EMAIL, otp: code });
+        };
+        const first = await login(a);
+        const second = await login(b);
+        const status = (on: Instance, sessionToken: string) =>
+          createAuthClient("connect-json-h1", on.baseUrl).getStatus({ sessionToken });
+        await createAuthClient("grpc", a.baseUrl).signOut({ sessionToken: first.sessionToken });
+        for (const on of [a, b]) {
+          expect((await status(on, first.sessionToken)).authenticated).toBe(false);
+          expect((await status(on, second.sessionToken)).authenticated).toBe(true);
+        }
+        // The revoked token no longer speaks for the user; a live one does, for every session.
+        const third = await login(a);
+        await createAuthClient("grpc", b.baseUrl).signOut({
+          sessionToken: first.sessionToken,
+          allSessions: true,
+        });
+        expect((await status(a, third.sessionToken)).authenticated).toBe(true);
+        await createAuthClient("grpc", b.baseUrl).signOut({
+          sessionToken: second.sessionToken,
+          allSessions: true,
+        });
+        for (const on of [a, b]) {
+          expect((await status(on, second.sessionToken)).authenticated).toBe(false);
+          expect((await status(on, third.sessionToken)).authenticated).toBe(false);
+          const byEmail = await createAuthClient("grpc", on.baseUrl).getStatus({ email: EMAIL });
+          expect(byEmail.authenticated).toBe(false);
+        }
+        // Only hashes of the tokens are stored.
+        const stored = JSON.stringify(await sessionRows());
+        expect(stored).not.toContain(first.sessionToken);
+        expect(stored).not.toContain(second.sessionToken);
+      });
+
+      it("N concurrent wrong codes: counted exactly, two mismatches, the rest locked", async () => {
+        const [a] = await startBoth();
+        const { code } = await requestCode(a);
+        const wrong = code === "000000" ? "111111" : "000000";
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: N }, (_, i) => clientFor(i).verifyOtp({ email: EMAIL, otp: wrong })),
+        );
+        expect(tally(outcomes)).toEqual({ OTP_MISMATCH: 2, OTP_LOCKED: N - 2 });
+      });
+
+      it("N concurrent requests for one email: exactly the limit succeed, one code is active", async () => {
+        const [, b] = await startBoth({ OTP_REQUEST_LIMIT: "3/1h", OTP_MAX_ATTEMPTS: "100" });
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: N }, (_, i) => clientFor(i).requestOtp({ email: EMAIL })),
+        );
+        expect(tally(outcomes)).toEqual({ OK: 3, OTP_REQUEST_LIMIT: N - 3 });
+        const issued = outcomes.flatMap((o, i) =>
+          o.status === "fulfilled"
+            ? [{ otpId: o.value.otpId, on: instances[i % 2] as Instance }]
+            : [],
+        );
+        const codes = await Promise.all(
+          issued.map(({ otpId, on }) => codeFromConsole(on.service, otpId)),
+        );
+        // The one active code is the last one activated: the database says which.
+        const active = await activeOtpId(EMAIL);
+        const winner = issued.findIndex((i) => i.otpId === active);
+        expect(winner).toBeGreaterThanOrEqual(0);
+        const verifies: string[] = [];
+        for (const code of codes) {
+          const result = await createAuthClient("grpc", b.baseUrl)
+            .verifyOtp({ email: EMAIL, otp: code })
+            .then(
+              () => "OK",
+              (error: ConnectError) => reasonOf(error),
+            );
+          verifies.push(result ?? "?");
+        }
+        // Tried in order: a replaced code is a wrong code, the active one verifies, and after it
+        // every try hears that the (one) active code is used.
+        expect(verifies).toEqual(
+          codes.map((_, i) =>
+            i < winner ? "OTP_MISMATCH" : i === winner ? "OK" : "OTP_ALREADY_USED",
+          ),
+        );
+      });
+
+      it("N concurrent requests with one idempotency key: one code, one otp_id, one slot", async () => {
+        const [a, b] = await startBoth();
+        const outcomes = await Promise.all(
+          Array.from({ length: N }, (_, i) =>
+            clientFor(i).requestOtp(
+              { email: EMAIL },
+              { headers: { "idempotency-key": "same-key" } },
+            ),
+          ),
+        );
+        expect(new Set(outcomes.map((o) => o.otpId)).size).toBe(1);
+        expect(new Set(outcomes.map((o) => o.remainingRequests))).toEqual(new Set([2]));
+        const delivered = `${a.service.stdout()}${b.service.stdout()}`.match(/^otp: /gm) ?? [];
+        expect(delivered).toHaveLength(1);
+        const later = await createAuthClient("grpc", b.baseUrl).requestOtp({ email: EMAIL });
+        expect(later.remainingRequests).toBe(1);
+      });
+    });
+
+    it("keeps codes, limits and logins when both instances restart", async () => {
+      const [a, b] = await startBoth({ OTP_REQUEST_LIMIT: "2/1h" });
+      const first = await requestCode(a, "first@example.com");
+      await createAuthClient("grpc", b.baseUrl).verifyOtp({
+        email: "first@example.com",
+        otp: first.code,
+      });
+      const pending = await requestCode(b, "second@example.com");
+      const replacing = await requestCode(a, "second@example.com");
+      const latest = await requestCode(a, "third@example.com");
+      for (const instance of [a, b]) {
+        instance.service.child.kill("SIGTERM");
+        expect((await instance.service.exited).code).toBe(0);
+      }
+
+      const [c, d] = await startBoth({ OTP_REQUEST_LIMIT: "2/1h" });
+      expect(
+        (await createAuthClient("grpc", c.baseUrl).getStatus({ email: "first@example.com" }))
+          .authenticated,
+      ).toBe(true);
+      expect(
+        reasonOf(
+          await rejection(
+            createAuthClient("grpc", d.baseUrl).requestOtp({ email: "second@example.com" }),
+          ),
+        ),
+      ).toBe("OTP_REQUEST_LIMIT");
+      // The replaced code stays dead (a wrong code now); the latest ones still work after the restart.
+      // (Should the two random codes coincide, one in a million, the replaced one is just wrong.)
+      const stale =
+        pending.code !== replacing.code
+          ? pending.code
+          : replacing.code === "000000"
+            ? "000001"
+            : "000000";
+      expect(
+        reasonOf(
+          await rejection(
+            createAuthClient("grpc", c.baseUrl).verifyOtp({
+              email: "second@example.com",
+              otp: stale,
+            }),
+          ),
+        ),
+      ).toBe("OTP_MISMATCH");
+      expect(
+        (
+          await createAuthClient("grpc", d.baseUrl).verifyOtp({
+            email: "second@example.com",
+            otp: replacing.code,
+          })
+        ).authenticated,
+      ).toBe(true);
+      const verified = await createAuthClient("grpc", d.baseUrl).verifyOtp({
+        email: "third@example.com",
+        otp: latest.code,
+      });
+      expect(verified.authenticated).toBe(true);
+    });
+  });
+}
