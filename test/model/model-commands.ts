@@ -83,7 +83,7 @@ export async function outcomeOf(
         outcome: {
           ok: "session",
           authenticatedAt,
-          email: session.email,
+          email: session.account.email ?? "",
           purpose: session.purpose,
           sessionId: session.sessionId,
           userId: session.userId,
