@@ -8,6 +8,7 @@ import {
   VerifyOtpRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
 import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
+import { createConsoleSender } from "../../src/delivery/console-sender.js";
 import { OtpError } from "../../src/domain/errors.js";
 
 import {
@@ -43,15 +44,18 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 /** The three RPCs as each kind of client makes them; failures reject with a ConnectError. */
+/** How a request names its account: email or external id (both only to see them refused). */
+type Account = { email: string; externalId?: string } | { email?: string; externalId: string };
+
 interface Caller {
   requestOtp(
-    req: { email: string; purpose?: string },
+    req: Account & { purpose?: string },
     options?: { idempotencyKey?: string },
   ): Promise<{ otpId: string; remainingRequests: number }>;
-  verifyOtp(req: { email: string; otp: string; purpose?: string }): Promise<{
+  verifyOtp(req: Account & { otp: string; purpose?: string }): Promise<{
     authenticated: boolean;
   }>;
-  getStatus(req: { email: string }): Promise<{ authenticated: boolean }>;
+  getStatus(req: Account): Promise<{ authenticated: boolean }>;
   close(): void;
 }
 
@@ -335,6 +339,39 @@ describe.each(callers)("the error table over %s", (_name, connect) => {
       );
       expect(server.sender.sent).toHaveLength(0);
     });
+
+    it("a malformed external_id, or an email beside it, is refused naming external_id", async () => {
+      const { caller, server } = await serve(connect);
+      await expectRefusal(caller.requestOtp({ externalId: "user 42" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "external_id",
+        metadata: { field: "external_id" },
+      });
+      await expectRefusal(
+        caller.verifyOtp({ email: EMAIL, externalId: "user-42", otp: "123456" }),
+        { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field: "external_id" },
+      );
+      await expectRefusal(caller.getStatus({ externalId: "x".repeat(129) }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "external_id",
+      });
+      expect(server.sender.sentToExternalIds).toHaveLength(0);
+    });
+  });
+
+  it("an external_id with a sender that cannot reach it is EXTERNAL_ID_DELIVERY_UNAVAILABLE", async () => {
+    const { caller } = await serve(
+      connect,
+      {},
+      { sender: createConsoleSender({ write: () => true }) },
+    );
+    const error = await expectRefusal(caller.requestOtp({ externalId: "user-42" }), {
+      code: Code.FailedPrecondition,
+      reason: "EXTERNAL_ID_DELIVERY_UNAVAILABLE",
+    });
+    expect(error.rawMessage).toContain("OTP_SENDER=webhook");
   });
 
   it("a request body over the size limit is MESSAGE_TOO_LARGE, without RetryInfo", async () => {
