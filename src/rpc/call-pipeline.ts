@@ -191,7 +191,8 @@ function noteAccount(call: Call | undefined, request: object): void {
     return;
   }
   const { email, externalId } = request as { email?: unknown; externalId?: unknown };
-  if (typeof email === "string") {
+  // Empty is proto3's "not sent": a request naming its account by external id has no email.
+  if (typeof email === "string" && email !== "") {
     call.email = email;
   }
   if (typeof externalId === "string" && externalId !== "") {
