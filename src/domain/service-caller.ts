@@ -21,7 +21,7 @@ export function checkServiceCaller(
   if (presented === undefined || !matched) {
     throw new OtpError(
       { kind: "caller_unauthenticated" },
-      "looking up an email needs a service token: send authorization: Bearer <token>",
+      "looking up an account by email or external_id needs a service token: send authorization: Bearer <token>",
     );
   }
 }

@@ -14,6 +14,7 @@ import {
   RetryInfoSchema,
 } from "../../gen/google/rpc/error_details_pb.js";
 import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
+import { createConsoleSender } from "../../src/delivery/console-sender.js";
 import { OtpError } from "../../src/domain/errors.js";
 
 import {
@@ -49,16 +50,21 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 /** The three RPCs as each kind of client makes them; failures reject with a ConnectError. */
+/** How a request names its account: email or external id (both only to see them refused). */
+type Account = { email: string; externalId?: string } | { email?: string; externalId: string };
+
 interface Caller {
   requestOtp(
-    req: { email: string; purpose?: string },
+    req: Account & { purpose?: string },
     options?: { idempotencyKey?: string },
   ): Promise<{ otpId: string; remainingRequests: number }>;
-  verifyOtp(req: { email: string; otp: string; purpose?: string }): Promise<{
+  verifyOtp(req: Account & { otp: string; purpose?: string }): Promise<{
     authenticated: boolean;
   }>;
   /** Absent for seed B's dialect, which has no status route. */
-  getStatus?(req: { email: string }): Promise<{ authenticated: boolean }>;
+  getStatus?(req: Account): Promise<{ authenticated: boolean }>;
+  /** Seed B's dialect names an account by one field, user_id, so never by two at once. */
+  readonly oneAccountField?: true;
   close(): void;
 }
 
@@ -171,18 +177,27 @@ function seedBCaller(server: TestServer): Caller {
       const key = options.idempotencyKey ?? randomUUID();
       const json = await post(
         "/otp/request",
-        { user_id: req.email, purpose: req.purpose },
+        { user_id: userIdOf(req), purpose: req.purpose },
         { "idempotency-key": key },
       );
       return { otpId: json.otp_id as string, remainingRequests: json.remaining_requests as number };
     },
     verifyOtp: async (req) => ({
       authenticated:
-        (await post("/otp/verify", { user_id: req.email, purpose: req.purpose, code: req.otp }))
+        (await post("/otp/verify", { user_id: userIdOf(req), purpose: req.purpose, code: req.otp }))
           .success === true,
     }),
+    oneAccountField: true,
     close() {},
   };
+}
+
+/** Seed B names an account by user_id alone: the test's external id, else its email. */
+function userIdOf(account: Account): string | undefined {
+  if (account.email !== undefined && account.externalId !== undefined) {
+    throw new Error("seed B's dialect cannot name an account by email and external id at once");
+  }
+  return account.externalId ?? account.email;
 }
 
 // Seed B's answers to the service's refusals, as seed B documents them (SPEC.md), written out
@@ -199,10 +214,15 @@ const SEED_B: Readonly<Record<string, { readonly error: string; readonly status:
   OTP_MISMATCH: { error: "invalid_code", status: 401 },
   IDEMPOTENCY_KEY_MISMATCH: { error: "idempotency_key_mismatch", status: 400 },
   DELIVERY_FAILED: { error: "delivery_failed", status: 503 },
+  EXTERNAL_ID_DELIVERY_UNAVAILABLE: { error: "external_id_delivery_unavailable", status: 400 },
   STORAGE_UNAVAILABLE: { error: "storage_unavailable", status: 503 },
 };
 // The request fields seed B names otherwise: the test's email travels as user_id.
-const SEED_B_FIELDS: Readonly<Record<string, string>> = { email: "user_id", otp: "code" };
+const SEED_B_FIELDS: Readonly<Record<string, string>> = {
+  email: "user_id",
+  external_id: "user_id",
+  otp: "code",
+};
 
 /** A row of the error table as seed B's client sees it. */
 function seedBView(expected: Expected): Expected {
@@ -253,7 +273,9 @@ function errorFromSeedB(status: number, json: Record<string, unknown>, headers: 
     desc: ErrorInfoSchema,
     value: { reason: error.toUpperCase(), domain: "auth.v1", metadata },
   });
-  return new ConnectError(error, Code.Unknown, headers, details);
+  // Refusals seed B does not document carry the service's message; the documented ones none.
+  const message = typeof json.message === "string" ? json.message : error;
+  return new ConnectError(message, Code.Unknown, headers, details);
 }
 
 /** @grpc/grpc-js; an error's metadata is the gRPC trailers. */
@@ -386,6 +408,25 @@ async function expectRefusal(call: Promise<unknown>, row: Expected): Promise<Con
   return error;
 }
 
+/** Every code the server sent: to emails, and to external ids (seed B's dialect names by them). */
+function codesSent(server: TestServer): readonly { code: string }[] {
+  return [...server.sender.sent, ...server.sender.sentToExternalIds];
+}
+
+/**
+ * The last code sent to `name`: an email, or the external id seed B's caller made of the test's
+ * email (an email and an external id of one spelling are two accounts; a test uses one client).
+ */
+function lastCode(server: TestServer, name: string): string {
+  const toEmail = server.sender.sent.filter((delivery) => delivery.email === name);
+  const toId = server.sender.sentToExternalIds.filter((delivery) => delivery.externalId === name);
+  const last = (toEmail.length > 0 ? toEmail : toId).at(-1);
+  if (last === undefined) {
+    throw new Error(`no code was sent to ${name}`);
+  }
+  return last.code;
+}
+
 /** A six-digit code that is certainly not `code`. */
 function wrong(code: string): string {
   return code === "000000" ? "111111" : "000000";
@@ -465,8 +506,45 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
           field: "idempotency_key",
         },
       );
-      expect(server.sender.sent).toHaveLength(0);
+      expect(codesSent(server)).toHaveLength(0);
     });
+
+    it("a malformed external_id, or an email beside it, is refused naming external_id", async () => {
+      const { caller, server } = await serve(connect);
+      await expectRefusal(caller.requestOtp({ externalId: "user 42" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "external_id",
+        metadata: { field: "external_id" },
+      });
+      // Seed B's dialect has one account field, user_id: its requests cannot name two.
+      if (caller.oneAccountField !== true) {
+        await expectRefusal(
+          caller.verifyOtp({ email: EMAIL, externalId: "user-42", otp: "123456" }),
+          { code: Code.InvalidArgument, reason: "INVALID_ARGUMENT", field: "external_id" },
+        );
+      }
+      const tooLong = { externalId: "x".repeat(129) };
+      await expectRefusal(caller.getStatus?.(tooLong) ?? caller.requestOtp(tooLong), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "external_id",
+      });
+      expect(server.sender.sentToExternalIds).toHaveLength(0);
+    });
+  });
+
+  it("an external_id with a sender that cannot reach it is EXTERNAL_ID_DELIVERY_UNAVAILABLE", async () => {
+    const { caller } = await serve(
+      connect,
+      {},
+      { sender: createConsoleSender({ write: () => true }) },
+    );
+    const error = await expectRefusal(caller.requestOtp({ externalId: "user-42" }), {
+      code: Code.FailedPrecondition,
+      reason: "EXTERNAL_ID_DELIVERY_UNAVAILABLE",
+    });
+    expect(error.rawMessage).toContain("OTP_SENDER=webhook");
   });
 
   it("a request body over the size limit is MESSAGE_TOO_LARGE, without RetryInfo", async () => {
@@ -478,7 +556,7 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
       code: Code.ResourceExhausted,
       reason: "MESSAGE_TOO_LARGE",
     });
-    expect(server.sender.sent).toHaveLength(0);
+    expect(codesSent(server)).toHaveLength(0);
   });
 
   describe("RESOURCE_EXHAUSTED says how long to wait", () => {
@@ -540,7 +618,7 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
   it("an expired code is OTP_EXPIRED and counts no failure", async () => {
     const { caller, server } = await serve(connect);
     await caller.requestOtp({ email: EMAIL });
-    const code = server.sender.lastCodeFor(EMAIL);
+    const code = lastCode(server, EMAIL);
     server.clock.advance(5 * MINUTE + 1);
     // As many tries as would lock, were they counted.
     for (const otp of [code, wrong(code), wrong(code)]) {
@@ -550,20 +628,17 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
       });
     }
     await caller.requestOtp({ email: EMAIL });
-    await expectRefusal(
-      caller.verifyOtp({ email: EMAIL, otp: wrong(server.sender.lastCodeFor(EMAIL)) }),
-      {
-        code: Code.Unauthenticated,
-        reason: "OTP_MISMATCH",
-        metadata: { attempts_remaining: "2" },
-      },
-    );
+    await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(lastCode(server, EMAIL)) }), {
+      code: Code.Unauthenticated,
+      reason: "OTP_MISMATCH",
+      metadata: { attempts_remaining: "2" },
+    });
   });
 
   it("a code cannot be used twice", async () => {
     const { caller, server } = await serve(connect);
     await caller.requestOtp({ email: EMAIL });
-    const otp = server.sender.lastCodeFor(EMAIL);
+    const otp = lastCode(server, EMAIL);
     expect((await caller.verifyOtp({ email: EMAIL, otp })).authenticated).toBe(true);
     await expectRefusal(caller.verifyOtp({ email: EMAIL, otp }), {
       code: Code.FailedPrecondition,
@@ -575,7 +650,7 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
     it("count down attempts_remaining, and the third locks (email, purpose) with OTP_LOCKED", async () => {
       const { caller, server } = await serve(connect);
       await caller.requestOtp({ email: EMAIL });
-      const code = server.sender.lastCodeFor(EMAIL);
+      const code = lastCode(server, EMAIL);
       for (const remaining of ["2", "1"]) {
         await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(code) }), {
           code: Code.Unauthenticated,
@@ -597,7 +672,7 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
     it("after the lock ends the burned code stays dead and a new code works", async () => {
       const { caller, server } = await serve(connect);
       await caller.requestOtp({ email: EMAIL });
-      const burned = server.sender.lastCodeFor(EMAIL);
+      const burned = lastCode(server, EMAIL);
       for (let i = 0; i < 3; i++) {
         await rejection(caller.verifyOtp({ email: EMAIL, otp: wrong(burned) }));
       }
@@ -608,7 +683,7 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
         reason: "OTP_NOT_FOUND",
       });
       await caller.requestOtp({ email: EMAIL });
-      const fresh = server.sender.lastCodeFor(EMAIL);
+      const fresh = lastCode(server, EMAIL);
       // The failure count started again from zero.
       await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(fresh) }), {
         code: Code.Unauthenticated,
@@ -626,7 +701,7 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
       const replay = await caller.requestOtp({ email: EMAIL }, { idempotencyKey: "key-1" });
       expect(replay).toEqual(first);
       expect(first.remainingRequests).toBe(2);
-      expect(server.sender.sent).toHaveLength(1);
+      expect(codesSent(server)).toHaveLength(1);
       expect((await caller.requestOtp({ email: EMAIL })).remainingRequests).toBe(1);
     });
 
@@ -637,14 +712,14 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
         caller.requestOtp({ email: EMAIL, purpose: "reset" }, { idempotencyKey: "key-1" }),
         { code: Code.FailedPrecondition, reason: "IDEMPOTENCY_KEY_MISMATCH" },
       );
-      expect(server.sender.sent).toHaveLength(1);
+      expect(codesSent(server)).toHaveLength(1);
     });
   });
 
   it("a failed delivery is DELIVERY_FAILED, uses no quota, and the previous code keeps working", async () => {
     const { caller, server } = await serve(connect);
     expect((await caller.requestOtp({ email: EMAIL })).remainingRequests).toBe(2);
-    const previous = server.sender.lastCodeFor(EMAIL);
+    const previous = lastCode(server, EMAIL);
 
     server.sender.fail(new Error("smtp: connection refused"));
     await expectRefusal(caller.requestOtp({ email: EMAIL }), {
@@ -811,7 +886,7 @@ describe("the body row", () => {
         reason: "INVALID_ARGUMENT",
         field: "body",
       });
-      expect(server.sender.sent).toHaveLength(0);
+      expect(codesSent(server)).toHaveLength(0);
     },
   );
 

@@ -85,7 +85,8 @@ const FIELD_NAMES: Readonly<Record<string, string>> = {
  * documents (401 invalid_code with `attempts_remaining`, 410 code_used and code_expired, 429
  * too_many_attempts with `retry_after_seconds`, 429 rate_limit_exceeded with
  * `remaining_cooldown_seconds`, 400 invalid_request with `field`), else the status REST gives the
- * same refusal; `Retry-After` and `Allow` as the rejection's metadata says.
+ * same refusal, with the service's `message` for those seed B does not document; `Retry-After`
+ * and `Allow` as the rejection's metadata says.
  */
 export function refusalAnswer(rejection: Rejection): SeedBAnswer {
   const info = rejection.details.find((detail) => detail.desc === ErrorInfoSchema)?.value as
@@ -123,6 +124,10 @@ export function refusalAnswer(rejection: Rejection): SeedBAnswer {
       // INTERNAL, or a transport's status: its code's name and nothing more.
       return answer(httpStatusOf(rejection), { error: codeName(rejection.code).toLowerCase() });
     default:
-      return answer(httpStatusOf(rejection), { error: rejection.reason.toLowerCase() });
+      // Refusals seed B does not document: its shape, with the service's message.
+      return answer(httpStatusOf(rejection), {
+        error: rejection.reason.toLowerCase(),
+        message: rejection.message,
+      });
   }
 }
