@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { KeySetError, parseSigningKeySet, type SigningKeySet } from "../tokens/signing-keys.js";
+import { type Env, read } from "./env.js";
 import { ConfigError } from "./parse-values.js";
 
 /** How access tokens are signed and what they say about their issuer and audience. */
@@ -12,8 +13,6 @@ export interface AccessTokenConfig {
   readonly audience: string | null;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 const KEYS_ACCEPTS =
   'a file holding a JWK Set of private keys, {"keys":[…]}, EC P-256 or OKP Ed25519, each with its own kid (npm run keys:generate prints one)';
 
@@ -24,11 +23,7 @@ const KEYS_ACCEPTS =
  * refused. Throws a ConfigError naming the variable; never one that shows key material.
  */
 export function loadAccessTokenConfig(env: Env, keysRequired: boolean): AccessTokenConfig {
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim();
-    return value === undefined || value === "" ? undefined : value;
-  };
-  const path = read("ACCESS_TOKEN_KEYS");
+  const path = read(env, "ACCESS_TOKEN_KEYS")?.trim();
   if (path === undefined && keysRequired) {
     throw new ConfigError(
       "ACCESS_TOKEN_KEYS",
@@ -38,8 +33,8 @@ export function loadAccessTokenConfig(env: Env, keysRequired: boolean): AccessTo
   }
   return {
     keys: path === undefined ? null : readKeySet(path),
-    issuer: read("ACCESS_TOKEN_ISSUER") ?? "otp-auth",
-    audience: read("ACCESS_TOKEN_AUDIENCE") ?? null,
+    issuer: read(env, "ACCESS_TOKEN_ISSUER")?.trim() ?? "otp-auth",
+    audience: read(env, "ACCESS_TOKEN_AUDIENCE")?.trim() ?? null,
   };
 }
 

@@ -1,8 +1,8 @@
 import type { SenderConfig } from "../delivery/create-sender.js";
 import { defaultPolicy, type Policy } from "../domain/policy.js";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
-import type { TlsFiles } from "../server/tls.js";
 import { type AccessTokenConfig, loadAccessTokenConfig } from "./access-token-config.js";
+import { type Env, read } from "./env.js";
 import {
   ConfigError,
   parseAddressList,
@@ -13,6 +13,8 @@ import {
 } from "./parse-values.js";
 import { loadSenderConfig } from "./sender-config.js";
 import { DEFAULT_SERVE_LIMITS, type ServeLimits } from "./serve-limits.js";
+import { loadStatusLookupConfig } from "./status-lookup-config.js";
+import { parseTlsFiles, type TlsFiles } from "./tls-files.js";
 
 /** Everything the service reads from its environment. */
 export interface Config {
@@ -40,7 +42,10 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** Signing keys, issuer and audience of access tokens (ACCESS_TOKEN_*). */
   readonly accessTokens: AccessTokenConfig;
-  /** Secrets that let a caller look up an email's status (SERVICE_TOKENS); empty leaves it open. */
+  /**
+   * Secrets that let a caller look up an email's status (SERVICE_TOKENS); with none,
+   * `policy.statusByEmail` (STATUS_BY_EMAIL) says whether no one (closed) or anyone (open) may.
+   */
   readonly serviceTokens: readonly string[];
   /** The certificate and key files (TLS_CERT_FILE, TLS_KEY_FILE); null serves plaintext (h2c). */
   readonly tls: TlsFiles | null;
@@ -50,31 +55,24 @@ export interface Config {
   readonly serveLimits: ServeLimits;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 const MIN_HMAC_KEY_LENGTH = 32;
-const MIN_SERVICE_TOKEN_LENGTH = 32;
 
 /**
  * Reads the configuration from environment variables (see docs/configuration.md). Unset or empty variables take
  * their defaults. Throws a ConfigError naming the first variable with an unusable value.
  */
 export function loadConfig(env: Env): Config {
-  const read = (name: string): string | undefined => {
-    const value = env[name];
-    return value === undefined || value.trim() === "" ? undefined : value;
-  };
   const optional = <T>(name: string, parse: (name: string, value: string) => T, fallback: T): T => {
-    const value = read(name);
+    const value = read(env, name);
     return value === undefined ? fallback : parse(name, value);
   };
 
-  const storage = read("STORAGE")?.trim() ?? "memory";
+  const storage = read(env, "STORAGE")?.trim() ?? "memory";
   if (storage !== "memory" && storage !== "postgres") {
     throw new ConfigError("STORAGE", storage, "expected memory or postgres");
   }
-  const databaseUrl = storage === "postgres" ? parseDatabaseUrl(read("DATABASE_URL")) : null;
-  const hmacKey = read("OTP_HMAC_KEY");
+  const databaseUrl = storage === "postgres" ? parseDatabaseUrl(read(env, "DATABASE_URL")) : null;
+  const hmacKey = read(env, "OTP_HMAC_KEY");
   if (storage === "postgres" && hmacKey === undefined) {
     // Every instance must compute the same HMAC, and stored codes must outlive a restart.
     throw new ConfigError(
@@ -91,6 +89,8 @@ export function loadConfig(env: Env): Config {
     );
   }
 
+  const statusLookup = loadStatusLookupConfig(env);
+
   return {
     port: optional("PORT", (name, value) => parseInteger(name, value, 0, 65535), 8080),
     grpcPort: optional(
@@ -99,7 +99,7 @@ export function loadConfig(env: Env): Config {
         value.trim() === "off" ? null : parseInteger(name, value, 0, 65535, ", or off to disable"),
       50051,
     ),
-    host: read("HOST")?.trim() ?? "0.0.0.0",
+    host: read(env, "HOST")?.trim() ?? "0.0.0.0",
     storage,
     databaseUrl,
     databasePooler: optional("DATABASE_POOLER", parseDatabasePooler, "none"),
@@ -126,6 +126,7 @@ export function loadConfig(env: Env): Config {
       sessionTtlMs: optional("SESSION_TTL", parseDuration, defaultPolicy.sessionTtlMs),
       accessTokenTtlMs: optional("ACCESS_TOKEN_TTL", parseDuration, defaultPolicy.accessTokenTtlMs),
       idempotencyTtlMs: defaultPolicy.idempotencyTtlMs,
+      statusByEmail: statusLookup.statusByEmail,
     },
     hmacKey: hmacKey === undefined ? null : new TextEncoder().encode(hmacKey),
     trustProxy: optional("TRUST_PROXY", parseAddressList, []),
@@ -134,8 +135,8 @@ export function loadConfig(env: Env): Config {
     logLevel: optional("LOG_LEVEL", parseLogLevel, "info"),
     shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
     accessTokens: loadAccessTokenConfig(env, storage === "postgres"),
-    serviceTokens: optional("SERVICE_TOKENS", parseServiceTokens, []),
-    tls: parseTlsFiles(read("TLS_CERT_FILE"), read("TLS_KEY_FILE")),
+    serviceTokens: statusLookup.serviceTokens,
+    tls: parseTlsFiles(read(env, "TLS_CERT_FILE"), read(env, "TLS_KEY_FILE")),
     maxConnections: optional(
       "MAX_CONNECTIONS",
       (name, value) => parseInteger(name, value, 1, 1_000_000),
@@ -143,46 +144,6 @@ export function loadConfig(env: Env): Config {
     ),
     serveLimits: DEFAULT_SERVE_LIMITS,
   };
-}
-
-/** Both files or neither: a certificate without its key (or the reverse) cannot serve TLS. */
-function parseTlsFiles(certFile: string | undefined, keyFile: string | undefined): TlsFiles | null {
-  if (certFile === undefined && keyFile === undefined) {
-    return null;
-  }
-  if (certFile === undefined) {
-    throw new ConfigError(
-      "TLS_CERT_FILE",
-      "",
-      "required with TLS_KEY_FILE: a PEM certificate file",
-    );
-  }
-  if (keyFile === undefined) {
-    throw new ConfigError(
-      "TLS_KEY_FILE",
-      "",
-      "required with TLS_CERT_FILE: a PEM private key file",
-    );
-  }
-  return { certFile: certFile.trim(), keyFile: keyFile.trim() };
-}
-
-function parseServiceTokens(variable: string, value: string): string[] {
-  const tokens = value
-    .split(",")
-    .map((token) => token.trim())
-    .filter((token) => token !== "");
-  const short = tokens.findIndex((token) => token.length < MIN_SERVICE_TOKEN_LENGTH);
-  if (tokens.length === 0 || short !== -1) {
-    // The secrets are never repeated; the position says which one is wrong.
-    const which = short === -1 ? "" : ` (token ${short + 1} is shorter)`;
-    throw new ConfigError(
-      variable,
-      "(hidden)",
-      `expected comma-separated secrets of at least ${MIN_SERVICE_TOKEN_LENGTH} characters each${which}`,
-    );
-  }
-  return tokens;
 }
 
 function parseLogLevel(variable: string, value: string): LogLevel {

@@ -6,9 +6,8 @@ import {
   TemplateError,
   type TemplateSource,
 } from "../delivery/mail-templates.js";
+import { type Env, read } from "./env.js";
 import { ConfigError, parseDuration } from "./parse-values.js";
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 const DEFAULT_SEND_TIMEOUT_MS = 10_000;
 const MIN_WEBHOOK_SECRET_LENGTH = 32;
@@ -30,23 +29,19 @@ const TEMPLATE_VARIABLES: Record<TemplateSource, string> = {
  * secrets and URL passwords are never repeated in its message.
  */
 export function loadSenderConfig(env: Env): SenderConfig {
-  const read = (name: string): string | undefined => {
-    const value = env[name];
-    return value === undefined || value.trim() === "" ? undefined : value;
-  };
   const required = (name: string, sender: string): string => {
-    const value = read(name);
+    const value = read(env, name);
     if (value === undefined) {
       throw new ConfigError(name, "", `required when OTP_SENDER=${sender}`);
     }
     return value;
   };
   const timeoutMs = () => {
-    const value = read("OTP_SEND_TIMEOUT");
+    const value = read(env, "OTP_SEND_TIMEOUT");
     return value === undefined ? DEFAULT_SEND_TIMEOUT_MS : parseDuration("OTP_SEND_TIMEOUT", value);
   };
 
-  const kind = read("OTP_SENDER")?.trim() ?? "console";
+  const kind = read(env, "OTP_SENDER")?.trim() ?? "console";
   switch (kind) {
     case "console":
     case "discard":
@@ -57,9 +52,9 @@ export function loadSenderConfig(env: Env): SenderConfig {
         url: parseSmtpUrl(required("SMTP_URL", kind)),
         from: parseFrom(required("OTP_MAIL_FROM", kind)),
         templates: readTemplates({
-          subject: read("OTP_MAIL_SUBJECT"),
-          textFile: read("OTP_MAIL_TEXT_TEMPLATE")?.trim(),
-          htmlFile: read("OTP_MAIL_HTML_TEMPLATE")?.trim(),
+          subject: read(env, "OTP_MAIL_SUBJECT"),
+          textFile: read(env, "OTP_MAIL_TEXT_TEMPLATE")?.trim(),
+          htmlFile: read(env, "OTP_MAIL_HTML_TEMPLATE")?.trim(),
         }),
         timeoutMs: timeoutMs(),
       };

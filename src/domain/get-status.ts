@@ -1,9 +1,11 @@
 import { type AccountName, accountKey, accountOfKey, readAccount } from "./account.js";
 import { invalidArgument } from "./errors.js";
-import type { OtpServiceDeps } from "./otp-service.js";
+import type { OtpStore } from "./otp-store.js";
+import type { Clock, OtpEvents } from "./ports.js";
 import { checkServiceCaller } from "./service-caller.js";
 import {
   type AccessToken,
+  type AccessTokenDeps,
   checkSessionToken,
   hashSessionToken,
   isLive,
@@ -18,6 +20,19 @@ export interface StatusInput {
   readonly sessionToken?: string | undefined;
   /** The service token the caller presented (`authorization: Bearer …`), if any. */
   readonly serviceToken?: string | undefined;
+}
+
+/** What a status lookup needs, besides signing access tokens for live sessions. */
+export interface GetStatusDeps extends AccessTokenDeps {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+  /**
+   * Secrets that let a caller look up an email's status; with none (or empty), policy
+   * `statusByEmail` says whether everyone or no one may.
+   */
+  readonly serviceTokens?: readonly string[];
+  /** Told of each session lookup, if given. */
+  readonly events?: OtpEvents;
 }
 
 /** `authenticatedAt` is set only while authenticated; `session` only for a live session token. */
@@ -42,10 +57,10 @@ export interface SessionFacts {
 /**
  * By session token: the session's facts and a fresh access token while it is live; unknown,
  * expired and revoked tokens alike are only "not authenticated". By account (email or external
- * id: a trusted service's question, gated by the service tokens): authenticated while the
- * account has a live session.
+ * id: a trusted service's question, gated by checkServiceCaller before the account is even read):
+ * authenticated while the account has a live session.
  */
-export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promise<Status> {
+export async function getStatus(deps: GetStatusDeps, input: StatusInput): Promise<Status> {
   const sessionToken = input.sessionToken ?? "";
   if (sessionToken !== "") {
     if ((input.email ?? "") !== "" || (input.externalId ?? "") !== "") {
@@ -56,7 +71,7 @@ export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promi
     }
     return sessionStatus(deps, checkSessionToken(sessionToken));
   }
-  checkServiceCaller(deps.serviceTokens ?? [], input.serviceToken);
+  checkServiceCaller(deps.serviceTokens ?? [], deps.policy.statusByEmail, input.serviceToken);
   const account = readAccount(input);
   const authenticatedAt = await deps.store.readAuthentication(
     accountKey(account),
@@ -67,7 +82,7 @@ export async function getStatus(deps: OtpServiceDeps, input: StatusInput): Promi
     : { authenticated: true, authenticatedAt };
 }
 
-async function sessionStatus(deps: OtpServiceDeps, token: string): Promise<Status> {
+async function sessionStatus(deps: GetStatusDeps, token: string): Promise<Status> {
   const session = await deps.store.findSession(hashSessionToken(token));
   const now = deps.clock.now();
   const live = session !== null && isLive(session, now);

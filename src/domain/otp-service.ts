@@ -1,28 +1,14 @@
 import { OtpError } from "./errors.js";
-import { getStatus, type StatusInput } from "./get-status.js";
-import type { OtpStore } from "./otp-store.js";
-import type { Policy } from "./policy.js";
-import type { AccessTokenSigner, Clock, OtpEvents, OtpSender, RandomSource } from "./ports.js";
-import { type RequestOtpInput, requestOtp } from "./request-otp.js";
-import { type SignOutInput, signOut } from "./sign-out.js";
-import { type VerifyOtpInput, verifyOtp } from "./verify-otp.js";
+import { type GetStatusDeps, getStatus, type StatusInput } from "./get-status.js";
+import { type RequestOtpDeps, type RequestOtpInput, requestOtp } from "./request-otp.js";
+import { type SignOutDeps, type SignOutInput, signOut } from "./sign-out.js";
+import { type VerifyOtpDeps, type VerifyOtpInput, verifyOtp } from "./verify-otp.js";
 
-/** The world the rules run in; everything with a side effect or a source of time comes in here. */
-export interface OtpServiceDeps {
-  readonly store: OtpStore;
-  readonly sender: OtpSender;
-  readonly clock: Clock;
-  readonly random: RandomSource;
-  readonly policy: Policy;
-  /** Key for the HMAC that codes are stored as. */
-  readonly hmacKey: Uint8Array;
-  /** Signs the access tokens that verifications and session lookups answer with. */
-  readonly accessTokens: AccessTokenSigner;
-  /** Secrets that let a caller look up an email's status; none (or empty) leaves it open. */
-  readonly serviceTokens?: readonly string[];
-  /** Told what the rules decided (codes issued, verified, failed, locked; refusals), if given. */
-  readonly events?: OtpEvents;
-}
+/**
+ * The world the rules run in: what each operation declares it needs, together. Everything with a
+ * side effect or a source of time comes in here; `events` is also told of every refusal.
+ */
+export interface OtpServiceDeps extends RequestOtpDeps, VerifyOtpDeps, GetStatusDeps, SignOutDeps {}
 
 export type OtpService = ReturnType<typeof createOtpService>;
 

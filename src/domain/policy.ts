@@ -4,7 +4,14 @@ export interface RateLimit {
   readonly windowMs: number;
 }
 
-/** Every number the rules depend on; see SPEC.md "Rules" for what each means. */
+/**
+ * Whether GetStatus by email answers callers without a service token: `closed` (the default)
+ * refuses them when no SERVICE_TOKENS are configured; `open` answers anyone (development, or
+ * seed A's unauthenticated `GET /auth/status?email=`). Configured service tokens always gate.
+ */
+export type StatusByEmail = "closed" | "open";
+
+/** Every number and switch the rules depend on; see SPEC.md "Rules" for what each means. */
 export interface Policy {
   /** Decimal digits in a code, 4 to 10. */
   readonly codeLength: number;
@@ -24,6 +31,8 @@ export interface Policy {
   readonly accessTokenTtlMs: number;
   /** How long an idempotency key replays its first response. */
   readonly idempotencyTtlMs: number;
+  /** Who may look up an email's status when no service tokens are configured (STATUS_BY_EMAIL). */
+  readonly statusByEmail: StatusByEmail;
 }
 
 const MINUTE = 60_000;
@@ -40,4 +49,5 @@ export const defaultPolicy: Policy = {
   sessionTtlMs: 24 * HOUR,
   accessTokenTtlMs: 15 * MINUTE,
   idempotencyTtlMs: 24 * HOUR,
+  statusByEmail: "closed",
 };

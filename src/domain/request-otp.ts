@@ -2,10 +2,23 @@ import { type AccountName, accountKey, readAccount, requestLimitBucket } from ".
 import { describeWait, lockedError, OtpError } from "./errors.js";
 import { ipBucketOf } from "./ip-bucket.js";
 import { hashCode } from "./otp-code.js";
-import type { OtpServiceDeps } from "./otp-service.js";
 import type { IssuedOtp, OtpStore, SlotOutcome } from "./otp-store.js";
-import type { OtpSender } from "./ports.js";
+import type { Policy } from "./policy.js";
+import type { Clock, OtpEvents, OtpSender, RandomSource } from "./ports.js";
 import { checkIdempotencyKey, normalizePurpose } from "./validate.js";
+
+/** What issuing and delivering a code needs. */
+export interface RequestOtpDeps {
+  readonly store: OtpStore;
+  readonly sender: OtpSender;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+  readonly policy: Policy;
+  /** Key for the HMAC that codes are stored as. */
+  readonly hmacKey: Uint8Array;
+  /** Told of codes issued, if given. */
+  readonly events?: OtpEvents;
+}
 
 export interface RequestOtpInput {
   /** The account, named by exactly one of `email` and `externalId` (empty is absent). */
@@ -28,7 +41,7 @@ export interface RequestOtpInput {
  * sender can reach an account named by external id), idempotency replay, lock, per-account limit,
  * per-IP limit. Refused and undelivered requests use no quota.
  */
-export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): Promise<IssuedOtp> {
+export async function requestOtp(deps: RequestOtpDeps, input: RequestOtpInput): Promise<IssuedOtp> {
   const account = readAccount(input);
   const purpose = normalizePurpose(input.purpose);
   const key =
@@ -71,7 +84,7 @@ export async function requestOtp(deps: OtpServiceDeps, input: RequestOtpInput): 
 }
 
 async function issue(
-  deps: OtpServiceDeps,
+  deps: RequestOtpDeps,
   account: AccountName,
   purpose: string,
   clientIp: string | undefined,

@@ -1,16 +1,21 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { OtpError } from "./errors.js";
+import type { StatusByEmail } from "./policy.js";
 
 /**
- * Throws `caller_unauthenticated` unless `presented` is one of `serviceTokens`; an empty list
- * lets every caller in (development). Compared as SHA-256 digests in constant time, against every
- * token, so neither the length nor the position of a match shows in the timing.
+ * Who may ask for an email's status. Throws `caller_unauthenticated` unless `presented` is one
+ * of `serviceTokens`; with no tokens configured, every caller is refused alike unless
+ * `statusByEmail` is `open` (then everyone is answered). Configured tokens always gate, whatever
+ * `statusByEmail` says (configuration refuses that combination).
+ * Compared as SHA-256 digests in constant time, against every token, so neither the length nor
+ * the position of a match shows in the timing.
  */
 export function checkServiceCaller(
   serviceTokens: readonly string[],
+  statusByEmail: StatusByEmail,
   presented: string | undefined,
 ): void {
-  if (serviceTokens.length === 0) {
+  if (serviceTokens.length === 0 && statusByEmail === "open") {
     return;
   }
   const candidate = digest(presented ?? "");
@@ -19,6 +24,7 @@ export function checkServiceCaller(
     matched = timingSafeEqual(candidate, digest(token)) || matched;
   }
   if (presented === undefined || !matched) {
+    // The same answer whether or not tokens are configured: a caller learns nothing of the setup.
     throw new OtpError(
       { kind: "caller_unauthenticated" },
       "looking up an account by email or external_id needs a service token: send authorization: Bearer <token>",

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { AccountName } from "./account.js";
 import { invalidArgument } from "./errors.js";
-import type { OtpServiceDeps } from "./otp-service.js";
 import type { StoredSession } from "./otp-store.js";
+import type { Policy } from "./policy.js";
+import type { AccessTokenSigner, RandomSource } from "./ports.js";
 
 // What the service hands out is at least 22 URL-safe characters (128 bits); the upper bound only
 // keeps junk from being hashed.
@@ -35,6 +36,16 @@ export interface AccessToken {
   readonly expiresAt: number;
 }
 
+/** What signing an access token needs. */
+export interface AccessTokenDeps {
+  /** Signs the access tokens that verifications and session lookups answer with. */
+  readonly accessTokens: AccessTokenSigner;
+  /** Gives each token its `jti`. */
+  readonly random: RandomSource;
+  /** ACCESS_TOKEN_TTL (`accessTokenTtlMs`). */
+  readonly policy: Policy;
+}
+
 /** What an access token is issued for: a session and the account it belongs to. */
 export interface TokenSubject
   extends Pick<StoredSession, "sessionId" | "userId" | "purpose" | "expiresAt"> {
@@ -47,7 +58,7 @@ export interface TokenSubject
  * as it is named: claim `email`, or claim `ext` for an external id (and then no `email`).
  */
 export async function issueAccessToken(
-  deps: OtpServiceDeps,
+  deps: AccessTokenDeps,
   session: TokenSubject,
   now: number,
 ): Promise<AccessToken> {

@@ -1,4 +1,5 @@
-import type { OtpServiceDeps } from "./otp-service.js";
+import type { OtpStore } from "./otp-store.js";
+import type { Clock, OtpEvents } from "./ports.js";
 import { checkSessionToken, hashSessionToken } from "./session.js";
 
 export interface SignOutInput {
@@ -7,11 +8,19 @@ export interface SignOutInput {
   readonly allSessions: boolean;
 }
 
+/** What signing out needs. */
+export interface SignOutDeps {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+  /** Told of each SignOut carried out, if given. */
+  readonly events?: OtpEvents;
+}
+
 /**
  * Revokes the session of `sessionToken` (or all its user's sessions). Answers alike whether the
  * session was live, unknown, expired or already revoked; a malformed token is refused.
  */
-export async function signOut(deps: OtpServiceDeps, input: SignOutInput): Promise<void> {
+export async function signOut(deps: SignOutDeps, input: SignOutInput): Promise<void> {
   const token = checkSessionToken(input.sessionToken);
   await deps.store.revokeSessions({
     tokenHash: hashSessionToken(token),

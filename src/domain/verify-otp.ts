@@ -1,9 +1,25 @@
 import { accountKey, readAccount } from "./account.js";
 import { lockedError, OtpError } from "./errors.js";
 import { hashCode, hashesEqual } from "./otp-code.js";
-import type { OtpServiceDeps } from "./otp-service.js";
-import { type AccessToken, hashSessionToken, issueAccessToken } from "./session.js";
+import type { OtpStore } from "./otp-store.js";
+import type { Clock, OtpEvents } from "./ports.js";
+import {
+  type AccessToken,
+  type AccessTokenDeps,
+  hashSessionToken,
+  issueAccessToken,
+} from "./session.js";
 import { normalizeOtp, normalizePurpose } from "./validate.js";
+
+/** What checking a code needs, besides signing the access token of the session it starts. */
+export interface VerifyOtpDeps extends AccessTokenDeps {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+  /** Key for the HMAC that codes are stored as. */
+  readonly hmacKey: Uint8Array;
+  /** Told of codes verified, failed and locked, if given. */
+  readonly events?: OtpEvents;
+}
 
 export interface VerifyOtpInput {
   /** The account, named by exactly one of `email` and `externalId` (empty is absent). */
@@ -42,7 +58,7 @@ const expired = () => new OtpError({ kind: "expired" }, "this code has expired; 
  * up, clears the failures and starts a session (in the same store step), answered with its token
  * and an access token.
  */
-export async function verifyOtp(deps: OtpServiceDeps, input: VerifyOtpInput): Promise<Verified> {
+export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Promise<Verified> {
   const { store, clock, policy } = deps;
   const account = readAccount(input);
   // The store's name for the account (see account.ts), wherever the port says `email`.

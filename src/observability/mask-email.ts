@@ -1,7 +1,14 @@
-// Email addresses in free text: a local part and a domain, each bounded so that scanning a long
-// string stays linear (RFC 5321 allows 64 and 255 characters).
-const EMAIL_IN_TEXT = /[^\s@<>()[\]\\,;:"']{1,64}@[^\s@<>()[\]\\,;:"']{1,255}/g;
+// Where an address in free text may start or end: these characters also separate or wrap
+// addresses in messages (`<a@x>, b@y`, `(a@x)`, `"a@x"`, `[a@x]`, `to:a@x`, `a\@x`).
+const DELIMITERS = ",;:'\"()<>[]\\";
+const DELIMITER = /[,;:'"()<>[\]\\]/;
+// An `@` and what may be an address around it: up to 64 characters before it (RFC 5321's and the
+// validator's limit for a local part) that are not whitespace or `@`, and a domain up to the next
+// delimiter. Both bounded, so that scanning a long string stays linear.
+const EMAIL_IN_TEXT = /([^\s@]{1,64})@([^\s@,;:'"()<>[\]\\]{0,255})/g;
 const MAX_DOMAIN_LENGTH = 255;
+// A local part as masking leaves it: its first character, if any, then `***`.
+const MASKED_LOCAL = /^[^*]?\*\*\*$/u;
 
 /**
  * `ann@example.com` → `a***@example.com`: the first character of the local part and the domain,
@@ -14,15 +21,46 @@ export function maskEmail(email: string): string {
   if (at <= 0) {
     return "***";
   }
-  return `${address.slice(0, 1)}***@${address.slice(at + 1, at + 1 + MAX_DOMAIN_LENGTH)}`;
+  return `${firstCharacter(address)}***@${address.slice(at + 1, at + 1 + MAX_DOMAIN_LENGTH)}`;
 }
 
-// What maskEmail makes of an address: masking it again changes nothing.
-const MASKED = /^[^\s@<>()[\]\\,;:"']?\*\*\*@[^\s@<>()[\]\\,;:"']{0,255}$/;
-
-/** `text` with every email address in it masked as maskEmail does; other text stays as it was. */
+/**
+ * `text` with every email address in it masked: whatever the validator (domain/validate.ts)
+ * accepts, a local part may hold any character but whitespace and `@`, so every `@` with
+ * something before it is taken for an address. Where the text before the `@` holds a delimiter
+ * (`, ; : ' " ( ) < > [ ] \`), what comes before the last one is taken for the text around the
+ * address and kept, and only the rest is masked (`to:ann@x` → `to:a***@x`,
+ * `john.smith,jr@x` → `john.smith,j***@x`); but when the local part ends with a delimiter (a
+ * quoted local part `"ann"@x`, a comment `ann(home)@x`), its whole run is masked, first character
+ * kept (`"***@x`). Masking again changes nothing. Other text stays as it was.
+ */
 export function maskEmailsIn(text: string): string {
-  return !text.includes("@") || MASKED.test(text) ? text : text.replace(EMAIL_IN_TEXT, maskEmail);
+  return text.includes("@") ? text.replace(EMAIL_IN_TEXT, maskMatch) : text;
+}
+
+function maskMatch(_match: string, before: string, domain: string): string {
+  return `${maskLocalPart(before)}@${domain.toLowerCase()}`;
+}
+
+/** `before`, the non-blank run in front of an `@`, with the local part in it masked. */
+function maskLocalPart(before: string): string {
+  if (DELIMITER.test(before.at(-1) ?? "")) {
+    // The delimiter belongs to the address (a closing quote or comment): mask all of it.
+    return `${firstCharacter(before)}***`;
+  }
+  let last = before.length - 1;
+  while (last >= 0 && !DELIMITERS.includes(before.charAt(last))) {
+    last--;
+  }
+  const local = before.slice(last + 1);
+  const masked = MASKED_LOCAL.test(local) ? local : `${firstCharacter(local).toLowerCase()}***`;
+  return before.slice(0, last + 1) + masked;
+}
+
+/** The first code point of `text` (a whole surrogate pair), or "". */
+function firstCharacter(text: string): string {
+  const code = text.codePointAt(0);
+  return code === undefined ? "" : String.fromCodePoint(code);
 }
 
 /**

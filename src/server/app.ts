@@ -94,6 +94,15 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       "ephemeral signing key",
     );
   }
+  if (config.policy.statusByEmail === "open") {
+    logger.warn(
+      {
+        detail:
+          "STATUS_BY_EMAIL=open: anyone may ask whether an email has a live session (GetStatus by email, GET /auth/status?email=), without a service token",
+      },
+      "status by email is open",
+    );
+  }
   const sender = world.sender ?? createSender(config.sender, { clock });
   const service = createOtpService({
     store,

@@ -1,12 +1,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../config/parse-values.js";
-
-/** Where the certificate and key are read from (TLS_CERT_FILE, TLS_KEY_FILE), in PEM. */
-export interface TlsFiles {
-  readonly certFile: string;
-  readonly keyFile: string;
-}
+import type { TlsFiles } from "../config/tls-files.js";
 
 /** A certificate chain and its private key, in PEM, checked to belong together. */
 export interface TlsKeyPair {

@@ -3,6 +3,10 @@ import { loadConfig } from "../../src/config/load-config.js";
 import { ConfigError } from "../../src/config/parse-values.js";
 import { writeKeySetFile } from "../support/access-token-keys.js";
 
+/** Service tokens as `openssl rand -base64 32` prints them. */
+const TOKEN_A = "q3Vx9TfLm2Pw8RzK1cYb6HnJd4Ga0EsU7oXiQeWtN5k=";
+const TOKEN_B = "Zk7pW2mQ9xR4vT1nB8cL5yH3jF6gD0sA-_eUiOoPrMt";
+
 function errorFor(env: Record<string, string>): ConfigError {
   try {
     loadConfig(env);
@@ -35,6 +39,7 @@ describe("configuration", () => {
         sessionTtlMs: 24 * 60 * 60_000,
         idempotencyTtlMs: 24 * 60 * 60_000,
         accessTokenTtlMs: 15 * 60_000,
+        statusByEmail: "closed",
       },
       hmacKey: null,
       trustProxy: [],
@@ -223,7 +228,9 @@ describe("configuration", () => {
     ["ACCESS_TOKEN_TTL", "15"],
     ["ACCESS_TOKEN_KEYS", "/nonexistent/keys.json"],
     ["SERVICE_TOKENS", "short"],
-    ["SERVICE_TOKENS", `${"a".repeat(32)},short`],
+    ["SERVICE_TOKENS", `${TOKEN_A},short`],
+    ["STATUS_BY_EMAIL", "yes"],
+    ["STATUS_BY_EMAIL", "public"],
   ])("stops on %s=%s with a message naming the variable", (variable, value) => {
     const error = errorFor({ [variable]: value });
     expect(error.variable).toBe(variable);
@@ -241,7 +248,7 @@ describe("configuration", () => {
       ACCESS_TOKEN_TTL: "5m",
       ACCESS_TOKEN_ISSUER: "https://auth.example.com",
       ACCESS_TOKEN_AUDIENCE: "api.example.com",
-      SERVICE_TOKENS: ` ${"a".repeat(32)} ,${"b".repeat(40)}`,
+      SERVICE_TOKENS: ` ${TOKEN_A} ,${TOKEN_B}`,
     });
     expect(config.policy.accessTokenTtlMs).toBe(300_000);
     expect(config.accessTokens).toMatchObject({
@@ -250,13 +257,33 @@ describe("configuration", () => {
     });
     expect(config.accessTokens.keys?.signing).toMatchObject({ kid: "key-1", alg: "EdDSA" });
     expect(config.accessTokens.keys?.publicJwks.keys.map((k) => k.kid)).toEqual(["key-1", "key-2"]);
-    expect(config.serviceTokens).toEqual(["a".repeat(32), "b".repeat(40)]);
+    expect(config.serviceTokens).toEqual([TOKEN_A, TOKEN_B]);
   });
 
   it("never repeats a service token in its message", () => {
-    const message = errorFor({ SERVICE_TOKENS: `${"a".repeat(32)},tooshort-secret` }).message;
+    const message = errorFor({ SERVICE_TOKENS: `${TOKEN_A},tooshort-secret` }).message;
     expect(message).not.toContain("tooshort");
-    expect(message).not.toContain("a".repeat(32));
+    expect(message).not.toContain(TOKEN_A);
     expect(message).toContain("token 2");
+  });
+
+  it("reads STATUS_BY_EMAIL: closed by default, or open", () => {
+    expect(loadConfig({}).policy.statusByEmail).toBe("closed");
+    expect(loadConfig({ STATUS_BY_EMAIL: "closed" }).policy.statusByEmail).toBe("closed");
+    expect(loadConfig({ STATUS_BY_EMAIL: " open " }).policy.statusByEmail).toBe("open");
+    expect(errorFor({ STATUS_BY_EMAIL: "yes" }).message).toMatch(
+      /^STATUS_BY_EMAIL="yes" is not valid: expected closed .* or open /,
+    );
+  });
+
+  it("refuses STATUS_BY_EMAIL=open together with SERVICE_TOKENS, naming STATUS_BY_EMAIL", () => {
+    const token = "service-token-0123456789abcdefghijklmnopqrstuvwxyz";
+    const error = errorFor({ STATUS_BY_EMAIL: "open", SERVICE_TOKENS: token });
+    expect(error.variable).toBe("STATUS_BY_EMAIL");
+    expect(error.message).toMatch(/cannot be combined with SERVICE_TOKENS/);
+    expect(error.message).not.toContain(token);
+    expect(loadConfig({ STATUS_BY_EMAIL: "closed", SERVICE_TOKENS: token }).serviceTokens).toEqual([
+      token,
+    ]);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { OtpEvents } from "../../src/domain/ports.js";
 import { createDomainHarness } from "../support/domain-harness.js";
 import { refusalOf } from "../support/refusal.js";
+import { SERVICE_TOKEN } from "../support/service-token.js";
 
 const email = "ann@example.com";
 
@@ -31,7 +32,7 @@ describe("what the rules report", () => {
     await refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }));
     await refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }));
     await refusalOf(service.requestOtp({ email, purpose: "" }));
-    await refusalOf(service.getStatus({ email: "not an email" }));
+    await refusalOf(service.getStatus({ email: "not an email", serviceToken: SERVICE_TOKEN }));
 
     expect(seen).toEqual([
       "issued",

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createDomainHarness } from "../support/domain-harness.js";
 import { refusalOf } from "../support/refusal.js";
+import { SERVICE_TOKEN } from "../support/service-token.js";
 
 const MINUTE = 60_000;
 
@@ -31,7 +32,9 @@ describe("RequestOtp", () => {
     await service.requestOtp({ email: "  Ann@Example.COM ", purpose: "" });
     expect(sender.sent[0]?.email).toBe("ann@example.com");
     await service.verifyOtp({ email: "ANN@example.com", otp: "111111", purpose: "" });
-    expect(await service.getStatus({ email: "ann@EXAMPLE.com" })).toMatchObject({
+    expect(
+      await service.getStatus({ email: "ann@EXAMPLE.com", serviceToken: SERVICE_TOKEN }),
+    ).toMatchObject({
       authenticated: true,
     });
   });
@@ -43,7 +46,9 @@ describe("RequestOtp", () => {
     await service.requestOtp({ email: decomposed, purpose: "" });
     expect(sender.sent[0]?.email).toBe(composed);
     await service.verifyOtp({ email: composed, otp: "111111", purpose: "" });
-    expect(await service.getStatus({ email: decomposed })).toMatchObject({ authenticated: true });
+    expect(
+      await service.getStatus({ email: decomposed, serviceToken: SERVICE_TOKEN }),
+    ).toMatchObject({ authenticated: true });
   });
 
   it("refuses an address holding an invisible format character, naming the email", async () => {
@@ -58,7 +63,9 @@ describe("RequestOtp", () => {
         expect(
           await refusalOf(service.verifyOtp({ email, otp: "111111", purpose: "" })),
         ).toMatchObject({ kind: "invalid_argument", field: "email" });
-        expect(await refusalOf(service.getStatus({ email }))).toMatchObject({
+        expect(
+          await refusalOf(service.getStatus({ email, serviceToken: SERVICE_TOKEN })),
+        ).toMatchObject({
           kind: "invalid_argument",
           field: "email",
         });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { createDomainHarness } from "../support/domain-harness.js";
 import { refusalOf } from "../support/refusal.js";
+import { SERVICE_TOKEN } from "../support/service-token.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const email = "ann@example.com";
-const SERVICE_TOKEN = "s".repeat(32);
 
 /** A harness with a signed-in `email`; returns the verification's answer too. */
 async function signedIn(options: Parameters<typeof createDomainHarness>[0] = {}) {
@@ -124,7 +124,9 @@ describe("sessions", () => {
     const status = (token: string) => service.getStatus({ email: "", sessionToken: token });
     expect((await status(verified.session.token)).authenticated).toBe(false);
     expect((await status(second.session.token)).authenticated).toBe(true);
-    expect((await service.getStatus({ email })).authenticated).toBe(true);
+    expect((await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).authenticated).toBe(
+      true,
+    );
   });
 
   it("signs out every session of the user with all_sessions, and the email turns false", async () => {
@@ -136,8 +138,13 @@ describe("sessions", () => {
     expect((await status(verified.session.token)).authenticated).toBe(false);
     expect((await status(second.session.token)).authenticated).toBe(false);
     expect((await status(bob.session.token)).authenticated).toBe(true);
-    expect(await service.getStatus({ email })).toEqual({ authenticated: false });
-    expect((await service.getStatus({ email: "bob@example.com" })).authenticated).toBe(true);
+    expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
+      authenticated: false,
+    });
+    expect(
+      (await service.getStatus({ email: "bob@example.com", serviceToken: SERVICE_TOKEN }))
+        .authenticated,
+    ).toBe(true);
   });
 
   it("signing out an unknown token answers like a known one", async () => {
@@ -152,17 +159,19 @@ describe("sessions", () => {
     const first = clock.now();
     clock.advance(HOUR);
     await logIn(email, "reset");
-    expect(await service.getStatus({ email })).toEqual({
+    expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
       authenticated: true,
       authenticatedAt: first + HOUR,
     });
     clock.advance(23 * HOUR);
-    expect(await service.getStatus({ email })).toEqual({
+    expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
       authenticated: true,
       authenticatedAt: first + HOUR,
     });
     clock.advance(HOUR);
-    expect(await service.getStatus({ email })).toEqual({ authenticated: false });
+    expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
+      authenticated: false,
+    });
     expect(verified.session.expiresAt).toBe(first + 24 * HOUR);
   });
 
@@ -170,7 +179,8 @@ describe("sessions", () => {
     const { service, verified } = await signedIn({
       serviceTokens: [SERVICE_TOKEN, "t".repeat(40)],
     });
-    for (const serviceToken of [undefined, "", "s".repeat(31), "s".repeat(33), "wrong"]) {
+    const wrong = [undefined, "", SERVICE_TOKEN.slice(0, -1), `${SERVICE_TOKEN}s`, "wrong"];
+    for (const serviceToken of wrong) {
       expect(await refusalOf(service.getStatus({ email, serviceToken }))).toEqual({
         kind: "caller_unauthenticated",
       });
@@ -184,6 +194,39 @@ describe("sessions", () => {
     expect(
       (await service.getStatus({ email: "", sessionToken: verified.session.token })).authenticated,
     ).toBe(true);
+  });
+
+  it("with no service tokens, an email lookup is refused to everyone by default (closed)", async () => {
+    const { service, verified, policy } = await signedIn({ serviceTokens: [] });
+    expect(policy.statusByEmail).toBe("closed");
+    for (const serviceToken of [undefined, "", SERVICE_TOKEN]) {
+      expect(await refusalOf(service.getStatus({ email, serviceToken }))).toEqual({
+        kind: "caller_unauthenticated",
+      });
+    }
+    // Refused before the email is read: a malformed one says nothing either.
+    expect(await refusalOf(service.getStatus({ email: "@" }))).toEqual({
+      kind: "caller_unauthenticated",
+    });
+    expect(
+      (await service.getStatus({ email: "", sessionToken: verified.session.token })).authenticated,
+    ).toBe(true);
+  });
+
+  it("with no service tokens and statusByEmail open, anyone may look an email up", async () => {
+    const { service } = await signedIn({ serviceTokens: [], policy: { statusByEmail: "open" } });
+    expect((await service.getStatus({ email })).authenticated).toBe(true);
+    expect((await service.getStatus({ email, serviceToken: "anything" })).authenticated).toBe(true);
+  });
+
+  it("open does not loosen configured service tokens: they still gate", async () => {
+    const { service } = await signedIn({ policy: { statusByEmail: "open" } });
+    expect(await refusalOf(service.getStatus({ email }))).toEqual({
+      kind: "caller_unauthenticated",
+    });
+    expect((await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).authenticated).toBe(
+      true,
+    );
   });
 
   it("of many concurrent verifications with the right code, exactly one starts a session", async () => {

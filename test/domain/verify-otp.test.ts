@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createDomainHarness } from "../support/domain-harness.js";
 import { refusalOf } from "../support/refusal.js";
+import { SERVICE_TOKEN } from "../support/service-token.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -14,7 +15,7 @@ describe("VerifyOtp", () => {
     expect(await service.verifyOtp({ email, otp: "111111", purpose: "" })).toMatchObject({
       authenticatedAt: clock.now(),
     });
-    expect(await service.getStatus({ email })).toEqual({
+    expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
       authenticated: true,
       authenticatedAt: clock.now(),
     });
@@ -228,7 +229,9 @@ describe("VerifyOtp", () => {
         guesses.map((otp) => service.verifyOtp({ email, otp, purpose: "" })),
       );
       expect(outcomes[10]?.status).toBe("rejected");
-      expect(await service.getStatus({ email })).toEqual({ authenticated: false });
+      expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
+        authenticated: false,
+      });
     });
   });
 });
@@ -236,7 +239,9 @@ describe("VerifyOtp", () => {
 describe("GetStatus", () => {
   it("is false for an unknown email", async () => {
     const { service } = createDomainHarness();
-    expect(await service.getStatus({ email: "nobody@example.com" })).toEqual({
+    expect(
+      await service.getStatus({ email: "nobody@example.com", serviceToken: SERVICE_TOKEN }),
+    ).toEqual({
       authenticated: false,
     });
   });
@@ -244,7 +249,9 @@ describe("GetStatus", () => {
   it("is false for a known email that never verified", async () => {
     const { service } = createDomainHarness();
     await service.requestOtp({ email, purpose: "" });
-    expect(await service.getStatus({ email })).toEqual({ authenticated: false });
+    expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
+      authenticated: false,
+    });
   });
 
   it("stays true for the session TTL after verification, then turns false", async () => {
@@ -253,17 +260,21 @@ describe("GetStatus", () => {
     await service.verifyOtp({ email, otp: "111111", purpose: "" });
     const at = clock.now();
     clock.advance(24 * HOUR - 1);
-    expect(await service.getStatus({ email })).toEqual({
+    expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
       authenticated: true,
       authenticatedAt: at,
     });
     clock.advance(1);
-    expect(await service.getStatus({ email })).toEqual({ authenticated: false });
+    expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
+      authenticated: false,
+    });
   });
 
   it("rejects a malformed email naming the field", async () => {
     const { service } = createDomainHarness();
-    expect(await refusalOf(service.getStatus({ email: "@" }))).toMatchObject({
+    expect(
+      await refusalOf(service.getStatus({ email: "@", serviceToken: SERVICE_TOKEN })),
+    ).toMatchObject({
       kind: "invalid_argument",
       field: "email",
     });

@@ -3,6 +3,7 @@ import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSharedChromium } from "../support/chromium.js";
 import { createAuthClient } from "../support/clients.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // The login page served at `/`, driven in a real headless Chromium against a real server. Every
@@ -30,7 +31,8 @@ afterEach(async () => {
 });
 
 async function openLoginPage(env: Record<string, string> = {}) {
-  const started = await startTestServer(env);
+  // The test looks the email up afterwards, as a trusted service would.
+  const started = await startTestServer({ SERVICE_TOKENS: SERVICE_TOKEN, ...env });
   server = started;
   const bundle = await fetch(`${started.baseUrl}/login.js`);
   expect(bundle.status, "the page is not built: run `npm run build:web`").toBe(200);
@@ -124,9 +126,10 @@ describe("the login page in a browser", () => {
     );
     expect(await page.getByRole("alert").textContent()).toBe("");
     await step(page, "signed-in", { email: false, code: false });
-    const status = await createAuthClient("grpc", server.baseUrl).getStatus({
-      email: "ann@example.com",
-    });
+    const status = await createAuthClient("grpc", server.baseUrl).getStatus(
+      { email: "ann@example.com" },
+      asService,
+    );
     expect(status.authenticated).toBe(true);
   });
 

@@ -12,6 +12,7 @@ import {
 import { createMemoryStore } from "../../src/storage/memory-store.js";
 import { createAuthClient, createGrpcJsClient, detailsOf, protocols } from "../support/clients.js";
 import { createGatedStore } from "../support/fakes.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // SPEC.md "Concurrency guarantees", against the real server over real sockets. Each race fires
@@ -122,7 +123,10 @@ afterEach(async () => {
 
 async function startRaceServer(env: Record<string, string>, codes?: string[]) {
   const gated = createGatedStore(createMemoryStore());
-  server = await startTestServer(env, { store: gated.store, ...(codes ? { codes } : {}) });
+  server = await startTestServer(
+    { SERVICE_TOKENS: SERVICE_TOKEN, ...env },
+    { store: gated.store, ...(codes ? { codes } : {}) },
+  );
   callers = [
     ...protocols.map((protocol) => connectCaller(protocol, (server as TestServer).baseUrl)),
     grpcJsCaller(server.port),
@@ -157,7 +161,7 @@ describe("concurrent requests against one server", () => {
 
     expect(tally(outcomes)).toEqual({ OK: 1, "OTP_ALREADY_USED FailedPrecondition": N - 1 });
     const client = createAuthClient("connect-json-h1", server.baseUrl);
-    expect((await client.getStatus({ email })).authenticated).toBe(true);
+    expect((await client.getStatus({ email }, asService)).authenticated).toBe(true);
   });
 
   it("N simultaneous wrong codes are counted exactly: two mismatches, every other attempt is locked out", async () => {

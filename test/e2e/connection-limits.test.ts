@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthClient, type Protocol } from "../support/clients.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // The listener's per-connection limits (src/server/connection-limits.ts), shortened so that the tests wait
@@ -19,7 +20,7 @@ let server: TestServer;
 
 beforeAll(async () => {
   server = await startTestServer(
-    {},
+    { SERVICE_TOKENS: SERVICE_TOKEN },
     {
       limits: {
         idleMs: IDLE_MS,
@@ -60,7 +61,10 @@ function closedWithin(socket: net.Socket | http2.ClientHttp2Session, withinMs: n
 
 /** A normal GetStatus call over `protocol`; resolves "served". */
 async function servedCall(protocol: Protocol): Promise<string> {
-  const status = await createAuthClient(protocol, server.baseUrl).getStatus({ email: EMAIL });
+  const status = await createAuthClient(protocol, server.baseUrl).getStatus(
+    { email: EMAIL },
+    asService,
+  );
   expect(status.authenticated).toBe(false);
   return "served";
 }
@@ -265,7 +269,7 @@ describe("HTTP/2 stream floods", () => {
 
 describe("with MAX_CONNECTIONS=2", () => {
   it("closes a third connection as it arrives and accepts one again once a connection ends", async () => {
-    const limited = await startTestServer({ MAX_CONNECTIONS: "2" });
+    const limited = await startTestServer({ MAX_CONNECTIONS: "2", SERVICE_TOKENS: SERVICE_TOKEN });
     const open = (): Promise<net.Socket> => {
       const socket = net.connect(limited.port, "127.0.0.1");
       socket.on("error", () => {});
@@ -283,9 +287,12 @@ describe("with MAX_CONNECTIONS=2", () => {
       // Served again as soon as the server has seen the first one close.
       const client = createAuthClient("connect-json-h1", limited.baseUrl);
       await expect
-        .poll(() => client.getStatus({ email: EMAIL }).then((r) => r.authenticated, String), {
-          timeout: 2_000,
-        })
+        .poll(
+          () => client.getStatus({ email: EMAIL }, asService).then((r) => r.authenticated, String),
+          {
+            timeout: 2_000,
+          },
+        )
         .toBe(false);
       second.destroy();
     } finally {

@@ -1,6 +1,7 @@
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envelope, http1Request, http2Request } from "../support/raw-requests.js";
+import { SERVICE_TOKEN, serviceAuthorization } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // A request body compressed with an encoding the service does not decode is answered with each
@@ -13,7 +14,7 @@ const JSON_BODY = '{"email":"ada@example.com"}';
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ SERVICE_TOKENS: SERVICE_TOKEN });
 });
 
 afterAll(() => server.close());
@@ -86,7 +87,11 @@ describe("a supported encoding", () => {
   it("is recognised in any letter case, as HTTP content codings are", async () => {
     const res = await http1Request(server.port, {
       path: PATH,
-      headers: { "content-type": "application/json", "content-encoding": "GZip" },
+      headers: {
+        "content-type": "application/json",
+        "content-encoding": "GZip",
+        ...serviceAuthorization,
+      },
       body: gzipSync(JSON_BODY),
     });
 

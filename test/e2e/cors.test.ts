@@ -3,6 +3,7 @@ import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { RequestOtpRequestSchema } from "../../gen/auth/v1/auth_pb.js";
 import { http2Request } from "../support/raw-requests.js";
+import { SERVICE_TOKEN, serviceAuthorization } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // CORS as plain HTTP sees it: preflights and the headers on real answers, for listed and
@@ -111,7 +112,7 @@ describe("CORS with CORS_ORIGINS listing origins", () => {
   });
 
   it("gives gRPC-Web and Connect GET answers the same CORS headers", async () => {
-    const { baseUrl } = await start({ CORS_ORIGINS: APP });
+    const { baseUrl } = await start({ CORS_ORIGINS: APP, SERVICE_TOKENS: SERVICE_TOKEN });
     const message = toBinary(
       RequestOtpRequestSchema,
       create(RequestOtpRequestSchema, { email: "bo@example.com" }),
@@ -127,7 +128,7 @@ describe("CORS with CORS_ORIGINS listing origins", () => {
 
     const query = new URLSearchParams({ encoding: "json", message: '{"email":"bo@example.com"}' });
     const get = await fetch(`${baseUrl}/auth.v1.AuthService/GetStatus?${query}`, {
-      headers: { origin: APP },
+      headers: { origin: APP, ...serviceAuthorization },
     });
     expect(get.status).toBe(200);
     expect(get.headers.get("access-control-allow-origin")).toBe(APP);

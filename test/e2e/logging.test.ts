@@ -11,6 +11,7 @@ import {
 } from "../support/clients.js";
 import { http1Request } from "../support/raw-requests.js";
 import { codeFromConsole, killServices, startService } from "../support/service-process.js";
+import { startSmtpReceiver } from "../support/smtp-receiver.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 import { startWebhookReceiver } from "../support/webhook-receiver.js";
 
@@ -214,6 +215,28 @@ describe("one log line per RPC", () => {
       }),
     ]);
     expect(JSON.stringify(s.logs)).not.toContain(delivery.json.code);
+  });
+
+  it("masks the recipient an SMTP refusal names, even with a comma in its local part", async () => {
+    const smtp = await startSmtpReceiver();
+    cleanups.push(() => smtp.close());
+    smtp.answer({ kind: "refuse" });
+    const s = await server(
+      { OTP_SENDER: "smtp", SMTP_URL: smtp.url, OTP_MAIL_FROM: "codes@example.com" },
+      { realSender: true },
+    );
+    const client = createAuthClient("connect-json-h1", s.baseUrl);
+
+    await rejection(
+      client.requestOtp({ email: "Ada,Eve@example.com" }, { headers: { "x-request-id": "rcpt" } }),
+    );
+
+    const failed = s.logs.find((entry) => entry.msg === "delivery failed");
+    // The server quoted the local part ("ada,eve"@example.com) and named it in its reply.
+    expect(failed?.reason).toMatch(/550 5\.1\.1 <\*\*\*@example\.com>: Recipient address rejected/);
+    const written = JSON.stringify(s.logs).toLowerCase();
+    expect(written).not.toContain("ada,eve");
+    expect(written).not.toContain("eve@example.com");
   });
 
   it("writes nothing below LOG_LEVEL", async () => {

@@ -11,6 +11,7 @@ import {
   http2Request,
   type RawResponse,
 } from "../support/raw-requests.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // connect rejects these before a handler runs; the server must answer them in the service's own
@@ -22,7 +23,11 @@ const GARBAGE = Buffer.from([0xff, 0xff, 0xff]);
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer({ OTP_REQUEST_LIMIT: "1000/1h", OTP_IP_REQUEST_LIMIT: "off" });
+  server = await startTestServer({
+    OTP_REQUEST_LIMIT: "1000/1h",
+    OTP_IP_REQUEST_LIMIT: "off",
+    SERVICE_TOKENS: SERVICE_TOKEN,
+  });
 });
 
 afterAll(async () => {
@@ -62,7 +67,9 @@ function connectError(res: RawResponse): ConnectError {
 /** The server still answers a well-formed request, and nothing it saw was unexpected. */
 async function expectStillServing() {
   const client = createAuthClient("grpc", server.baseUrl);
-  expect((await client.getStatus({ email: "still@example.com" })).authenticated).toBe(false);
+  expect((await client.getStatus({ email: "still@example.com" }, asService)).authenticated).toBe(
+    false,
+  );
   expect(server.internalErrors).toEqual([]);
 }
 

@@ -11,6 +11,7 @@ import {
 import { createFailingStore } from "../support/fakes.js";
 import { type Scrape, scrape } from "../support/prometheus-text.js";
 import { envelope, http1Request, http2Request } from "../support/raw-requests.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 const REQUEST_OTP = "auth.v1.AuthService/RequestOtp";
@@ -122,14 +123,14 @@ describe("GET /metrics", () => {
   it.each<Protocol>(protocols)(
     "counts a refusal over %s by its code and reason",
     async (protocol) => {
-      server = await startTestServer();
+      server = await startTestServer({ SERVICE_TOKENS: SERVICE_TOKEN });
       const client = createAuthClient(protocol, server.baseUrl);
       const before = await scrape(server.baseUrl);
 
       const error = await rejection(
         client.verifyOtp({ email: "nobody@example.com", otp: "123456" }),
       );
-      await client.getStatus({ email: "nobody@example.com" });
+      await client.getStatus({ email: "nobody@example.com" }, asService);
 
       expect(error.code).toBe(Code.NotFound);
       const delta = moved(before, await scrape(server.baseUrl));
@@ -207,11 +208,14 @@ describe("GET /metrics", () => {
       reason: "",
     },
   ])("counts $kind store errors by operation", async ({ kind, error, code, reason }) => {
-    server = await startTestServer({}, { store: createFailingStore(error) });
+    server = await startTestServer(
+      { SERVICE_TOKENS: SERVICE_TOKEN },
+      { store: createFailingStore(error) },
+    );
     const client = createAuthClient("connect-json-h1", server.baseUrl);
     const before = await scrape(server.baseUrl);
 
-    await rejection(client.getStatus({ email: "ada@example.com" }));
+    await rejection(client.getStatus({ email: "ada@example.com" }, asService));
 
     const delta = moved(before, await scrape(server.baseUrl));
     expect(delta("otp_auth_store_errors_total", { kind, operation: "readAuthentication" })).toBe(1);

@@ -9,6 +9,7 @@ import {
   startPostgresServer,
 } from "../support/postgres-server.js";
 import { killServices, startService } from "../support/service-process.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 
 // A PostgreSQL server of this suite's own, so that it can be stopped and started under a running
 // service. postgres-outage.test.ts runs the suite with the service reaching it directly,
@@ -49,6 +50,7 @@ export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): 
         ...env(await createDatabase(postgres.url)),
         OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
         ACCESS_TOKEN_KEYS: writeKeySetFile(),
+        SERVICE_TOKENS: SERVICE_TOKEN,
       });
       const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
       await client.requestOtp({ email: "ada@example.com" });
@@ -63,7 +65,7 @@ export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): 
       for (const call of [
         () => client.requestOtp({ email: "ada@example.com" }, deadline),
         () => client.verifyOtp({ email: "ada@example.com", otp: "123456" }, deadline),
-        () => client.getStatus({ email: "ada@example.com" }, deadline),
+        () => client.getStatus({ email: "ada@example.com" }, { ...deadline, ...asService }),
       ]) {
         const error = await rejection(call());
         expect(Code[error.code]).toBe(Code[Code.Unavailable]);
@@ -76,7 +78,7 @@ export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): 
       await postgres.start();
       // The pool's old connections died with the server; the service gets new ones by itself.
       const answered = () =>
-        client.getStatus({ email: "ada@example.com" }).then(
+        client.getStatus({ email: "ada@example.com" }, asService).then(
           (status) => `authenticated=${status.authenticated}`,
           () => "refused",
         );
@@ -94,15 +96,16 @@ export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): 
         ...env(await createDatabase(postgres.url)),
         OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
         ACCESS_TOKEN_KEYS: writeKeySetFile(),
+        SERVICE_TOKENS: SERVICE_TOKEN,
       });
       const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
-      await client.getStatus({ email: "ada@example.com" });
+      await client.getStatus({ email: "ada@example.com" }, asService);
       postgres.freeze();
       try {
         // The bound is the client's deadline itself: answered UNAVAILABLE (the statement timeout,
         // 2 s) rather than DEADLINE_EXCEEDED when the client gives up at 5 s.
         const error = await rejection(
-          client.getStatus({ email: "ada@example.com" }, { timeoutMs: 5_000 }),
+          client.getStatus({ email: "ada@example.com" }, { timeoutMs: 5_000, ...asService }),
         );
         expect(Code[error.code]).toBe(Code[Code.Unavailable]);
         expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
@@ -110,7 +113,7 @@ export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): 
         postgres.thaw();
       }
       const answered = () =>
-        client.getStatus({ email: "ada@example.com" }).then(
+        client.getStatus({ email: "ada@example.com" }, asService).then(
           (status) => `authenticated=${status.authenticated}`,
           () => "refused",
         );

@@ -26,7 +26,9 @@ function deadline(ms: number, what: string): Promise<never> {
 
 describe("the service as a process", () => {
   it("lets a newcomer log in with the code printed on the console", async () => {
-    const { service, port } = await startService();
+    // Asking by email with no service token, as seed A did, needs STATUS_BY_EMAIL=open.
+    const { service, port } = await startService({ STATUS_BY_EMAIL: "open" });
+    await service.log({ msg: "status by email is open", level: "warn" });
     const email = "newcomer@example.com";
 
     expect(await call(port, "GetStatus", { email })).toEqual({ status: 200, json: {} });
@@ -70,6 +72,7 @@ describe("the service as a process", () => {
     ["STORAGE", "redis"],
     ["SESSION_TTL", "0s"],
     ["OTP_SENDER", "sms"],
+    ["STATUS_BY_EMAIL", "yes"],
   ])("refuses to start with %s=%s and says which variable is wrong", async (variable, value) => {
     const service = spawnService({ [variable]: value });
 
@@ -79,6 +82,15 @@ describe("the service as a process", () => {
     expect(exit.code).not.toBe(0);
     expect(service.stderr()).toContain(variable);
     expect(service.stdout()).not.toContain("listening");
+  });
+
+  it("refuses a bad STATUS_BY_EMAIL saying what it accepts", async () => {
+    const service = spawnService({ STATUS_BY_EMAIL: "public" });
+
+    expect((await service.exited).code).toBe(2);
+    expect(service.stderr()).toMatch(
+      /^otp-auth: cannot start: STATUS_BY_EMAIL="public" is not valid: expected closed .* or open /,
+    );
   });
 
   it("refuses a short OTP_HMAC_KEY without printing the key", async () => {

@@ -14,6 +14,7 @@ import {
   startService,
   tryConnect,
 } from "../support/service-process.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
 
 // The documented start commands, run as a supervisor runs them: the signal goes to the PID of the
@@ -137,12 +138,17 @@ describe.each(Object.keys(LAUNCHES))("started with `%s`", (name) => {
 
 describe("the production install", () => {
   it("serves the login page and the API with only runtime dependencies installed", async () => {
-    const { port } = await startService({}, LAUNCHES["node dist/src/main.js"]?.());
+    const { port } = await startService(
+      { SERVICE_TOKENS: SERVICE_TOKEN },
+      LAUNCHES["node dist/src/main.js"]?.(),
+    );
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<html");
 
     const client = createAuthClient("connect-json-h1", `http://127.0.0.1:${port}`);
-    expect((await client.getStatus({ email: "ada@example.com" })).authenticated).toBe(false);
+    expect((await client.getStatus({ email: "ada@example.com" }, asService)).authenticated).toBe(
+      false,
+    );
   });
 });

@@ -26,8 +26,15 @@ afterEach(async () => {
   server = undefined;
 });
 
+/**
+ * Seed A's REST routes, its unauthenticated `GET /auth/status?email=` among them: that lookup
+ * needs STATUS_BY_EMAIL=open (closed by default, see status-by-email.test.ts).
+ */
 async function serve(env: Record<string, string> = {}, options = {}): Promise<TestServer> {
-  server = await startTestServer({ OTP_IP_REQUEST_LIMIT: "off", ...env }, options);
+  server = await startTestServer(
+    { OTP_IP_REQUEST_LIMIT: "off", STATUS_BY_EMAIL: "open", ...env },
+    options,
+  );
   return server;
 }
 

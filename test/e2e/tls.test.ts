@@ -16,6 +16,7 @@ import { createSharedChromium } from "../support/chromium.js";
 import { createGrpcJsClient } from "../support/clients.js";
 import { callGrpcJs } from "../support/raw-requests.js";
 import { killServices, spawnService, startService } from "../support/service-process.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 
 // The real process with TLS_CERT_FILE and TLS_KEY_FILE set to throwaway self-signed certificates
 // (test/support/tls: localhost and 127.0.0.1; "renewed" stands for the next year's certificate).
@@ -98,7 +99,7 @@ describe("the main port with TLS_CERT_FILE and TLS_KEY_FILE", () => {
   });
 
   it.each(["1.1", "2"] as const)("answers Connect JSON over HTTPS/%s", async (httpVersion) => {
-    const { port } = await startTlsService();
+    const { port } = await startTlsService({ SERVICE_TOKENS: SERVICE_TOKEN });
     const client = createClient(
       AuthService,
       createConnectTransport({
@@ -109,14 +110,14 @@ describe("the main port with TLS_CERT_FILE and TLS_KEY_FILE", () => {
     );
 
     const issued = await client.requestOtp({ email: "ada@example.com" });
-    const status = await client.getStatus({ email: "ada@example.com" });
+    const status = await client.getStatus({ email: "ada@example.com" }, asService);
 
     expect(issued.otpId).not.toBe("");
     expect(status.authenticated).toBe(false);
   });
 
   it("answers gRPC over TLS from @grpc/grpc-js and from connect-node", async () => {
-    const { port } = await startTlsService();
+    const { port } = await startTlsService({ SERVICE_TOKENS: SERVICE_TOKEN });
     const grpcJs = createGrpcJsClient(port, grpc.credentials.createSsl(Buffer.concat(ca)));
     const connectGrpc = createClient(
       AuthService,
@@ -128,7 +129,7 @@ describe("the main port with TLS_CERT_FILE and TLS_KEY_FILE", () => {
       "RequestOtp",
       create(RequestOtpRequestSchema, { email: "ada@example.com" }),
     );
-    const fromConnect = await connectGrpc.getStatus({ email: "ada@example.com" });
+    const fromConnect = await connectGrpc.getStatus({ email: "ada@example.com" }, asService);
     grpcJs.close();
 
     expect(fromGrpcJs.otpId).not.toBe("");

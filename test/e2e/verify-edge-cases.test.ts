@@ -8,6 +8,7 @@ import { createPostgresStore } from "../../src/storage/postgres/postgres-store.j
 import { createAuthClient, detailsOf } from "../support/clients.js";
 import { createGatedStore } from "../support/fakes.js";
 import { createDatabase, truncateAll } from "../support/postgres-server.js";
+import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // VerifyOtp's edge cases that hang on what a store keeps, on each backend, over a real server:
@@ -53,7 +54,10 @@ describe.each(Object.keys(backends))(
     it("the old code, replaced between VerifyOtp's read and its consume, does not authenticate", async () => {
       const store = await (backends[name] as () => Promise<OtpStore>)();
       const gated = createGatedStore(store);
-      server = await startTestServer({}, { store: gated.store, codes: ["111111", "222222"] });
+      server = await startTestServer(
+        { SERVICE_TOKENS: SERVICE_TOKEN },
+        { store: gated.store, codes: ["111111", "222222"] },
+      );
       const client = createAuthClient("connect-json-h1", server.baseUrl);
       const email = "race-replace@example.com";
       await client.requestOtp({ email });
@@ -66,10 +70,10 @@ describe.each(Object.keys(backends))(
       await client.requestOtp({ email });
 
       expect(await verifying).toBe("OTP_MISMATCH Unauthenticated");
-      expect((await client.getStatus({ email })).authenticated).toBe(false);
+      expect((await client.getStatus({ email }, asService)).authenticated).toBe(false);
       // The newer code still verifies (the failed attempt counted, but did not lock).
       expect(await verdictOf(client.verifyOtp({ email, otp: "222222" }))).toBe("OK");
-      expect((await client.getStatus({ email })).authenticated).toBe(true);
+      expect((await client.getStatus({ email }, asService)).authenticated).toBe(true);
     });
 
     it("a used code that has since expired answers OTP_ALREADY_USED, not OTP_EXPIRED", async () => {

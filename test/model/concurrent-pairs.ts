@@ -10,7 +10,12 @@ import {
   RequestOtp,
   type System,
 } from "./model-commands.js";
-import { type Outcome, ReferenceModel, type RequestInput } from "./reference-model.js";
+import {
+  MODEL_SERVICE_TOKEN,
+  type Outcome,
+  ReferenceModel,
+  type RequestInput,
+} from "./reference-model.js";
 
 // The concurrent mode of the model tests: after a random sequential prefix, two calls run at
 // once (verify/verify, verify/request, request/request) while fast-check's scheduler decides
@@ -279,7 +284,9 @@ export async function checkRace(
       expect(allowed, `${race}; ${purpose} left ${JSON.stringify(left)}`).toContainEqual(left);
     }
   }
-  const status = await outcomeOf(real.service.getStatus({ email: EMAIL }));
+  const status = await outcomeOf(
+    real.service.getStatus({ email: EMAIL, serviceToken: MODEL_SERVICE_TOKEN }),
+  );
   expect(
     matching.map(({ model: m }) => m.getStatus({ email: EMAIL })),
     `${race}; status afterwards`,

@@ -8,6 +8,7 @@ import { createFakeClock, createRecordingSender, createRecordingSigner } from ".
 import {
   type AccountInput,
   MODEL_POLICY,
+  MODEL_SERVICE_TOKEN,
   type Outcome,
   ReferenceModel,
   type RequestInput,
@@ -54,6 +55,7 @@ export function createSystem(store: OtpStore): System {
     policy: { ...MODEL_POLICY },
     hmacKey: new Uint8Array(32).fill(42),
     accessTokens: createRecordingSigner(),
+    serviceTokens: [MODEL_SERVICE_TOKEN],
   });
   return { service, store, clock, sender };
 }
@@ -256,7 +258,9 @@ class GetStatus implements Command {
   check = () => true;
   async run(model: ReferenceModel, system: System) {
     const expected = model.getStatus(this.account);
-    const actual = await outcomeOf(system.service.getStatus(this.account));
+    const actual = await outcomeOf(
+      system.service.getStatus({ ...this.account, serviceToken: MODEL_SERVICE_TOKEN }),
+    );
     expect(actual.outcome).toEqual(expected);
   }
   toString = () => `GetStatus(${JSON.stringify(this.account)})`;

@@ -14,7 +14,11 @@ export const MODEL_POLICY = {
   sessionTtlMs: 24 * 60 * 60_000,
   accessTokenTtlMs: 15 * 60_000,
   idempotencyTtlMs: 24 * 60 * 60_000,
+  statusByEmail: "closed",
 } as const;
+
+/** The service token the model's GetStatus by email presents: it asks as a trusted service. */
+export const MODEL_SERVICE_TOKEN = "model-service-token-0123456789abcdefghijklmnop";
 
 const P = MODEL_POLICY;
 

@@ -158,12 +158,32 @@ describe("SERVICE_TOKENS gates GetStatus by email", () => {
     );
   });
 
-  it("unset, email lookups are open (development)", async () => {
+  it("unset, email lookups are refused alike (closed by default)", async () => {
     const { service, port } = await startService({});
+    const baseUrl = `http://127.0.0.1:${port}`;
+    await login(service, baseUrl);
+    const client = createAuthClient("grpc", baseUrl);
+    for (const authorization of [undefined, `Bearer ${SERVICE_TOKEN}`]) {
+      const error = await rejection(
+        client.getStatus(
+          { email: EMAIL },
+          authorization === undefined ? {} : { headers: { authorization } },
+        ),
+      );
+      expect(error.code, String(authorization)).toBe(Code.Unauthenticated);
+      expect(detailsOf(error).errorInfo?.reason).toBe("CALLER_UNAUTHENTICATED");
+    }
+  });
+
+  it("unset, with STATUS_BY_EMAIL=open email lookups are open (development), with a warning", async () => {
+    const { service, port } = await startService({ STATUS_BY_EMAIL: "open" });
     const baseUrl = `http://127.0.0.1:${port}`;
     await login(service, baseUrl);
     const status = await createAuthClient("grpc", baseUrl).getStatus({ email: EMAIL });
     expect(status.authenticated).toBe(true);
+    expect(service.logs()).toContainEqual(
+      expect.objectContaining({ level: "warn", msg: "status by email is open" }),
+    );
   });
 });
 

@@ -3,10 +3,10 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import type { IssuedOtp } from "../../src/domain/otp-store.js";
 import { createPostgresStore } from "../../src/storage/postgres/postgres-store.js";
+import { MINUTE, newCode, T0, use } from "./contract/fixtures.js";
 import { createContractDatabase } from "./postgres-contract-database.js";
 import { describeStoreContract } from "./store-contract.js";
 
-const T0 = Date.UTC(2026, 0, 1);
 const response: IssuedOtp = {
   otpId: "otp-1",
   expiresAt: T0 + 300_000,
@@ -46,6 +46,39 @@ describe("postgres idempotency leases", () => {
       expect(await claim()).toEqual({ kind: "replay", response });
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe("postgres user records", () => {
+  it("are kept for good: a user who returns after every record of theirs was purged keeps their id", async () => {
+    const { store, dispose } = await database.openStore(database.url, "none")();
+    try {
+      const day = 24 * 60 * MINUTE;
+      await store.activateCode(newCode({ email: "returning@example.com", userId: "user-first" }));
+      expect(
+        await store.consumeCode(use({ email: "returning@example.com", userId: "user-unused" })),
+      ).toEqual({ kind: "consumed", userId: "user-first" });
+      // Long after the code, its session and the user's retention have all passed.
+      await store.purgeExpired(T0 + 400 * day);
+      const later = T0 + 401 * day;
+      await store.activateCode(
+        newCode({
+          email: "returning@example.com",
+          userId: "user-second",
+          otpId: "otp-2",
+          issuedAt: later,
+          expiresAt: later + 5 * MINUTE,
+          retainUntil: later + 10 * MINUTE,
+        }),
+      );
+      expect(
+        await store.consumeCode(
+          use({ email: "returning@example.com", otpId: "otp-2", now: later + MINUTE }),
+        ),
+      ).toEqual({ kind: "consumed", userId: "user-first" });
+    } finally {
+      await dispose();
     }
   });
 });

@@ -10,10 +10,12 @@ import {
   createRecordingSender,
   createRecordingSigner,
 } from "./fakes.js";
+import { SERVICE_TOKEN } from "./service-token.js";
 
 /**
  * The domain service over a memory store, a fake clock, fixed codes, a recording sender and a
- * recording access-token signer.
+ * recording access-token signer. SERVICE_TOKEN is its one service token unless `serviceTokens`
+ * says otherwise (`[]` for none): an email lookup presents it, as a trusted service would.
  */
 export function createDomainHarness(
   options: {
@@ -39,7 +41,7 @@ export function createDomainHarness(
     policy,
     hmacKey: randomBytes(32),
     accessTokens: signer,
-    ...(options.serviceTokens ? { serviceTokens: options.serviceTokens } : {}),
+    serviceTokens: options.serviceTokens ?? [SERVICE_TOKEN],
     ...(options.events ? { events: options.events } : {}),
   });
   return { service, store, clock, sender, policy, signer };

@@ -11,6 +11,7 @@ import { createAuthClient } from "./clients.js";
 import type { MixedLoad } from "./mixed-load.js";
 import type { PostgresServer } from "./postgres-server.js";
 import { type ServiceProcess, startService } from "./service-process.js";
+import { asService, SERVICE_TOKEN } from "./service-token.js";
 
 // Two service processes on one PostgreSQL database, and the faults a test or the soak injects
 // into them while a mixed load runs. Each fault waits for the load to show it (a refusal from the
@@ -51,6 +52,8 @@ export async function startCluster(options: {
     OTP_MAX_ATTEMPTS: String(FAULT_POLICY.maxAttempts),
     OTP_LOCKOUT: `${FAULT_POLICY.lockoutMs}ms`,
     LOG_LEVEL: "fatal",
+    // The load and the audit look emails up as a trusted service would.
+    SERVICE_TOKENS: SERVICE_TOKEN,
   };
   const started = await Promise.all(
     Array.from({ length: options.instances ?? 2 }, () => startService(env)),
@@ -150,7 +153,7 @@ export async function auditRun(
   const client = createAuthClient("grpc", cluster.baseUrls[0] as string);
   const statuses = new Map<string, boolean>();
   for (const email of load.emails) {
-    statuses.set(email, (await client.getStatus({ email })).authenticated);
+    statuses.set(email, (await client.getStatus({ email }, asService)).authenticated);
   }
   return audit({
     ledger: load.ledger,

@@ -5,6 +5,7 @@ import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import type { CodeReceiver } from "../bench/code-receiver.js";
 import type { LedgerEntry, Outcome } from "./audit.js";
 import { createAuthClient, detailsOf, type Protocol } from "./clients.js";
+import { serviceAuthorization } from "./service-token.js";
 
 // A mixed load for fault tests and the soak: workers that each own some emails and, one call at
 // a time per email, request codes, verify right and wrong ones (now and then the right one on
@@ -181,7 +182,11 @@ export function startMixedLoad(options: {
       "GetStatus",
       state,
       instance,
-      (client) => client.getStatus({ email: state.email }, { timeoutMs: CALL_TIMEOUT_MS }),
+      (client) =>
+        client.getStatus(
+          { email: state.email },
+          { timeoutMs: CALL_TIMEOUT_MS, headers: serviceAuthorization },
+        ),
       (res) => ({ ok: true, authenticated: res.authenticated }),
     );
 

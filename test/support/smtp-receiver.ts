@@ -64,9 +64,11 @@ export async function startSmtpReceiver(options: { secure?: boolean; startTls?: 
     onAuth(auth, _session, callback) {
       callback(null, { user: auth.username });
     },
-    onRcptTo(_address, _session, callback) {
+    onRcptTo(address, _session, callback) {
       if (answer.kind === "refuse") {
-        callback(Object.assign(new Error("mailbox unavailable"), { responseCode: 550 }));
+        // Naming the recipient, as Postfix does: the service logs the reply.
+        const reply = `5.1.1 <${address.address}>: Recipient address rejected: mailbox unavailable`;
+        callback(Object.assign(new Error(reply), { responseCode: 550 }));
         return;
       }
       callback();

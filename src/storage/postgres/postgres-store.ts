@@ -40,13 +40,12 @@ export function createPostgresStore(
         "otp_purge",
         `WITH c AS (DELETE FROM otp_codes WHERE retain_until <= $1 RETURNING 1),
               a AS (DELETE FROM otp_attempts WHERE retain_until <= $1 RETURNING 1),
-              u AS (DELETE FROM otp_users WHERE retain_until <= $1 RETURNING 1),
               s AS (DELETE FROM otp_slots WHERE expires_at <= $1 RETURNING 1),
               i AS (DELETE FROM otp_idempotency
                      WHERE expires_at <= $1 AND (response IS NOT NULL OR lease_until <= clock_timestamp())
                     RETURNING 1),
               se AS (DELETE FROM otp_sessions WHERE expires_at <= $1 RETURNING 1)
-         SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a) + (SELECT count(*) FROM u)
+         SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a)
               + (SELECT count(*) FROM s) + (SELECT count(*) FROM i) + (SELECT count(*) FROM se)
               AS purged`,
         [date(now)],
