@@ -186,7 +186,10 @@ describe("seed B's event sequence over its HTTP dialect", () => {
     const get = await post("/otp/request", undefined, {}, "GET");
     expect({ status: get.status, body: get.body, allow: get.headers.get("allow") }).toEqual({
       status: 405,
-      body: { error: "method_not_allowed" },
+      body: {
+        error: "method_not_allowed",
+        message: "GET is not allowed at /otp/request: use POST",
+      },
       allow: "POST",
     });
   });
