@@ -1,6 +1,7 @@
 /** Request fields that validation can reject; `body` is the request as a whole. */
 export type RequestField =
   | "email"
+  | "external_id"
   | "otp"
   | "purpose"
   | "idempotency_key"
@@ -24,6 +25,11 @@ export type Refusal =
   | { readonly kind: "idempotency_mismatch" }
   /** An email lookup without a valid service token while service tokens are required. */
   | { readonly kind: "caller_unauthenticated" }
+  /**
+   * An account named by external id asked for a code, but the configured sender cannot reach one
+   * (only the webhook can: the application knows how to reach its user).
+   */
+  | { readonly kind: "external_id_delivery_unavailable" }
   /** The code `otpId` was not delivered; the error's cause says why. */
   | { readonly kind: "delivery_failed"; readonly otpId: string }
   | { readonly kind: "storage_unavailable" };
@@ -59,7 +65,7 @@ export function describeWait(ms: number): string {
   return `${Math.ceil(minutes / 60)} hours`;
 }
 
-/** The refusal for a locked (email, purpose). */
+/** The refusal for a locked (account, purpose). */
 export function lockedError(retryAfterMs: number): OtpError {
   return new OtpError(
     { kind: "locked", retryAfterMs },

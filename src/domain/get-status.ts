@@ -1,3 +1,4 @@
+import { type AccountName, accountKey, accountOfKey, readAccount } from "./account.js";
 import { invalidArgument } from "./errors.js";
 import type { OtpStore } from "./otp-store.js";
 import type { Clock, OtpEvents } from "./ports.js";
@@ -10,11 +11,12 @@ import {
   isLive,
   issueAccessToken,
 } from "./session.js";
-import { normalizeEmail } from "./validate.js";
 
 export interface StatusInput {
-  readonly email: string;
-  /** A session token; when given, the question is about that session, not about an email. */
+  /** The account asked about, by exactly one of `email` and `externalId` (empty is absent). */
+  readonly email?: string | undefined;
+  readonly externalId?: string | undefined;
+  /** A session token; when given, the question is about that session, not about an account. */
   readonly sessionToken?: string | undefined;
   /** The service token the caller presented (`authorization: Bearer …`), if any. */
   readonly serviceToken?: string | undefined;
@@ -44,7 +46,8 @@ export interface Status {
 export interface SessionFacts {
   readonly sessionId: string;
   readonly userId: string;
-  readonly email: string;
+  /** The session's account, named as it was when the code was requested. */
+  readonly account: AccountName;
   readonly purpose: string;
   readonly expiresAt: number;
   /** A fresh access token for the session. */
@@ -53,24 +56,27 @@ export interface SessionFacts {
 
 /**
  * By session token: the session's facts and a fresh access token while it is live; unknown,
- * expired and revoked tokens alike are only "not authenticated". By email (a trusted service's
- * question, gated by checkServiceCaller before the email is even read): authenticated while the
- * email has a live session.
+ * expired and revoked tokens alike are only "not authenticated". By account (email or external
+ * id: a trusted service's question, gated by checkServiceCaller before the account is even read):
+ * authenticated while the account has a live session.
  */
 export async function getStatus(deps: GetStatusDeps, input: StatusInput): Promise<Status> {
   const sessionToken = input.sessionToken ?? "";
   if (sessionToken !== "") {
-    if (input.email !== "") {
+    if ((input.email ?? "") !== "" || (input.externalId ?? "") !== "") {
       throw invalidArgument(
         "session_token",
-        "send either session_token or email, not both: they ask different questions",
+        "send either session_token or an account (email or external_id), not both: they ask different questions",
       );
     }
     return sessionStatus(deps, checkSessionToken(sessionToken));
   }
   checkServiceCaller(deps.serviceTokens ?? [], deps.policy.statusByEmail, input.serviceToken);
-  const email = normalizeEmail(input.email);
-  const authenticatedAt = await deps.store.readAuthentication(email, deps.clock.now());
+  const account = readAccount(input);
+  const authenticatedAt = await deps.store.readAuthentication(
+    accountKey(account),
+    deps.clock.now(),
+  );
   return authenticatedAt === null
     ? { authenticated: false }
     : { authenticated: true, authenticatedAt };
@@ -84,16 +90,18 @@ async function sessionStatus(deps: GetStatusDeps, token: string): Promise<Status
   if (!live) {
     return { authenticated: false };
   }
+  // The store keeps the account's key; the session answers with the name it was requested by.
+  const account = accountOfKey(session.email);
   return {
     authenticated: true,
     authenticatedAt: session.createdAt,
     session: {
       sessionId: session.sessionId,
       userId: session.userId,
-      email: session.email,
+      account,
       purpose: session.purpose,
       expiresAt: session.expiresAt,
-      accessToken: await issueAccessToken(deps, session, now),
+      accessToken: await issueAccessToken(deps, { ...session, account }, now),
     },
   };
 }

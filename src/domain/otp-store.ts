@@ -8,6 +8,10 @@ import type { RateLimit } from "./policy.js";
  * Methods reject with an OtpError of kind `storage_unavailable` when the backend cannot be
  * reached, or with the caller's abort reason where a method takes a signal; any other rejection is
  * a bug.
+ *
+ * Wherever the port says `email`, it means the account's key (account.ts `accountKey`): the
+ * normalised email of an account named by email, or a key no email can equal for one named by
+ * external id. A store treats it as an opaque, case-sensitive string and never parses it.
  */
 export interface OtpStore {
   /** The active code of (email, purpose), if any, and its lock. */

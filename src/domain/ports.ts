@@ -20,7 +20,10 @@ export interface RandomSource {
 export interface AccessTokenClaims {
   /** The user's id. */
   readonly sub: string;
-  readonly email: string;
+  /** The account's email; absent for an account named by external id. */
+  readonly email?: string;
+  /** The account's external id; absent for an account named by email. */
+  readonly ext?: string;
   readonly purpose: string;
   /** The session's id. */
   readonly sid: string;
@@ -39,13 +42,22 @@ export interface AccessTokenSigner {
   sign(claims: AccessTokenClaims): Promise<string>;
 }
 
-/** What a sender needs to deliver one code. */
-export interface OtpDelivery {
+/** What a sender needs to deliver one code, whoever it goes to. */
+interface CodeDelivery {
   readonly otpId: string;
-  readonly email: string;
   readonly purpose: string;
   readonly code: string;
   readonly expiresAt: number;
+}
+
+/** A code for an account named by email. */
+export interface OtpDelivery extends CodeDelivery {
+  readonly email: string;
+}
+
+/** A code for an account named by external id: the application knows how to reach its user. */
+export interface ExternalIdDelivery extends CodeDelivery {
+  readonly externalId: string;
 }
 
 /**
@@ -55,6 +67,12 @@ export interface OtpDelivery {
 export interface OtpSender {
   /** `signal` aborts when the caller gives up (deadline, disconnect): the send then stops. */
   send(delivery: OtpDelivery, signal?: AbortSignal): Promise<void>;
+  /**
+   * Delivers a code to an account named by external id, as `send` does to an email. Only a sender
+   * that can reach such an account has it (the webhook); without it the domain refuses those
+   * requests before using any quota.
+   */
+  sendToExternalId?(delivery: ExternalIdDelivery, signal?: AbortSignal): Promise<void>;
   /** Releases what the sender holds (SMTP's pooled connections); at shutdown. */
   close?(): void | Promise<void>;
 }

@@ -1,10 +1,11 @@
+import { type AccountName, accountKey, readAccount, requestLimitBucket } from "./account.js";
 import { describeWait, lockedError, OtpError } from "./errors.js";
 import { ipBucketOf } from "./ip-bucket.js";
 import { hashCode } from "./otp-code.js";
 import type { IssuedOtp, OtpStore, SlotOutcome } from "./otp-store.js";
 import type { Policy } from "./policy.js";
 import type { Clock, OtpEvents, OtpSender, RandomSource } from "./ports.js";
-import { checkIdempotencyKey, normalizeEmail, normalizePurpose } from "./validate.js";
+import { checkIdempotencyKey, normalizePurpose } from "./validate.js";
 
 /** What issuing and delivering a code needs. */
 export interface RequestOtpDeps {
@@ -20,7 +21,9 @@ export interface RequestOtpDeps {
 }
 
 export interface RequestOtpInput {
-  readonly email: string;
+  /** The account, named by exactly one of `email` and `externalId` (empty is absent). */
+  readonly email?: string | undefined;
+  readonly externalId?: string | undefined;
   readonly purpose: string;
   /** The `idempotency-key` request header, if the client sent one. */
   readonly idempotencyKey?: string | undefined;
@@ -34,19 +37,26 @@ export interface RequestOtpInput {
 }
 
 /**
- * Issues and delivers a new code for (email, purpose). Checks, in order: input, idempotency replay,
- * lock, per-email limit, per-IP limit. Refused and undelivered requests use no quota.
+ * Issues and delivers a new code for (account, purpose). Checks, in order: input (and that the
+ * sender can reach an account named by external id), idempotency replay, lock, per-account limit,
+ * per-IP limit. Refused and undelivered requests use no quota.
  */
 export async function requestOtp(deps: RequestOtpDeps, input: RequestOtpInput): Promise<IssuedOtp> {
-  const email = normalizeEmail(input.email);
+  const account = readAccount(input);
   const purpose = normalizePurpose(input.purpose);
-  if (input.idempotencyKey === undefined) {
-    return issue(deps, email, purpose, input.clientIp, input.signal);
+  const key =
+    input.idempotencyKey === undefined ? undefined : checkIdempotencyKey(input.idempotencyKey);
+  // Refused before anything is stored or counted: the configured sender cannot reach this user.
+  if (account.externalId !== undefined && deps.sender.sendToExternalId === undefined) {
+    throw externalIdUndeliverable();
   }
-  const key = checkIdempotencyKey(input.idempotencyKey);
+  if (key === undefined) {
+    return issue(deps, account, purpose, input.clientIp, input.signal);
+  }
+  const owner = accountKey(account);
   const now = deps.clock.now();
   const claim = await deps.store.claimIdempotencyKey({
-    email,
+    email: owner,
     key,
     purpose,
     now,
@@ -64,18 +74,18 @@ export async function requestOtp(deps: RequestOtpDeps, input: RequestOtpInput): 
   }
   let issued: IssuedOtp;
   try {
-    issued = await issue(deps, email, purpose, input.clientIp, input.signal);
+    issued = await issue(deps, account, purpose, input.clientIp, input.signal);
   } catch (e) {
-    await bestEffort(deps.store.releaseIdempotencyKey(email, key, claim.holder));
+    await bestEffort(deps.store.releaseIdempotencyKey(owner, key, claim.holder));
     throw e;
   }
-  await deps.store.completeIdempotencyKey(email, key, claim.holder, issued);
+  await deps.store.completeIdempotencyKey(owner, key, claim.holder, issued);
   return issued;
 }
 
 async function issue(
   deps: RequestOtpDeps,
-  email: string,
+  account: AccountName,
   purpose: string,
   clientIp: string | undefined,
   signal: AbortSignal | undefined,
@@ -85,19 +95,20 @@ async function issue(
   signal?.throwIfAborted();
   const now = clock.now();
   const otpId = random.id();
-  const emailBucket = `email:${email}`;
-  // The lock is checked in the same step as the email limit, before it: one round trip fewer.
-  const emailSlot = await store.takeSlot({
-    bucket: emailBucket,
+  const owner = accountKey(account);
+  const accountBucket = requestLimitBucket(account);
+  // The lock is checked in the same step as the account's limit, before it: one round trip fewer.
+  const accountSlot = await store.takeSlot({
+    bucket: accountBucket,
     slotId: otpId,
     now,
     limit: policy.requestLimit,
-    unlessLocked: { email, purpose },
+    unlessLocked: { email: owner, purpose },
   });
-  if (!emailSlot.granted) {
-    throw slotRefusal(emailSlot, now, "request_limit");
+  if (!accountSlot.granted) {
+    throw slotRefusal(accountSlot, now, "request_limit");
   }
-  const taken = [emailBucket];
+  const taken = [accountBucket];
   if (clientIp !== undefined && policy.ipRequestLimit !== null) {
     const ipBucket = ipBucketOf(clientIp);
     const ipSlot = await store.takeSlot({
@@ -117,7 +128,7 @@ async function issue(
   const expiresAt = now + policy.codeTtlMs;
   try {
     signal?.throwIfAborted();
-    await deps.sender.send({ otpId, email, purpose, code, expiresAt }, signal);
+    await deliver(deps.sender, account, { otpId, purpose, code, expiresAt }, signal);
   } catch (cause) {
     // The code was never activated, so it cannot verify; the previous one keeps working.
     await releaseSlots(store, taken, otpId);
@@ -132,10 +143,10 @@ async function issue(
   }
   await store.activateCode({
     userId: random.id(),
-    email,
+    email: owner,
     purpose,
     otpId,
-    codeHash: hashCode(deps.hmacKey, { otpId, email, purpose, code }),
+    codeHash: hashCode(deps.hmacKey, { otpId, email: owner, purpose, code }),
     issuedAt: now,
     expiresAt,
     // Kept one more TTL after expiry so a late attempt hears "expired", not "not found".
@@ -146,13 +157,38 @@ async function issue(
     otpId,
     expiresAt,
     ttlMs: policy.codeTtlMs,
-    remainingRequests: emailSlot.remaining,
+    remainingRequests: accountSlot.remaining,
     codeLength: policy.codeLength,
   };
 }
 
+/** Hands the code to the sender, by the way its account is named. */
+function deliver(
+  sender: OtpSender,
+  account: AccountName,
+  code: { otpId: string; purpose: string; code: string; expiresAt: number },
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (account.externalId === undefined) {
+    return sender.send({ ...code, email: account.email }, signal);
+  }
+  if (sender.sendToExternalId === undefined) {
+    // requestOtp refused this before taking any quota; here only for the types.
+    throw externalIdUndeliverable();
+  }
+  return sender.sendToExternalId({ ...code, externalId: account.externalId }, signal);
+}
+
+function externalIdUndeliverable(): OtpError {
+  return new OtpError(
+    { kind: "external_id_delivery_unavailable" },
+    "codes for an account named by external_id are delivered only by the webhook sender, " +
+      "and this service is not configured with OTP_SENDER=webhook",
+  );
+}
+
 const LIMIT_MESSAGES = {
-  request_limit: "too many codes requested for this email",
+  request_limit: "too many codes requested for this account",
   ip_limit: "too many codes requested from this address",
 } as const;
 

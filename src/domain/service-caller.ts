@@ -27,7 +27,7 @@ export function checkServiceCaller(
     // The same answer whether or not tokens are configured: a caller learns nothing of the setup.
     throw new OtpError(
       { kind: "caller_unauthenticated" },
-      "looking up an email needs a service token: send authorization: Bearer <token>",
+      "looking up an account by email or external_id needs a service token: send authorization: Bearer <token>",
     );
   }
 }

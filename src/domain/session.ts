@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { AccountName } from "./account.js";
 import { invalidArgument } from "./errors.js";
 import type { StoredSession } from "./otp-store.js";
 import type { Policy } from "./policy.js";
@@ -45,20 +46,28 @@ export interface AccessTokenDeps {
   readonly policy: Policy;
 }
 
+/** What an access token is issued for: a session and the account it belongs to. */
+export interface TokenSubject
+  extends Pick<StoredSession, "sessionId" | "userId" | "purpose" | "expiresAt"> {
+  readonly account: AccountName;
+}
+
 /**
  * Signs a new access token for a live session at `now`: ACCESS_TOKEN_TTL long, but never past
- * the session's end (JWT times are whole seconds, so both are rounded down).
+ * the session's end (JWT times are whole seconds, so both are rounded down). It names the account
+ * as it is named: claim `email`, or claim `ext` for an external id (and then no `email`).
  */
 export async function issueAccessToken(
   deps: AccessTokenDeps,
-  session: Pick<StoredSession, "sessionId" | "userId" | "email" | "purpose" | "expiresAt">,
+  session: TokenSubject,
   now: number,
 ): Promise<AccessToken> {
   const iat = Math.floor(now / 1000);
   const exp = Math.floor(Math.min(now + deps.policy.accessTokenTtlMs, session.expiresAt) / 1000);
   const token = await deps.accessTokens.sign({
     sub: session.userId,
-    email: session.email,
+    email: session.account.email,
+    ext: session.account.externalId,
     purpose: session.purpose,
     sid: session.sessionId,
     jti: deps.random.id(),

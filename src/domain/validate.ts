@@ -7,6 +7,7 @@ const MAX_LOCAL_PART_LENGTH = 64;
 const EMAIL_SHAPE = /^[^\s@\p{Cc}\uFFFD]+@[^\s@\p{Cc}\uFFFD.]+(\.[^\s@\p{Cc}\uFFFD.]+)+$/u;
 const PURPOSE_SHAPE = /^[a-z][a-z0-9_-]{0,31}$/;
 const IDEMPOTENCY_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
+const EXTERNAL_ID_SHAPE = /^[\x21-\x7e]{1,128}$/;
 
 /** The purpose used when a request leaves it empty. */
 export const DEFAULT_PURPOSE = "login";
@@ -73,4 +74,19 @@ export function checkIdempotencyKey(key: string): string {
     );
   }
   return key;
+}
+
+/**
+ * Returns the external id unchanged: it is the application's own name for its user, so it is
+ * case-sensitive and neither trimmed nor normalised. Throws naming `external_id` unless it is 1 to
+ * 128 visible ASCII characters.
+ */
+export function checkExternalId(externalId: string): string {
+  if (!EXTERNAL_ID_SHAPE.test(externalId)) {
+    throw invalidArgument(
+      "external_id",
+      "external_id must be 1 to 128 visible ASCII characters (no spaces)",
+    );
+  }
+  return externalId;
 }

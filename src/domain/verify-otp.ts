@@ -1,3 +1,4 @@
+import { accountKey, readAccount } from "./account.js";
 import { lockedError, OtpError } from "./errors.js";
 import { hashCode, hashesEqual } from "./otp-code.js";
 import type { OtpStore } from "./otp-store.js";
@@ -8,7 +9,7 @@ import {
   hashSessionToken,
   issueAccessToken,
 } from "./session.js";
-import { normalizeEmail, normalizeOtp, normalizePurpose } from "./validate.js";
+import { normalizeOtp, normalizePurpose } from "./validate.js";
 
 /** What checking a code needs, besides signing the access token of the session it starts. */
 export interface VerifyOtpDeps extends AccessTokenDeps {
@@ -21,7 +22,9 @@ export interface VerifyOtpDeps extends AccessTokenDeps {
 }
 
 export interface VerifyOtpInput {
-  readonly email: string;
+  /** The account, named by exactly one of `email` and `externalId` (empty is absent). */
+  readonly email?: string | undefined;
+  readonly externalId?: string | undefined;
   readonly otp: string;
   readonly purpose: string;
   /** Aborts when the caller gives up (deadline, disconnect): the check stops before its next step. */
@@ -44,7 +47,7 @@ export interface NewSessionFacts {
 }
 
 const notFound = () =>
-  new OtpError({ kind: "not_found" }, "no code was requested for this email; request one first");
+  new OtpError({ kind: "not_found" }, "no code was requested for this account; request one first");
 const alreadyUsed = () =>
   new OtpError({ kind: "already_used" }, "this code was already used; request a new one");
 const expired = () => new OtpError({ kind: "expired" }, "this code has expired; request a new one");
@@ -57,7 +60,9 @@ const expired = () => new OtpError({ kind: "expired" }, "this code has expired; 
  */
 export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Promise<Verified> {
   const { store, clock, policy } = deps;
-  const email = normalizeEmail(input.email);
+  const account = readAccount(input);
+  // The store's name for the account (see account.ts), wherever the port says `email`.
+  const email = accountKey(account);
   const purpose = normalizePurpose(input.purpose);
   const otp = normalizeOtp(input.otp, policy.codeLength);
 
@@ -129,7 +134,7 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
           session: { token, sessionId, userId, expiresAt },
           accessToken: await issueAccessToken(
             deps,
-            { sessionId, userId, email, purpose, expiresAt },
+            { sessionId, userId, account, purpose, expiresAt },
             now,
           ),
         };

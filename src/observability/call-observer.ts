@@ -12,8 +12,8 @@ export interface CallObserverOptions {
 /**
  * Observes every call a door ends, with what the door already knows (no response is read back):
  * counts it in `metrics` and logs one line, `msg: "rpc"` with method, code, reason, durationMs,
- * protocol, listener, clientIp, requestId and the masked email. INTERNAL, UNKNOWN and DATA_LOSS log at
- * error, UNAVAILABLE at warn, the rest at info.
+ * protocol, listener, clientIp, requestId, the masked email and the external id. INTERNAL,
+ * UNKNOWN and DATA_LOSS log at error, UNAVAILABLE at warn, the rest at info.
  */
 export function createCallObserver(options: CallObserverOptions): CallObserver {
   const { logger, metrics } = options;
@@ -38,12 +38,19 @@ export function createCallObserver(options: CallObserverOptions): CallObserver {
           listener: call.listener,
           clientIp: call.clientAddress,
           email: call.email === undefined ? undefined : maskEmail(call.email),
+          // Not masked: it is the application's own opaque id for its user, what an operator
+          // needs to follow a login into the application's logs, and holds no contact details
+          // (an application that uses addresses as ids still gets them masked, as every string
+          // the logger writes is). Cut to the longest valid id: it is logged before it is checked.
+          externalId: call.externalId?.slice(0, MAX_EXTERNAL_ID_LOGGED),
         },
         "rpc",
       );
     },
   };
 }
+
+const MAX_EXTERNAL_ID_LOGGED = 128;
 
 function levelFor(code: string): "error" | "warn" | "info" {
   switch (code) {

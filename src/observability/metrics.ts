@@ -39,7 +39,7 @@ export function createMetrics() {
 
   const rpcRequests = new Counter({
     name: "otp_auth_rpc_requests_total",
-    help: "RPCs finished, by method, gRPC code, ErrorInfo reason (empty when there is none), listener (main or grpc) and protocol (grpc, grpc-web, connect or rest).",
+    help: "RPCs finished, by method, gRPC code, ErrorInfo reason (empty when there is none), listener (main or grpc) and protocol (grpc, grpc-web, connect, rest or seed-b).",
     labelNames: ["method", "code", "reason", "listener", "protocol"] as const,
     registers,
   });

@@ -14,6 +14,7 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
     async requestOtp(req, ctx) {
       const issued = await service.requestOtp({
         email: req.email,
+        externalId: req.externalId,
         purpose: req.purpose,
         idempotencyKey: ctx.requestHeader.get(IDEMPOTENCY_KEY_HEADER) ?? undefined,
         // Resolved once, at the door (TRUST_PROXY); absent when no door started the call.
@@ -33,6 +34,7 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
     async verifyOtp(req, ctx) {
       const { authenticatedAt, session, accessToken } = await service.verifyOtp({
         email: req.email,
+        externalId: req.externalId,
         otp: req.otp,
         purpose: req.purpose,
         signal: ctx.signal,
@@ -56,6 +58,7 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
       }
       const status = await service.getStatus({
         email: req.email,
+        externalId: req.externalId,
         sessionToken: req.sessionToken,
         serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
       });
@@ -69,7 +72,9 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         ...(session === undefined
           ? {}
           : {
-              email: session.email,
+              // One of the two names the account; the other stays empty.
+              email: session.account.email ?? "",
+              externalId: session.account.externalId ?? "",
               purpose: session.purpose,
               sessionId: session.sessionId,
               userId: session.userId,

@@ -30,6 +30,8 @@ export interface Call {
   readonly startedAt: number;
   /** The request's email, once the request message has been read (masked only when logged). */
   email?: string;
+  /** The request's external id, if it named the account so (logged as it is; see the observer). */
+  externalId?: string;
   /** Set by the pipeline as soon as the call's final status is known. */
   outcome?: CallOutcome;
   /** Set by the pipeline once the call has ended and been observed. */

@@ -187,9 +187,16 @@ export function createCallPipeline(options: CallPipelineOptions): CallPipeline {
 
 /** The account a request names, kept on the call for its log line (masked only when logged). */
 function noteAccount(call: Call | undefined, request: object): void {
-  const email: unknown = (request as { email?: unknown }).email;
-  if (call !== undefined && typeof email === "string") {
+  if (call === undefined) {
+    return;
+  }
+  const { email, externalId } = request as { email?: unknown; externalId?: unknown };
+  // Empty is proto3's "not sent": a request naming its account by external id has no email.
+  if (typeof email === "string" && email !== "") {
     call.email = email;
+  }
+  if (typeof externalId === "string" && externalId !== "") {
+    call.externalId = externalId;
   }
 }
 

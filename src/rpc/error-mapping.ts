@@ -168,6 +168,8 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
       return { code: Code.FailedPrecondition, reason: "IDEMPOTENCY_KEY_MISMATCH" };
     case "caller_unauthenticated":
       return { code: Code.Unauthenticated, reason: "CALLER_UNAUTHENTICATED" };
+    case "external_id_delivery_unavailable":
+      return { code: Code.FailedPrecondition, reason: "EXTERNAL_ID_DELIVERY_UNAVAILABLE" };
     case "delivery_failed":
       return { code: Code.Unavailable, reason: "DELIVERY_FAILED" };
     case "storage_unavailable":

@@ -29,6 +29,7 @@ import { createMetricsHandler } from "./metrics-endpoint.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
 import { createRestDoor } from "./rest/rest-door.js";
+import { createSeedBDoor } from "./seed-b/seed-b-door.js";
 import { loadTlsKeyPair } from "./tls.js";
 
 /** Parts of the world that tests may replace; production uses the defaults. */
@@ -140,7 +141,11 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
   const rest = createRestDoor(routes, pipeline, config.serveLimits);
   const surface = createHttpSurface({
     pipeline,
-    doors: [createConnectDoor(routes, pipeline, config.serveLimits), rest],
+    doors: [
+      createConnectDoor(routes, pipeline, config.serveLimits),
+      rest,
+      createSeedBDoor(routes, pipeline, config.serveLimits),
+    ],
     // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else REST's
     // 404/405.
     resources: createProbeHandler(

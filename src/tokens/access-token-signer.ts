@@ -44,6 +44,7 @@ function payloadOf(claims: AccessTokenClaims, options: SignerOptions) {
     exp: claims.exp,
     jti: claims.jti,
     email: claims.email,
+    ext: claims.ext,
     purpose: claims.purpose,
     sid: claims.sid,
     amr: claims.amr,

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createSender } from "../../src/delivery/create-sender.js";
+import { createSender, type SenderConfig } from "../../src/delivery/create-sender.js";
+import { defaultMailTemplates } from "../../src/delivery/mail-templates.js";
 import type { OtpDelivery } from "../../src/domain/ports.js";
 import { createFakeClock } from "../support/fakes.js";
 import { startWebhookReceiver } from "../support/webhook-receiver.js";
@@ -23,6 +24,34 @@ afterEach(async () => {
 });
 
 describe("the configured sender", () => {
+  it.each<[string, SenderConfig, boolean]>([
+    ["console", { kind: "console" }, false],
+    ["discard", { kind: "discard" }, false],
+    [
+      "smtp",
+      {
+        kind: "smtp",
+        url: "smtp://127.0.0.1:2525",
+        from: "codes@example.com",
+        templates: defaultMailTemplates,
+        timeoutMs: 1_000,
+      },
+      false,
+    ],
+    [
+      "webhook",
+      { kind: "webhook", url: "http://127.0.0.1:9/otp", secret: SECRET, timeoutMs: 1_000 },
+      true,
+    ],
+  ])(
+    "%s: reaches accounts named by external id only if it is the webhook",
+    async (_name, config, reaches) => {
+      const sender = createSender(config, { clock });
+      cleanups.push(() => sender.close?.());
+      expect(sender.sendToExternalId !== undefined).toBe(reaches);
+    },
+  );
+
   it("signs with the service's clock", async () => {
     const hook = await startWebhookReceiver({ secret: SECRET, now: clock.now });
     cleanups.push(() => hook.close());

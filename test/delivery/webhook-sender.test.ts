@@ -66,6 +66,24 @@ describe("the webhook sender", () => {
     });
   });
 
+  it("POSTs an external id's code with externalId in place of email, signed alike", async () => {
+    const hook = await receiver();
+    const { email: _email, ...rest } = delivery;
+    const webhook = sender({ url: hook.url });
+    expect(webhook.sendToExternalId).toBeTypeOf("function");
+    await webhook.sendToExternalId?.({ ...rest, externalId: "user-42" });
+
+    const received = await hook.nextDelivery();
+    expect(received.verified).toBe(true);
+    expect(JSON.parse(received.body)).toEqual({
+      externalId: "user-42",
+      code: "493817",
+      purpose: "login",
+      expiresAt: "2026-01-01T12:05:00.000Z",
+      otpId: "otp-1",
+    });
+  });
+
   it("is refused by a receiver that holds another secret", async () => {
     const hook = await receiver();
     const error = await failure(

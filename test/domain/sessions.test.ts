@@ -55,7 +55,7 @@ describe("sessions", () => {
       session: {
         sessionId: verified.session.sessionId,
         userId: verified.session.userId,
-        email,
+        account: { email },
         purpose: "login",
         expiresAt: verified.session.expiresAt,
         accessToken: { token: expect.any(String), expiresAt: clock.now() + 15 * MINUTE },

@@ -99,6 +99,7 @@ describe("the REST routes", () => {
       sessionId: "",
       accessToken: "",
       userId: "",
+      externalId: "",
     };
     expect((await call(`/auth/status?email=${EMAIL}`)).body).toEqual(notAuthenticated);
 

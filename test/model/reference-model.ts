@@ -41,7 +41,9 @@ export type Outcome =
   | {
       readonly ok: "session";
       readonly authenticatedAt: number;
+      /** The account as it was named: one of the two, the other empty. */
       readonly email: string;
+      readonly externalId: string;
       readonly purpose: string;
       readonly sessionId: string;
       readonly userId: string;
@@ -82,7 +84,8 @@ interface ModelSession {
   readonly token: string;
   readonly sessionId: string;
   readonly userId: string;
-  readonly email: string;
+  /** The account's key in the model (see `account`). */
+  readonly account: string;
   readonly purpose: string;
   readonly createdAt: number;
   readonly expiresAt: number;
@@ -100,9 +103,15 @@ const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 /** SPEC: URL-safe, at least 128 bits (22 characters). */
 const SESSION_TOKEN = /^[A-Za-z0-9_-]{22,512}$/;
 const PURPOSE = /^[a-z][a-z0-9_-]{0,31}$/;
+/** SPEC: 1–128 visible ASCII, case-sensitive, taken as it is. */
+const EXTERNAL_ID = /^[\x21-\x7e]{1,128}$/;
+/** The model's key of an account named by external id: a space is in no address EMAIL takes. */
+const EXTERNAL_KEY = "ext ";
 
-export type RequestInput = {
-  readonly email: string;
+/** How a request names its account: exactly one of the two (empty or absent is not given). */
+export type AccountInput = { readonly email?: string; readonly externalId?: string };
+
+export type RequestInput = AccountInput & {
   readonly purpose: string;
   readonly idempotencyKey?: string;
   readonly clientIp?: string;
@@ -124,9 +133,9 @@ export class ReferenceModel {
     this.now = start;
   }
 
-  /** The pair's state, created empty; `email` must already be normalised. */
-  pair(email: string, purpose: string): Pair {
-    const key = `${email}\n${purpose}`;
+  /** The pair's state, created empty; `account` is a normalised email or `account()`'s key. */
+  pair(account: string, purpose: string): Pair {
+    const key = `${account}\n${purpose}`;
     let pair = this.pairs.get(key);
     if (pair === undefined) {
       pair = { code: null, failures: 0, lastFailureAt: 0, lockedUntil: 0, delivered: [] };
@@ -139,6 +148,21 @@ export class ReferenceModel {
   static email(raw: string): string | null {
     const email = raw.trim().toLowerCase();
     return email.length > 0 && email.length <= 254 && EMAIL.test(email) ? email : null;
+  }
+
+  /**
+   * The account's key in the model: the normalised email, or for an external id a key no email
+   * takes; the field a refusal names when both, neither or a malformed one is given.
+   */
+  static account(input: AccountInput): string | { readonly field: "email" | "external_id" } {
+    const externalId = input.externalId ?? "";
+    if (externalId !== "") {
+      if ((input.email ?? "") !== "" || !EXTERNAL_ID.test(externalId)) {
+        return { field: "external_id" };
+      }
+      return `${EXTERNAL_KEY}${externalId}`;
+    }
+    return ReferenceModel.email(input.email ?? "") ?? { field: "email" };
   }
 
   /** `login` for empty, null when malformed. */
@@ -155,9 +179,9 @@ export class ReferenceModel {
     input: RequestInput,
     deliveryFails: boolean,
   ): { outcome: Outcome; replayOf?: string; issues: boolean } {
-    const email = ReferenceModel.email(input.email);
-    if (email === null)
-      return { outcome: { refused: "invalid_argument", field: "email" }, issues: false };
+    const email = ReferenceModel.account(input);
+    if (typeof email !== "string")
+      return { outcome: { refused: "invalid_argument", field: email.field }, issues: false };
     const purpose = ReferenceModel.purpose(input.purpose);
     if (purpose === null)
       return { outcome: { refused: "invalid_argument", field: "purpose" }, issues: false };
@@ -213,7 +237,7 @@ export class ReferenceModel {
 
   /** Records a code the service issued (after `requestOtp` said it `issues`), with what it sent. */
   issued(input: RequestInput, otpId: string, code: string, outcome: Outcome): void {
-    const email = ReferenceModel.email(input.email) as string;
+    const email = ReferenceModel.account(input) as string;
     const purpose = ReferenceModel.purpose(input.purpose) as string;
     this.emailSlots.set(email, [
       ...live(this.emailSlots.get(email), this.now, P.requestLimit.windowMs),
@@ -244,9 +268,9 @@ export class ReferenceModel {
    * What VerifyOtp must answer, applying its effects. Order (SPEC.md): validate → lock → no code →
    * used → expired → compare (the failure that reaches the limit locks) → success.
    */
-  verifyOtp(input: { email: string; otp: string; purpose: string }): Outcome {
-    const email = ReferenceModel.email(input.email);
-    if (email === null) return { refused: "invalid_argument", field: "email" };
+  verifyOtp(input: AccountInput & { otp: string; purpose: string }): Outcome {
+    const email = ReferenceModel.account(input);
+    if (typeof email !== "string") return { refused: "invalid_argument", field: email.field };
     const purpose = ReferenceModel.purpose(input.purpose);
     if (purpose === null) return { refused: "invalid_argument", field: "purpose" };
     const otp = input.otp.trim();
@@ -287,12 +311,12 @@ export class ReferenceModel {
 
   /** Records the session a successful verification of (email, purpose) started, with its token. */
   sessionStarted(
-    input: { email: string; purpose: string },
+    input: AccountInput & { purpose: string },
     session: { token: string; sessionId: string; userId: string },
   ): void {
     this.sessions.push({
       ...session,
-      email: ReferenceModel.email(input.email) as string,
+      account: ReferenceModel.account(input) as string,
       purpose: ReferenceModel.purpose(input.purpose) as string,
       createdAt: this.now,
       expiresAt: this.now + P.sessionTtlMs,
@@ -304,11 +328,11 @@ export class ReferenceModel {
     return !session.revoked && session.expiresAt > this.now;
   }
 
-  /** What GetStatus by email must answer: authenticated while a session of any purpose is live. */
-  getStatus(input: { email: string }): Outcome {
-    const email = ReferenceModel.email(input.email);
-    if (email === null) return { refused: "invalid_argument", field: "email" };
-    const live = this.sessions.filter((s) => s.email === email && this.live(s));
+  /** What GetStatus by account must answer: authenticated while a session of any purpose is live. */
+  getStatus(input: AccountInput): Outcome {
+    const account = ReferenceModel.account(input);
+    if (typeof account !== "string") return { refused: "invalid_argument", field: account.field };
+    const live = this.sessions.filter((s) => s.account === account && this.live(s));
     const latest = live.at(-1);
     if (latest !== undefined) {
       return { ok: "status", authenticated: true, authenticatedAt: latest.createdAt };
@@ -326,7 +350,10 @@ export class ReferenceModel {
     return {
       ok: "session",
       authenticatedAt: session.createdAt,
-      email: session.email,
+      email: session.account.startsWith(EXTERNAL_KEY) ? "" : session.account,
+      externalId: session.account.startsWith(EXTERNAL_KEY)
+        ? session.account.slice(EXTERNAL_KEY.length)
+        : "",
       purpose: session.purpose,
       sessionId: session.sessionId,
       userId: session.userId,
@@ -343,7 +370,7 @@ export class ReferenceModel {
       // Only a live session's token speaks for its user's other sessions.
       const all = allSessions && this.live(session);
       for (const s of this.sessions) {
-        if (s === session || (all && s.email === session.email)) s.revoked = true;
+        if (s === session || (all && s.account === session.account)) s.revoked = true;
       }
     }
     return { ok: "signed-out" };

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe } from "vitest";
 import type { OtpStore } from "../../src/domain/otp-store.js";
+import { describeAccountContract } from "./contract/accounts.js";
 import { describeCodeContract } from "./contract/codes.js";
 import { describeIdempotencyContract } from "./contract/idempotency.js";
 import { describeLimitContract } from "./contract/limits.js";
@@ -33,5 +34,6 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
     describeLimitContract(store);
     describeIdempotencyContract(store);
     describePurgeContract(store);
+    describeAccountContract(store);
   });
 }

@@ -3,6 +3,7 @@ import type { OtpStore } from "../../src/domain/otp-store.js";
 import type {
   AccessTokenClaims,
   AccessTokenSigner,
+  ExternalIdDelivery,
   OtpDelivery,
   OtpSender,
   RandomSource,
@@ -46,26 +47,46 @@ export function createFixedRandom(codes: string[] = []) {
   return random;
 }
 
-/** A sender that records what it delivered; `fail` makes the next sends reject. */
+/**
+ * A sender that records what it delivered, to emails in `sent` and to external ids (it can reach
+ * them, as the webhook does) in `sentToExternalIds`; `fail` makes the next sends reject.
+ */
 export function createRecordingSender() {
   const sent: OtpDelivery[] = [];
+  const sentToExternalIds: ExternalIdDelivery[] = [];
   let failure: Error | null = null;
-  const sender: OtpSender & {
+  const sender: Required<Pick<OtpSender, "send" | "sendToExternalId">> & {
     sent: OtpDelivery[];
+    sentToExternalIds: ExternalIdDelivery[];
     lastCodeFor(email: string): string;
+    lastCodeForExternalId(externalId: string): string;
     fail(error: Error | null): void;
   } = {
     sent,
+    sentToExternalIds,
     async send(delivery) {
       if (failure !== null) {
         throw failure;
       }
       sent.push(delivery);
     },
+    async sendToExternalId(delivery) {
+      if (failure !== null) {
+        throw failure;
+      }
+      sentToExternalIds.push(delivery);
+    },
     lastCodeFor(email) {
       const found = sent.findLast((d) => d.email === email);
       if (found === undefined) {
         throw new Error(`no code was sent to ${email}`);
+      }
+      return found.code;
+    },
+    lastCodeForExternalId(externalId) {
+      const found = sentToExternalIds.findLast((d) => d.externalId === externalId);
+      if (found === undefined) {
+        throw new Error(`no code was sent to external id ${externalId}`);
       }
       return found.code;
     },

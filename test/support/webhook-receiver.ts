@@ -11,9 +11,10 @@ export interface ReceivedWebhook {
   readonly verified: boolean;
 }
 
-/** The delivery's JSON body, as a receiver reads it. */
+/** The delivery's JSON body, as a receiver reads it: `email` or, for an external id, `externalId`. */
 export interface WebhookBody {
-  readonly email: string;
+  readonly email?: string;
+  readonly externalId?: string;
   readonly code: string;
   readonly purpose: string;
   readonly expiresAt: string;

@@ -55,6 +55,17 @@ describe("the access token signer", () => {
     },
   );
 
+  it("writes `ext` and no `email` for an account named by external id", async () => {
+    const keys = parseSigningKeySet({ keys: [generatePrivateJwk("ES256", "k1")] });
+    const { email: _email, ...rest } = claims;
+    const token = await createAccessTokenSigner(keys.signing, { issuer: "i", audience: null }).sign(
+      { ...rest, ext: "user-42" },
+    );
+    const { payload } = await jwtVerify(token, createLocalJWKSet(keys.publicJwks as never));
+    expect(payload).toEqual({ iss: "i", ...rest, ext: "user-42" });
+    expect(payload).not.toHaveProperty("email");
+  });
+
   it("signs every token afresh: another key's JWKS does not verify it", async () => {
     const mine = parseSigningKeySet({ keys: [generatePrivateJwk("ES256", "k1")] });
     const other = parseSigningKeySet({ keys: [generatePrivateJwk("ES256", "k1")] });

@@ -30,7 +30,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file auth/v1/auth.proto.
  */
 export const file_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiMwoRUmVxdWVzdE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHcHVycG9zZRgCIAEoCSKtAQoSUmVxdWVzdE90cFJlc3BvbnNlEg4KBm90cF9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoScmVtYWluaW5nX3JlcXVlc3RzGAQgASgNEhMKC2NvZGVfbGVuZ3RoGAUgASgNIj8KEFZlcmlmeU90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSCwoDb3RwGAIgASgJEg8KB3B1cnBvc2UYAyABKAkipwIKEVZlcmlmeU90cFJlc3BvbnNlEhUKDWF1dGhlbnRpY2F0ZWQYASABKAgSNAoQYXV0aGVudGljYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2Vzc2lvbl90b2tlbhgDIAEoCRI2ChJzZXNzaW9uX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjY2Vzc190b2tlbhgFIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgHIAEoCRIPCgd1c2VyX2lkGAggASgJIjgKEEdldFN0YXR1c1JlcXVlc3QSDQoFZW1haWwYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCSKwAgoRR2V0U3RhdHVzUmVzcG9uc2USFQoNYXV0aGVudGljYXRlZBgBIAEoCBI0ChBhdXRoZW50aWNhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlbWFpbBgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSNgoSc2Vzc2lvbl9leHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY2Nlc3NfdG9rZW4YByABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYCSABKAkiPQoOU2lnbk91dFJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIUCgxhbGxfc2Vzc2lvbnMYAiABKAgiEQoPU2lnbk91dFJlc3BvbnNlMpwDCgtBdXRoU2VydmljZRJjCgpSZXF1ZXN0T3RwEhouYXV0aC52MS5SZXF1ZXN0T3RwUmVxdWVzdBobLmF1dGgudjEuUmVxdWVzdE90cFJlc3BvbnNlIhyC0+STAhY6ASoiES9hdXRoL3JlcXVlc3Qtb3RwEl8KCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiG4LT5JMCFToBKiIQL2F1dGgvdmVyaWZ5LW90cBJuCglHZXRTdGF0dXMSGS5hdXRoLnYxLkdldFN0YXR1c1JlcXVlc3QaGi5hdXRoLnYxLkdldFN0YXR1c1Jlc3BvbnNlIiqQAgGC0+STAiFaEToBKiIML2F1dGgvc3RhdHVzEgwvYXV0aC9zdGF0dXMSVwoHU2lnbk91dBIXLmF1dGgudjEuU2lnbk91dFJlcXVlc3QaGC5hdXRoLnYxLlNpZ25PdXRSZXNwb25zZSIZgtPkkwITOgEqIg4vYXV0aC9zaWduLW91dGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiSAoRUmVxdWVzdE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHcHVycG9zZRgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSKtAQoSUmVxdWVzdE90cFJlc3BvbnNlEg4KBm90cF9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoScmVtYWluaW5nX3JlcXVlc3RzGAQgASgNEhMKC2NvZGVfbGVuZ3RoGAUgASgNIlQKEFZlcmlmeU90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSCwoDb3RwGAIgASgJEg8KB3B1cnBvc2UYAyABKAkSEwoLZXh0ZXJuYWxfaWQYBSABKAkipwIKEVZlcmlmeU90cFJlc3BvbnNlEhUKDWF1dGhlbnRpY2F0ZWQYASABKAgSNAoQYXV0aGVudGljYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2Vzc2lvbl90b2tlbhgDIAEoCRI2ChJzZXNzaW9uX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjY2Vzc190b2tlbhgFIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgHIAEoCRIPCgd1c2VyX2lkGAggASgJIk0KEEdldFN0YXR1c1JlcXVlc3QSDQoFZW1haWwYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSLFAgoRR2V0U3RhdHVzUmVzcG9uc2USFQoNYXV0aGVudGljYXRlZBgBIAEoCBI0ChBhdXRoZW50aWNhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlbWFpbBgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSNgoSc2Vzc2lvbl9leHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY2Nlc3NfdG9rZW4YByABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYCSABKAkSEwoLZXh0ZXJuYWxfaWQYCiABKAkiPQoOU2lnbk91dFJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIUCgxhbGxfc2Vzc2lvbnMYAiABKAgiEQoPU2lnbk91dFJlc3BvbnNlMpwDCgtBdXRoU2VydmljZRJjCgpSZXF1ZXN0T3RwEhouYXV0aC52MS5SZXF1ZXN0T3RwUmVxdWVzdBobLmF1dGgudjEuUmVxdWVzdE90cFJlc3BvbnNlIhyC0+STAhY6ASoiES9hdXRoL3JlcXVlc3Qtb3RwEl8KCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiG4LT5JMCFToBKiIQL2F1dGgvdmVyaWZ5LW90cBJuCglHZXRTdGF0dXMSGS5hdXRoLnYxLkdldFN0YXR1c1JlcXVlc3QaGi5hdXRoLnYxLkdldFN0YXR1c1Jlc3BvbnNlIiqQAgGC0+STAiFaEToBKiIML2F1dGgvc3RhdHVzEgwvYXV0aC9zdGF0dXMSVwoHU2lnbk91dBIXLmF1dGgudjEuU2lnbk91dFJlcXVlc3QaGC5hdXRoLnYxLlNpZ25PdXRSZXNwb25zZSIZgtPkkwITOgEqIg4vYXV0aC9zaWduLW91dGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message auth.v1.RequestOtpRequest
@@ -51,6 +51,16 @@ export type RequestOtpRequest = Message<"auth.v1.RequestOtpRequest"> & {
    * @generated from field: string purpose = 2;
    */
   purpose: string;
+
+  /**
+   * The application's own id for the user (seed B's user_id), instead of
+   * email: 1-128 visible ASCII characters, compared exactly. Exactly one of
+   * email and external_id names the account. Its codes go out only through
+   * the webhook sender (OTP_SENDER=webhook).
+   *
+   * @generated from field: string external_id = 3;
+   */
+  externalId: string;
 };
 
 /**
@@ -132,6 +142,14 @@ export type VerifyOtpRequest = Message<"auth.v1.VerifyOtpRequest"> & {
    * @generated from field: string purpose = 3;
    */
   purpose: string;
+
+  /**
+   * The account the code was requested for, by the application's own id,
+   * instead of email (see RequestOtpRequest.external_id).
+   *
+   * @generated from field: string external_id = 5;
+   */
+  externalId: string;
 };
 
 /**
@@ -229,6 +247,14 @@ export type GetStatusRequest = Message<"auth.v1.GetStatusRequest"> & {
    * @generated from field: string session_token = 2;
    */
   sessionToken: string;
+
+  /**
+   * The account to look up by the application's own id, instead of email;
+   * a trusted service's question, as by email.
+   *
+   * @generated from field: string external_id = 3;
+   */
+  externalId: string;
 };
 
 /**
@@ -307,6 +333,14 @@ export type GetStatusResponse = Message<"auth.v1.GetStatusResponse"> & {
    * @generated from field: string user_id = 9;
    */
   userId: string;
+
+  /**
+   * The account's external id, for an account named by one (then email is
+   * empty).
+   *
+   * @generated from field: string external_id = 10;
+   */
+  externalId: string;
 };
 
 /**

@@ -7,12 +7,9 @@ import {
   type MessageShape,
   ScalarType,
 } from "@bufbuild/protobuf";
-import {
-  invalidParameter,
-  undecodableBody,
-  unsupportedContentType,
-} from "../../rpc/framework-refusals.js";
+import { invalidParameter, undecodableBody } from "../../rpc/framework-refusals.js";
 import { isSecretField } from "../../rpc/secret-fields.js";
+import { jsonObjectOf, parseJsonBody } from "../json-body.js";
 import { decodeVariable } from "./http-route-matcher.js";
 import type { HttpRulePlan } from "./http-rules.js";
 
@@ -25,10 +22,6 @@ export interface HttpRequestParts {
   readonly contentType: string | null;
   readonly body: Uint8Array;
 }
-
-// RFC 8259: JSON is UTF-8; invalid bytes make the body undecodable rather than U+FFFD.
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /**
  * The request message of one REST call, per its HttpRule plan: the body (proto3 JSON, lowerCamel
@@ -83,22 +76,11 @@ function bodyJson(plan: HttpRulePlan, parts: HttpRequestParts): JsonObject {
   if (plan.body === "") {
     throw undecodableBody(new Error("this route takes no request body"));
   }
-  if (parts.contentType === null || !JSON_TYPE.test(parts.contentType)) {
-    throw unsupportedContentType(parts.contentType, "the body as application/json");
-  }
-  let value: JsonValue;
-  try {
-    value = JSON.parse(utf8.decode(parts.body)) as JsonValue;
-  } catch (error) {
-    throw undecodableBody(error);
-  }
+  const value = parseJsonBody(parts.contentType, parts.body);
   if (plan.body !== "*") {
     return { [plan.body.jsonName]: value };
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw undecodableBody(new Error(`expected a JSON object for ${plan.method.input.typeName}`));
-  }
-  return { ...value };
+  return { ...jsonObjectOf(value, plan.method.input.typeName) };
 }
 
 /** The fields query parameter `name` sets; refuses names the route does not take from a query. */

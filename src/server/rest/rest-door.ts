@@ -5,27 +5,17 @@ import {
   type MessageInitShape,
   toJson,
 } from "@bufbuild/protobuf";
-import {
-  ConnectError,
-  type ConnectRouter,
-  createHandlerContext,
-  type MethodImplSpec,
-} from "@connectrpc/connect";
-import { readAllBytes } from "@connectrpc/connect/protocol";
-import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
+import type { ConnectRouter, MethodImplSpec } from "@connectrpc/connect";
 import type { ServeLimits } from "../../config/serve-limits.js";
-import { type Call, contextValuesOf } from "../../rpc/call-context.js";
+import type { Call } from "../../rpc/call-context.js";
 import type { CallPipeline } from "../../rpc/call-pipeline.js";
 import type { Rejection } from "../../rpc/error-mapping.js";
-import {
-  frameworkRefusalOf,
-  methodNotAllowed,
-  routeNotFound,
-} from "../../rpc/framework-refusals.js";
+import { methodNotAllowed, routeNotFound } from "../../rpc/framework-refusals.js";
 import { recordOf } from "../../rpc/headers.js";
 import { collectMethodImpls, type UnaryImpl, unaryImplOf } from "../../rpc/method-impls.js";
 import { REQUEST_ID_HEADER } from "../../rpc/request-id.js";
 import { statusJsonOf } from "../../rpc/rpc-status.js";
+import { httpCallRequest, serveCall } from "../http-call.js";
 import { sendWhole } from "../http-response.js";
 import {
   type HttpDoor,
@@ -94,7 +84,7 @@ export function createRestDoor(
         method: `${plan.method.parent.typeName}/${plan.method.name}`,
         protocolOf: () => REST_PROTOCOL,
         serve: (req, res, call) => {
-          serve(res, call, pipeline, () => answer(req, res, call, target, pipeline, limits));
+          serveCall(res, call, pipeline, () => answer(req, res, call, target, pipeline, limits));
         },
       };
     },
@@ -113,7 +103,7 @@ export function createRestDoor(
           : routeNotFound(httpMethod, path);
       const call = startCall(pipeline, req, UNROUTED, REST_PROTOCOL);
       res.setHeader(REQUEST_ID_HEADER, call.requestId);
-      serve(res, call, pipeline, async () => {
+      serveCall(res, call, pipeline, async () => {
         writeRejection(req, res, pipeline.refuse(call, refusal), {});
       });
     },
@@ -126,20 +116,6 @@ interface Target {
   readonly rawVariables: readonly string[];
 }
 
-/** Runs `write` for `call`, ending the call when the response closes. */
-function serve(
-  res: NodeResponse,
-  call: Call,
-  pipeline: CallPipeline,
-  write: () => Promise<void>,
-): void {
-  res.once("close", () => (res.writableFinished ? pipeline.end(call) : pipeline.cancel(call)));
-  write().catch(() => {
-    // Writing failed: the client went away, and the close above ends the call.
-    res.destroy();
-  });
-}
-
 async function answer(
   req: NodeRequest,
   res: NodeResponse,
@@ -148,54 +124,35 @@ async function answer(
   pipeline: CallPipeline,
   limits: ServeLimits,
 ): Promise<void> {
-  const values = contextValuesOf(call);
-  const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
-  const ctx = createHandlerContext({
-    service: plan.method.parent,
-    method: plan.method,
-    protocolName: REST_PROTOCOL,
-    requestMethod: req.method ?? "",
-    url: uReq.url,
-    requestHeader: uReq.header,
-    requestSignal: uReq.signal,
-    contextValues: values,
-  });
+  const request = httpCallRequest(req, res, call, plan.method, REST_PROTOCOL, limits);
   const answered = await pipeline.invoke(
     call,
     async () =>
       transcodeRequest(plan, {
         rawVariables,
         query: queryOf(req.url ?? ""),
-        contentType: uReq.header.get("content-type"),
-        body: await readBody(uReq.body as AsyncIterable<Uint8Array>, uReq.header, limits),
+        contentType: request.context.requestHeader.get("content-type"),
+        body: await request.body(),
       }),
     // Encoding inside the handler's step: a response that does not encode is refused (INTERNAL).
-    async (input) => jsonOf(plan.method.output, await impl(input, ctx)),
+    async (input) => jsonOf(plan.method.output, await impl(input, request.context)),
   );
-  ctx.abort();
+  request.context.abort();
   if (answered.rejection !== undefined) {
-    writeRejection(req, res, answered.rejection, recordOf(ctx.responseHeader));
+    writeRejection(req, res, answered.rejection, recordOf(request.context.responseHeader));
     return;
   }
-  sendWhole(req, res, 200, { ...recordOf(ctx.responseHeader), ...JSON_TYPE }, answered.response);
+  sendWhole(
+    req,
+    res,
+    200,
+    { ...recordOf(request.context.responseHeader), ...JSON_TYPE },
+    answered.response,
+  );
 }
 
 const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
 const JSON_TYPE = { "content-type": "application/json" } as const;
-
-/** The request body, at most `limits.maxRequestBytes` (else MESSAGE_TOO_LARGE). */
-async function readBody(
-  body: AsyncIterable<Uint8Array>,
-  header: Headers,
-  limits: ServeLimits,
-): Promise<Uint8Array> {
-  try {
-    return await readAllBytes(body, limits.maxRequestBytes, header.get("content-length"));
-  } catch (error) {
-    const connectError = ConnectError.from(error);
-    throw frameworkRefusalOf(connectError) ?? connectError;
-  }
-}
 
 /** A handler's response as proto3 JSON text, default values included. */
 function jsonOf<Desc extends DescMessage>(schema: Desc, output: unknown): string {
