@@ -6,6 +6,7 @@ import type { OtpEvents } from "../../src/domain/ports.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
 import { createDomainHarness } from "../support/domain-harness.js";
 import { refusalOf } from "../support/refusal.js";
+import { SERVICE_TOKEN } from "../support/service-token.js";
 
 // Accounts named by the application's own id (seed B's user_id) instead of an email: every rule
 // applies to them as to an email, and they never meet an email account.
@@ -19,7 +20,9 @@ const namingCalls = (service: ReturnType<typeof createDomainHarness>["service"])
     service.requestOtp({ ...name, purpose: "" }),
   verifyOtp: (name: { email?: string; externalId?: string }) =>
     service.verifyOtp({ ...name, otp: "111111", purpose: "" }),
-  getStatus: (name: { email?: string; externalId?: string }) => service.getStatus(name),
+  // As the trusted service that asks about an account does (closed by default).
+  getStatus: (name: { email?: string; externalId?: string }) =>
+    service.getStatus({ ...name, serviceToken: SERVICE_TOKEN }),
 });
 
 describe("naming an account by external id", () => {
@@ -80,7 +83,11 @@ describe("naming an account by external id", () => {
   it("refuses a session token together with an external id, naming session_token", async () => {
     const { service } = createDomainHarness();
     const sessionToken = "a-session-token-of-enough-length";
-    expect(await refusalOf(service.getStatus({ externalId: ID, sessionToken }))).toMatchObject({
+    expect(
+      await refusalOf(
+        service.getStatus({ externalId: ID, sessionToken, serviceToken: SERVICE_TOKEN }),
+      ),
+    ).toMatchObject({
       kind: "invalid_argument",
       field: "session_token",
     });
@@ -119,13 +126,19 @@ describe("an external-id account's code", () => {
       ),
     ).toMatchObject({ kind: "mismatch" });
     await service.verifyOtp({ externalId: "ann@example.com", otp: "111111", purpose: "" });
-    expect(await service.getStatus({ externalId: "ann@example.com" })).toMatchObject({
+    expect(
+      await service.getStatus({ externalId: "ann@example.com", serviceToken: SERVICE_TOKEN }),
+    ).toMatchObject({
       authenticated: true,
     });
-    expect(await service.getStatus({ email: "ann@example.com" })).toEqual({
+    expect(
+      await service.getStatus({ email: "ann@example.com", serviceToken: SERVICE_TOKEN }),
+    ).toEqual({
       authenticated: false,
     });
-    expect(await service.getStatus({ externalId: "ANN@example.com" })).toEqual({
+    expect(
+      await service.getStatus({ externalId: "ANN@example.com", serviceToken: SERVICE_TOKEN }),
+    ).toEqual({
       authenticated: false,
     });
     // The mailbox keeps its own whole quota.
