@@ -13,6 +13,14 @@ import { recordOf } from "./headers.js";
 /** ErrorInfo.domain of every refusal. */
 export const ERROR_DOMAIN = "auth.v1";
 
+/** The google.rpc detail messages a rejection may carry (ErrorInfo always, the rest as they apply). */
+export const ERROR_DETAIL_TYPES = [
+  ErrorInfoSchema,
+  RetryInfoSchema,
+  BadRequestSchema,
+  QuotaFailureSchema,
+] as const;
+
 /** One google.rpc detail message: its schema and its value (as protobuf-es builds it). */
 export type ErrorDetail = NonNullable<ConstructorParameters<typeof ConnectError>[3]>[number];
 

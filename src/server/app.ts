@@ -27,7 +27,9 @@ import { type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
 import { openStorage, type Storage } from "./open-storage.js";
+import { createOpenApiHandler } from "./openapi-endpoint.js";
 import { createProbeHandler } from "./probes.js";
+import { createOpenApiDocument, openApiText } from "./rest/openapi/openapi-document.js";
 import { createRestDoor } from "./rest/rest-door.js";
 import { createSeedBDoor } from "./seed-b/seed-b-door.js";
 import { loadTlsKeyPair } from "./tls.js";
@@ -146,13 +148,19 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       rest,
       createSeedBDoor(routes, pipeline, config.serveLimits),
     ],
-    // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else REST's
-    // 404/405.
+    // Not the API: /healthz and /readyz, then /metrics, the JWKS, the REST routes' OpenAPI
+    // document (built from the routes the door serves), the login page, else REST's 404/405.
     resources: createProbeHandler(
       health,
       createMetricsHandler(
         metrics.registry,
-        createJwksHandler(keys.publicJwks, createLoginPageHandler(undefined, rest.answerUnrouted)),
+        createJwksHandler(
+          keys.publicJwks,
+          createOpenApiHandler(
+            openApiText(createOpenApiDocument(rest.bindings)),
+            createLoginPageHandler(undefined, rest.answerUnrouted),
+          ),
+        ),
       ),
     ),
     cors: createCors(config.corsOrigins),

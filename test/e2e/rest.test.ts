@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createFailingStore } from "../support/fakes.js";
+import { createOpenApiChecker } from "../support/openapi-conformance.js";
 import { scrape } from "../support/prometheus-text.js";
 import { http2Request } from "../support/raw-requests.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
@@ -19,6 +20,9 @@ interface StatusBody {
     metadata?: Record<string, string>;
   }[];
 }
+
+// Every answer `call` sees must also conform to the OpenAPI document (GET /openapi.json).
+const openApi = createOpenApiChecker();
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -46,6 +50,9 @@ async function call(path: string, init: RequestInit & { json?: unknown } = {}) {
     headers: { ...(json === undefined ? {} : JSON_TYPE), ...(rest.headers as object) },
   });
   const text = await res.text();
+  const method = rest.method ?? (json === undefined ? "GET" : "POST");
+  const answer = { method, path, status: res.status, headers: res.headers, body: text };
+  expect(openApi.problems(answer), `${method} ${path} against the OpenAPI document`).toEqual([]);
   return {
     status: res.status,
     headers: res.headers,

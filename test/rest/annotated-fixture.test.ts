@@ -1,9 +1,6 @@
-import { execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
-import { createFileRegistry, type DescService, fromBinary, toJsonString } from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { type DescService, toJsonString } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
@@ -11,24 +8,14 @@ import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../../src/rpc/client-address.js";
 import { createHttpSurface } from "../../src/server/http-surface.js";
 import { createRestDoor } from "../../src/server/rest/rest-door.js";
+import { buildFixtureService } from "../support/rest-fixture.js";
 
-// A service no source file knows: its descriptors are built from test/proto at test time (buf,
-// offline), its handlers echo whatever request message they get. Serving its routes proves that
-// adding a route is annotating a method and nothing else.
-const root = fileURLToPath(new URL("../..", import.meta.url));
+// A service no source file knows (its descriptors built from test/proto at test time), its
+// handlers echo whatever request message they get. Serving its routes proves that adding a route
+// is annotating a method and nothing else.
 let service: DescService;
 let server: Server;
 let base: string;
-
-function fixtureService(): DescService {
-  const set = execFileSync(
-    "npx",
-    ["buf", "build", "--path", "test/proto/rest_fixture/v1/fixture.proto", "-o", "-"],
-    { cwd: root, maxBuffer: 16 << 20 },
-  );
-  const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, set));
-  return registry.getService("rest_fixture.v1.FixtureService") as DescService;
-}
 
 function echoRoutes(desc: DescService) {
   return (router: ConnectRouter) => {
@@ -44,7 +31,7 @@ function echoRoutes(desc: DescService) {
 }
 
 beforeAll(async () => {
-  service = fixtureService();
+  service = buildFixtureService();
   const pipeline = createCallPipeline({ resolveClientAddress: createClientAddressResolver([]) });
   const rest = createRestDoor(echoRoutes(service), pipeline, DEFAULT_SERVE_LIMITS);
   server = createServer(

@@ -42,3 +42,21 @@ export function httpStatusOf(rejection: Pick<Rejection, "code" | "reason" | "cau
   }
   return HTTP_STATUS[rejection.code] ?? 500;
 }
+
+/**
+ * The gRPC codes a REST answer with HTTP `status` may carry: the inverse of httpStatusOf (for the
+ * OpenAPI document's error answers).
+ */
+export function grpcCodesOf(status: number): Code[] {
+  switch (status) {
+    case 413:
+      return [Code.ResourceExhausted];
+    case 415:
+      return [Code.InvalidArgument];
+    case 405:
+      return [Code.Unimplemented];
+  }
+  return Object.entries(HTTP_STATUS)
+    .filter(([, each]) => each === status)
+    .map(([code]) => Number(code) as Code);
+}

@@ -24,7 +24,7 @@ import {
   type NodeResponse,
   startCall,
 } from "../http-surface.js";
-import { createRouteMatcher, type RouteMatcher } from "./http-route-matcher.js";
+import { createRouteMatcher, type RouteBinding, type RouteMatcher } from "./http-route-matcher.js";
 import { type HttpRulePlan, httpRoutesOf } from "./http-rules.js";
 import { httpStatusOf } from "./http-status.js";
 import { transcodeRequest } from "./http-transcoder.js";
@@ -36,6 +36,8 @@ const UNROUTED = "unrouted";
 
 /** The REST door, and its answer for requests that reach no route. */
 export interface RestDoor extends HttpDoor {
+  /** The routes it serves, in the order the methods and their rules declare them. */
+  readonly bindings: readonly RouteBinding<HttpRulePlan>[];
   /**
    * Answers a request no door routed, as a call like any other (logged, counted) in the REST
    * error shape: 405 with `Allow` for a path that has routes for other methods (OPTIONS: 204 with
@@ -73,6 +75,7 @@ export function createRestDoor(
   );
   const matcher: RouteMatcher<HttpRulePlan> = createRouteMatcher(bindings);
   return {
+    bindings,
     route(path, httpMethod) {
       const match = matcher.match(httpMethod, path);
       if (match.kind !== "found") {
