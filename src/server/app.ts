@@ -22,7 +22,6 @@ import { createCors } from "./cors.js";
 import { listenGrpc } from "./grpc-js/grpc-listener.js";
 import { createHealthMonitor } from "./health-monitor.js";
 import { createHttpSurface } from "./http-surface.js";
-import { createJwksHandler } from "./jwks-endpoint.js";
 import { type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
@@ -33,6 +32,7 @@ import { createOpenApiDocument, openApiText } from "./rest/openapi/openapi-docum
 import { createRestDoor } from "./rest/rest-door.js";
 import { createSeedBDoor } from "./seed-b/seed-b-door.js";
 import { loadTlsKeyPair } from "./tls.js";
+import { createWellKnownHandler } from "./well-known.js";
 
 /** Parts of the world that tests may replace; production uses the defaults. */
 export interface AppWorld {
@@ -154,8 +154,9 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       health,
       createMetricsHandler(
         metrics.registry,
-        createJwksHandler(
-          keys.publicJwks,
+        createWellKnownHandler(
+          keys,
+          config.accessTokens,
           createOpenApiHandler(
             openApiText(createOpenApiDocument(rest.bindings)),
             createLoginPageHandler(undefined, rest.answerUnrouted),

@@ -55,7 +55,8 @@ async function main() {
     hmacKey: randomBytes(32),
     accessTokens: createAccessTokenSigner(ephemeralKeySet().signing, {
       issuer: "otp-auth",
-      audience: null,
+      audience: "otp-auth",
+      clientId: "otp-auth",
     }),
   });
   // One call before the baseline, so that code loaded and compiled on first use is not counted.

@@ -47,7 +47,13 @@ describe("configuration", () => {
       sender: { kind: "console" },
       logLevel: "info",
       shutdownGraceMs: 10_000,
-      accessTokens: { keys: null, issuer: "otp-auth", audience: null },
+      accessTokens: {
+        keys: null,
+        issuer: "otp-auth",
+        issuerUrl: null,
+        audience: "otp-auth",
+        clientId: "otp-auth",
+      },
       serviceTokens: [],
       tls: null,
       maxConnections: 10_000,
@@ -253,7 +259,9 @@ describe("configuration", () => {
     expect(config.policy.accessTokenTtlMs).toBe(300_000);
     expect(config.accessTokens).toMatchObject({
       issuer: "https://auth.example.com",
+      issuerUrl: "https://auth.example.com",
       audience: "api.example.com",
+      clientId: "otp-auth",
     });
     expect(config.accessTokens.keys?.signing).toMatchObject({ kid: "key-1", alg: "EdDSA" });
     expect(config.accessTokens.keys?.publicJwks.keys.map((k) => k.kid)).toEqual(["key-1", "key-2"]);
@@ -285,5 +293,42 @@ describe("configuration", () => {
     expect(loadConfig({ STATUS_BY_EMAIL: "closed", SERVICE_TOKENS: token }).serviceTokens).toEqual([
       token,
     ]);
+  });
+});
+
+describe("the access token issuer, audience and client id (RFC 9068, RFC 8414)", () => {
+  it("takes a name, or a URL that turns on discovery: https, or http on a loopback address", () => {
+    const tokens = (env: Record<string, string>) => loadConfig(env).accessTokens;
+    expect(tokens({ ACCESS_TOKEN_ISSUER: "my-auth" })).toMatchObject({
+      issuer: "my-auth",
+      issuerUrl: null,
+      audience: "my-auth",
+    });
+    expect(tokens({ ACCESS_TOKEN_ISSUER: "https://Auth.Example.com:443/" })).toMatchObject({
+      issuer: "https://auth.example.com",
+      issuerUrl: "https://auth.example.com",
+      audience: "https://auth.example.com",
+    });
+    for (const loopback of [
+      "http://127.0.0.1:8080",
+      "http://localhost:8080",
+      "http://[::1]:8080",
+    ]) {
+      expect(tokens({ ACCESS_TOKEN_ISSUER: loopback }).issuerUrl).toBe(loopback);
+    }
+    expect(
+      tokens({ ACCESS_TOKEN_AUDIENCE: "api.example.com", ACCESS_TOKEN_CLIENT_ID: "web" }),
+    ).toMatchObject({ audience: "api.example.com", clientId: "web" });
+  });
+
+  it.each([
+    ["http://auth.example.com", /http is only for a loopback address/],
+    ["https://auth.example.com/tenant", /an origin, with no path/],
+    ["https://auth.example.com?x=1", /an origin, with no path/],
+    ["https://user@auth.example.com", /an origin, with no path/],
+  ])("refuses ACCESS_TOKEN_ISSUER=%s, naming it", (issuer, problem) => {
+    const error = errorFor({ ACCESS_TOKEN_ISSUER: issuer });
+    expect(error.variable).toBe("ACCESS_TOKEN_ISSUER");
+    expect(error.message).toMatch(problem);
   });
 });

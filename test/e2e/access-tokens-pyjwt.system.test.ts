@@ -22,19 +22,27 @@ describe("access tokens, verified by PyJWT", () => {
     });
   });
 
-  it("an ES256 login token verifies; another key's, alg none, a changed claim, a past exp do not", async () => {
-    const signer = await startSigningService(["ES256"]);
-    const verified = await signer.login();
-    const token = verified.accessToken as string;
-    const { jwks } = await fetchJwks(signer.baseUrl);
-    const { otherKey, unsigned, changed, expired } = await forgeries(signer, token);
-    const tokens = { token, otherKey, unsigned, changed, expired };
-    expect(verifyWithPyJwt(jwks, tokens, expected)).toEqual({
-      token: `ok ${verified.userId}`,
-      otherKey: "rejected InvalidSignatureError",
-      unsigned: expect.stringMatching(/^rejected /),
-      changed: "rejected InvalidSignatureError",
-      expired: "rejected ExpiredSignatureError",
-    });
-  });
+  it.each(["ES256", "RS256"] as const)(
+    "an %s login token verifies; another key's, alg none, a changed claim, a past exp, another audience do not",
+    async (alg) => {
+      const signer = await startSigningService([alg]);
+      const verified = await signer.login();
+      const token = verified.accessToken as string;
+      const { jwks } = await fetchJwks(signer.baseUrl);
+      const { otherKey, unsigned, changed, expired, otherAudience } = await forgeries(
+        signer,
+        token,
+        alg,
+      );
+      const tokens = { token, otherKey, unsigned, changed, expired, otherAudience };
+      expect(verifyWithPyJwt(jwks, tokens, expected)).toEqual({
+        token: `ok ${verified.userId}`,
+        otherKey: "rejected InvalidSignatureError",
+        unsigned: expect.stringMatching(/^rejected /),
+        changed: "rejected InvalidSignatureError",
+        expired: "rejected ExpiredSignatureError",
+        otherAudience: "rejected InvalidAudienceError",
+      });
+    },
+  );
 });

@@ -64,6 +64,7 @@ describe("access tokens", () => {
       iss: ISSUER,
       sub: verified.userId,
       aud: AUDIENCE,
+      client_id: "otp-auth",
       email: EMAIL,
       purpose: "login",
       sid: verified.sessionId,

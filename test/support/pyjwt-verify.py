@@ -18,7 +18,7 @@ for name, token in request["tokens"].items():
         claims = jwt.decode(
             token,
             key.key,
-            algorithms=["ES256", "EdDSA"],
+            algorithms=["ES256", "EdDSA", "RS256"],
             issuer=request["issuer"],
             audience=request["audience"],
             options={"require": ["exp", "iat", "iss", "sub", "aud", "jti"]},

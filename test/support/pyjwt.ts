@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 // PyJWT: a verifier outside Node for the access-token tests. npm has no copy of it; Debian's
-// python3-jwt (with python3-cryptography, for ES256 and EdDSA) provides it.
+// python3-jwt (with python3-cryptography, for ES256, EdDSA and RS256) provides it.
 
 const VERIFIER = fileURLToPath(new URL("./pyjwt-verify.py", import.meta.url));
 

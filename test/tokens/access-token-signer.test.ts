@@ -21,14 +21,16 @@ const claims = {
   amr: ["otp"],
 };
 
+const options = { issuer: "i", audience: "i", clientId: "otp-auth" };
+
 describe("the access token signer", () => {
   it.each([
     ["ES256", "api.example.test"],
     ["EdDSA", "api.example.test"],
-    ["ES256", null],
-    ["EdDSA", null],
+    ["RS256", "api.example.test"],
+    ["ES256", "https://auth.example.test"],
   ] as const)(
-    "signs %s tokens (audience %s) that jose verifies with the JWKS alone",
+    "signs %s tokens (audience %s) in RFC 9068's profile that jose verifies with the JWKS alone",
     async (alg, audience) => {
       const keys = parseSigningKeySet({
         keys: [generatePrivateJwk(alg as SigningAlgorithm, "k1")],
@@ -36,6 +38,7 @@ describe("the access token signer", () => {
       const signer = createAccessTokenSigner(keys.signing, {
         issuer: "https://auth.example.test",
         audience,
+        clientId: "otp-auth",
       });
 
       const token = await signer.sign(claims);
@@ -43,13 +46,14 @@ describe("the access token signer", () => {
       expect(decodeProtectedHeader(token)).toEqual({ alg, kid: "k1", typ: "at+jwt" });
       const { payload } = await jwtVerify(token, createLocalJWKSet(keys.publicJwks as never), {
         issuer: "https://auth.example.test",
-        ...(audience === null ? {} : { audience }),
+        audience,
         typ: "at+jwt",
         algorithms: [alg],
       });
       expect(payload).toEqual({
         iss: "https://auth.example.test",
-        ...(audience === null ? {} : { aud: audience }),
+        aud: audience,
+        client_id: "otp-auth",
         ...claims,
       });
     },
@@ -58,21 +62,19 @@ describe("the access token signer", () => {
   it("writes `ext` and no `email` for an account named by external id", async () => {
     const keys = parseSigningKeySet({ keys: [generatePrivateJwk("ES256", "k1")] });
     const { email: _email, ...rest } = claims;
-    const token = await createAccessTokenSigner(keys.signing, { issuer: "i", audience: null }).sign(
-      { ...rest, ext: "user-42" },
-    );
+    const token = await createAccessTokenSigner(keys.signing, options).sign({
+      ...rest,
+      ext: "user-42",
+    });
     const { payload } = await jwtVerify(token, createLocalJWKSet(keys.publicJwks as never));
-    expect(payload).toEqual({ iss: "i", ...rest, ext: "user-42" });
+    expect(payload).toEqual({ iss: "i", aud: "i", client_id: "otp-auth", ...rest, ext: "user-42" });
     expect(payload).not.toHaveProperty("email");
   });
 
   it("signs every token afresh: another key's JWKS does not verify it", async () => {
     const mine = parseSigningKeySet({ keys: [generatePrivateJwk("ES256", "k1")] });
     const other = parseSigningKeySet({ keys: [generatePrivateJwk("ES256", "k1")] });
-    const token = await createAccessTokenSigner(mine.signing, {
-      issuer: "i",
-      audience: null,
-    }).sign(claims);
+    const token = await createAccessTokenSigner(mine.signing, options).sign(claims);
     await expect(jwtVerify(token, createLocalJWKSet(other.publicJwks as never))).rejects.toThrow(
       /signature verification failed/,
     );

@@ -46,6 +46,23 @@ describe("access token signing keys", () => {
     expect(JSON.stringify(set.publicJwks)).not.toContain(String(ed25519.d));
   });
 
+  it("takes an RSA key of 2048 bits or more for RS256 and publishes only n and e", () => {
+    const rsa = generatePrivateJwk("RS256", "rsa");
+    const set = parseSigningKeySet({ keys: [rsa, es256] });
+    expect(set.signing).toMatchObject({ kid: "rsa", alg: "RS256" });
+    expect(set.publicJwks.keys[0]).toEqual({
+      kty: "RSA",
+      n: rsa.n,
+      e: rsa.e,
+      kid: "rsa",
+      alg: "RS256",
+      use: "sig",
+    });
+    for (const secret of ["d", "p", "q", "dp", "dq", "qi"] as const) {
+      expect(JSON.stringify(set.publicJwks)).not.toContain(String(rsa[secret]));
+    }
+  });
+
   it.each([
     ["no key set", { keys: [] }, /at least one private key/],
     ["no keys member", [es256], /expected a JWK Set/],
@@ -57,7 +74,7 @@ describe("access token signing keys", () => {
     ],
     ["a public key", { keys: [{ ...es256, d: undefined }] }, /is a public key/],
     [
-      "an RSA key",
+      "an RSA key under 2048 bits",
       {
         keys: [
           {
@@ -68,7 +85,7 @@ describe("access token signing keys", () => {
           },
         ],
       },
-      /not an EC P-256 \(ES256\) or OKP Ed25519 \(EdDSA\) key \(kty RSA/,
+      /is an RSA key of 1024 bits; RS256 needs 2048 or more/,
     ],
     [
       "a P-384 key",
@@ -87,10 +104,10 @@ describe("access token signing keys", () => {
     [
       "a mismatched alg",
       { keys: [{ ...es256, alg: "EdDSA" }] },
-      /says alg EdDSA, but a P-256 key signs ES256/,
+      /says alg EdDSA, but EC P-256 keys sign ES256/,
     ],
     ["an encryption key", { keys: [{ ...es256, use: "enc" }] }, /use enc/],
-    ["a broken key", { keys: [{ ...es256, d: "AAAA" }] }, /is not a valid P-256 private key/],
+    ["a broken key", { keys: [{ ...es256, d: "AAAA" }] }, /is not a valid EC P-256 private key/],
   ])("refuses %s, naming the problem and no key material", (_, document, problem) => {
     const message = problemWith(document);
     expect(message).toMatch(problem);

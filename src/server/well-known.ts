@@ -1,0 +1,91 @@
+import type { AccessTokenConfig } from "../config/access-token-config.js";
+import type { SigningKeySet } from "../tokens/signing-keys.js";
+import { allowOnlyGetAndHead, sendWhole } from "./http-response.js";
+import { type NodeHandler, respondNotFound } from "./http-surface.js";
+
+/** Where verifiers find the public keys of access tokens. */
+export const JWKS_PATH = "/.well-known/jwks.json";
+/** Where RFC 7662 introspection answers, for the discovery documents. */
+export const INTROSPECTION_PATH = "/oauth/introspect";
+
+/** A public document at a well-known path: its content type and JSON. */
+interface WellKnownDocument {
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/**
+ * Serves the public documents verifiers read, at `GET` (and HEAD), cacheable for ten minutes and
+ * readable from any origin, since they hold nothing secret:
+ * - `/.well-known/jwks.json`: the public keys of access tokens;
+ * - with an issuer URL (ACCESS_TOKEN_ISSUER), `/.well-known/oauth-authorization-server`
+ *   (RFC 8414) and `/.well-known/openid-configuration` (the same document, where OpenID
+ *   Connect middleware looks), so that a resource server configured with only the issuer URL
+ *   finds the keys.
+ * Other methods get 405; other paths go to `next` (404 by default).
+ */
+export function createWellKnownHandler(
+  keys: Pick<SigningKeySet, "keys" | "publicJwks">,
+  tokens: Pick<AccessTokenConfig, "issuerUrl">,
+  next: NodeHandler = respondNotFound,
+): NodeHandler {
+  const documents = new Map<string, WellKnownDocument>([
+    [JWKS_PATH, { contentType: "application/jwk-set+json", body: JSON.stringify(keys.publicJwks) }],
+  ]);
+  if (tokens.issuerUrl !== null) {
+    const body = JSON.stringify(authorizationServerMetadata(tokens.issuerUrl, keys));
+    for (const path of [
+      "/.well-known/oauth-authorization-server",
+      "/.well-known/openid-configuration",
+    ]) {
+      documents.set(path, { contentType: "application/json", body });
+    }
+  }
+  return (req, res) => {
+    const document = documents.get(req.url?.split("?", 1)[0] ?? "");
+    if (document === undefined) {
+      next(req, res);
+      return;
+    }
+    if (!allowOnlyGetAndHead(req, res)) {
+      return;
+    }
+    sendWhole(
+      req,
+      res,
+      200,
+      {
+        "content-type": document.contentType,
+        "cache-control": "public, max-age=600",
+        "access-control-allow-origin": "*",
+      },
+      document.body,
+    );
+  };
+}
+
+/**
+ * RFC 8414 metadata, with honest values: this service issues access tokens after an OTP login
+ * through its own API, not through OAuth's /authorize and /token, so it names no such endpoints
+ * and supports no response or grant types; it publishes its keys and its introspection endpoint.
+ */
+function authorizationServerMetadata(
+  issuer: string,
+  keys: Pick<SigningKeySet, "keys">,
+): Record<string, unknown> {
+  return {
+    issuer,
+    jwks_uri: `${issuer}${JWKS_PATH}`,
+    introspection_endpoint: `${issuer}${INTROSPECTION_PATH}`,
+    // RFC 7662 lets the protected resource authenticate with a bearer token: a SERVICE_TOKENS one.
+    introspection_endpoint_auth_methods_supported: ["bearer"],
+    // REQUIRED by RFC 8414: no OAuth flow ends in a response type here.
+    response_types_supported: [],
+    grant_types_supported: [],
+    // REQUIRED by OpenID Connect discovery, which reads the same document: `sub` is the same
+    // user id for every client.
+    subject_types_supported: ["public"],
+    // The algorithms the published keys sign access tokens with (RFC 9068 `at+jwt`).
+    access_token_signing_alg_values_supported: [...new Set(keys.keys.map((key) => key.alg))],
+  };
+}
