@@ -229,6 +229,7 @@ export function createFailingStore(makeError: () => unknown): OtpStore {
     readAuthentication: fail,
     findSession: fail,
     revokeSessions: fail,
+    findSessionById: fail,
     ping: fail,
     purgeExpired: (now) => inner.purgeExpired(now),
     close: () => inner.close(),
