@@ -15,6 +15,7 @@ import { createCallPipeline } from "../rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
 import { createAccessTokenSigner } from "../tokens/access-token-signer.js";
+import { createAccessTokenVerifier, tokenAuthorityOf } from "../tokens/access-token-verifier.js";
 import { ephemeralKeySet } from "../tokens/signing-keys.js";
 import { createConnectDoor } from "./connect/connect-door.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connection-limits.js";
@@ -113,6 +114,9 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     // Without a configured key, codes only need to verify within this process.
     hmacKey: config.hmacKey ?? randomBytes(32),
     accessTokens: createAccessTokenSigner(keys.signing, config.accessTokens),
+    // Every published key verifies, as every offline verifier's JWKS does.
+    accessTokenVerifier: createAccessTokenVerifier(keys.keys),
+    tokenAuthority: tokenAuthorityOf(config.accessTokens),
     serviceTokens: config.serviceTokens,
     events: metrics.events,
   });
