@@ -27,6 +27,7 @@ import { createJwksHandler } from "./jwks-endpoint.js";
 import { type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
+import { createIntrospectionDoor } from "./oauth/introspection-door.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createProbeHandler } from "./probes.js";
 import { createRestDoor } from "./rest/rest-door.js";
@@ -149,6 +150,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       createConnectDoor(routes, pipeline, config.serveLimits),
       rest,
       createSeedBDoor(routes, pipeline, config.serveLimits),
+      createIntrospectionDoor(routes, pipeline, config.serveLimits),
     ],
     // Not the API: /healthz and /readyz, then /metrics, the JWKS, the login page, else REST's
     // 404/405.
