@@ -17,7 +17,7 @@
 // google.rpc.RetryInfo and a `retry-after` header (Connect) or trailer (gRPC,
 // gRPC-Web) in whole seconds. INVALID_ARGUMENT refusals carry a
 // google.rpc.BadRequest naming the offending field (`email`, `otp`, `purpose`,
-// `idempotency_key`, `session_token` or `body`).
+// `idempotency_key`, `session_token`, `token` or `body`).
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
