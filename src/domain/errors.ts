@@ -6,6 +6,7 @@ export type RequestField =
   | "purpose"
   | "idempotency_key"
   | "session_token"
+  | "token"
   | "body";
 
 /** Why the domain refused a request. Transport-neutral: the RPC layer maps each kind to a status. */

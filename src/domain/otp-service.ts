@@ -1,5 +1,10 @@
 import { OtpError } from "./errors.js";
 import { type GetStatusDeps, getStatus, type StatusInput } from "./get-status.js";
+import {
+  type IntrospectInput,
+  type IntrospectTokenDeps,
+  introspectToken,
+} from "./introspect-token.js";
 import { type RequestOtpDeps, type RequestOtpInput, requestOtp } from "./request-otp.js";
 import { type SignOutDeps, type SignOutInput, signOut } from "./sign-out.js";
 import { type VerifyOtpDeps, type VerifyOtpInput, verifyOtp } from "./verify-otp.js";
@@ -8,12 +13,17 @@ import { type VerifyOtpDeps, type VerifyOtpInput, verifyOtp } from "./verify-otp
  * The world the rules run in: what each operation declares it needs, together. Everything with a
  * side effect or a source of time comes in here; `events` is also told of every refusal.
  */
-export interface OtpServiceDeps extends RequestOtpDeps, VerifyOtpDeps, GetStatusDeps, SignOutDeps {}
+export interface OtpServiceDeps
+  extends RequestOtpDeps,
+    VerifyOtpDeps,
+    GetStatusDeps,
+    SignOutDeps,
+    IntrospectTokenDeps {}
 
 export type OtpService = ReturnType<typeof createOtpService>;
 
 /**
- * The four operations of the service. Each resolves with its result or rejects with an OtpError
+ * The operations of the service. Each resolves with its result or rejects with an OtpError
  * saying why the request was refused; any other rejection is a bug (or a broken store).
  */
 export function createOtpService(deps: OtpServiceDeps) {
@@ -30,5 +40,6 @@ export function createOtpService(deps: OtpServiceDeps) {
     verifyOtp: (input: VerifyOtpInput) => reportRefusal(verifyOtp(deps, input)),
     getStatus: (input: StatusInput) => reportRefusal(getStatus(deps, input)),
     signOut: (input: SignOutInput) => reportRefusal(signOut(deps, input)),
+    introspectToken: (input: IntrospectInput) => reportRefusal(introspectToken(deps, input)),
   };
 }

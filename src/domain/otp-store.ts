@@ -83,6 +83,9 @@ export interface OtpStore {
   /** The session whose token hashes to `tokenHash`, live or not, or null if there is none. */
   findSession(tokenHash: Uint8Array): Promise<StoredSession | null>;
 
+  /** The session with id `sessionId`, live or not, or null if there is none (or it was purged). */
+  findSessionById(sessionId: string): Promise<StoredSession | null>;
+
   /**
    * Marks the session whose token hashes to `tokenHash` revoked at `now`, and with `allOfUser`
    * every session of its user, but only while that session is live at `now` (a token expired or

@@ -42,6 +42,23 @@ export interface AccessTokenSigner {
   sign(claims: AccessTokenClaims): Promise<string>;
 }
 
+/** A JWT's claims as its payload holds them: any JSON values, to be checked by whoever reads them. */
+export type UncheckedClaims = Readonly<Record<string, unknown>>;
+
+/**
+ * Checks access tokens' signatures against the published keys. Only the signature and header:
+ * what the claims must say (issuer, expiry, a live session) is the domain's to judge.
+ */
+export interface AccessTokenVerifier {
+  /**
+   * The payload of `token` if it is a compact JWS of type `at+jwt` whose `kid` names one of the
+   * published keys and whose signature verifies by that key's own algorithm (the header's `alg`
+   * must agree with it; it is never trusted to choose one); null for anything else, malformed
+   * input included. Never rejects on bad input.
+   */
+  verify(token: string): Promise<UncheckedClaims | null>;
+}
+
 /** What a sender needs to deliver one code, whoever it goes to. */
 interface CodeDelivery {
   readonly otpId: string;

@@ -18,6 +18,23 @@ export function checkServiceCaller(
   if (serviceTokens.length === 0 && statusByEmail === "open") {
     return;
   }
+  requireServiceToken(
+    serviceTokens,
+    presented,
+    "looking up an account by email or external_id needs a service token: send authorization: Bearer <token>",
+  );
+}
+
+/**
+ * Throws `caller_unauthenticated` (with `message`) unless `presented` is one of `serviceTokens`;
+ * with none configured, every caller is refused. Nothing opens it: for questions only a trusted
+ * service may ever ask (token introspection).
+ */
+export function requireServiceToken(
+  serviceTokens: readonly string[],
+  presented: string | undefined,
+  message: string,
+): void {
   const candidate = digest(presented ?? "");
   let matched = false;
   for (const token of serviceTokens) {
@@ -25,10 +42,7 @@ export function checkServiceCaller(
   }
   if (presented === undefined || !matched) {
     // The same answer whether or not tokens are configured: a caller learns nothing of the setup.
-    throw new OtpError(
-      { kind: "caller_unauthenticated" },
-      "looking up an account by email or external_id needs a service token: send authorization: Bearer <token>",
-    );
+    throw new OtpError({ kind: "caller_unauthenticated" }, message);
   }
 }
 

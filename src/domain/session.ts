@@ -14,9 +14,14 @@ export function hashSessionToken(token: string): Uint8Array {
   return createHash("sha256").update(token).digest();
 }
 
+/** Whether `token` has a session token's shape (which no JWT has: it holds no dots). */
+export function isSessionTokenShaped(token: string): boolean {
+  return SESSION_TOKEN_SHAPE.test(token);
+}
+
 /** Returns the token unchanged. Throws naming `session_token` unless it has a session token's shape. */
 export function checkSessionToken(token: string): string {
-  if (!SESSION_TOKEN_SHAPE.test(token)) {
+  if (!isSessionTokenShaped(token)) {
     throw invalidArgument(
       "session_token",
       "session_token must be the session token a verification returned",

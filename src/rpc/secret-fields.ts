@@ -5,7 +5,7 @@
  * says what the caller was about to leak), and an HTTP rule binding one to the path stops
  * start-up. Add a field here when it carries a secret.
  */
-export const SECRET_FIELDS: ReadonlySet<string> = new Set(["session_token"]);
+export const SECRET_FIELDS: ReadonlySet<string> = new Set(["session_token", "token"]);
 
 /** Whether `name` (a proto field name or its lowerCamel JSON name) is a secret field's. */
 export function isSecretField(name: string): boolean {

@@ -15,6 +15,7 @@ import { createCallPipeline } from "../rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
 import { createRoutes } from "../rpc/routes.js";
 import { createAccessTokenSigner } from "../tokens/access-token-signer.js";
+import { createAccessTokenVerifier } from "../tokens/access-token-verifier.js";
 import { ephemeralKeySet } from "../tokens/signing-keys.js";
 import { createConnectDoor } from "./connect/connect-door.js";
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connection-limits.js";
@@ -25,6 +26,7 @@ import { createHttpSurface } from "./http-surface.js";
 import { type Listener, listen } from "./listener.js";
 import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
+import { createIntrospectionDoor } from "./oauth/introspection-door.js";
 import { openStorage, type Storage } from "./open-storage.js";
 import { createOpenApiHandler } from "./openapi-endpoint.js";
 import { createProbeHandler } from "./probes.js";
@@ -115,6 +117,10 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     // Without a configured key, codes only need to verify within this process.
     hmacKey: config.hmacKey ?? randomBytes(32),
     accessTokens: createAccessTokenSigner(keys.signing, config.accessTokens),
+    // Every published key verifies, as every offline verifier's JWKS does.
+    accessTokenVerifier: createAccessTokenVerifier(keys.keys),
+    // iss, aud and client_id as the signer writes them (config: aud defaults to the issuer).
+    tokenAuthority: config.accessTokens,
     serviceTokens: config.serviceTokens,
     events: metrics.events,
   });
@@ -147,6 +153,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       createConnectDoor(routes, pipeline, config.serveLimits),
       rest,
       createSeedBDoor(routes, pipeline, config.serveLimits),
+      createIntrospectionDoor(routes, pipeline, config.serveLimits),
     ],
     // Not the API: /healthz and /readyz, then /metrics, the JWKS, the REST routes' OpenAPI
     // document (built from the routes the door serves), the login page, else REST's 404/405.

@@ -2,11 +2,10 @@ import type { AccessTokenConfig } from "../config/access-token-config.js";
 import type { SigningKeySet } from "../tokens/signing-keys.js";
 import { allowOnlyGetAndHead, sendWhole } from "./http-response.js";
 import { type NodeHandler, respondNotFound } from "./http-surface.js";
+import { INTROSPECTION_PATH } from "./oauth/introspection-door.js";
 
 /** Where verifiers find the public keys of access tokens. */
 export const JWKS_PATH = "/.well-known/jwks.json";
-/** Where RFC 7662 introspection answers, for the discovery documents. */
-export const INTROSPECTION_PATH = "/oauth/introspect";
 
 /** A public document at a well-known path: its content type and JSON. */
 interface WellKnownDocument {

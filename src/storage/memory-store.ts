@@ -64,9 +64,11 @@ export function createMemoryStore(): OtpStore {
   const users = new Map<string, UserRecord>();
   const slots = new Map<string, Slot[]>();
   const idempotency = new Map<string, IdempotencyRecord>();
-  // By token hash (hex), and the hashes of each email's sessions for lookups by email and user.
+  // By token hash (hex), and the hashes of each email's sessions for lookups by email and user,
+  // and of each session id.
   const sessions = new Map<string, SessionRecord>();
   const sessionsOfEmail = new Map<string, Set<string>>();
+  const sessionsById = new Map<string, string>();
   let holders = 0;
   const pairKey = (a: string, b: string) => `${a}\n${b}`;
   const hashKey = (hash: Uint8Array) => Buffer.from(hash).toString("hex");
@@ -139,6 +141,7 @@ export function createMemoryStore(): OtpStore {
       const ofEmail = sessionsOfEmail.get(use.email) ?? new Set<string>();
       ofEmail.add(tokenKey);
       sessionsOfEmail.set(use.email, ofEmail);
+      sessionsById.set(use.session.sessionId, tokenKey);
       return { kind: "consumed", userId };
     },
 
@@ -262,6 +265,12 @@ export function createMemoryStore(): OtpStore {
       return session === undefined ? null : { ...session };
     },
 
+    async findSessionById(sessionId): Promise<StoredSession | null> {
+      const tokenKey = sessionsById.get(sessionId);
+      const session = tokenKey === undefined ? undefined : sessions.get(tokenKey);
+      return session === undefined ? null : { ...session };
+    },
+
     async revokeSessions({ tokenHash, allOfUser, now }): Promise<void> {
       const session = sessions.get(hashKey(tokenHash));
       if (session === undefined) {
@@ -304,6 +313,7 @@ export function createMemoryStore(): OtpStore {
       for (const [tokenKey, session] of sessions) {
         if (session.expiresAt <= now) {
           sessions.delete(tokenKey);
+          sessionsById.delete(session.sessionId);
           const ofEmail = sessionsOfEmail.get(session.email);
           ofEmail?.delete(tokenKey);
           if (ofEmail?.size === 0) {
@@ -338,6 +348,7 @@ export function createMemoryStore(): OtpStore {
       idempotency.clear();
       sessions.clear();
       sessionsOfEmail.clear();
+      sessionsById.clear();
     },
   };
 }

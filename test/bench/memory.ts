@@ -18,6 +18,7 @@ import { defaultPolicy } from "../../src/domain/policy.js";
 import { cryptoRandom } from "../../src/platform/crypto-random.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
 import { createAccessTokenSigner } from "../../src/tokens/access-token-signer.js";
+import { createAccessTokenVerifier } from "../../src/tokens/access-token-verifier.js";
 import { ephemeralKeySet } from "../../src/tokens/signing-keys.js";
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
@@ -45,6 +46,8 @@ function settle() {
 async function main() {
   let now = Date.parse("2026-01-01T00:00:00Z");
   const store = createMemoryStore();
+  const keys = ephemeralKeySet();
+  const tokenOptions = { issuer: "otp-auth", audience: "otp-auth", clientId: "otp-auth" };
   const service = createOtpService({
     store,
     clock: { now: () => now },
@@ -53,11 +56,9 @@ async function main() {
     // Every call comes from one address here, so the per-IP limit is off, as in the load bench.
     policy: { ...defaultPolicy, ipRequestLimit: null },
     hmacKey: randomBytes(32),
-    accessTokens: createAccessTokenSigner(ephemeralKeySet().signing, {
-      issuer: "otp-auth",
-      audience: "otp-auth",
-      clientId: "otp-auth",
-    }),
+    accessTokens: createAccessTokenSigner(keys.signing, tokenOptions),
+    accessTokenVerifier: createAccessTokenVerifier(keys.keys),
+    tokenAuthority: tokenOptions,
   });
   // One call before the baseline, so that code loaded and compiled on first use is not counted.
   await service.requestOtp({ email: "warm-up@bench.example.com", purpose: "login" });

@@ -181,6 +181,7 @@ describe.each(Object.entries(versions))("ServerReflectionInfo %s", (_, service) 
       "VerifyOtp",
       "GetStatus",
       "SignOut",
+      "IntrospectToken",
     ]);
     expect(auth?.methods[2]?.idempotency).toBe(MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS);
     expect(registry.getMessage("auth.v1.RequestOtpResponse")?.field.expiresAt?.number).toBe(2);

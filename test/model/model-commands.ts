@@ -4,7 +4,12 @@ import { OtpError } from "../../src/domain/errors.js";
 import { createOtpService } from "../../src/domain/otp-service.js";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import type { RandomSource } from "../../src/domain/ports.js";
-import { createFakeClock, createRecordingSender, createRecordingSigner } from "../support/fakes.js";
+import {
+  createFakeClock,
+  createRecordingSender,
+  createRecordingSigner,
+  createRecordingVerifier,
+} from "../support/fakes.js";
 import {
   type AccountInput,
   MODEL_POLICY,
@@ -55,6 +60,8 @@ export function createSystem(store: OtpStore): System {
     policy: { ...MODEL_POLICY },
     hmacKey: new Uint8Array(32).fill(42),
     accessTokens: createRecordingSigner(),
+    accessTokenVerifier: createRecordingVerifier(),
+    tokenAuthority: { issuer: "otp-auth", audience: "otp-auth", clientId: "otp-auth" },
     serviceTokens: [MODEL_SERVICE_TOKEN],
   });
   return { service, store, clock, sender };

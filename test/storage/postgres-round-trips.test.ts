@@ -9,6 +9,7 @@ import {
   createFixedRandom,
   createRecordingSender,
   createRecordingSigner,
+  createRecordingVerifier,
 } from "../support/fakes.js";
 import { createDatabase } from "../support/postgres-server.js";
 import { SERVICE_TOKEN } from "../support/service-token.js";
@@ -35,7 +36,7 @@ const store = createPostgresStore(counting);
 afterAll(() => store.close());
 
 describe("round trips to PostgreSQL", () => {
-  it("VerifyOtp, starting its session, takes two; GetStatus and SignOut take one", async () => {
+  it("VerifyOtp, starting its session, takes two; GetStatus, IntrospectToken and SignOut take one", async () => {
     const sender = createRecordingSender();
     const service = createOtpService({
       store,
@@ -45,6 +46,8 @@ describe("round trips to PostgreSQL", () => {
       policy: { ...defaultPolicy, ipRequestLimit: null },
       hmacKey: new Uint8Array(32).fill(1),
       accessTokens: createRecordingSigner(),
+      accessTokenVerifier: createRecordingVerifier(),
+      tokenAuthority: { issuer: "otp-auth", audience: "otp-auth", clientId: "otp-auth" },
       serviceTokens: [SERVICE_TOKEN],
     });
     await service.requestOtp({ email: "ann@example.com", purpose: "" });
@@ -66,6 +69,12 @@ describe("round trips to PostgreSQL", () => {
         )
       ).queries,
     ).toBe(1);
+    const introspected = (token: string) =>
+      counted(() => service.introspectToken({ token, serviceToken: SERVICE_TOKEN }));
+    const bySession = await introspected(sessionToken);
+    expect(bySession).toMatchObject({ result: { active: true }, queries: 1 });
+    const byAccessToken = await introspected(verify.result.accessToken.token);
+    expect(byAccessToken).toMatchObject({ result: { active: true }, queries: 1 });
     expect(
       (await counted(() => service.signOut({ sessionToken, allSessions: true }))).queries,
     ).toBe(1);

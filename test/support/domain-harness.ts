@@ -9,6 +9,7 @@ import {
   createFixedRandom,
   createRecordingSender,
   createRecordingSigner,
+  createRecordingVerifier,
 } from "./fakes.js";
 import { SERVICE_TOKEN } from "./service-token.js";
 
@@ -41,6 +42,8 @@ export function createDomainHarness(
     policy,
     hmacKey: randomBytes(32),
     accessTokens: signer,
+    accessTokenVerifier: createRecordingVerifier(),
+    tokenAuthority: { issuer: "otp-auth", audience: "otp-auth", clientId: "otp-auth" },
     serviceTokens: options.serviceTokens ?? [SERVICE_TOKEN],
     ...(options.events ? { events: options.events } : {}),
   });

@@ -3,6 +3,7 @@ import type { OtpStore } from "../../src/domain/otp-store.js";
 import type {
   AccessTokenClaims,
   AccessTokenSigner,
+  AccessTokenVerifier,
   ExternalIdDelivery,
   OtpDelivery,
   OtpSender,
@@ -228,6 +229,7 @@ export function createFailingStore(makeError: () => unknown): OtpStore {
     releaseIdempotencyKey: fail,
     readAuthentication: fail,
     findSession: fail,
+    findSessionById: fail,
     revokeSessions: fail,
     ping: fail,
     purgeExpired: (now) => inner.purgeExpired(now),
@@ -259,8 +261,9 @@ export function createPingSwitchStore(inner: OtpStore) {
 }
 
 /**
- * A signer that records the claims it was given and "signs" them as readable text
- * (`claims.<JSON>`), for domain tests that check what a token says without a key.
+ * A signer that records the claims it was given and "signs" them unsigned, in a JWS's shape
+ * (`claims.<base64url JSON>.unsigned`; `claimsOf` reads them back), for domain tests that check
+ * what a token says without a key.
  */
 export function createRecordingSigner() {
   const signed: AccessTokenClaims[] = [];
@@ -268,8 +271,35 @@ export function createRecordingSigner() {
     signed,
     async sign(claims) {
       signed.push(claims);
-      return `claims.${JSON.stringify(claims)}`;
+      return fakeAccessToken(claims);
     },
   };
   return signer;
+}
+
+/** A token as the recording signer writes it, holding `claims` as they are. */
+export function fakeAccessToken(claims: object): string {
+  return `claims.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.unsigned`;
+}
+
+/** The JSON a recording signer's token holds. */
+export function claimsOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+}
+
+/**
+ * A verifier that takes what the recording signer writes for signed (adding `iss`, as a real
+ * signer does, unless the token names its own), and nothing else: anything else stands for a
+ * token signed by a key it does not know.
+ */
+export function createRecordingVerifier(issuer = "otp-auth"): AccessTokenVerifier {
+  return {
+    async verify(token) {
+      const [kind, , signature, ...rest] = token.split(".");
+      if (kind !== "claims" || signature !== "unsigned" || rest.length > 0) {
+        return null;
+      }
+      return { iss: issuer, ...claimsOf(token) };
+    },
+  };
 }

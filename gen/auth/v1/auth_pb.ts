@@ -17,7 +17,7 @@
 // google.rpc.RetryInfo and a `retry-after` header (Connect) or trailer (gRPC,
 // gRPC-Web) in whole seconds. INVALID_ARGUMENT refusals carry a
 // google.rpc.BadRequest naming the offending field (`email`, `otp`, `purpose`,
-// `idempotency_key`, `session_token` or `body`).
+// `idempotency_key`, `session_token`, `token` or `body`).
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -30,7 +30,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file auth/v1/auth.proto.
  */
 export const file_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiSAoRUmVxdWVzdE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHcHVycG9zZRgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSKtAQoSUmVxdWVzdE90cFJlc3BvbnNlEg4KBm90cF9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoScmVtYWluaW5nX3JlcXVlc3RzGAQgASgNEhMKC2NvZGVfbGVuZ3RoGAUgASgNIlQKEFZlcmlmeU90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSCwoDb3RwGAIgASgJEg8KB3B1cnBvc2UYAyABKAkSEwoLZXh0ZXJuYWxfaWQYBSABKAkipwIKEVZlcmlmeU90cFJlc3BvbnNlEhUKDWF1dGhlbnRpY2F0ZWQYASABKAgSNAoQYXV0aGVudGljYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2Vzc2lvbl90b2tlbhgDIAEoCRI2ChJzZXNzaW9uX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjY2Vzc190b2tlbhgFIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgHIAEoCRIPCgd1c2VyX2lkGAggASgJIk0KEEdldFN0YXR1c1JlcXVlc3QSDQoFZW1haWwYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSLFAgoRR2V0U3RhdHVzUmVzcG9uc2USFQoNYXV0aGVudGljYXRlZBgBIAEoCBI0ChBhdXRoZW50aWNhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlbWFpbBgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSNgoSc2Vzc2lvbl9leHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY2Nlc3NfdG9rZW4YByABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYCSABKAkSEwoLZXh0ZXJuYWxfaWQYCiABKAkiPQoOU2lnbk91dFJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIUCgxhbGxfc2Vzc2lvbnMYAiABKAgiEQoPU2lnbk91dFJlc3BvbnNlMpwDCgtBdXRoU2VydmljZRJjCgpSZXF1ZXN0T3RwEhouYXV0aC52MS5SZXF1ZXN0T3RwUmVxdWVzdBobLmF1dGgudjEuUmVxdWVzdE90cFJlc3BvbnNlIhyC0+STAhY6ASoiES9hdXRoL3JlcXVlc3Qtb3RwEl8KCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiG4LT5JMCFToBKiIQL2F1dGgvdmVyaWZ5LW90cBJuCglHZXRTdGF0dXMSGS5hdXRoLnYxLkdldFN0YXR1c1JlcXVlc3QaGi5hdXRoLnYxLkdldFN0YXR1c1Jlc3BvbnNlIiqQAgGC0+STAiFaEToBKiIML2F1dGgvc3RhdHVzEgwvYXV0aC9zdGF0dXMSVwoHU2lnbk91dBIXLmF1dGgudjEuU2lnbk91dFJlcXVlc3QaGC5hdXRoLnYxLlNpZ25PdXRSZXNwb25zZSIZgtPkkwITOgEqIg4vYXV0aC9zaWduLW91dGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiSAoRUmVxdWVzdE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHcHVycG9zZRgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSKtAQoSUmVxdWVzdE90cFJlc3BvbnNlEg4KBm90cF9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoScmVtYWluaW5nX3JlcXVlc3RzGAQgASgNEhMKC2NvZGVfbGVuZ3RoGAUgASgNIlQKEFZlcmlmeU90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSCwoDb3RwGAIgASgJEg8KB3B1cnBvc2UYAyABKAkSEwoLZXh0ZXJuYWxfaWQYBSABKAkipwIKEVZlcmlmeU90cFJlc3BvbnNlEhUKDWF1dGhlbnRpY2F0ZWQYASABKAgSNAoQYXV0aGVudGljYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2Vzc2lvbl90b2tlbhgDIAEoCRI2ChJzZXNzaW9uX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjY2Vzc190b2tlbhgFIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgHIAEoCRIPCgd1c2VyX2lkGAggASgJIk0KEEdldFN0YXR1c1JlcXVlc3QSDQoFZW1haWwYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSLFAgoRR2V0U3RhdHVzUmVzcG9uc2USFQoNYXV0aGVudGljYXRlZBgBIAEoCBI0ChBhdXRoZW50aWNhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlbWFpbBgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSNgoSc2Vzc2lvbl9leHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY2Nlc3NfdG9rZW4YByABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYCSABKAkSEwoLZXh0ZXJuYWxfaWQYCiABKAkiPQoOU2lnbk91dFJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIUCgxhbGxfc2Vzc2lvbnMYAiABKAgiEQoPU2lnbk91dFJlc3BvbnNlIkAKFkludHJvc3BlY3RUb2tlblJlcXVlc3QSDQoFdG9rZW4YASABKAkSFwoPdG9rZW5fdHlwZV9oaW50GAIgASgJIpoCChdJbnRyb3NwZWN0VG9rZW5SZXNwb25zZRIOCgZhY3RpdmUYASABKAgSDwoHdXNlcl9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWlzc3VlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGaXNzdWVyGAYgASgJEhAKCGF1ZGllbmNlGAcgASgJEhEKCWNsaWVudF9pZBgIIAEoCRISCgp0b2tlbl90eXBlGAkgASgJEg0KBWVtYWlsGAogASgJEhMKC2V4dGVybmFsX2lkGAsgASgJMvIDCgtBdXRoU2VydmljZRJjCgpSZXF1ZXN0T3RwEhouYXV0aC52MS5SZXF1ZXN0T3RwUmVxdWVzdBobLmF1dGgudjEuUmVxdWVzdE90cFJlc3BvbnNlIhyC0+STAhY6ASoiES9hdXRoL3JlcXVlc3Qtb3RwEl8KCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiG4LT5JMCFToBKiIQL2F1dGgvdmVyaWZ5LW90cBJuCglHZXRTdGF0dXMSGS5hdXRoLnYxLkdldFN0YXR1c1JlcXVlc3QaGi5hdXRoLnYxLkdldFN0YXR1c1Jlc3BvbnNlIiqQAgGC0+STAiFaEToBKiIML2F1dGgvc3RhdHVzEgwvYXV0aC9zdGF0dXMSVwoHU2lnbk91dBIXLmF1dGgudjEuU2lnbk91dFJlcXVlc3QaGC5hdXRoLnYxLlNpZ25PdXRSZXNwb25zZSIZgtPkkwITOgEqIg4vYXV0aC9zaWduLW91dBJUCg9JbnRyb3NwZWN0VG9rZW4SHy5hdXRoLnYxLkludHJvc3BlY3RUb2tlblJlcXVlc3QaIC5hdXRoLnYxLkludHJvc3BlY3RUb2tlblJlc3BvbnNlYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message auth.v1.RequestOtpRequest
@@ -391,6 +391,127 @@ export const SignOutResponseSchema: GenMessage<SignOutResponse> = /*@__PURE__*/
   messageDesc(file_auth_v1_auth, 7);
 
 /**
+ * @generated from message auth.v1.IntrospectTokenRequest
+ */
+export type IntrospectTokenRequest = Message<"auth.v1.IntrospectTokenRequest"> & {
+  /**
+   * The token to describe: a session token or an access token, told apart
+   * by their shape.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * What the caller believes the token is (RFC 7662: `access_token`,
+   * `refresh_token`, …). A hint the service may ignore, and does.
+   *
+   * @generated from field: string token_type_hint = 2;
+   */
+  tokenTypeHint: string;
+};
+
+/**
+ * Describes the message auth.v1.IntrospectTokenRequest.
+ * Use `create(IntrospectTokenRequestSchema)` to create a new message.
+ */
+export const IntrospectTokenRequestSchema: GenMessage<IntrospectTokenRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 8);
+
+/**
+ * @generated from message auth.v1.IntrospectTokenResponse
+ */
+export type IntrospectTokenResponse = Message<"auth.v1.IntrospectTokenResponse"> & {
+  /**
+   * True for a live session token or a valid access token of a live
+   * session; every other field is filled only then.
+   *
+   * @generated from field: bool active = 1;
+   */
+  active: boolean;
+
+  /**
+   * The user's stable id (`sub`).
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * The token's session (`sid`).
+   *
+   * @generated from field: string session_id = 3;
+   */
+  sessionId: string;
+
+  /**
+   * When the token stops being valid (`exp`): a session token's session end,
+   * an access token's own `exp`.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * When the token was issued (`iat`): a session token's session creation,
+   * an access token's own `iat`.
+   *
+   * @generated from field: google.protobuf.Timestamp issued_at = 5;
+   */
+  issuedAt?: Timestamp | undefined;
+
+  /**
+   * ACCESS_TOKEN_ISSUER (`iss`).
+   *
+   * @generated from field: string issuer = 6;
+   */
+  issuer: string;
+
+  /**
+   * The access tokens' audience (`aud`): ACCESS_TOKEN_AUDIENCE, by default
+   * the issuer.
+   *
+   * @generated from field: string audience = 7;
+   */
+  audience: string;
+
+  /**
+   * ACCESS_TOKEN_CLIENT_ID (`client_id`), by default `otp-auth`.
+   *
+   * @generated from field: string client_id = 8;
+   */
+  clientId: string;
+
+  /**
+   * Always `Bearer` while active.
+   *
+   * @generated from field: string token_type = 9;
+   */
+  tokenType: string;
+
+  /**
+   * The account's email; empty for an account named by external id.
+   *
+   * @generated from field: string email = 10;
+   */
+  email: string;
+
+  /**
+   * The account's external id; empty for an account named by email.
+   *
+   * @generated from field: string external_id = 11;
+   */
+  externalId: string;
+};
+
+/**
+ * Describes the message auth.v1.IntrospectTokenResponse.
+ * Use `create(IntrospectTokenResponseSchema)` to create a new message.
+ */
+export const IntrospectTokenResponseSchema: GenMessage<IntrospectTokenResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 9);
+
+/**
  * Issues, delivers and verifies one-time passcodes.
  *
  * @generated from service auth.v1.AuthService
@@ -467,6 +588,27 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof SignOutRequestSchema;
     output: typeof SignOutResponseSchema;
+  },
+  /**
+   * Describes a token for a trusted service (RFC 7662 introspection, also
+   * served as POST /oauth/introspect): active with its user, session, times,
+   * issuer, audience and client id for a live session token, or for an access
+   * token signed by one of the published keys, unexpired, of this issuer and
+   * whose session is still live; only `active: false` for anything else
+   * (unknown, expired, revoked, malformed, signed by another key, an access
+   * token of a signed-out session). Always needs `authorization: Bearer
+   * <service token>` (one of SERVICE_TOKENS; STATUS_BY_EMAIL does not open
+   * it). No idempotency level: a Connect GET would put the token in a URL.
+   *
+   * Errors (ErrorInfo.reason): INVALID_ARGUMENT (field `token`, when empty),
+   * CALLER_UNAUTHENTICATED, STORAGE_UNAVAILABLE.
+   *
+   * @generated from rpc auth.v1.AuthService.IntrospectToken
+   */
+  introspectToken: {
+    methodKind: "unary";
+    input: typeof IntrospectTokenRequestSchema;
+    output: typeof IntrospectTokenResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_auth_v1_auth, 0);

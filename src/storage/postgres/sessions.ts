@@ -1,7 +1,22 @@
 import type { OtpStore, StoredSession } from "../../domain/otp-store.js";
 import { date, millis, type Query } from "./query.js";
 
-type SessionSteps = Pick<OtpStore, "readAuthentication" | "findSession" | "revokeSessions">;
+type SessionSteps = Pick<
+  OtpStore,
+  "readAuthentication" | "findSession" | "findSessionById" | "revokeSessions"
+>;
+
+interface SessionRow {
+  session_id: string;
+  user_id: string;
+  email: string;
+  purpose: string;
+  created_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+}
+
+const SESSION_COLUMNS = "session_id, user_id, email, purpose, created_at, expires_at, revoked_at";
 
 /**
  * Sessions (table otp_sessions; created by the code-consuming statement in codes.ts). Each step
@@ -21,33 +36,22 @@ export function createSessionSteps(query: Query): SessionSteps {
     },
 
     async findSession(tokenHash): Promise<StoredSession | null> {
-      const { rows } = await query<{
-        session_id: string;
-        user_id: string;
-        email: string;
-        purpose: string;
-        created_at: Date;
-        expires_at: Date;
-        revoked_at: Date | null;
-      }>(
+      const { rows } = await query<SessionRow>(
         "otp_find_session",
-        `SELECT session_id, user_id, email, purpose, created_at, expires_at, revoked_at
-           FROM otp_sessions WHERE token_hash = $1`,
+        `SELECT ${SESSION_COLUMNS} FROM otp_sessions WHERE token_hash = $1`,
         [Buffer.from(tokenHash)],
       );
-      const row = rows[0];
-      if (row === undefined) {
-        return null;
-      }
-      return {
-        sessionId: row.session_id,
-        userId: row.user_id,
-        email: row.email,
-        purpose: row.purpose,
-        createdAt: row.created_at.getTime(),
-        expiresAt: row.expires_at.getTime(),
-        revokedAt: millis(row.revoked_at),
-      };
+      return sessionOf(rows[0]);
+    },
+
+    // session_id is UNIQUE (migrations.ts): one index lookup.
+    async findSessionById(sessionId): Promise<StoredSession | null> {
+      const { rows } = await query<SessionRow>(
+        "otp_find_session_by_id",
+        `SELECT ${SESSION_COLUMNS} FROM otp_sessions WHERE session_id = $1`,
+        [sessionId],
+      );
+      return sessionOf(rows[0]);
     },
 
     async revokeSessions({ tokenHash, allOfUser, now }) {
@@ -62,5 +66,20 @@ export function createSessionSteps(query: Query): SessionSteps {
         [Buffer.from(tokenHash), date(now), allOfUser],
       );
     },
+  };
+}
+
+function sessionOf(row: SessionRow | undefined): StoredSession | null {
+  if (row === undefined) {
+    return null;
+  }
+  return {
+    sessionId: row.session_id,
+    userId: row.user_id,
+    email: row.email,
+    purpose: row.purpose,
+    createdAt: row.created_at.getTime(),
+    expiresAt: row.expires_at.getTime(),
+    revokedAt: millis(row.revoked_at),
   };
 }

@@ -57,6 +57,7 @@ export function describePurgeContract(store: CurrentStore): void {
       expect(await store().findSession(u.session.tokenHash)).not.toBeNull();
       expect(await store().purgeExpired(T0 + 24 * 60 * MINUTE)).toBeGreaterThanOrEqual(1);
       expect(await store().findSession(u.session.tokenHash)).toBeNull();
+      expect(await store().findSessionById(u.session.sessionId)).toBeNull();
     });
 
     it("keeps an authentication for its whole retention", async () => {

@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { type CurrentStore, MINUTE, newCode, T0, use } from "./fixtures.js";
 
 /**
- * Users and sessions (the session consumeCode creates; findSession, readAuthentication,
- * revokeSessions): a user keeps its first id, and a resolved revocation is seen by every lookup.
+ * Users and sessions (the session consumeCode creates; findSession, findSessionById,
+ * readAuthentication, revokeSessions): a user keeps its first id, and a resolved revocation is
+ * seen by every lookup.
  */
 export function describeSessionContract(store: CurrentStore): void {
   describe("users and sessions", () => {
@@ -52,6 +53,32 @@ export function describeSessionContract(store: CurrentStore): void {
 
     it("finds nothing for an unknown token", async () => {
       expect(await store().findSession(new Uint8Array(32).fill(9))).toBeNull();
+    });
+
+    it("finds a session by its id as by its token, revoked or not; nothing for an unknown id", async () => {
+      await store().activateCode(newCode());
+      const first = use();
+      await store().consumeCode(first);
+      await store().activateCode(newCode({ otpId: "otp-2" }));
+      const second = use({ otpId: "otp-2" });
+      await store().consumeCode(second);
+      expect(await store().findSessionById(first.session.sessionId)).toEqual(
+        await store().findSession(first.session.tokenHash),
+      );
+      await store().revokeSessions({
+        tokenHash: second.session.tokenHash,
+        allOfUser: false,
+        now: T0 + 2 * MINUTE,
+      });
+      expect(await store().findSessionById(second.session.sessionId)).toMatchObject({
+        sessionId: second.session.sessionId,
+        userId: "user-ann",
+        revokedAt: T0 + 2 * MINUTE,
+      });
+      expect(await store().findSessionById(first.session.sessionId)).toMatchObject({
+        revokedAt: null,
+      });
+      expect(await store().findSessionById("session-unknown")).toBeNull();
     });
 
     it("answers an email's latest live session, of any purpose", async () => {
