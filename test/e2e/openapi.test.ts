@@ -111,6 +111,11 @@ const byName: Record<string, fc.Arbitrary<unknown>> = {
     { weight: 2, arbitrary: fc.stringMatching(/^[a-z]{1,8}@example\.com$/) },
     { weight: 1, arbitrary: fc.constantFrom("not-an-email", "", "a@b", " ada@example.com ") },
   ),
+  // Mostly absent: an account is named by email or external id, and naming both is refused.
+  externalId: fc.oneof(
+    { weight: 6, arbitrary: fc.constant("") },
+    { weight: 1, arbitrary: fc.constantFrom("u-123", "has space") },
+  ),
   otp: fc.constantFrom("<right>", "<right>", "000000", "12", "abcdef"),
   purpose: fc.constantFrom("", "", "", "login", "reset", "Bad Purpose"),
   sessionToken: fc.constantFrom("<live>", "<live>", "", "not-a-token", "x".repeat(43)),
@@ -320,7 +325,11 @@ describe("the 5xx answers, held to the OpenAPI document", () => {
   const json = { "content-type": "application/json" };
 
   it("a bug is a 500 as documented", async () => {
-    server = await startTestServer({}, { store: createFailingStore(() => new Error("bug")) });
+    // Email lookups open (seed A's unauthenticated GET /auth/status), so the store is reached.
+    server = await startTestServer(
+      { STATUS_BY_EMAIL: "open" },
+      { store: createFailingStore(() => new Error("bug")) },
+    );
     const answer = await send(server, {
       method: "GET",
       path: "/auth/status?email=ada@example.com",

@@ -180,7 +180,10 @@ describe("a service's document from its annotations alone", () => {
   it("never offers a secret field as a query parameter", async () => {
     const service = JSON.parse(await readFile(OPENAPI_FILE, "utf8")) as Json;
     const get = (service.paths as Record<string, Record<string, Json>>)["/auth/status"]?.get;
-    expect(((get?.parameters ?? []) as Json[]).map((each) => each.name)).toEqual(["email"]);
+    expect(((get?.parameters ?? []) as Json[]).map((each) => each.name)).toEqual([
+      "email",
+      "externalId",
+    ]);
   });
 });
 
@@ -254,6 +257,7 @@ describe("the schemas of proto3 JSON", () => {
       "sessionId",
       "accessToken",
       "userId",
+      "externalId",
     ]);
   });
 });
@@ -274,6 +278,7 @@ describe("the conformance checker the e2e tests use", () => {
     sessionId: "",
     accessToken: "",
     userId: "",
+    externalId: "",
   };
 
   it("passes an answer as the document describes it", () => {
