@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import {
   accessSync,
   chownSync,
@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
 import { processCpuSeconds } from "./proc-cpu.js";
+import { spawnServer, stopServer } from "./server-process.js";
 
 /**
  * A throw-away PostgreSQL server for tests: its own data directory, port and socket directory,
@@ -93,40 +94,13 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       "-c",
       "max_connections=300",
     ]);
-    const proc = spawn(postgres.file, postgres.args, {
-      stdio: ["ignore", "ignore", "pipe"],
-      ...postgres.options,
-    });
-    child = proc;
-    let stderr = "";
-    proc.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (proc.exitCode !== null) {
-        throw new Error(`PostgreSQL exited with ${proc.exitCode} while starting:\n${stderr}`);
-      }
-      if (await accepts(port)) {
-        return;
-      }
-      if (Date.now() > deadline) {
-        proc.kill("SIGKILL");
-        throw new Error(`PostgreSQL did not accept connections within 20s:\n${stderr}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    child = await spawnServer("PostgreSQL", postgres, () => accepts(port), 20_000);
   };
 
   const stop = async () => {
     const proc = child;
     child = null;
-    if (proc === null || proc.exitCode !== null) {
-      return;
-    }
-    const exited = new Promise((resolve) => proc.once("exit", resolve));
-    proc.kill("SIGINT");
-    await exited;
+    await stopServer(proc, "SIGINT");
   };
 
   // PostgreSQL's backends put themselves in process groups of their own, so the postmaster and
