@@ -26,17 +26,18 @@ const KEYS_ACCEPTS =
 /**
  * Reads ACCESS_TOKEN_KEYS (a file path; the file is read and every key checked now, so a bad key
  * stops start-up), ACCESS_TOKEN_ISSUER (a name, or a URL that turns on discovery),
- * ACCESS_TOKEN_AUDIENCE (the issuer unless set) and ACCESS_TOKEN_CLIENT_ID. With `keysRequired`
- * (STORAGE=postgres: every instance must sign with the same keys) an unset ACCESS_TOKEN_KEYS is
- * refused. Throws a ConfigError naming the variable; never one that shows key material.
+ * ACCESS_TOKEN_AUDIENCE (the issuer unless set) and ACCESS_TOKEN_CLIENT_ID. With `sharedStorage`
+ * (the STORAGE value, postgres or mysql, when instances share a database: every instance must sign
+ * with the same keys) an unset ACCESS_TOKEN_KEYS is refused. Throws a ConfigError naming the
+ * variable; never one that shows key material.
  */
-export function loadAccessTokenConfig(env: Env, keysRequired: boolean): AccessTokenConfig {
+export function loadAccessTokenConfig(env: Env, sharedStorage: string | null): AccessTokenConfig {
   const path = read(env, "ACCESS_TOKEN_KEYS")?.trim();
-  if (path === undefined && keysRequired) {
+  if (path === undefined && sharedStorage !== null) {
     throw new ConfigError(
       "ACCESS_TOKEN_KEYS",
       "",
-      `required with STORAGE=postgres (every instance must sign with the same keys): ${KEYS_ACCEPTS}`,
+      `required with STORAGE=${sharedStorage} (every instance must sign with the same keys): ${KEYS_ACCEPTS}`,
     );
   }
   const named = read(env, "ACCESS_TOKEN_ISSUER")?.trim() ?? "otp-auth";

@@ -22,8 +22,8 @@ export interface Config {
   /** The grpc-js door's port (GRPC_PORT; 0 picks a free one), or null when it is off. */
   readonly grpcPort: number | null;
   readonly host: string;
-  readonly storage: "memory" | "postgres";
-  /** PostgreSQL connection URL; set exactly when storage is postgres. */
+  readonly storage: "memory" | "postgres" | "mysql";
+  /** The database's connection URL; set exactly when storage is postgres or mysql. */
   readonly databaseUrl: string | null;
   /** What sits between the service and PostgreSQL (DATABASE_POOLER): none, or a transaction pooler. */
   readonly databasePooler: "none" | "transaction";
@@ -68,17 +68,18 @@ export function loadConfig(env: Env): Config {
   };
 
   const storage = read(env, "STORAGE")?.trim() ?? "memory";
-  if (storage !== "memory" && storage !== "postgres") {
-    throw new ConfigError("STORAGE", storage, "expected memory or postgres");
+  if (storage !== "memory" && storage !== "postgres" && storage !== "mysql") {
+    throw new ConfigError("STORAGE", storage, "expected memory, postgres or mysql");
   }
-  const databaseUrl = storage === "postgres" ? parseDatabaseUrl(read(env, "DATABASE_URL")) : null;
+  const shared = storage !== "memory";
+  const databaseUrl = shared ? parseDatabaseUrl(storage, read(env, "DATABASE_URL")) : null;
   const hmacKey = read(env, "OTP_HMAC_KEY");
-  if (storage === "postgres" && hmacKey === undefined) {
+  if (shared && hmacKey === undefined) {
     // Every instance must compute the same HMAC, and stored codes must outlive a restart.
     throw new ConfigError(
       "OTP_HMAC_KEY",
       "",
-      `required with STORAGE=postgres: a secret of at least ${MIN_HMAC_KEY_LENGTH} characters, the same on every instance`,
+      `required with STORAGE=${storage}: a secret of at least ${MIN_HMAC_KEY_LENGTH} characters, the same on every instance`,
     );
   }
   if (hmacKey !== undefined && hmacKey.length < MIN_HMAC_KEY_LENGTH) {
@@ -134,7 +135,7 @@ export function loadConfig(env: Env): Config {
     sender: loadSenderConfig(env),
     logLevel: optional("LOG_LEVEL", parseLogLevel, "info"),
     shutdownGraceMs: optional("SHUTDOWN_GRACE", parseDuration, 10_000),
-    accessTokens: loadAccessTokenConfig(env, storage === "postgres"),
+    accessTokens: loadAccessTokenConfig(env, shared ? storage : null),
     serviceTokens: statusLookup.serviceTokens,
     tls: parseTlsFiles(read(env, "TLS_CERT_FILE"), read(env, "TLS_KEY_FILE")),
     maxConnections: optional(
@@ -166,16 +167,25 @@ function parseDatabasePooler(variable: string, value: string): Config["databaseP
   return pooler;
 }
 
-function parseDatabaseUrl(value: string | undefined): string {
-  const accepts =
-    "required with STORAGE=postgres: a URL like postgres://user:password@host:5432/db";
+// The URL schemes each database engine's client reads, and an example of each.
+const DATABASE_URLS = {
+  postgres: {
+    schemes: ["postgres:", "postgresql:"],
+    example: "postgres://user:password@host:5432/db",
+  },
+  mysql: { schemes: ["mysql:"], example: "mysql://user:password@host:3306/db" },
+} as const;
+
+function parseDatabaseUrl(storage: "postgres" | "mysql", value: string | undefined): string {
+  const { schemes, example } = DATABASE_URLS[storage];
+  const accepts = `required with STORAGE=${storage}: a URL like ${example}`;
   let url: URL | undefined;
   try {
     url = value === undefined ? undefined : new URL(value.trim());
   } catch {
     url = undefined;
   }
-  if (url === undefined || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+  if (url === undefined || !(schemes as readonly string[]).includes(url.protocol)) {
     // The URL may hold a password: never repeat it.
     throw new ConfigError("DATABASE_URL", value === undefined ? "" : "(hidden)", accepts);
   }

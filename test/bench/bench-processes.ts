@@ -141,3 +141,15 @@ export function startPgBaseline(
     /^listening on (\d+)/m,
   );
 }
+
+/**
+ * The MySQL/MariaDB ceiling: one single-statement query per call through the service's pool and
+ * query helper, on the service's HTTP stack (`port`) and on a bare grpc-js server (`grpcPort`).
+ */
+export function startMysqlBaseline(databaseUrl: string): Promise<BenchProcess> {
+  return spawnBenchProcess(
+    "test/bench/mysql-baseline-server.ts",
+    { DATABASE_URL: databaseUrl },
+    /^listening on (\d+)/m,
+  );
+}

@@ -13,7 +13,8 @@
 //   BENCH_ROUNDS=8 BENCH_SECONDS=3 BENCH_CONCURRENCY=128 npm run bench    longer runs, other load
 //   BENCH_SWEEP=0 npm run bench                                           skip the concurrency sweep
 //   BENCH_POSTGRES=0 npm run bench                                        in-memory scenarios only
-//   BENCH_MEMORY=0 npm run bench                                          PostgreSQL scenarios only
+//   BENCH_MEMORY=0 npm run bench                                          database scenarios only
+//   BENCH_MYSQL=0 npm run bench                                           no MySQL (MariaDB) scenarios
 //                          (named and unnamed statements, and unnamed through PgBouncer)
 //   BENCH_RESULTS=results/pooler-results.md npm run bench                  write results elsewhere
 //   BENCH_TRANSPORTS=grpc,grpc-port npm run bench                         some transports only
@@ -25,6 +26,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { fileURLToPath } from "node:url";
 import { writeKeySetFile } from "../support/access-token-keys.js";
+import { createMysqlDatabase, findMariadb, startMariadbServer } from "../support/mariadb-server.js";
 import { startPgBouncer } from "../support/pgbouncer.js";
 import { createDatabase, startPostgresServer } from "../support/postgres-server.js";
 import {
@@ -32,6 +34,7 @@ import {
   type BenchProcess,
   printedCodes,
   startGrpcJsNoop,
+  startMysqlBaseline,
   startPgBaseline,
   startServiceProcess,
 } from "./bench-processes.js";
@@ -46,6 +49,9 @@ const SWEEP = process.env.BENCH_SWEEP !== "0";
 const SWEEP_LEVELS = [1, 4, 16, 64, 256];
 const WITH_POSTGRES = process.env.BENCH_POSTGRES !== "0";
 const WITH_MEMORY = process.env.BENCH_MEMORY !== "0";
+// MariaDB comes from Debian (mariadb-server), not npm: without it its scenarios are left out, and
+// the run says so.
+const WITH_MYSQL = process.env.BENCH_MYSQL !== "0";
 const TRANSPORTS = transportsOf(
   process.env.BENCH_TRANSPORTS ?? "grpc,grpc-port,connect,rest",
   "BENCH_TRANSPORTS",
@@ -63,7 +69,12 @@ const resultsFile = fileURLToPath(
   ),
 );
 
-type Store = "memory" | "postgres" | "postgres, unnamed" | "postgres via PgBouncer";
+type Store =
+  | "memory"
+  | "postgres"
+  | "postgres, unnamed"
+  | "postgres via PgBouncer"
+  | "mysql (MariaDB)";
 type Next = () => Promise<unknown> | null;
 
 interface Options {
@@ -190,7 +201,8 @@ interface Row extends Measured {
   readonly note: string;
   readonly noop?: number;
   readonly grpcJs?: number;
-  readonly pgBaseline?: number;
+  /** The database's one-statement ceiling. */
+  readonly baseline?: number;
 }
 
 const rows: Row[] = [];
@@ -200,10 +212,10 @@ function record(row: Row) {
   const ratios = [
     row.noop ? `÷ no-op ${(row.perSecond / row.noop).toFixed(2)}` : "",
     row.grpcJs ? `÷ grpc-js no-op ${(row.perSecond / row.grpcJs).toFixed(2)}` : "",
-    row.pgBaseline ? `÷ 1-statement ${(row.perSecond / row.pgBaseline).toFixed(2)}` : "",
+    row.baseline ? `÷ 1-statement ${(row.perSecond / row.baseline).toFixed(2)}` : "",
   ].filter(Boolean);
   process.stderr.write(
-    `  ${row.name} ${row.transport} ${row.store}: ${row.perSecond.toFixed(0)}/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms, server ${row.serverCpuCores.toFixed(2)} cores (${cpuMicrosPerCall(row).toFixed(0)} µs/call), generator ${row.generatorCpuCores.toFixed(2)} cores${row.databaseCpuCores === undefined ? "" : `, PostgreSQL ${row.databaseCpuCores.toFixed(2)} cores`}${ratios.length ? `, ${ratios.join(", ")}` : ""}${row.errors ? `, ${row.errors} errors (${row.firstError})` : ""}\n`,
+    `  ${row.name} ${row.transport} ${row.store}: ${row.perSecond.toFixed(0)}/s p50 ${row.p50Ms.toFixed(2)} ms p99 ${row.p99Ms.toFixed(2)} ms, server ${row.serverCpuCores.toFixed(2)} cores (${cpuMicrosPerCall(row).toFixed(0)} µs/call), generator ${row.generatorCpuCores.toFixed(2)} cores${row.databaseCpuCores === undefined ? "" : `, database ${row.databaseCpuCores.toFixed(2)} cores`}${ratios.length ? `, ${ratios.join(", ")}` : ""}${row.errors ? `, ${row.errors} errors (${row.firstError})` : ""}\n`,
   );
 }
 
@@ -226,13 +238,13 @@ const SERVICE_ENV = {
 interface Pass {
   readonly transport: Transport;
   readonly store: Store;
-  /** Settings for a fresh service process (a fresh database for PostgreSQL). */
+  /** Settings for a fresh service process (a fresh database for a database's store). */
   readonly serviceEnv: () => Promise<Record<string, string>>;
   /** The bare grpc-js server (gRPC, in memory only). */
   readonly grpcJs?: BenchProcess;
-  /** The one-statement server (PostgreSQL only). */
-  readonly pgBaseline?: BenchProcess;
-  /** The PostgreSQL server of the service and of the baseline. */
+  /** The database's one-statement server: pg-baseline or mysql-baseline (databases only). */
+  readonly baseline?: { readonly name: string; readonly process: BenchProcess };
+  /** The database server of the service and of the baseline. */
   readonly database?: CpuMeter;
 }
 
@@ -260,13 +272,13 @@ async function withService(
   const client = rpcs(pass.transport, port, options.concurrency);
   const ceilings = [
     ...(pass.grpcJs ? [{ name: "grpc-js", process: pass.grpcJs }] : []),
-    ...(pass.pgBaseline ? [{ name: "pg-baseline", process: pass.pgBaseline }] : []),
+    ...(pass.baseline ? [pass.baseline] : []),
   ].map((c) => ({
     ...c,
-    // At GRPC_PORT the one-statement ceiling is its bare grpc-js port (pg-baseline-server.ts).
+    // At GRPC_PORT the one-statement ceiling is its bare grpc-js port (baseline-stack.ts).
     client: rpcs(
       pass.transport,
-      pass.transport === "grpc-port" && c.name === "pg-baseline"
+      pass.transport === "grpc-port" && c.name === pass.baseline?.name
         ? (c.process.grpcPort as number)
         : c.process.port,
       options.concurrency,
@@ -283,7 +295,7 @@ async function withService(
           name: c.name,
           server: c.process,
           next: c.client.noop,
-          database: c.name === "pg-baseline" ? pass.database : undefined,
+          database: c.name === pass.baseline?.name ? pass.database : undefined,
         })),
       ],
       options,
@@ -296,12 +308,12 @@ async function withService(
       note,
       noop: noop?.perSecond,
       grpcJs: ceiling("grpc-js"),
-      pgBaseline: ceiling("pg-baseline"),
+      baseline: pass.baseline && ceiling(pass.baseline.name),
     };
     record(row);
     if (showCeilings) {
       const grpcJs = ceiling("grpc-js");
-      const pgBaseline = ceiling("pg-baseline");
+      const baseline = pass.baseline && ceiling(pass.baseline.name);
       record({
         ...(noop as Measured),
         transport: pass.transport,
@@ -311,7 +323,7 @@ async function withService(
             ? "Connect JSON health Check, same process"
             : "health Check, same stack",
         grpcJs,
-        pgBaseline,
+        baseline,
       });
       for (const other of others) {
         const isGrpcJs = other.name === "grpc-js";
@@ -323,7 +335,7 @@ async function withService(
             ? "bare @grpc/grpc-js, no-op handler"
             : "1 statement through the service's pool",
           grpcJs: isGrpcJs ? grpcJs : undefined,
-          pgBaseline: isGrpcJs ? undefined : pgBaseline,
+          baseline: isGrpcJs ? undefined : baseline,
         });
       }
     }
@@ -484,7 +496,7 @@ async function main() {
                 OTP_HMAC_KEY: HMAC_KEY,
                 ACCESS_TOKEN_KEYS: writeKeySetFile(),
               }),
-              pgBaseline,
+              baseline: { name: "pg-baseline", process: pgBaseline },
               database: route.database,
             });
           }
@@ -497,10 +509,51 @@ async function main() {
       await pgServer.destroy();
     }
   }
+  if (WITH_MYSQL) {
+    await mysqlPasses();
+  }
   const report = render(started);
   process.stdout.write(report);
   writeFileSync(resultsFile, report);
   process.stderr.write(`written to ${resultsFile}\n`);
+}
+
+/**
+ * The same scenarios with STORAGE=mysql on a throw-away MariaDB (Debian's mariadb-server), with
+ * its own one-statement ceiling; left out, with a line saying so, when MariaDB is not installed.
+ */
+async function mysqlPasses() {
+  try {
+    findMariadb();
+  } catch (error) {
+    process.stderr.write(`MySQL (MariaDB) scenarios left out: ${(error as Error).message}\n`);
+    return;
+  }
+  const server = await startMariadbServer();
+  try {
+    const baseline = await startMysqlBaseline(await createMysqlDatabase(server.url));
+    try {
+      for (const transport of TRANSPORTS) {
+        await runPass({
+          transport,
+          store: "mysql (MariaDB)",
+          serviceEnv: async () => ({
+            ...SERVICE_ENV,
+            STORAGE: "mysql",
+            DATABASE_URL: await createMysqlDatabase(server.url),
+            OTP_HMAC_KEY: HMAC_KEY,
+            ACCESS_TOKEN_KEYS: writeKeySetFile(),
+          }),
+          baseline: { name: "mysql-baseline", process: baseline },
+          database: server,
+        });
+      }
+    } finally {
+      await baseline.stop();
+    }
+  } finally {
+    await server.destroy();
+  }
 }
 
 function render(started: Date): string {
@@ -512,15 +565,15 @@ function render(started: Date): string {
     "",
     `\`npm run bench\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_WARMUP_SECONDS=${WARM_UP_SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}, BENCH_TRANSPORTS=${TRANSPORTS.join(",")}): each scenario on a fresh service process, interleaved round by round with the same process's no-op (health Check) and the ceilings; load from the bench process (gRPC: raw node:http2, Connect JSON and REST: node:http keep-alive over HTTP/1.1). Transport grpc-port: gRPC on GRPC_PORT, grpc-js's own server.`,
     "Transport rest: the google.api.http routes on the main port (GetStatus as `GET /auth/status?email=…`, RequestOtp and VerifyOtp as `POST /auth/request-otp` and `POST /auth/verify-otp` with JSON bodies); the health Check has no REST route, so its no-op is Connect JSON's health Check, the same as the connect transport's.",
-    "Ratios: calls/s to the no-op, to the bare @grpc/grpc-js no-op (gRPC, in memory) and, with PostgreSQL, to one statement through the same pool on the same stack, each measured interleaved with the scenario.",
-    "`postgres, unnamed`: DATABASE_POOLER=transaction directly (unnamed statements, the baseline's too); `postgres via PgBouncer`: the same through PgBouncer in transaction pooling mode (default settings), whose CPU the PostgreSQL CPU column includes.",
+    "Ratios: calls/s to the no-op, to the bare @grpc/grpc-js no-op (gRPC, in memory) and, with a database, to one statement through the same pool on the same stack (pg-baseline, mysql-baseline), each measured interleaved with the scenario.",
+    "`postgres, unnamed`: DATABASE_POOLER=transaction directly (unnamed statements, the baseline's too); `postgres via PgBouncer`: the same through PgBouncer in transaction pooling mode (default settings), whose CPU the database CPU column includes.",
     "",
-    "| scenario | transport | store | calls/s | p50 ms | p99 ms | server CPU (cores) | server CPU µs/call | PostgreSQL CPU (cores) | server peak RSS MB | no-op calls/s | ÷ no-op | ÷ grpc-js no-op | ÷ PG 1-statement | generator CPU | errors | note |",
+    "| scenario | transport | store | calls/s | p50 ms | p99 ms | server CPU (cores) | server CPU µs/call | database CPU (cores) | server peak RSS MB | no-op calls/s | ÷ no-op | ÷ grpc-js no-op | ÷ 1-statement | generator CPU | errors | note |",
     "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name} | ${r.transport} | ${r.store} | ${r.perSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.serverCpuCores.toFixed(2)} | ${cpuMicrosPerCall(r).toFixed(0)} | ${r.databaseCpuCores?.toFixed(2) ?? ""} | ${r.peakRssMb.toFixed(0)} | ${r.noop?.toFixed(0) ?? ""} | ${ratio(r.perSecond, r.noop)} | ${ratio(r.perSecond, r.grpcJs)} | ${ratio(r.perSecond, r.pgBaseline)} | ${r.generatorCpuCores.toFixed(2)} | ${r.errors} | ${r.note} |`,
+      `| ${r.name} | ${r.transport} | ${r.store} | ${r.perSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.serverCpuCores.toFixed(2)} | ${cpuMicrosPerCall(r).toFixed(0)} | ${r.databaseCpuCores?.toFixed(2) ?? ""} | ${r.peakRssMb.toFixed(0)} | ${r.noop?.toFixed(0) ?? ""} | ${ratio(r.perSecond, r.noop)} | ${ratio(r.perSecond, r.grpcJs)} | ${ratio(r.perSecond, r.baseline)} | ${r.generatorCpuCores.toFixed(2)} | ${r.errors} | ${r.note} |`,
     );
   }
   if (sweep.length > 0) {

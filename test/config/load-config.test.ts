@@ -159,6 +159,48 @@ describe("configuration", () => {
     });
   });
 
+  describe("with STORAGE=mysql", () => {
+    const key = "k".repeat(32);
+
+    it("takes a mysql:// DATABASE_URL, OTP_HMAC_KEY and ACCESS_TOKEN_KEYS", () => {
+      const config = loadConfig({
+        STORAGE: "mysql",
+        DATABASE_URL: "mysql://otp:secret@db.internal:3306/otp",
+        OTP_HMAC_KEY: key,
+        ACCESS_TOKEN_KEYS: writeKeySetFile(),
+      });
+      expect(config.storage).toBe("mysql");
+      expect(config.databaseUrl).toBe("mysql://otp:secret@db.internal:3306/otp");
+    });
+
+    it.each([undefined, "postgres://otp:secret@db/otp", "not a url"])(
+      "refuses DATABASE_URL=%s without repeating it, naming the URL it takes",
+      (url) => {
+        const env: Record<string, string> = { STORAGE: "mysql", OTP_HMAC_KEY: key };
+        if (url !== undefined) {
+          env.DATABASE_URL = url;
+        }
+        const error = errorFor(env);
+        expect(error.variable).toBe("DATABASE_URL");
+        expect(error.message).toContain("mysql://user:password@host:3306/db");
+        expect(error.message).not.toContain("secret");
+      },
+    );
+
+    it("refuses to start without OTP_HMAC_KEY or ACCESS_TOKEN_KEYS, naming each", () => {
+      const withoutKey = errorFor({ STORAGE: "mysql", DATABASE_URL: "mysql://db/otp" });
+      expect(withoutKey.variable).toBe("OTP_HMAC_KEY");
+      expect(withoutKey.message).toMatch(/required with STORAGE=mysql/);
+      const withoutKeys = errorFor({
+        STORAGE: "mysql",
+        DATABASE_URL: "mysql://db/otp",
+        OTP_HMAC_KEY: key,
+      });
+      expect(withoutKeys.variable).toBe("ACCESS_TOKEN_KEYS");
+      expect(withoutKeys.message).toMatch(/required with STORAGE=mysql/);
+    });
+  });
+
   it("reads CORS_ORIGINS as exact origins, or * alone for any", () => {
     expect(
       loadConfig({ CORS_ORIGINS: "https://app.example.com, http://localhost:5173" }).corsOrigins,

@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { startPgBouncer } from "../support/pgbouncer.js";
 import { createDatabase } from "../support/postgres-server.js";
 import { killServices } from "../support/service-process.js";
-import { startupRefusal, withDatabase } from "./startup-refusal.js";
+import { expectWrongPasswordRefused, startupRefusal, withDatabase } from "./startup-refusal.js";
 
 // database-refusals.test.ts's refusals for good, through PgBouncer in transaction pooling mode,
 // which answers them in its own words: start-up must still stop at once, with the reason.
@@ -17,14 +17,7 @@ afterEach(() => {
 
 describe("start-up names why the database refused the connection, through PgBouncer", () => {
   it("a wrong password: authentication failed, at once", async () => {
-    const url = new URL(bouncer.urlFor(databaseUrl));
-    url.password = "not-the-password";
-    const outcome = await startupRefusal(url.toString(), "transaction");
-    expect(outcome).toMatchObject({ code: 1, retried: false });
-    expect(outcome.message).toMatch(/^the database refused the login \(authentication failed\)/);
-    expect(outcome.message).toContain("DATABASE_URL");
-    expect(outcome.message).not.toContain("not-the-password");
-    expect(outcome.seconds).toBeLessThan(10);
+    await expectWrongPasswordRefused(bouncer.urlFor(databaseUrl), "transaction");
   });
 
   it("a database that does not exist", async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { createDatabase, freePort } from "../support/postgres-server.js";
+import { createDatabase } from "../support/postgres-server.js";
 import { killServices } from "../support/service-process.js";
-import { spawnOnDatabase, startupRefusal, withDatabase } from "./startup-refusal.js";
+import { expectUnreachableWaitedFor, startupRefusal, withDatabase } from "./startup-refusal.js";
 
 // A database that refuses the connection for good must stop start-up at once with the reason,
 // not be retried for 30 seconds as if it were unreachable; one that is unreachable still is.
@@ -35,10 +35,6 @@ describe("start-up names why the database refused the connection", () => {
   });
 
   it("an unreachable database is still waited for", async () => {
-    const url = new URL(databaseUrl);
-    url.port = String(await freePort());
-    const service = spawnOnDatabase(url.toString());
-    await service.line(/\{.*"database not reachable yet \(attempt 2\): connect ECONNREFUSED.*/);
-    expect(service.child.exitCode).toBeNull();
+    await expectUnreachableWaitedFor(databaseUrl);
   });
 });

@@ -1,4 +1,4 @@
 import { direct } from "../support/database-route.js";
-import { describePostgresOutage } from "./postgres-outage-suite.js";
+import { describeDatabaseOutage } from "./database-outage-suite.js";
 
-describePostgresOutage(direct, 10_000);
+describeDatabaseOutage(direct, 10_000);

@@ -2,12 +2,12 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Code, type ConnectError } from "@connectrpc/connect";
-import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { writeKeySetFile } from "../support/access-token-keys.js";
 import { createAuthClient, detailsOf, type Protocol, rejection } from "../support/clients.js";
+import type { DatabaseEngine } from "../support/database-engine.js";
 import type { DatabaseRoute, OpenRoute } from "../support/database-route.js";
-import { createDatabase } from "../support/postgres-server.js";
+import { postgresEngine } from "../support/postgres-engine.js";
 import {
   codeFromConsole,
   killServices,
@@ -16,9 +16,10 @@ import {
 } from "../support/service-process.js";
 import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 
-// Two real service processes sharing one real PostgreSQL database: every guarantee must hold
-// across them as it does within one, whichever way they reach it. postgres-instances.test.ts runs
-// this suite directly, postgres-instances-pgbouncer.system.test.ts through PgBouncer.
+// Two real service processes sharing one real database: every guarantee must hold across them as
+// it does within one, whichever engine and whichever way they reach it. postgres-instances.test.ts
+// runs this suite on PostgreSQL directly, postgres-instances-pgbouncer.system.test.ts through
+// PgBouncer, mariadb-instances.system.test.ts on MariaDB (STORAGE=mysql).
 
 const HMAC_KEY = "an-hmac-key-shared-by-both-instances-0123456789";
 const EMAIL = "ada@example.com";
@@ -30,13 +31,14 @@ interface Instance {
 }
 
 let databaseUrl: string;
+let engine: DatabaseEngine;
 let instances: Instance[];
 /** How the instances reach the database. */
 let route: OpenRoute;
 
 async function startInstance(env: Record<string, string> = {}): Promise<Instance> {
   const { service, port } = await startService({
-    STORAGE: "postgres",
+    STORAGE: engine.storage,
     ...route.env(databaseUrl),
     OTP_HMAC_KEY: HMAC_KEY,
     ACCESS_TOKEN_KEYS: KEYS_FILE,
@@ -72,19 +74,7 @@ async function requestCode(on: Instance, email = EMAIL): Promise<{ otpId: string
 }
 
 /** The otp_id of the active code of (email, login), read from the database. */
-async function activeOtpId(email: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ otp_id: string }>(
-      "SELECT otp_id FROM otp_codes WHERE email = $1 AND purpose = 'login'",
-      [email],
-    );
-    return rows[0]?.otp_id;
-  } finally {
-    await client.end();
-  }
-}
+const activeOtpId = (email: string) => engine.activeOtpId(databaseUrl, email);
 
 function reasonOf(error: ConnectError): string | undefined {
   return detailsOf(error).errorInfo?.reason;
@@ -102,28 +92,24 @@ function tally(outcomes: PromiseSettledResult<unknown>[]): Record<string, number
   return counts;
 }
 
-/** Every row of otp_sessions, token hash as hex. */
-async function sessionRows() {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ token_hash: string; session_id: string }>(
-      "SELECT encode(token_hash, 'hex') AS token_hash, session_id, user_id, email FROM otp_sessions",
-    );
-    return rows;
-  } finally {
-    await client.end();
-  }
-}
+/** Every stored session, token hash as hex. */
+const sessionRows = () => engine.sessionRows(databaseUrl);
 
-/** The SHA-256 of `token`'s UTF-8 bytes, in hex as `encode(…, 'hex')` writes it. */
+/** The SHA-256 of `token`'s UTF-8 bytes, in lowercase hex. */
 const sha256Hex = (token: string) => createHash("sha256").update(token, "utf8").digest("hex");
 
-/** The suite, with the instances reaching the run's PostgreSQL server by `via`. */
-export function describeTwoInstances(via: DatabaseRoute): void {
-  describe(`two instances sharing one PostgreSQL ${via.name}`, () => {
+/**
+ * The suite, with the instances reaching the run's shared server of `on` (PostgreSQL unless said)
+ * by `via`.
+ */
+export function describeTwoInstances(
+  via: DatabaseRoute,
+  on: DatabaseEngine = postgresEngine,
+): void {
+  describe(`two instances sharing one ${on.name} ${via.name}`, () => {
     beforeAll(async () => {
-      route = await via.open(inject("postgresUrl"));
+      engine = on;
+      route = await via.open(inject(on.sharedServer));
     });
 
     afterAll(async () => {
@@ -131,7 +117,7 @@ export function describeTwoInstances(via: DatabaseRoute): void {
     });
 
     beforeEach(async () => {
-      databaseUrl = await createDatabase(inject("postgresUrl"));
+      databaseUrl = await engine.createDatabase(inject(engine.sharedServer));
     });
 
     afterEach(() => {
@@ -162,22 +148,9 @@ export function describeTwoInstances(via: DatabaseRoute): void {
     it("never stores a code in plain text", async () => {
       const [a] = await startBoth();
       const { code } = await requestCode(a);
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        const { rows } = await client.query<{ dump: string }>(
-          `SELECT string_agg(t::text, ' ') AS dump FROM (
-           SELECT c::text AS t FROM otp_codes c
-           UNION ALL SELECT a::text FROM otp_attempts a
-           UNION ALL SELECT u::text FROM otp_users u
-           UNION ALL SELECT s::text FROM otp_slots s
-           UNION ALL SELECT i::text FROM otp_idempotency i) AS everything`,
-        );
-        expect(rows[0]?.dump).toContain(EMAIL);
-        expect(rows[0]?.dump).not.toContain(code);
-      } finally {
-        await client.end();
-      }
+      const stored = await engine.storedText(databaseUrl);
+      expect(stored).toContain(EMAIL);
+      expect(stored).not.toContain(code);
     });
 
     it("counts the per-email limit across both instances", async () => {

@@ -1,5 +1,4 @@
 import { Code } from "@connectrpc/connect";
-import pg from "pg";
 
 // An audit of what clients were told under load and faults, checked against itself and against
 // the database: the invariants a fault must never break. Each check returns the violations it
@@ -59,7 +58,7 @@ export interface AuditPolicy {
   readonly recoveryMs: number;
 }
 
-/** What the database holds afterwards, read by `readDatabaseState`. */
+/** What the database holds afterwards, read by the engine's `readState` (database-engine.ts). */
 export interface DatabaseState {
   /** The database's clock when read (ms). */
   readonly now: number;
@@ -397,43 +396,6 @@ export function audit(input: {
   };
   const total = Object.values(violations).reduce((sum, list) => sum + list.length, 0);
   return { violations, total };
-}
-
-/** Reads the rows the audit compares with, for `emails`. */
-export async function readDatabaseState(
-  databaseUrl: string,
-  emails: readonly string[],
-): Promise<DatabaseState> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows: clock } = await client.query<{ now: Date }>("SELECT clock_timestamp() AS now");
-    const now = (clock[0] as { now: Date }).now.getTime();
-    const { rows: buckets } = await client.query<{
-      bucket: string;
-      slots: { id: string; exp: number }[];
-    }>("SELECT bucket, slots FROM otp_slots WHERE bucket = ANY($1)", [
-      emails.map((email) => `email:${email}`),
-    ]);
-    const { rows: users } = await client.query<{ email: string; authenticated_at: Date | null }>(
-      "SELECT email, authenticated_at FROM otp_users WHERE email = ANY($1)",
-      [emails],
-    );
-    return {
-      now,
-      slots: new Map(
-        buckets.map((row) => [
-          row.bucket.slice("email:".length),
-          row.slots.filter((slot) => Number(slot.exp) > now),
-        ]),
-      ),
-      authenticatedAt: new Map(
-        users.map((row) => [row.email, row.authenticated_at?.getTime() ?? null]),
-      ),
-    };
-  } finally {
-    await client.end();
-  }
 }
 
 /** One line per check with its count, then each violation. */

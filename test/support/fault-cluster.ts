@@ -1,19 +1,14 @@
 import type { CodeReceiver } from "../bench/code-receiver.js";
 import { writeKeySetFile } from "./access-token-keys.js";
-import {
-  type AuditReport,
-  audit,
-  type Fault,
-  type LedgerEntry,
-  readDatabaseState,
-} from "./audit.js";
+import { type AuditReport, audit, type Fault, type LedgerEntry } from "./audit.js";
 import { createAuthClient } from "./clients.js";
+import type { DatabaseEngine, DatabaseServer } from "./database-engine.js";
 import type { MixedLoad } from "./mixed-load.js";
-import type { PostgresServer } from "./postgres-server.js";
+import { postgresEngine } from "./postgres-engine.js";
 import { type ServiceProcess, startService } from "./service-process.js";
 import { asService, SERVICE_TOKEN } from "./service-token.js";
 
-// Two service processes on one PostgreSQL database, and the faults a test or the soak injects
+// Two service processes on one database (PostgreSQL unless another engine is given), and the faults a test or the soak injects
 // into them while a mixed load runs. Each fault waits for the load to show it (a refusal from the
 // broken part) and, once lifted, for every instance to answer OK again: real signals, no sleeps.
 
@@ -28,6 +23,8 @@ export const FAULT_POLICY = {
 const WEBHOOK_SECRET = "a-webhook-secret-for-the-fault-tests-0123456789";
 
 export interface Cluster {
+  /** The database's engine, whose stored state the audit reads. */
+  readonly engine: DatabaseEngine;
   readonly baseUrls: string[];
   readonly services: ServiceProcess[];
   /** Starts instance `index` again (on a new port) after it died. */
@@ -38,9 +35,11 @@ export async function startCluster(options: {
   databaseUrl: string;
   receiver: CodeReceiver;
   instances?: number;
+  engine?: DatabaseEngine;
 }): Promise<Cluster> {
+  const engine = options.engine ?? postgresEngine;
   const env = {
-    STORAGE: "postgres",
+    STORAGE: engine.storage,
     DATABASE_URL: options.databaseUrl,
     OTP_HMAC_KEY: "an-hmac-key-shared-by-the-fault-instances-0123456789",
     ACCESS_TOKEN_KEYS: writeKeySetFile(),
@@ -59,6 +58,7 @@ export async function startCluster(options: {
     Array.from({ length: options.instances ?? 2 }, () => startService(env)),
   );
   const cluster: Cluster = {
+    engine,
     baseUrls: started.map(({ port }) => `http://127.0.0.1:${port}`),
     services: started.map(({ service }) => service),
     async restart(index) {
@@ -81,38 +81,38 @@ async function everyInstanceAnswersOk(cluster: Cluster, load: MixedLoad): Promis
 }
 
 /**
- * Stops PostgreSQL until every instance has answered STORAGE_UNAVAILABLE, starts it again, and
+ * Stops the database until every instance has answered STORAGE_UNAVAILABLE, starts it again, and
  * waits until every instance answers OK (no service restart).
  */
 export async function stopDatabase(
-  postgres: PostgresServer,
+  database: DatabaseServer,
   cluster: Cluster,
   load: MixedLoad,
 ): Promise<Fault> {
   const from = Date.now();
   const refused = cluster.baseUrls.map((_, i) => load.next(refusedFor("STORAGE_UNAVAILABLE", i)));
-  await postgres.stop();
+  await database.stop();
   await Promise.all(refused);
   const recovered = everyInstanceAnswersOk(cluster, load);
-  await postgres.start();
+  await database.start();
   const to = Date.now();
   await recovered;
   return { kind: "db-stop", from, to };
 }
 
-/** Freezes PostgreSQL (it holds connections but answers nothing) until every instance refuses. */
+/** Freezes the database (it holds connections but answers nothing) until every instance refuses. */
 export async function freezeDatabase(
-  postgres: PostgresServer,
+  database: DatabaseServer,
   cluster: Cluster,
   load: MixedLoad,
 ): Promise<Fault> {
   const from = Date.now();
   const refused = cluster.baseUrls.map((_, i) => load.next(refusedFor("STORAGE_UNAVAILABLE", i)));
-  postgres.freeze();
+  database.freeze();
   try {
     await Promise.all(refused);
   } finally {
-    postgres.thaw();
+    database.thaw();
   }
   const to = Date.now();
   await everyInstanceAnswersOk(cluster, load);
@@ -160,7 +160,7 @@ export async function auditRun(
     faults,
     instances: cluster.baseUrls.length,
     statuses,
-    database: await readDatabaseState(databaseUrl, load.emails),
+    database: await cluster.engine.readState(databaseUrl, load.emails),
     policy: FAULT_POLICY,
   });
 }

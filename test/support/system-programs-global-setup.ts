@@ -1,3 +1,4 @@
+import { findMariadb } from "./mariadb-server.js";
 import { findPgBouncer } from "./pgbouncer.js";
 import { findPyJwt } from "./pyjwt.js";
 
@@ -16,6 +17,10 @@ export function setup(): void {
     () => {
       const { python, version } = findPyJwt();
       return `PyJWT ${version} (${python})`;
+    },
+    () => {
+      const { binary, version } = findMariadb();
+      return `mariadbd ${version} (${binary})`;
     },
   ]) {
     try {

@@ -1,4 +1,5 @@
 import type { ConsumeOutcome, OtpState, OtpStore, StoredCode } from "../../domain/otp-store.js";
+import { consumeRefusal } from "../consume-refusal.js";
 import { date, millis, type Query } from "./query.js";
 
 type CodeSteps = Pick<OtpStore, "readOtpState" | "activateCode" | "consumeCode" | "recordFailure">;
@@ -110,17 +111,7 @@ export function createCodeSteps(query: Query): CodeSteps {
         return { kind: "consumed", userId };
       }
       // Refused: read again (a new snapshot, so a concurrent writer's change is seen) to say why.
-      const state = await readOtpState(use.email, use.purpose);
-      if (state.lockedUntil !== null && state.lockedUntil > use.now) {
-        return { kind: "locked", lockedUntil: state.lockedUntil };
-      }
-      if (state.code === null || state.code.otpId !== use.otpId) {
-        return { kind: "replaced" };
-      }
-      if (state.code.usedAt !== null) {
-        return { kind: "used" };
-      }
-      return { kind: "expired" };
+      return consumeRefusal(await readOtpState(use.email, use.purpose), use.otpId, use.now);
     },
 
     async recordFailure(failure) {

@@ -1,14 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { IdempotencyOutcome, IssuedOtp, OtpStore } from "../../domain/otp-store.js";
-import { unlessAborted } from "../unless-aborted.js";
+import { pollClaim } from "../poll-claim.js";
 import { date, type Query } from "./query.js";
 
 // A claimed idempotency key whose holder vanished (crashed mid-request) is free again after this.
 // It must outlast the slowest RequestOtp, which is bounded by the sender's timeout.
 const IDEMPOTENCY_LEASE = "30 seconds";
-const CLAIM_POLL_FIRST_MS = 10;
-const CLAIM_POLL_MAX_MS = 200;
 
 type IdempotencySteps = Pick<
   OtpStore,
@@ -26,7 +23,7 @@ export function createIdempotencySteps(
   return {
     async claimIdempotencyKey(claim): Promise<IdempotencyOutcome> {
       const holder = randomUUID();
-      for (let wait = CLAIM_POLL_FIRST_MS; ; wait = Math.min(wait * 2, CLAIM_POLL_MAX_MS)) {
+      return pollClaim(async (): Promise<IdempotencyOutcome | undefined> => {
         // The SELECT sees the statement's snapshot: a row another instance committed a moment ago
         // may be missing from it, which reads as "held" and is simply looked at again.
         const { rows } = await query<{
@@ -68,8 +65,8 @@ export function createIdempotencySteps(
           return { kind: "replay", response: row.response };
         }
         // Held by another request: look again soon, while our caller still waits for an answer.
-        await unlessAborted(sleep(wait), claim.signal);
-      }
+        return undefined;
+      }, claim.signal);
     },
 
     async completeIdempotencyKey(email, key, holder, response) {

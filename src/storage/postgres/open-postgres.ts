@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import type { OtpStore } from "../../domain/otp-store.js";
-import { createDatabaseClock, type DatabaseClock } from "./database-clock.js";
+import { createDatabaseClock } from "../database-clock.js";
+import { type DatabaseStorage, openDatabaseStorage } from "../open-database-storage.js";
 import { migrate } from "./migrations.js";
 import { createPostgresStore } from "./postgres-store.js";
 import type { Pooler } from "./query.js";
@@ -37,63 +36,32 @@ export function poolSettings(pooler: Pooler): pg.PoolConfig {
   };
 }
 
-/** How long start-up keeps trying to reach the database (it may be starting too). */
-const STARTUP_PATIENCE_MS = 30_000;
-
-export interface PostgresStorage {
-  readonly store: OtpStore;
-  /** The clock all instances share: the database's. */
-  readonly clock: DatabaseClock;
-}
-
 /**
- * Connects to `url`, applies pending migrations and syncs the clock. Retries for up to 30 seconds
- * while the database cannot be reached, then rejects with the last error; rejects at once, with
- * an error naming the cause, when the database refuses the connection for good (authentication,
- * a missing database, a refused parameter) or a statement fails. Behind a transaction pooler
- * (`pooler: "transaction"`) statements are unnamed. Closing the store ends the pool and the clock.
+ * Connects to `url`, applies pending migrations and syncs the clock, as openDatabaseStorage does
+ * (retrying while unreachable, stopping at once on a refusal named in words). Behind a transaction
+ * pooler (`pooler: "transaction"`) statements are unnamed. Closing the store ends the pool and
+ * the clock.
  */
 export async function openPostgres(
   url: string,
   pooler: Pooler,
   log: (line: string) => void = () => {},
-): Promise<PostgresStorage> {
+): Promise<DatabaseStorage> {
   const pool = new pg.Pool({ connectionString: url, ...poolSettings(pooler) });
   // An idle client whose connection drops emits here; without a listener it would crash the
   // process. The next query simply gets a new connection.
   pool.on("error", () => {});
-  const clock = createDatabaseClock(pool);
-  const deadline = Date.now() + STARTUP_PATIENCE_MS;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const applied = await migrate(pool);
-      if (applied.length > 0) {
-        log(`applied database migrations ${applied.join(", ")}`);
-      }
-      await clock.sync();
-      break;
-    } catch (error) {
-      const refused = refusalCause(error);
-      if (refused !== undefined || !isUnavailable(error) || Date.now() >= deadline) {
-        clock.stop();
-        await pool.end().catch(() => {});
-        throw refused === undefined
-          ? error
-          : new Error(`${refused} (${(error as Error).message})`, { cause: error });
-      }
-      log(`database not reachable yet (attempt ${attempt}): ${(error as Error).message}`);
-      await sleep(Math.min(250 * attempt, 2_000));
-    }
-  }
-  const store = createPostgresStore(pool, { pooler });
-  return {
-    clock,
-    store: {
-      ...store,
-      async close() {
-        clock.stop();
-        await store.close();
-      },
-    },
-  };
+  return openDatabaseStorage({
+    migrate: () => migrate(pool),
+    clock: createDatabaseClock(async () => {
+      const { rows } = await pool.query<{ ms: number }>(
+        "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms",
+      );
+      return rows[0]?.ms ?? Date.now();
+    }),
+    store: createPostgresStore(pool, { pooler }),
+    end: () => pool.end(),
+    errors: { isUnavailable, refusalCause },
+    log,
+  });
 }

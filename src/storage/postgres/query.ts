@@ -1,5 +1,6 @@
 import type { Pool, QueryResult, QueryResultRow } from "pg";
-import { unavailableAsRefusal } from "./storage-errors.js";
+import { unavailableAsRefusal } from "../storage-unavailable.js";
+import { isUnavailable } from "./storage-errors.js";
 
 /**
  * How the service reaches PostgreSQL: directly (or through a session pooler, which keeps a server
@@ -25,10 +26,11 @@ export type Query = <R extends QueryResultRow>(
  */
 export function createQuery(pool: Pool, pooler: Pooler = "none"): Query {
   if (pooler === "transaction") {
-    return (_name, text, values = []) => unavailableAsRefusal(() => pool.query({ text, values }));
+    return (_name, text, values = []) =>
+      unavailableAsRefusal(() => pool.query({ text, values }), isUnavailable);
   }
   return (name, text, values = []) =>
-    unavailableAsRefusal(() => pool.query({ name, text, values }));
+    unavailableAsRefusal(() => pool.query({ name, text, values }), isUnavailable);
 }
 
 /** A timestamp parameter from epoch milliseconds. */

@@ -1,16 +1,4 @@
-import { OtpError } from "../../domain/errors.js";
-
-// Socket-level failures: the database cannot be reached at all.
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EPIPE",
-]);
+import { NETWORK_ERROR_CODES } from "../storage-unavailable.js";
 
 // SQLSTATEs that mean "not now" rather than "your query is wrong": connection exceptions (08),
 // shutdowns and start-ups (57P0x), statement timeout (57014), too many connections (53300).
@@ -26,26 +14,13 @@ export function isUnavailable(error: unknown): boolean {
     return false;
   }
   const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATES.test(code))) {
+  if (
+    typeof code === "string" &&
+    (NETWORK_ERROR_CODES.has(code) || UNAVAILABLE_SQLSTATES.test(code))
+  ) {
     return true;
   }
   return UNAVAILABLE_MESSAGES.test(error.message);
-}
-
-/** Runs a database step, turning "unreachable" into the domain's storage_unavailable refusal. */
-export async function unavailableAsRefusal<T>(step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (error) {
-    if (isUnavailable(error)) {
-      throw new OtpError(
-        { kind: "storage_unavailable" },
-        "storage is unavailable; try again shortly",
-        { cause: error },
-      );
-    }
-    throw error;
-  }
 }
 
 // Refusals that waiting does not cure. PostgreSQL says why by SQLSTATE; PgBouncer answers every

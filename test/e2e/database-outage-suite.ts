@@ -2,63 +2,68 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { writeKeySetFile } from "../support/access-token-keys.js";
 import { createAuthClient, detailsOf, rejection } from "../support/clients.js";
+import type { DatabaseEngine, DatabaseServer } from "../support/database-engine.js";
 import type { DatabaseRoute, OpenRoute } from "../support/database-route.js";
-import {
-  createDatabase,
-  type PostgresServer,
-  startPostgresServer,
-} from "../support/postgres-server.js";
+import { postgresEngine } from "../support/postgres-engine.js";
 import { killServices, startService } from "../support/service-process.js";
 import { asService, SERVICE_TOKEN } from "../support/service-token.js";
 
-// A PostgreSQL server of this suite's own, so that it can be stopped and started under a running
-// service. postgres-outage.test.ts runs the suite with the service reaching it directly,
-// postgres-outage-pgbouncer.system.test.ts through PgBouncer.
+// A database server of this suite's own, so that it can be stopped and started under a running
+// service. postgres-outage.test.ts runs the suite with the service reaching PostgreSQL directly,
+// postgres-outage-pgbouncer.system.test.ts through PgBouncer, mariadb-outage.system.test.ts on
+// MariaDB (STORAGE=mysql).
 
-let postgres: PostgresServer;
+let database: DatabaseServer;
 let route: OpenRoute;
 
 /**
- * The suite, with the service reaching the server by `via`; `recoveryMs` is how long the service
- * may take to answer again after a fault.
+ * The suite, with the service reaching a server of `engine` (PostgreSQL unless said) by `via`;
+ * `recoveryMs` is how long the service may take to answer again after a fault.
  */
-export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): void {
-  describe(`when PostgreSQL goes away, reached ${via.name}`, () => {
+export function describeDatabaseOutage(
+  via: DatabaseRoute,
+  recoveryMs: number,
+  engine: DatabaseEngine = postgresEngine,
+): void {
+  describe(`when ${engine.name} goes away, reached ${via.name}`, () => {
     beforeAll(async () => {
-      postgres = await startPostgresServer();
-      route = await via.open(postgres.url);
+      database = await engine.startServer();
+      route = await via.open(database.url);
     });
 
     afterAll(async () => {
       await route?.close();
-      await postgres?.destroy();
+      await database?.destroy();
     });
 
     afterEach(() => {
       killServices();
     });
 
-    const env = (databaseUrl: string) => route.env(databaseUrl);
+    /** A service on a fresh database of the suite's server, and a gRPC client of it. */
+    const startOnFreshDatabase = async () => {
+      const { port } = await startService({
+        STORAGE: engine.storage,
+        ...route.env(await engine.createDatabase(database.url)),
+        OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
+        ACCESS_TOKEN_KEYS: writeKeySetFile(),
+        SERVICE_TOKENS: SERVICE_TOKEN,
+      });
+      return { port, client: createAuthClient("grpc", `http://127.0.0.1:${port}`) };
+    };
     const eventually = <T>(probe: () => Promise<T>, wanted: T) => until(probe, wanted, recoveryMs);
     const timeout = 10_000 + 2 * recoveryMs;
 
     it("RPCs fail fast with STORAGE_UNAVAILABLE, and the service recovers by itself", {
       timeout,
     }, async () => {
-      const { port } = await startService({
-        STORAGE: "postgres",
-        ...env(await createDatabase(postgres.url)),
-        OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
-        ACCESS_TOKEN_KEYS: writeKeySetFile(),
-        SERVICE_TOKENS: SERVICE_TOKEN,
-      });
-      const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
+      const { port, client } = await startOnFreshDatabase();
       await client.requestOtp({ email: "ada@example.com" });
 
       const readiness = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
       expect(await readiness()).toBe(200);
 
-      await postgres.stop();
+      await database.stop();
       // Each call carries a client's usual deadline: the service's own refusal must beat it (the
       // pool refuses instead of queueing), or the client would see DEADLINE_EXCEEDED instead.
       const deadline = { timeoutMs: 5_000 };
@@ -75,7 +80,7 @@ export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): 
       // Readiness follows the storage health check (a ping every 2 seconds).
       expect(await eventually(readiness, 503)).toBe(503);
 
-      await postgres.start();
+      await database.start();
       // The pool's old connections died with the server; the service gets new ones by itself.
       const answered = () =>
         client.getStatus({ email: "ada@example.com" }, asService).then(
@@ -91,16 +96,9 @@ export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): 
     it("a database that stops answering gives UNAVAILABLE before the client's deadline", {
       timeout,
     }, async () => {
-      const { port } = await startService({
-        STORAGE: "postgres",
-        ...env(await createDatabase(postgres.url)),
-        OTP_HMAC_KEY: "an-hmac-key-for-the-outage-test-0123456789",
-        ACCESS_TOKEN_KEYS: writeKeySetFile(),
-        SERVICE_TOKENS: SERVICE_TOKEN,
-      });
-      const client = createAuthClient("grpc", `http://127.0.0.1:${port}`);
+      const { client } = await startOnFreshDatabase();
       await client.getStatus({ email: "ada@example.com" }, asService);
-      postgres.freeze();
+      database.freeze();
       try {
         // The bound is the client's deadline itself: answered UNAVAILABLE (the statement timeout,
         // 2 s) rather than DEADLINE_EXCEEDED when the client gives up at 5 s.
@@ -110,7 +108,7 @@ export function describePostgresOutage(via: DatabaseRoute, recoveryMs: number): 
         expect(Code[error.code]).toBe(Code[Code.Unavailable]);
         expect(detailsOf(error).errorInfo?.reason).toBe("STORAGE_UNAVAILABLE");
       } finally {
-        postgres.thaw();
+        database.thaw();
       }
       const answered = () =>
         client.getStatus({ email: "ada@example.com" }, asService).then(

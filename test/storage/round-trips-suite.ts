@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { createOtpService } from "../../src/domain/otp-service.js";
+import type { OtpStore } from "../../src/domain/otp-store.js";
+import { defaultPolicy } from "../../src/domain/policy.js";
+import {
+  createFakeClock,
+  createFixedRandom,
+  createRecordingSender,
+  createRecordingSigner,
+  createRecordingVerifier,
+} from "../support/fakes.js";
+import { SERVICE_TOKEN } from "../support/service-token.js";
+
+/** Counts what a store sent to its database; each engine's test counts in its own driver. */
+export interface RoundTripCounter {
+  /** Round trips since the counter was last reset. */
+  count(): number;
+  reset(): void;
+}
+
+/**
+ * What docs/storage.md's round-trip tables say, counted, for a store whose every round trip to
+ * the database `counter` sees: one per step, so the RPCs cost what the table says.
+ */
+export function describeRoundTrips(engine: string, store: OtpStore, counter: RoundTripCounter) {
+  // One service for every case: its fixed random source hands out each user id once.
+  const service = createOtpService({
+    store,
+    clock: createFakeClock(),
+    sender: createRecordingSender(),
+    random: createFixedRandom(["123456"]),
+    policy: defaultPolicy,
+    hmacKey: new Uint8Array(32).fill(1),
+    accessTokens: createRecordingSigner(),
+    accessTokenVerifier: createRecordingVerifier(),
+    tokenAuthority: { issuer: "otp-auth", audience: "otp-auth", clientId: "otp-auth" },
+    serviceTokens: [SERVICE_TOKEN],
+  });
+  const counted = async <T>(call: () => Promise<T>) => {
+    counter.reset();
+    const result = await call();
+    return { result, queries: counter.count() };
+  };
+
+  describe(`round trips to ${engine}`, () => {
+    it("RequestOtp takes three; two without a per-IP limit; two more with an idempotency key", async () => {
+      const request = (extra: object) =>
+        counted(() => service.requestOtp({ email: "bob@example.com", purpose: "", ...extra }));
+      expect((await request({ clientIp: "192.0.2.1" })).queries).toBe(3);
+      // No client address (or OTP_IP_REQUEST_LIMIT=off): no per-IP slot.
+      expect((await request({})).queries).toBe(2);
+      expect((await request({ clientIp: "192.0.2.1", idempotencyKey: "k1" })).queries).toBe(5);
+    });
+
+    it("VerifyOtp, starting its session, takes two; GetStatus, IntrospectToken and SignOut take one", async () => {
+      await service.requestOtp({ email: "ann@example.com", purpose: "" });
+      const verify = await counted(() =>
+        service.verifyOtp({ email: "ann@example.com", otp: "123456", purpose: "" }),
+      );
+      expect(verify.queries).toBe(2);
+      const sessionToken = verify.result.session.token;
+      expect((await counted(() => service.getStatus({ email: "", sessionToken }))).queries).toBe(1);
+      expect(
+        (
+          await counted(() =>
+            service.getStatus({ email: "ann@example.com", serviceToken: SERVICE_TOKEN }),
+          )
+        ).queries,
+      ).toBe(1);
+      const introspected = (token: string) =>
+        counted(() => service.introspectToken({ token, serviceToken: SERVICE_TOKEN }));
+      expect(await introspected(sessionToken)).toMatchObject({
+        result: { active: true },
+        queries: 1,
+      });
+      expect(await introspected(verify.result.accessToken.token)).toMatchObject({
+        result: { active: true },
+        queries: 1,
+      });
+      expect(
+        (await counted(() => service.signOut({ sessionToken, allSessions: true }))).queries,
+      ).toBe(1);
+    });
+  });
+}
