@@ -28,13 +28,12 @@ import { createLoginPageHandler } from "./login-page.js";
 import { createMetricsHandler } from "./metrics-endpoint.js";
 import { createIntrospectionDoor } from "./oauth/introspection-door.js";
 import { openStorage, type Storage } from "./open-storage.js";
-import { createOpenApiHandler } from "./openapi-endpoint.js";
 import { createProbeHandler } from "./probes.js";
+import { createPublicDocumentsHandler, OPENAPI_PATH, tokenDocuments } from "./public-documents.js";
 import { createOpenApiDocument, openApiText } from "./rest/openapi/openapi-document.js";
 import { createRestDoor } from "./rest/rest-door.js";
 import { createSeedBDoor } from "./seed-b/seed-b-door.js";
 import { loadTlsKeyPair } from "./tls.js";
-import { createWellKnownHandler } from "./well-known.js";
 
 /** Parts of the world that tests may replace; production uses the defaults. */
 export interface AppWorld {
@@ -155,19 +154,25 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
       createSeedBDoor(routes, pipeline, config.serveLimits),
       createIntrospectionDoor(routes, pipeline, config.serveLimits),
     ],
-    // Not the API: /healthz and /readyz, then /metrics, the JWKS, the REST routes' OpenAPI
-    // document (built from the routes the door serves), the login page, else REST's 404/405.
+    // Not the API: /healthz and /readyz, then /metrics, the public documents (JWKS, discovery,
+    // the OpenAPI document built from the routes the REST door serves), the login page, else
+    // REST's 404/405.
     resources: createProbeHandler(
       health,
       createMetricsHandler(
         metrics.registry,
-        createWellKnownHandler(
-          keys,
-          config.accessTokens,
-          createOpenApiHandler(
-            openApiText(createOpenApiDocument(rest.bindings)),
-            createLoginPageHandler(undefined, rest.answerUnrouted),
-          ),
+        createPublicDocumentsHandler(
+          [
+            ...tokenDocuments(keys, config.accessTokens),
+            [
+              OPENAPI_PATH,
+              {
+                contentType: "application/json",
+                body: openApiText(createOpenApiDocument(rest.bindings)),
+              },
+            ],
+          ],
+          createLoginPageHandler(undefined, rest.answerUnrouted),
         ),
       ),
     ),

@@ -7,41 +7,27 @@ import { INTROSPECTION_PATH } from "./oauth/introspection-door.js";
 /** Where verifiers find the public keys of access tokens. */
 export const JWKS_PATH = "/.well-known/jwks.json";
 
-/** A public document at a well-known path: its content type and JSON. */
-interface WellKnownDocument {
+/** Where REST clients find the OpenAPI document of the REST routes. */
+export const OPENAPI_PATH = "/openapi.json";
+
+/** A public document: its content type and text. */
+export interface PublicDocument {
   readonly contentType: string;
   readonly body: string;
 }
 
 /**
- * Serves the public documents verifiers read, at `GET` (and HEAD), cacheable for ten minutes and
- * readable from any origin, since they hold nothing secret:
- * - `/.well-known/jwks.json`: the public keys of access tokens;
- * - with an issuer URL (ACCESS_TOKEN_ISSUER), `/.well-known/oauth-authorization-server`
- *   (RFC 8414) and `/.well-known/openid-configuration` (the same document, where OpenID
- *   Connect middleware looks), so that a resource server configured with only the issuer URL
- *   finds the keys.
- * Other methods get 405; other paths go to `next` (404 by default).
+ * Serves public documents by path, at `GET` (and HEAD): cacheable for ten minutes (they change
+ * only with a deploy or a key rotation) and readable from any origin, since they hold nothing
+ * secret. Other methods get 405; other paths go to `next` (404 by default).
  */
-export function createWellKnownHandler(
-  keys: Pick<SigningKeySet, "keys" | "publicJwks">,
-  tokens: Pick<AccessTokenConfig, "issuerUrl">,
+export function createPublicDocumentsHandler(
+  documents: Iterable<readonly [string, PublicDocument]>,
   next: NodeHandler = respondNotFound,
 ): NodeHandler {
-  const documents = new Map<string, WellKnownDocument>([
-    [JWKS_PATH, { contentType: "application/jwk-set+json", body: JSON.stringify(keys.publicJwks) }],
-  ]);
-  if (tokens.issuerUrl !== null) {
-    const body = JSON.stringify(authorizationServerMetadata(tokens.issuerUrl, keys));
-    for (const path of [
-      "/.well-known/oauth-authorization-server",
-      "/.well-known/openid-configuration",
-    ]) {
-      documents.set(path, { contentType: "application/json", body });
-    }
-  }
+  const byPath = new Map(documents);
   return (req, res) => {
-    const document = documents.get(req.url?.split("?", 1)[0] ?? "");
+    const document = byPath.get(req.url?.split("?", 1)[0] ?? "");
     if (document === undefined) {
       next(req, res);
       return;
@@ -61,6 +47,31 @@ export function createWellKnownHandler(
       document.body,
     );
   };
+}
+
+/**
+ * What verifiers of access tokens read: `/.well-known/jwks.json`, the public keys; and with an
+ * issuer URL (ACCESS_TOKEN_ISSUER), `/.well-known/oauth-authorization-server` (RFC 8414) and
+ * `/.well-known/openid-configuration` (the same document, where OpenID Connect middleware
+ * looks), so that a resource server configured with only the issuer URL finds the keys.
+ */
+export function tokenDocuments(
+  keys: Pick<SigningKeySet, "keys" | "publicJwks">,
+  tokens: Pick<AccessTokenConfig, "issuerUrl">,
+): [string, PublicDocument][] {
+  const documents: [string, PublicDocument][] = [
+    [JWKS_PATH, { contentType: "application/jwk-set+json", body: JSON.stringify(keys.publicJwks) }],
+  ];
+  if (tokens.issuerUrl !== null) {
+    const body = JSON.stringify(authorizationServerMetadata(tokens.issuerUrl, keys));
+    for (const path of [
+      "/.well-known/oauth-authorization-server",
+      "/.well-known/openid-configuration",
+    ]) {
+      documents.push([path, { contentType: "application/json", body }]);
+    }
+  }
+  return documents;
 }
 
 /**
