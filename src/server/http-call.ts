@@ -5,7 +5,7 @@ import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { ServeLimits } from "../config/serve-limits.js";
 import { type Call, contextValuesOf } from "../rpc/call-context.js";
 import type { CallPipeline } from "../rpc/call-pipeline.js";
-import { frameworkRefusalOf } from "../rpc/framework-refusals.js";
+import { frameworkRefusalOf, methodNotAllowed } from "../rpc/framework-refusals.js";
 import type { NodeRequest, NodeResponse } from "./http-surface.js";
 
 /**
@@ -70,3 +70,15 @@ export function httpCallRequest(
     },
   };
 }
+
+/**
+ * Refuses (method_not_allowed, `Allow: POST`) a request to `path` that is not a POST: for the
+ * doors whose routes take only POST (seed B's dialect, introspection).
+ */
+export function requirePost(req: NodeRequest, path: string): void {
+  if (req.method !== "POST") {
+    throw methodNotAllowed(req.method ?? "", path, POST_ONLY);
+  }
+}
+
+const POST_ONLY = ["POST"];

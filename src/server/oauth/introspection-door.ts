@@ -8,9 +8,8 @@ import {
 import type { ServeLimits } from "../../config/serve-limits.js";
 import type { Call } from "../../rpc/call-context.js";
 import type { CallPipeline } from "../../rpc/call-pipeline.js";
-import { methodNotAllowed } from "../../rpc/framework-refusals.js";
 import { collectMethodImpls, type UnaryImpl, unaryImplOf } from "../../rpc/method-impls.js";
-import { httpCallRequest, serveCall } from "../http-call.js";
+import { httpCallRequest, requirePost, serveCall } from "../http-call.js";
 import { sendWhole } from "../http-response.js";
 import type { HttpDoor, NodeRequest, NodeResponse } from "../http-surface.js";
 import {
@@ -24,8 +23,6 @@ export const OAUTH_PROTOCOL = "oauth";
 
 /** Where RFC 7662 introspection is served (the discovery documents name it). */
 export const INTROSPECTION_PATH = "/oauth/introspect";
-
-const ALLOWED = ["POST"];
 
 /**
  * RFC 7662 introspection on the main port, `POST /oauth/introspect`, for gateways that validate
@@ -76,9 +73,7 @@ async function answer(
   const answered = await pipeline.invoke(
     call,
     async () => {
-      if (req.method !== "POST") {
-        throw methodNotAllowed(req.method ?? "", INTROSPECTION_PATH, ALLOWED);
-      }
+      requirePost(req, INTROSPECTION_PATH);
       const form = introspectionRequestOf(header.get("content-type"), await request.body());
       return create(IntrospectTokenRequestSchema, form);
     },

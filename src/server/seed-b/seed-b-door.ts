@@ -9,9 +9,9 @@ import {
 import type { ServeLimits } from "../../config/serve-limits.js";
 import type { Call } from "../../rpc/call-context.js";
 import type { CallPipeline } from "../../rpc/call-pipeline.js";
-import { invalidParameter, methodNotAllowed } from "../../rpc/framework-refusals.js";
+import { invalidParameter } from "../../rpc/framework-refusals.js";
 import { collectMethodImpls, type UnaryImpl, unaryImplOf } from "../../rpc/method-impls.js";
-import { httpCallRequest, serveCall } from "../http-call.js";
+import { httpCallRequest, requirePost, serveCall } from "../http-call.js";
 import { sendWhole } from "../http-response.js";
 import type { HttpDoor, NodeRequest, NodeResponse } from "../http-surface.js";
 import { jsonObjectOf, parseJsonBody } from "../json-body.js";
@@ -28,7 +28,6 @@ import {
 export const SEED_B_PROTOCOL = "seed-b";
 
 const IDEMPOTENCY_KEY = "idempotency-key";
-const ALLOWED = ["POST"];
 
 /** One route of the dialect: the RPC it calls and how its body and answer are read and written. */
 interface SeedBRoute {
@@ -123,9 +122,7 @@ async function answer(
   const answered = await pipeline.invoke(
     call,
     async () => {
-      if (req.method !== "POST") {
-        throw methodNotAllowed(req.method ?? "", path, ALLOWED);
-      }
+      requirePost(req, path);
       const body = parseJsonBody(header.get("content-type"), await request.body());
       return route.request(jsonObjectOf(body, path), header);
     },
