@@ -139,6 +139,7 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
       return invalidArgumentRow(refusal.field, refusal.description);
     case "undecodable_body":
     case "unsupported_content_type":
+    case "unsupported_encoding":
       return invalidArgumentRow("body", refusal.description);
     case "message_too_large":
       return { code: Code.ResourceExhausted, reason: "MESSAGE_TOO_LARGE" };

@@ -11,6 +11,8 @@ export type FrameworkRefusal =
   | { readonly kind: "undecodable_body"; readonly description: string }
   /** The request's content type is not one any protocol of the door speaks. */
   | { readonly kind: "unsupported_content_type"; readonly description: string }
+  /** The body is compressed with a content coding the door does not decode. */
+  | { readonly kind: "unsupported_encoding"; readonly description: string }
   /** The request message is over the size limit. */
   | { readonly kind: "message_too_large"; readonly description: string }
   /**
@@ -67,6 +69,25 @@ export function unsupportedContentType(
     kind: "unsupported_content_type",
     description: `unsupported content-type ${JSON.stringify(contentType ?? "")}: send ${accepted}`,
   });
+}
+
+/**
+ * A body compressed with a content coding the door does not decode, named from connect's refusal
+ * (`unknown compression "deflate": supported encodings are gzip,br`) when `error` is one.
+ * Only the Connect protocol's answer is renamed: gRPC specifies UNIMPLEMENTED for it (with
+ * grpc-accept-encoding), while Connect would answer an HTTP 501 for a client's mistake.
+ */
+export function unsupportedEncodingOf(error: ConnectError): FrameworkRefusalError | undefined {
+  if (error.code !== Code.Unimplemented || !error.rawMessage.startsWith("unknown compression")) {
+    return undefined;
+  }
+  return new FrameworkRefusalError(
+    {
+      kind: "unsupported_encoding",
+      description: `the request body could not be decoded: ${error.rawMessage}`,
+    },
+    { cause: error },
+  );
 }
 
 /** A URL parameter `field` (as the client wrote it) that the request cannot take. */

@@ -55,6 +55,8 @@ export interface HttpSurfaceOptions {
 export function createHttpSurface(options: HttpSurfaceOptions): NodeHandler {
   const { pipeline, doors, resources = respondNotFound, cors } = options;
   return (req, res) => {
+    // Every answer of this port declares its own content type; no browser may guess another.
+    res.setHeader("x-content-type-options", "nosniff");
     const path = req.url?.split("?", 1)[0] ?? "";
     const httpMethod = (cors && preflightMethod(req)) || (req.method ?? "");
     let route: HttpRoute | undefined;
@@ -73,6 +75,11 @@ export function createHttpSurface(options: HttpSurfaceOptions): NodeHandler {
     }
     const call = startCall(pipeline, req, route.method, route.protocolOf(req));
     res.setHeader(REQUEST_ID_HEADER, call.requestId);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      // Answers that carry tokens (VerifyOtp, GetStatus by session token, introspection) are all
+      // answers to POSTs, which no cache may keep; a GET (GetStatus by email) stays cacheable.
+      res.setHeader("cache-control", "no-store");
+    }
     route.serve(req, res, call);
   };
 }

@@ -4,9 +4,10 @@ import { envelope, http1Request, http2Request } from "../support/raw-requests.js
 import { SERVICE_TOKEN, serviceAuthorization } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
-// A request body compressed with an encoding the service does not decode is answered with each
-// protocol's own error for it (Connect: unimplemented, HTTP 501; gRPC and gRPC-Web: UNIMPLEMENTED
-// with grpc-accept-encoding), never as an internal error, and is logged as such.
+// A request body compressed with an encoding the service does not decode is a client's mistake:
+// over Connect an INVALID_ARGUMENT naming the body (HTTP 400, not connect's own 501), over gRPC
+// and gRPC-Web the UNIMPLEMENTED with grpc-accept-encoding that gRPC specifies; never an internal
+// error, and logged below error level.
 
 const PATH = "/auth.v1.AuthService/GetStatus";
 const JSON_BODY = '{"email":"ada@example.com"}';
@@ -29,7 +30,7 @@ describe("a request body in an encoding the service does not decode", () => {
     ["HTTP/1.1", http1Request],
     ["HTTP/2", http2Request],
   ] as const)(
-    "is unimplemented (501) over Connect on %s, naming the encodings it takes",
+    "is a 400 INVALID_ARGUMENT over Connect on %s, naming the encodings it takes",
     async (_, send) => {
       const res = await send(server.port, {
         path: PATH,
@@ -37,22 +38,24 @@ describe("a request body in an encoding the service does not decode", () => {
         body: JSON_BODY,
       });
 
-      expect(res.status).toBe(501);
-      expect(JSON.parse(res.body.toString())).toMatchObject({ code: "unimplemented" });
+      expect(res.status).toBe(400);
+      const body = JSON.parse(res.body.toString());
+      expect(body).toMatchObject({ code: "invalid_argument" });
+      expect(body.message).toContain('unknown compression "zstd"');
       expect(res.headers.get("accept-encoding")).toBe("gzip,br");
-      expect(lastLoggedCode()).toBe("UNIMPLEMENTED");
+      expect(lastLoggedCode()).toBe("INVALID_ARGUMENT");
       expect(server.internalErrors).toEqual([]);
     },
   );
 
-  it("is unimplemented over a Connect GET asking for it", async () => {
+  it("is a 400 INVALID_ARGUMENT over a Connect GET asking for it", async () => {
     const res = await http1Request(server.port, {
       method: "GET",
       path: `${PATH}?encoding=json&compression=zstd&message=${encodeURIComponent(JSON_BODY)}`,
     });
 
-    expect(res.status).toBe(501);
-    expect(lastLoggedCode()).toBe("UNIMPLEMENTED");
+    expect(res.status).toBe(400);
+    expect(lastLoggedCode()).toBe("INVALID_ARGUMENT");
   });
 
   it("is UNIMPLEMENTED over gRPC, with grpc-accept-encoding", async () => {

@@ -9,7 +9,7 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb.js";
 import { DEFAULT_SERVE_LIMITS } from "../../src/config/serve-limits.js";
-import { frameworkRefusalOf } from "../../src/rpc/framework-refusals.js";
+import { frameworkRefusalOf, unsupportedEncodingOf } from "../../src/rpc/framework-refusals.js";
 
 const MAX_REQUEST_BYTES = DEFAULT_SERVE_LIMITS.maxRequestBytes;
 
@@ -81,6 +81,35 @@ describe("connect's refusals before a handler runs, as the door names them", () 
     const error = await grpcError(envelope(0, Buffer.alloc(0), MAX_REQUEST_BYTES + 1));
     expect(error.code).toBe(Code.ResourceExhausted);
     expect(frameworkRefusalOf(error)?.refusal.kind).toBe("message_too_large");
+  });
+
+  it('an unknown content-encoding over Connect is UNIMPLEMENTED "unknown compression…"', async () => {
+    const res = await send("application/json", Buffer.from("{}"), {
+      "content-encoding": "deflate",
+    });
+    const bytes = await readAllBytes(res.body as AsyncIterable<Uint8Array>, 1 << 20);
+    const error = errorFromJsonBytes(
+      bytes,
+      undefined,
+      new ConnectError("unreadable", Code.Unknown),
+    );
+    expect(error.code).toBe(Code.Unimplemented);
+    expect(error.rawMessage).toMatch(/^unknown compression "deflate"/);
+    expect(unsupportedEncodingOf(error)?.refusal.kind).toBe("unsupported_encoding");
+    expect(frameworkRefusalOf(error)).toBeUndefined();
+  });
+
+  it("a method no protocol takes is HTTP 405 with no body to read", async () => {
+    const res = await check?.({
+      httpVersion: "1.1",
+      method: "PUT",
+      url: "http://localhost/grpc.health.v1.Health/Check",
+      header: new Headers({ "content-type": "application/json" }),
+      body: createAsyncIterable([Buffer.from("{}")]),
+      signal: new AbortController().signal,
+    });
+    expect(res?.status).toBe(405);
+    expect(res?.body).toBeUndefined();
   });
 
   it("an unsupported content type is HTTP 415 with no body to read", async () => {

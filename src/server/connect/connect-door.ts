@@ -135,10 +135,15 @@ function createServe(handler: UniversalHandler, pipeline: CallPipeline) {
     // A client that goes away (or a connection cut at shutdown) ends the call for the client
     // then, though the handler may run on; a call that finished first has ended already.
     uReq.signal.addEventListener("abort", () => pipeline.cancel(call), { once: true });
-    const requestType = uReq.header.get("content-type") ?? "";
+    const asked = {
+      contentType: uReq.header.get("content-type") ?? "",
+      method: req.method ?? "",
+      path: handler.requestPath,
+      allowedMethods: handler.allowedMethods,
+    };
     handler(uReq)
       .then(
-        (uRes) => withServiceRefusals(uRes, requestType, call, pipeline),
+        (uRes) => withServiceRefusals(uRes, asked, call, pipeline),
         (error: unknown) => {
           pipeline.settle(call, ConnectError.from(error).code);
           pipeline.end(call);

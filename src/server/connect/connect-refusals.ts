@@ -15,7 +15,20 @@ import { trailerFlag, trailerParse, trailerSerialize } from "@connectrpc/connect
 import type { Call } from "../../rpc/call-context.js";
 import type { CallPipeline } from "../../rpc/call-pipeline.js";
 import { connectErrorOf } from "../../rpc/error-mapping.js";
-import { frameworkRefusalOf, unsupportedContentType } from "../../rpc/framework-refusals.js";
+import {
+  frameworkRefusalOf,
+  methodNotAllowed,
+  unsupportedContentType,
+  unsupportedEncodingOf,
+} from "../../rpc/framework-refusals.js";
+
+/** What the request asked for, as connect's refusals of it need it. */
+export interface AskedFor {
+  readonly contentType: string;
+  readonly method: string;
+  readonly path: string;
+  readonly allowedMethods: readonly string[];
+}
 
 const ACCEPTED_TYPES =
   "application/json or application/proto (Connect), application/grpc or application/grpc-web";
@@ -28,14 +41,23 @@ const ACCEPTED_TYPES =
  */
 export async function withServiceRefusals(
   res: UniversalServerResponse,
-  requestType: string,
+  asked: AskedFor,
   call: Call,
   pipeline: CallPipeline,
 ): Promise<UniversalServerResponse> {
+  const requestType = asked.contentType;
   if (res.status === 415) {
     const refusal = unsupportedContentType(requestType, ACCEPTED_TYPES);
     const error = connectErrorOf(pipeline.refuse(call, refusal));
     return endAfterBody(errorResponse(requestType, error), call, pipeline);
+  }
+  if (res.status === 405) {
+    // connect answers a method no protocol takes with a bare 405: the catalogue's refusal, in the
+    // Connect error shape (whatever the content type, the request was no gRPC call), with Allow.
+    const refusal = methodNotAllowed(asked.method, asked.path, asked.allowedMethods);
+    const rejection = pipeline.refuse(call, refusal);
+    const answer = connectErrorResponse(connectErrorOf(rejection));
+    return endAfterBody({ ...answer, status: 405 }, call, pipeline);
   }
   const responseType = res.header?.get("content-type") ?? "";
   if (responseType.startsWith("application/grpc-web")) {
@@ -174,7 +196,7 @@ async function withConnectErrorRewritten(
   } catch {
     error = fallback;
   }
-  const refusal = frameworkRefusalOf(error);
+  const refusal = frameworkRefusalOf(error) ?? unsupportedEncodingOf(error);
   const rejection = pipeline.refuse(call, refusal ?? error);
   if (refusal === undefined) {
     return { ...res, body: createAsyncIterable([bytes]) };

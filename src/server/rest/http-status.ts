@@ -35,6 +35,7 @@ export function httpStatusOf(rejection: Pick<Rejection, "code" | "reason" | "cau
   if (rejection.cause instanceof FrameworkRefusalError) {
     switch (rejection.cause.refusal.kind) {
       case "unsupported_content_type":
+      case "unsupported_encoding":
         return 415;
       case "method_not_allowed":
         return 405;
