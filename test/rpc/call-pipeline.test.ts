@@ -7,7 +7,7 @@ import { createCallPipeline } from "../../src/rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../../src/rpc/client-address.js";
 import { connectErrorOf } from "../../src/rpc/error-mapping.js";
 import { FrameworkRefusalError } from "../../src/rpc/framework-refusals.js";
-import { httpStatusOf } from "../../src/server/rest/http-status.js";
+import { httpStatusOf } from "../../src/server/http-status.js";
 
 function pipeline(trustProxy: string[] = []) {
   const internal: [string, unknown, string | undefined][] = [];

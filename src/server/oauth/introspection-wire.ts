@@ -6,7 +6,7 @@ import {
   undecodableBody,
   unsupportedContentType,
 } from "../../rpc/framework-refusals.js";
-import { httpStatusOf } from "../rest/http-status.js";
+import { httpStatusOf } from "../http-status.js";
 
 /**
  * RFC 7662 introspection on the wire: the form body read into IntrospectToken's request, and the

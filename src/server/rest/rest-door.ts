@@ -17,6 +17,7 @@ import { REQUEST_ID_HEADER } from "../../rpc/request-id.js";
 import { statusJsonOf } from "../../rpc/rpc-status.js";
 import { httpCallRequest, serveCall } from "../http-call.js";
 import { sendWhole } from "../http-response.js";
+import { httpStatusOf } from "../http-status.js";
 import {
   type HttpDoor,
   type NodeHandler,
@@ -26,7 +27,6 @@ import {
 } from "../http-surface.js";
 import { createRouteMatcher, type RouteBinding, type RouteMatcher } from "./http-route-matcher.js";
 import { type HttpRulePlan, httpRoutesOf } from "./http-rules.js";
-import { httpStatusOf } from "./http-status.js";
 import { transcodeRequest } from "./http-transcoder.js";
 
 /** The protocol label of REST calls in logs and metrics. */

@@ -3,7 +3,7 @@ import type { ErrorInfo } from "../../../gen/google/rpc/error_details_pb.js";
 import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { codeName, type Rejection } from "../../rpc/error-mapping.js";
 import { invalidParameter } from "../../rpc/framework-refusals.js";
-import { httpStatusOf } from "../rest/http-status.js";
+import { httpStatusOf } from "../http-status.js";
 
 /**
  * Seed B's HTTP dialect on the wire (SPEC.md "Accounts without an email: seed B's API"): its

@@ -1,6 +1,6 @@
 import { StatusSchema } from "../../../../gen/google/rpc/status_pb.js";
 import { codeName, ERROR_DETAIL_TYPES, ERROR_DOMAIN } from "../../../rpc/error-mapping.js";
-import { grpcCodesOf } from "../http-status.js";
+import { grpcCodesOf } from "../../http-status.js";
 import type { JsonSchema, ProtoJsonSchemas, SchemaRoot } from "./proto-json-schema.js";
 
 /** One HTTP status the REST door refuses with, as the document names and describes it. */

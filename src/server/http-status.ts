@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
-import type { Rejection } from "../../rpc/error-mapping.js";
-import { FrameworkRefusalError } from "../../rpc/framework-refusals.js";
+import type { Rejection } from "../rpc/error-mapping.js";
+import { FrameworkRefusalError } from "../rpc/framework-refusals.js";
 
 // As gateways map gRPC codes (grpc-gateway, google.api.http); SPEC.md "REST".
 const HTTP_STATUS: Readonly<Record<Code, number>> = {
