@@ -46,19 +46,16 @@ export function introspectionRequestOf(
   return { token: form.get("token") ?? "", tokenTypeHint: form.get("token_type_hint") ?? "" };
 }
 
-/** RFC 7662's answer to a request it served: 200 JSON, never cached. */
+/** RFC 7662's answer to a request it served: 200 JSON. */
 export interface IntrospectionAnswer {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: JsonObject;
 }
 
-const ANSWER_HEADERS = {
-  "content-type": "application/json",
-  // It describes a bearer secret: no cache may keep it.
-  "cache-control": "no-store",
-  "x-content-type-options": "nosniff",
-};
+// `Cache-Control: no-store` (it describes a bearer secret) and `nosniff` come from the HTTP
+// surface, which gives them to every answer to a POST on an API route.
+const ANSWER_HEADERS = { "content-type": "application/json" };
 
 /**
  * IntrospectToken's response in RFC 7662's members: `{"active": false}` and nothing more, or
