@@ -17,6 +17,7 @@ import { type Call, callOf, contextValuesOf } from "../../rpc/call-context.js";
 import type { CallPipeline } from "../../rpc/call-pipeline.js";
 import { connectErrorOf } from "../../rpc/error-mapping.js";
 import { type HttpDoor, headerOf, type NodeRequest } from "../http-surface.js";
+import { utf8JsonTypeOf } from "../json-body.js";
 import { protocolOf, withServiceRefusals } from "./connect-refusals.js";
 
 // JSON must be UTF-8 (RFC 8259). connect's default decoder turns invalid bytes into U+FFFD, so a
@@ -119,6 +120,20 @@ async function followStream(
   };
 }
 
+/**
+ * Connect JSON takes content types by the policy of the doors that read JSON themselves
+ * (json-body.ts): connect matches only `application/json` with `; charset=utf-8` spelt its way, so
+ * a UTF-8 JSON type it would not match (`charset="UTF-8"`, other parameters) is handed on bare.
+ * Any other charset is left as sent, for connect to refuse as an unsupported content type.
+ */
+function withConnectJsonType(header: Headers): void {
+  const contentType = header.get("content-type");
+  const json = utf8JsonTypeOf(contentType);
+  if (json !== undefined && protocolOf(contentType) === "connect") {
+    header.set("content-type", json);
+  }
+}
+
 function createServe(handler: UniversalHandler, pipeline: CallPipeline) {
   return (
     req: NodeRequest,
@@ -141,6 +156,7 @@ function createServe(handler: UniversalHandler, pipeline: CallPipeline) {
       path: handler.requestPath,
       allowedMethods: handler.allowedMethods,
     };
+    withConnectJsonType(uReq.header);
     handler(uReq)
       .then(
         (uRes) => withServiceRefusals(uRes, asked, call, pipeline),

@@ -32,7 +32,8 @@ export interface HttpRequestParts {
  * an email with `+` is sent as `%2B`.
  *
  * Throws FrameworkRefusalError: unsupported_content_type for a body that is not JSON,
- * undecodable_body for a body that does not decode, invalid_parameter (naming the parameter) for
+ * undecodable_body for a body that does not decode (an empty one, where the route takes a body,
+ * included: json-body.ts has the policy), invalid_parameter (naming the parameter) for
  * a query parameter that names no field, names a field the path or body binds, names a secret
  * (secret-fields.ts) or holds a value its field cannot take.
  */
@@ -70,12 +71,13 @@ export function transcodeRequest<Desc extends DescMessage>(
 }
 
 function bodyJson(plan: HttpRulePlan, parts: HttpRequestParts): JsonObject {
-  if (parts.body.byteLength === 0) {
-    return {};
-  }
   if (plan.body === "") {
+    if (parts.body.byteLength === 0) {
+      return {};
+    }
     throw undecodableBody(new Error("this route takes no request body"));
   }
+  // A route that takes a body refuses an empty one, as the Connect door does (docs/api.md).
   const value = parseJsonBody(parts.contentType, parts.body);
   if (plan.body !== "*") {
     return { [plan.body.jsonName]: value };
