@@ -315,9 +315,11 @@ describe("SignOut of another device", () => {
     );
     // Nothing was ended by the refusals.
     expect(
-      (await createAuthClient("grpc", server.baseUrl).getStatus({
-        sessionToken: phone.sessionToken,
-      })).authenticated,
+      (
+        await createAuthClient("grpc", server.baseUrl).getStatus({
+          sessionToken: phone.sessionToken,
+        })
+      ).authenticated,
     ).toBe(true);
   });
 });
