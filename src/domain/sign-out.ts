@@ -49,5 +49,7 @@ export async function signOut(deps: SignOutDeps, input: SignOutInput): Promise<v
     now,
     idleCutoff: idleCutoffOf(deps.policy, now),
   });
-  deps.events?.signedOut(input.allSessions);
+  deps.events?.signedOut(
+    sessionId !== "" ? "other_session" : input.allSessions ? "all_sessions" : "session",
+  );
 }
