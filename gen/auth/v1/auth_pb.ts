@@ -683,8 +683,10 @@ export const AuthService: GenService<{
    * Tells whether a session is live (by session_token, POST only) or whether
    * an email address has a live session (by email; a trusted service's
    * question, which needs `authorization: Bearer <service token>` when the
-   * server sets SERVICE_TOKENS). Unknown, expired and revoked sessions and
-   * unknown addresses are simply not authenticated. Email lookups are also
+   * server sets SERVICE_TOKENS). Unknown, expired, revoked and idle sessions
+   * (unused for SESSION_IDLE_TTL, when the server sets it) and unknown
+   * addresses are simply not authenticated. A lookup by session_token is a
+   * use of the session (it moves its last_seen_at). Email lookups are also
    * served as Connect GET requests; a session token in a URL is refused.
    *
    * Errors (ErrorInfo.reason): INVALID_ARGUMENT, CALLER_UNAUTHENTICATED,
@@ -736,7 +738,7 @@ export const AuthService: GenService<{
    * issuer, audience and client id for a live session token, or for an access
    * token signed by one of the published keys, unexpired, of this issuer and
    * whose session is still live; only `active: false` for anything else
-   * (unknown, expired, revoked, malformed, signed by another key, an access
+   * (unknown, expired, revoked, idle, malformed, signed by another key, an access
    * token of a signed-out session). Always needs `authorization: Bearer
    * <service token>` (one of SERVICE_TOKENS; STATUS_BY_EMAIL does not open
    * it). No idempotency level: a Connect GET would put the token in a URL.
