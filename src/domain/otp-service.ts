@@ -5,11 +5,7 @@ import {
   type IntrospectTokenDeps,
   introspectToken,
 } from "./introspect-token.js";
-import {
-  type ListSessionsDeps,
-  type ListSessionsInput,
-  listSessions,
-} from "./list-sessions.js";
+import { type ListSessionsDeps, type ListSessionsInput, listSessions } from "./list-sessions.js";
 import { type RequestOtpDeps, type RequestOtpInput, requestOtp } from "./request-otp.js";
 import { type SignOutDeps, type SignOutInput, signOut } from "./sign-out.js";
 import { type VerifyOtpDeps, type VerifyOtpInput, verifyOtp } from "./verify-otp.js";

@@ -86,8 +86,7 @@ export function createMemoryStore(): OtpStore {
     if (record === undefined) {
       return null;
     }
-    const touched =
-      liveAt(record, use.now, use.idleCutoff) && record.lastSeenAt <= use.touchBefore;
+    const touched = liveAt(record, use.now, use.idleCutoff) && record.lastSeenAt <= use.touchBefore;
     if (touched) {
       record.lastSeenAt = use.now;
     }

@@ -3,13 +3,13 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { describeWait } from "../domain/errors.js";
 import { describeError } from "./messages.js";
+import { renderSessions } from "./session-list.js";
 import {
   describeSession,
   forgetSessionToken,
   keepSessionToken,
   readSessionToken,
 } from "./session-storage.js";
-import { renderSessions } from "./session-list.js";
 
 // The login page: email → RequestOtp → code → VerifyOtp, over Connect with JSON, on the origin
 // that served the page. The session token VerifyOtp answers is kept in sessionStorage; who is

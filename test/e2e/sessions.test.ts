@@ -3,8 +3,8 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  type ListSessionsResponse,
   ListSessionsRequestSchema,
+  type ListSessionsResponse,
   SignOutRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
 import {

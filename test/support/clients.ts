@@ -99,11 +99,7 @@ export function createGrpcJsClient(
       VerifyOtp: method("VerifyOtp", methods.verifyOtp.input, methods.verifyOtp.output),
       GetStatus: method("GetStatus", methods.getStatus.input, methods.getStatus.output),
       SignOut: method("SignOut", methods.signOut.input, methods.signOut.output),
-      ListSessions: method(
-        "ListSessions",
-        methods.listSessions.input,
-        methods.listSessions.output,
-      ),
+      ListSessions: method("ListSessions", methods.listSessions.input, methods.listSessions.output),
     },
     "AuthService",
   );

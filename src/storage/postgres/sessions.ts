@@ -89,12 +89,7 @@ export function createSessionSteps(query: Query): SessionSteps {
                 t.session_id IS NOT NULL AS touched
            FROM otp_sessions s LEFT JOIN touched t ON t.session_id = s.session_id
           WHERE s.token_hash = $1`,
-        [
-          Buffer.from(use.tokenHash),
-          date(use.now),
-          date(use.idleCutoff),
-          date(use.touchBefore),
-        ],
+        [Buffer.from(use.tokenHash), date(use.now), date(use.idleCutoff), date(use.touchBefore)],
       );
       const row = rows[0];
       const session = sessionOf(row);
@@ -115,12 +110,7 @@ export function createSessionSteps(query: Query): SessionSteps {
           WHERE s.user_id = (SELECT user_id FROM caller)
             AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3
           ORDER BY s.created_at DESC, s.session_id DESC`,
-        [
-          Buffer.from(use.tokenHash),
-          date(use.now),
-          date(use.idleCutoff),
-          date(use.touchBefore),
-        ],
+        [Buffer.from(use.tokenHash), date(use.now), date(use.idleCutoff), date(use.touchBefore)],
       );
       return rows.map((row) => ({ ...(sessionOf(row) as StoredSession), current: row.current }));
     },

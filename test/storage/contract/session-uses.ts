@@ -42,8 +42,9 @@ export function describeSessionUseContract(store: CurrentStore): void {
         session: { sessionId: ann.session.sessionId, lastSeenAt: T0 + 3 * MINUTE },
       });
       expect((await store().findSession(ann.session.tokenHash))?.lastSeenAt).toBe(T0 + 3 * MINUTE);
-      expect(await store().useSession(at(ann, T0 + 3 * MINUTE, { tokenHash: new Uint8Array(32) })))
-        .toBeNull();
+      expect(
+        await store().useSession(at(ann, T0 + 3 * MINUTE, { tokenHash: new Uint8Array(32) })),
+      ).toBeNull();
     });
 
     it("a use never marks a revoked, expired or idle session, and still answers it", async () => {
@@ -199,10 +200,7 @@ export function describeSessionUseContract(store: CurrentStore): void {
 
     it("ending a device while it is used and listed: it stays ended, and no later list shows it", async () => {
       for (let round = 0; round < 5; round++) {
-        const [phone, laptop] = (await signIns(2, `ann${round}@example.com`)) as [
-          CodeUse,
-          CodeUse,
-        ];
+        const [phone, laptop] = (await signIns(2, `ann${round}@example.com`)) as [CodeUse, CodeUse];
         const now = T0 + (10 + round) * MINUTE;
         const [, , listedMeanwhile] = await Promise.all([
           store().useSession(at(laptop, now)),
