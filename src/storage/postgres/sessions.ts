@@ -97,7 +97,8 @@ export function createSessionSteps(query: Query): SessionSteps {
     },
 
     // One statement: the token's user while its session is live, that session marked seen when
-    // due, and every live session of the user.
+    // due, and every live session of the user. Ties (the same millisecond) go by session id in
+    // byte order, as the memory store and MySQL's binary collation order them.
     async listSessions(use): Promise<ListedSession[]> {
       const { rows } = await query<SessionRow & { current: boolean }>(
         "otp_list_sessions",
@@ -109,7 +110,7 @@ export function createSessionSteps(query: Query): SessionSteps {
            FROM otp_sessions s LEFT JOIN touched t ON t.session_id = s.session_id
           WHERE s.user_id = (SELECT user_id FROM caller)
             AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3
-          ORDER BY s.created_at DESC, s.session_id DESC`,
+          ORDER BY s.created_at DESC, s.session_id COLLATE "C" DESC`,
         [Buffer.from(use.tokenHash), date(use.now), date(use.idleCutoff), date(use.touchBefore)],
       );
       return rows.map((row) => ({ ...(sessionOf(row) as StoredSession), current: row.current }));
