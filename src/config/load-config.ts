@@ -125,6 +125,12 @@ export function loadConfig(env: Env): Config {
         defaultPolicy.ipRequestLimit,
       ),
       sessionTtlMs: optional("SESSION_TTL", parseDuration, defaultPolicy.sessionTtlMs),
+      sessionIdleTtlMs: optional(
+        "SESSION_IDLE_TTL",
+        (name, value) =>
+          value.trim() === "off" ? null : parseDuration(name, value, ", or off for no idle limit"),
+        defaultPolicy.sessionIdleTtlMs,
+      ),
       accessTokenTtlMs: optional("ACCESS_TOKEN_TTL", parseDuration, defaultPolicy.accessTokenTtlMs),
       idempotencyTtlMs: defaultPolicy.idempotencyTtlMs,
       statusByEmail: statusLookup.statusByEmail,

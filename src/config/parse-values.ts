@@ -19,11 +19,15 @@ const DURATION = /^(\d{1,9})(ms|s|m|h|d)$/;
 const DURATION_ACCEPTS = "a duration like 500ms, 30s, 5m, 1h or 1d";
 
 /** Parses `500ms`, `30s`, `5m`, `1h`, `1d` into milliseconds; must be positive. */
-export function parseDuration(variable: string, value: string): number {
+export function parseDuration(variable: string, value: string, orElse = ""): number {
   const match = DURATION.exec(value.trim());
   const ms = match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : 0;
   if (ms <= 0) {
-    throw new ConfigError(variable, value, `expected ${DURATION_ACCEPTS}, greater than zero`);
+    throw new ConfigError(
+      variable,
+      value,
+      `expected ${DURATION_ACCEPTS}, greater than zero${orElse}`,
+    );
   }
   return ms;
 }

@@ -6,6 +6,7 @@ export type RequestField =
   | "purpose"
   | "idempotency_key"
   | "session_token"
+  | "session_id"
   | "token"
   | "body";
 

@@ -7,9 +7,10 @@ import {
   type AccessToken,
   type AccessTokenDeps,
   checkSessionToken,
-  hashSessionToken,
+  idleCutoffOf,
   isLive,
   issueAccessToken,
+  sessionUseOf,
 } from "./session.js";
 
 export interface StatusInput {
@@ -73,9 +74,11 @@ export async function getStatus(deps: GetStatusDeps, input: StatusInput): Promis
   }
   checkServiceCaller(deps.serviceTokens ?? [], deps.policy.statusByEmail, input.serviceToken);
   const account = readAccount(input);
+  const now = deps.clock.now();
   const authenticatedAt = await deps.store.readAuthentication(
     accountKey(account),
-    deps.clock.now(),
+    now,
+    idleCutoffOf(deps.policy, now),
   );
   return authenticatedAt === null
     ? { authenticated: false }
@@ -83,9 +86,10 @@ export async function getStatus(deps: GetStatusDeps, input: StatusInput): Promis
 }
 
 async function sessionStatus(deps: GetStatusDeps, token: string): Promise<Status> {
-  const session = await deps.store.findSession(hashSessionToken(token));
   const now = deps.clock.now();
-  const live = session !== null && isLive(session, now);
+  // Marks the session seen, when it is due, in the same store step as the lookup.
+  const session = (await deps.store.useSession(sessionUseOf(deps.policy, token, now)))?.session;
+  const live = session !== undefined && isLive(session, now, deps.policy);
   deps.events?.sessionLookedUp(live);
   if (!live) {
     return { authenticated: false };

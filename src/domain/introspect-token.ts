@@ -1,6 +1,7 @@
 import { type AccountName, accountOfKey } from "./account.js";
 import { invalidArgument } from "./errors.js";
 import type { OtpStore, StoredSession } from "./otp-store.js";
+import type { Policy } from "./policy.js";
 import type { AccessTokenVerifier, Clock, UncheckedClaims } from "./ports.js";
 import { requireServiceToken } from "./service-caller.js";
 import { hashSessionToken, isLive, isSessionTokenShaped } from "./session.js";
@@ -31,6 +32,8 @@ export interface IntrospectTokenDeps {
   /** Checks an access token's signature against the published keys. */
   readonly accessTokenVerifier: AccessTokenVerifier;
   readonly tokenAuthority: TokenAuthority;
+  /** SESSION_IDLE_TTL (`sessionIdleTtlMs`): an idle session's tokens are not active. */
+  readonly policy: Policy;
 }
 
 /** RFC 7662's answer: inactive and nothing more, or who and what an active token speaks for. */
@@ -118,7 +121,7 @@ function answer(
   session: StoredSession,
   times: { readonly issuedAt: number; readonly expiresAt: number },
 ): Introspection {
-  if (!isLive(session, deps.clock.now())) {
+  if (!isLive(session, deps.clock.now(), deps.policy)) {
     return INACTIVE;
   }
   const { issuer, audience, clientId } = deps.tokenAuthority;

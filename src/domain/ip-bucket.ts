@@ -22,11 +22,12 @@ export function ipBucketOf(address: string): string {
     .join(":")}::/64`;
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** A dotted-quad IPv4 address. */
+export const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const GROUP = /^[0-9a-f]{1,4}$/;
 
 /** The eight 16-bit groups of an IPv6 address (zone id dropped), or null if it is not one. */
-function ipv6Groups(address: string): number[] | null {
+export function ipv6Groups(address: string): number[] | null {
   const text = address.toLowerCase().split("%")[0] ?? "";
   const halves = text.split("::");
   if (halves.length > 2) {

@@ -5,6 +5,7 @@ import {
   type IntrospectTokenDeps,
   introspectToken,
 } from "./introspect-token.js";
+import { type ListSessionsDeps, type ListSessionsInput, listSessions } from "./list-sessions.js";
 import { type RequestOtpDeps, type RequestOtpInput, requestOtp } from "./request-otp.js";
 import { type SignOutDeps, type SignOutInput, signOut } from "./sign-out.js";
 import { type VerifyOtpDeps, type VerifyOtpInput, verifyOtp } from "./verify-otp.js";
@@ -18,6 +19,7 @@ export interface OtpServiceDeps
     VerifyOtpDeps,
     GetStatusDeps,
     SignOutDeps,
+    ListSessionsDeps,
     IntrospectTokenDeps {}
 
 export type OtpService = ReturnType<typeof createOtpService>;
@@ -40,6 +42,7 @@ export function createOtpService(deps: OtpServiceDeps) {
     verifyOtp: (input: VerifyOtpInput) => reportRefusal(verifyOtp(deps, input)),
     getStatus: (input: StatusInput) => reportRefusal(getStatus(deps, input)),
     signOut: (input: SignOutInput) => reportRefusal(signOut(deps, input)),
+    listSessions: (input: ListSessionsInput) => reportRefusal(listSessions(deps, input)),
     introspectToken: (input: IntrospectInput) => reportRefusal(introspectToken(deps, input)),
   };
 }

@@ -75,23 +75,41 @@ export interface OtpStore {
   releaseIdempotencyKey(email: string, key: string, holder: string): Promise<void>;
 
   /**
-   * When the latest session of the email that is live at `now` (not revoked, not expired) was
-   * created, or null if it has none (or is unknown).
+   * When the latest session of the email that is live at `now` (not revoked, not expired, last
+   * seen after `idleCutoff`, when given) was created, or null if it has none (or is unknown).
    */
-  readAuthentication(email: string, now: number): Promise<number | null>;
+  readAuthentication(email: string, now: number, idleCutoff?: number): Promise<number | null>;
 
   /** The session whose token hashes to `tokenHash`, live or not, or null if there is none. */
   findSession(tokenHash: Uint8Array): Promise<StoredSession | null>;
+
+  /**
+   * The session whose token hashes to `use.tokenHash`, live or not (null if there is none), as
+   * `findSession` answers it, and in the same step, if it is live at `use.now` and was last seen
+   * at or before `use.touchBefore`, marks it seen at `use.now` (answered so, with `touched`). Of
+   * concurrent uses of one session, at most one moves its mark past a given `touchBefore`.
+   */
+  useSession(use: SessionUse): Promise<SessionSighting | null>;
+
+  /**
+   * Uses the session of `use.tokenHash` as `useSession` does and, if it is live, answers every
+   * session of its user that is live at `use.now`, newest first (created later first; equal
+   * times by session id, descending), that one marked `current`. Empty when the token's session
+   * is not live (or unknown).
+   */
+  listSessions(use: SessionUse): Promise<ListedSession[]>;
 
   /** The session with id `sessionId`, live or not, or null if there is none (or it was purged). */
   findSessionById(sessionId: string): Promise<StoredSession | null>;
 
   /**
    * Marks the session whose token hashes to `tokenHash` revoked at `now`, and with `allOfUser`
-   * every session of its user, but only while that session is live at `now` (a token expired or
-   * revoked has no say over other sessions, whether or not a purge has forgotten it yet).
-   * Sessions already revoked keep their mark. Once this resolves, no `findSession` or
-   * `readAuthentication` (on any instance) sees them live.
+   * every session of its user, but only while that session is live at `now` (a token expired,
+   * idle or revoked has no say over other sessions, whether or not a purge has forgotten it yet).
+   * With `sessionId`, marks only that session of the same user instead, again only while the
+   * token's session is live; a session id of another user (or none) marks nothing.
+   * Sessions already revoked keep their mark. Once this resolves, no `findSession`,
+   * `useSession`, `listSessions` or `readAuthentication` (on any instance) sees them live.
    */
   revokeSessions(revocation: SessionRevocation): Promise<void>;
 
@@ -150,6 +168,10 @@ export interface NewSession {
   readonly sessionId: string;
   readonly tokenHash: Uint8Array;
   readonly expiresAt: number;
+  /** The client's network, already masked (session-device.ts); empty when unknown. */
+  readonly clientAddress: string;
+  /** The client's User-Agent, already cut to its limit; empty when none. */
+  readonly userAgent: string;
 }
 
 /** A session as stored. */
@@ -161,13 +183,45 @@ export interface StoredSession {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly revokedAt: number | null;
+  /** When it was last used (`createdAt` at first); moved by `useSession` and `listSessions`. */
+  readonly lastSeenAt: number;
+  readonly clientAddress: string;
+  readonly userAgent: string;
+}
+
+/**
+ * One use of a session by its token at `now`. A session last seen at or before `idleCutoff` is
+ * idle, not live (no idle limit: a time before any session, such as 0); a live one last seen at
+ * or before `touchBefore` is marked seen at `now`.
+ */
+export interface SessionUse {
+  readonly tokenHash: Uint8Array;
+  readonly now: number;
+  readonly idleCutoff: number;
+  readonly touchBefore: number;
+}
+
+/** A session as a use found it; `touched` when this use moved its `lastSeenAt` to now. */
+export interface SessionSighting {
+  readonly session: StoredSession;
+  readonly touched: boolean;
+}
+
+/** A live session of a user, as listed to one of its sessions. */
+export interface ListedSession extends StoredSession {
+  /** The session of the token the list was asked with. */
+  readonly current: boolean;
 }
 
 export interface SessionRevocation {
   readonly tokenHash: Uint8Array;
   /** Revoke every session of the token's user, not only the token's. */
   readonly allOfUser: boolean;
+  /** Revoke this session of the token's user instead of the token's own. Not with `allOfUser`. */
+  readonly sessionId?: string | undefined;
   readonly now: number;
+  /** The token's session last seen at or before this is idle: it has no say over others. */
+  readonly idleCutoff?: number | undefined;
 }
 
 export type ConsumeOutcome =

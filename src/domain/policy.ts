@@ -27,6 +27,8 @@ export interface Policy {
   readonly ipRequestLimit: RateLimit | null;
   /** How long the session that a successful verification starts lasts, unless signed out. */
   readonly sessionTtlMs: number;
+  /** How long a session may go unused before it ends (SESSION_IDLE_TTL); null: no idle limit. */
+  readonly sessionIdleTtlMs: number | null;
   /** How long an access token is valid (never past its session's end). */
   readonly accessTokenTtlMs: number;
   /** How long an idempotency key replays its first response. */
@@ -47,6 +49,7 @@ export const defaultPolicy: Policy = {
   requestLimit: { count: 3, windowMs: HOUR },
   ipRequestLimit: { count: 8, windowMs: 15 * MINUTE },
   sessionTtlMs: 24 * HOUR,
+  sessionIdleTtlMs: null,
   accessTokenTtlMs: 15 * MINUTE,
   idempotencyTtlMs: 24 * HOUR,
   statusByEmail: "closed",

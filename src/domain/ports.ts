@@ -94,6 +94,9 @@ export interface OtpSender {
   close?(): void | Promise<void>;
 }
 
+/** What a SignOut asked to end. */
+export type SignOutScope = "session" | "other_session" | "all_sessions";
+
 /**
  * What the rules report as they decide, for metrics. Called after the fact; an implementation
  * must return at once and never throw, since it runs inside the request.
@@ -103,10 +106,16 @@ export interface OtpEvents {
   codeIssued(): void;
   /** A code verified and authenticated its email; a session was created with it. */
   codeVerified(): void;
-  /** A session was looked up by its token; `live` says whether it was answered as authenticated. */
+  /**
+   * A session was looked up by its token (GetStatus, ListSessions); `live` says whether it was
+   * answered as live.
+   */
   sessionLookedUp(live: boolean): void;
-  /** A SignOut was carried out (whether or not its session was still live: they look alike). */
-  signedOut(allSessions: boolean): void;
+  /**
+   * A SignOut was carried out (whether or not anything ended: they look alike), of the token's
+   * `session`, of an `other_session` of its user, or of `all_sessions`.
+   */
+  signedOut(scope: SignOutScope): void;
   /** A wrong code was counted against its (email, purpose). */
   codeFailed(): void;
   /** A wrong code reached the attempt limit: the code is burned and (email, purpose) locked. */

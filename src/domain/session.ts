@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { AccountName } from "./account.js";
 import { invalidArgument } from "./errors.js";
-import type { StoredSession } from "./otp-store.js";
+import type { SessionUse, StoredSession } from "./otp-store.js";
 import type { Policy } from "./policy.js";
 import type { AccessTokenSigner, RandomSource } from "./ports.js";
 
@@ -30,9 +30,59 @@ export function checkSessionToken(token: string): string {
   return token;
 }
 
-/** A session is live from its creation until it expires or is revoked. */
-export function isLive(session: StoredSession, now: number): boolean {
-  return session.revokedAt === null && session.expiresAt > now;
+// Session ids are the random source's ids (22 URL-safe characters); the bound keeps junk out.
+const SESSION_ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Returns the id unchanged. Throws naming `session_id` unless it has a session id's shape. */
+export function checkSessionId(sessionId: string): string {
+  if (!SESSION_ID_SHAPE.test(sessionId)) {
+    throw invalidArgument(
+      "session_id",
+      "session_id must be a session's id, as ListSessions or a verification answers it",
+    );
+  }
+  return sessionId;
+}
+
+/**
+ * A session is live from its creation until it expires, is revoked, or (with SESSION_IDLE_TTL)
+ * has gone unused for that long.
+ */
+export function isLive(session: StoredSession, now: number, policy: Policy): boolean {
+  return (
+    session.revokedAt === null &&
+    session.expiresAt > now &&
+    session.lastSeenAt > idleCutoffOf(policy, now)
+  );
+}
+
+/**
+ * The idle limit as a store applies it: a session last seen at or before this time is idle at
+ * `now`. Without SESSION_IDLE_TTL, 0: before any session.
+ */
+export function idleCutoffOf(policy: Policy, now: number): number {
+  return policy.sessionIdleTtlMs === null ? 0 : now - policy.sessionIdleTtlMs;
+}
+
+// last_seen_at is a minute's resolution at best: moving it on every call would make every
+// session lookup a write.
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * A use of the session of `token` at `now`: it moves the session's last_seen_at at most once per
+ * min(1 minute, SESSION_IDLE_TTL / 4), often enough that a session in use never looks idle.
+ */
+export function sessionUseOf(policy: Policy, token: string, now: number): SessionUse {
+  const interval =
+    policy.sessionIdleTtlMs === null
+      ? TOUCH_INTERVAL_MS
+      : Math.min(TOUCH_INTERVAL_MS, Math.floor(policy.sessionIdleTtlMs / 4));
+  return {
+    tokenHash: hashSessionToken(token),
+    now,
+    idleCutoff: idleCutoffOf(policy, now),
+    touchBefore: now - interval,
+  };
 }
 
 /** A signed access token and when it expires (epoch ms). */

@@ -9,6 +9,7 @@ import {
   hashSessionToken,
   issueAccessToken,
 } from "./session.js";
+import { clientNetworkOf, userAgentOf } from "./session-device.js";
 import { normalizeOtp, normalizePurpose } from "./validate.js";
 
 /** What checking a code needs, besides signing the access token of the session it starts. */
@@ -29,6 +30,9 @@ export interface VerifyOtpInput {
   readonly purpose: string;
   /** Aborts when the caller gives up (deadline, disconnect): the check stops before its next step. */
   readonly signal?: AbortSignal | undefined;
+  /** The client's IP (as the limits see it) and User-Agent: the new session keeps them, masked. */
+  readonly clientAddress?: string | undefined;
+  readonly userAgent?: string | undefined;
 }
 
 export interface Verified {
@@ -114,6 +118,8 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
       sessionId: deps.random.id(),
       tokenHash: hashSessionToken(token),
       expiresAt: now + policy.sessionTtlMs,
+      clientAddress: clientNetworkOf(input.clientAddress),
+      userAgent: userAgentOf(input.userAgent),
     };
     const outcome = await store.consumeCode({
       email,

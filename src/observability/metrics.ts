@@ -89,13 +89,13 @@ export function createMetrics() {
   });
   const sessionLookups = new Counter({
     name: "otp_auth_session_lookups_total",
-    help: "GetStatus calls by session token, by result: live, or not_live (unknown, expired, revoked).",
+    help: "GetStatus and ListSessions calls by session token, by result: live, or not_live (unknown, expired, idle, revoked).",
     labelNames: ["result"] as const,
     registers,
   });
   const signOuts = new Counter({
     name: "otp_auth_sign_outs_total",
-    help: "SignOut calls carried out, by scope: session, or all_sessions of the user.",
+    help: "SignOut calls carried out, by scope: session, other_session (another device of the user), or all_sessions of the user.",
     labelNames: ["scope"] as const,
     registers,
   });
@@ -112,7 +112,7 @@ export function createMetrics() {
       sessionsCreated.inc();
     },
     sessionLookedUp: (live) => sessionLookups.inc({ result: live ? "live" : "not_live" }),
-    signedOut: (allSessions) => signOuts.inc({ scope: allSessions ? "all_sessions" : "session" }),
+    signedOut: (scope) => signOuts.inc({ scope }),
     codeFailed: () => failed.inc(),
     codeLocked: () => locked.inc(),
     refused(refusal) {

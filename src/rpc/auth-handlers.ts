@@ -38,6 +38,9 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         otp: req.otp,
         purpose: req.purpose,
         signal: ctx.signal,
+        // The session remembers where it began (masked) and on what, for ListSessions.
+        clientAddress: callOf(ctx.values)?.clientAddress,
+        userAgent: ctx.requestHeader.get("user-agent") ?? undefined,
       });
       return {
         authenticated: true,
@@ -86,8 +89,28 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
     },
 
     async signOut(req) {
-      await service.signOut({ sessionToken: req.sessionToken, allSessions: req.allSessions });
+      await service.signOut({
+        sessionToken: req.sessionToken,
+        allSessions: req.allSessions,
+        sessionId: req.sessionId,
+      });
       return {};
+    },
+
+    async listSessions(req) {
+      const sessions = await service.listSessions({ sessionToken: req.sessionToken });
+      return {
+        sessions: sessions.map((session) => ({
+          sessionId: session.sessionId,
+          createdAt: timestampFromMs(session.createdAt),
+          lastSeenAt: timestampFromMs(session.lastSeenAt),
+          expiresAt: timestampFromMs(session.expiresAt),
+          purpose: session.purpose,
+          clientAddress: session.clientAddress,
+          userAgent: session.userAgent,
+          current: session.current,
+        })),
+      };
     },
 
     async introspectToken(req, ctx) {

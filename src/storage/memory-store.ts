@@ -6,9 +6,12 @@ import type {
   IdempotencyClaim,
   IdempotencyOutcome,
   IssuedOtp,
+  ListedSession,
   NewCode,
   OtpState,
   OtpStore,
+  SessionSighting,
+  SessionUse,
   SlotOutcome,
   SlotRequest,
   StoredCode,
@@ -35,6 +38,7 @@ interface UserRecord {
 
 interface SessionRecord extends StoredSession {
   revokedAt: number | null;
+  lastSeenAt: number;
 }
 
 interface Slot {
@@ -72,6 +76,22 @@ export function createMemoryStore(): OtpStore {
   let holders = 0;
   const pairKey = (a: string, b: string) => `${a}\n${b}`;
   const hashKey = (hash: Uint8Array) => Buffer.from(hash).toString("hex");
+
+  const liveAt = (session: SessionRecord, now: number, idleCutoff = 0) =>
+    session.revokedAt === null && session.expiresAt > now && session.lastSeenAt > idleCutoff;
+
+  /** The session of `use`'s token, marked seen when due, as `useSession` answers it. */
+  function sight(use: SessionUse): { record: SessionRecord; touched: boolean } | null {
+    const record = sessions.get(hashKey(use.tokenHash));
+    if (record === undefined) {
+      return null;
+    }
+    const touched = liveAt(record, use.now, use.idleCutoff) && record.lastSeenAt <= use.touchBefore;
+    if (touched) {
+      record.lastSeenAt = use.now;
+    }
+    return { record, touched };
+  }
 
   function lockOf(key: string, now: number): number | null {
     const lockedUntil = attempts.get(key)?.lockedUntil ?? null;
@@ -137,6 +157,9 @@ export function createMemoryStore(): OtpStore {
         createdAt: use.now,
         expiresAt: use.session.expiresAt,
         revokedAt: null,
+        lastSeenAt: use.now,
+        clientAddress: use.session.clientAddress,
+        userAgent: use.session.userAgent,
       });
       const ofEmail = sessionsOfEmail.get(use.email) ?? new Set<string>();
       ofEmail.add(tokenKey);
@@ -249,11 +272,11 @@ export function createMemoryStore(): OtpStore {
       record.pending.settle();
     },
 
-    async readAuthentication(email, now): Promise<number | null> {
+    async readAuthentication(email, now, idleCutoff): Promise<number | null> {
       let latest: number | null = null;
       for (const tokenKey of sessionsOfEmail.get(email) ?? []) {
         const session = sessions.get(tokenKey);
-        if (session !== undefined && session.revokedAt === null && session.expiresAt > now) {
+        if (session !== undefined && liveAt(session, now, idleCutoff)) {
           latest = Math.max(latest ?? session.createdAt, session.createdAt);
         }
       }
@@ -271,16 +294,48 @@ export function createMemoryStore(): OtpStore {
       return session === undefined ? null : { ...session };
     },
 
-    async revokeSessions({ tokenHash, allOfUser, now }): Promise<void> {
+    async useSession(use: SessionUse): Promise<SessionSighting | null> {
+      const seen = sight(use);
+      return seen === null ? null : { session: { ...seen.record }, touched: seen.touched };
+    },
+
+    async listSessions(use: SessionUse): Promise<ListedSession[]> {
+      const seen = sight(use);
+      if (seen === null || !liveAt(seen.record, use.now, use.idleCutoff)) {
+        return [];
+      }
+      // A user's sessions are all of one account key (the user record is per key).
+      const listed: ListedSession[] = [];
+      for (const tokenKey of sessionsOfEmail.get(seen.record.email) ?? []) {
+        const session = sessions.get(tokenKey);
+        if (
+          session !== undefined &&
+          session.userId === seen.record.userId &&
+          liveAt(session, use.now, use.idleCutoff)
+        ) {
+          listed.push({ ...session, current: session === seen.record });
+        }
+      }
+      return listed.sort(
+        (a, b) =>
+          b.createdAt - a.createdAt ||
+          (a.sessionId < b.sessionId ? 1 : a.sessionId > b.sessionId ? -1 : 0),
+      );
+    },
+
+    async revokeSessions({ tokenHash, allOfUser, sessionId, now, idleCutoff }): Promise<void> {
       const session = sessions.get(hashKey(tokenHash));
       if (session === undefined) {
         return;
       }
-      const live = session.revokedAt === null && session.expiresAt > now;
-      const targets =
-        allOfUser && live
-          ? [...(sessionsOfEmail.get(session.email) ?? [])].map((key) => sessions.get(key))
-          : [session];
+      const live = liveAt(session, now, idleCutoff);
+      let targets: (SessionRecord | undefined)[] = [session];
+      if (sessionId !== undefined) {
+        const target = sessions.get(sessionsById.get(sessionId) ?? "");
+        targets = live && target?.userId === session.userId ? [target] : [];
+      } else if (allOfUser && live) {
+        targets = [...(sessionsOfEmail.get(session.email) ?? [])].map((key) => sessions.get(key));
+      }
       for (const target of targets) {
         if (target !== undefined && target.revokedAt === null) {
           target.revokedAt = now;

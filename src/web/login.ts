@@ -3,6 +3,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { describeWait } from "../domain/errors.js";
 import { describeError } from "./messages.js";
+import { renderSessions } from "./session-list.js";
 import {
   describeSession,
   forgetSessionToken,
@@ -14,7 +15,8 @@ import {
 // that served the page. The session token VerifyOtp answers is kept in sessionStorage; who is
 // signed in, and until when, is asked with GetStatus(session_token) (POST: the token never goes
 // into a URL), also after a reload. Messages go to two live regions: progress to a polite
-// status, failures to an alert.
+// status, failures to an alert. Once signed in, the page lists where else the person is
+// signed in (ListSessions) and lets them end any of those sessions (SignOut with session_id).
 
 const client = createClient(AuthService, createConnectTransport({ baseUrl: location.origin }));
 
@@ -31,6 +33,8 @@ const verifyForm = byId("verify-form", HTMLFormElement);
 const emailInput = byId("email", HTMLInputElement);
 const codeInput = byId("code", HTMLInputElement);
 const sessionForm = byId("session-form", HTMLFormElement);
+const devices = byId("devices", HTMLElement);
+const deviceList = byId("device-list", HTMLUListElement);
 const status = byId("status", HTMLParagraphElement);
 const alert = byId("alert", HTMLParagraphElement);
 
@@ -102,6 +106,21 @@ function showForms(): void {
   requestForm.hidden = false;
   verifyForm.hidden = true;
   sessionForm.hidden = true;
+  devices.hidden = true;
+  deviceList.replaceChildren();
+}
+
+/** Lists the person's sessions; ending one lists them again. */
+async function showDevices(sessionToken: string): Promise<void> {
+  const { sessions } = await client.listSessions({ sessionToken });
+  renderSessions(deviceList, sessions, (sessionId, name) => {
+    client
+      .signOut({ sessionToken, sessionId })
+      .then(() => showDevices(sessionToken))
+      .then(() => show(status, `Ended the session on ${name}.`))
+      .catch((error: unknown) => show(alert, describeError(error)));
+  });
+  devices.hidden = sessions.length === 0;
 }
 
 /**
@@ -124,6 +143,7 @@ async function showSession(): Promise<void> {
   sessionForm.hidden = false;
   const expiresAt = new Date(Number(session.sessionExpiresAt.seconds) * 1000);
   show(status, describeSession(session.email, expiresAt));
+  await showDevices(sessionToken);
 }
 
 showSession().catch((error: unknown) => show(alert, describeError(error)));

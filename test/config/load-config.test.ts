@@ -37,6 +37,7 @@ describe("configuration", () => {
         requestLimit: { count: 3, windowMs: 60 * 60_000 },
         ipRequestLimit: { count: 8, windowMs: 15 * 60_000 },
         sessionTtlMs: 24 * 60 * 60_000,
+        sessionIdleTtlMs: null,
         idempotencyTtlMs: 24 * 60 * 60_000,
         accessTokenTtlMs: 15 * 60_000,
         statusByEmail: "closed",
@@ -237,6 +238,16 @@ describe("configuration", () => {
     expect(loadConfig({ OTP_IP_REQUEST_LIMIT: "off" }).policy.ipRequestLimit).toBeNull();
   });
 
+  it("has no idle limit on sessions unless SESSION_IDLE_TTL sets one, short ones included", () => {
+    expect(loadConfig({}).policy.sessionIdleTtlMs).toBeNull();
+    expect(loadConfig({ SESSION_IDLE_TTL: "off" }).policy.sessionIdleTtlMs).toBeNull();
+    expect(loadConfig({ SESSION_IDLE_TTL: "30m" }).policy.sessionIdleTtlMs).toBe(1_800_000);
+    expect(loadConfig({ SESSION_IDLE_TTL: "3s" }).policy.sessionIdleTtlMs).toBe(3_000);
+    expect(errorFor({ SESSION_IDLE_TTL: "0s" }).message).toBe(
+      'SESSION_IDLE_TTL="0s" is not valid: expected a duration like 500ms, 30s, 5m, 1h or 1d, greater than zero, or off for no idle limit',
+    );
+  });
+
   it.each([
     ["PORT", "70000"],
     ["PORT", "http"],
@@ -257,6 +268,8 @@ describe("configuration", () => {
     ["OTP_REQUEST_LIMIT", "3/1h/2"],
     ["OTP_IP_REQUEST_LIMIT", "on"],
     ["SESSION_TTL", "1y"],
+    ["SESSION_IDLE_TTL", "30"],
+    ["SESSION_IDLE_TTL", "on"],
     ["LOG_LEVEL", "verbose"],
     ["LOG_LEVEL", "warning"],
     ["SHUTDOWN_GRACE", "10"],

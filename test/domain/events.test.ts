@@ -15,7 +15,14 @@ function recordEvents() {
     codeFailed: () => seen.push("failed"),
     codeLocked: () => seen.push("locked"),
     sessionLookedUp: (live) => seen.push(live ? "lookup:live" : "lookup:not_live"),
-    signedOut: (all) => seen.push(all ? "signed-out:all" : "signed-out"),
+    signedOut: (scope) =>
+      seen.push(
+        scope === "all_sessions"
+          ? "signed-out:all"
+          : scope === "other_session"
+            ? "signed-out:other"
+            : "signed-out",
+      ),
     refused: (refusal) => seen.push(`refused:${refusal.kind}`),
   };
   return { events, seen };
@@ -83,5 +90,36 @@ describe("what the rules report", () => {
     expect(count("failed")).toBe(policy.maxAttempts);
     expect(count("locked")).toBe(1);
     expect(count("refused:mismatch") + count("refused:locked")).toBe(10);
+  });
+
+  it("session lookups by GetStatus and ListSessions, and each scope of SignOut", async () => {
+    const { events, seen } = recordEvents();
+    const { service, sender } = createDomainHarness({ events, codes: ["111111"] });
+    const signIn = async () => {
+      await service.requestOtp({ email, purpose: "" });
+      return (await service.verifyOtp({ email, otp: sender.lastCodeFor(email), purpose: "" }))
+        .session;
+    };
+    const phone = await signIn();
+    const laptop = await signIn();
+    seen.length = 0;
+    await service.getStatus({ sessionToken: phone.token });
+    await service.listSessions({ sessionToken: phone.token });
+    await service.signOut({
+      sessionToken: phone.token,
+      allSessions: false,
+      sessionId: laptop.sessionId,
+    });
+    await service.listSessions({ sessionToken: laptop.token });
+    await service.signOut({ sessionToken: phone.token, allSessions: true });
+    await service.signOut({ sessionToken: phone.token, allSessions: false });
+    expect(seen).toEqual([
+      "lookup:live",
+      "lookup:live",
+      "signed-out:other",
+      "lookup:not_live",
+      "signed-out:all",
+      "signed-out",
+    ]);
   });
 });

@@ -212,6 +212,55 @@ describe("the login page in a browser", () => {
     expect(await formsHidden(page)).toEqual({ request: false, verify: true, session: true });
   });
 
+  it("lists where the person is signed in, and ends the session on another device", async () => {
+    const { server, page } = await openLoginPage();
+    // Signed in on a laptop first, with a client of its own.
+    const laptopClient = createAuthClient("connect-json-h1", server.baseUrl);
+    const laptopHeaders = { headers: { "user-agent": "Laptop/1.0" } };
+    await laptopClient.requestOtp({ email: "fay@example.com" }, laptopHeaders);
+    const laptop = await laptopClient.verifyOtp(
+      { email: "fay@example.com", otp: server.sender.lastCodeFor("fay@example.com") },
+      laptopHeaders,
+    );
+    server.clock.advance(60_000);
+
+    await sendCode(page, "fay@example.com");
+    await announced(page, "status", "We sent");
+    await submitCode(page, server.sender.lastCodeFor("fay@example.com"));
+    await announced(page, "status", "Signed in");
+    const devices = page.getByRole("region", { name: "Where you are signed in" });
+    await devices.getByRole("listitem").nth(1).waitFor();
+    await step(page, "devices-listed", { email: false, code: false });
+    const items = devices.getByRole("listitem");
+    expect(await items.count()).toBe(2);
+    // Newest first: this browser, then the laptop; only the laptop can be ended from here.
+    const here = (await items.nth(0).textContent()) ?? "";
+    expect(here).toContain("HeadlessChrome");
+    expect(here).toContain("(this device)");
+    expect(here).toContain("Network 127.0.0.0/24");
+    expect(await items.nth(0).getByRole("button").count()).toBe(0);
+    const there = (await items.nth(1).textContent()) ?? "";
+    expect(there).toContain("Laptop/1.0");
+    expect(there).not.toContain("(this device)");
+    expect(there).toContain(
+      `signed in ${await localTime(page, "2026-01-01T00:00:00Z")} · last seen ${await localTime(page, "2026-01-01T00:00:00Z")}`,
+    );
+
+    await devices.getByRole("button", { name: "End the session on Laptop/1.0" }).click();
+    expect(await announced(page, "status", "Ended")).toBe("Ended the session on Laptop/1.0.");
+    await step(page, "laptop-ended", { email: false, code: false });
+    expect(await items.count()).toBe(1);
+    expect(await items.nth(0).textContent()).toContain("(this device)");
+    const status = await laptopClient.getStatus({ sessionToken: laptop.sessionToken });
+    expect(status.authenticated).toBe(false);
+
+    // Signing out here hides the list with the rest of the session.
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await announced(page, "status", "Signed out");
+    await step(page, "signed-out", { email: true, code: false });
+    expect(await devices.isVisible()).toBe(false);
+  });
+
   it("forgets a kept session the service no longer answers for", async () => {
     const { server, page } = await openLoginPage();
     await sendCode(page, "eve@example.com");

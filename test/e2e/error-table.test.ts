@@ -5,7 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   AuthService,
   GetStatusRequestSchema,
+  ListSessionsRequestSchema,
   RequestOtpRequestSchema,
+  SignOutRequestSchema,
   VerifyOtpRequestSchema,
 } from "../../gen/auth/v1/auth_pb.js";
 import {
@@ -68,10 +70,16 @@ interface Caller {
   }>;
   /** Absent for seed B's dialect, which has no status route. */
   getStatus?(req: Account, options?: { anonymous?: boolean }): Promise<{ authenticated: boolean }>;
+  /** Absent for seed B's dialect, which has no session routes. */
+  signOut?(req: SignOutInit): Promise<unknown>;
+  listSessions?(req: { sessionToken: string }): Promise<unknown>;
   /** Seed B's dialect names an account by one field, user_id, so never by two at once. */
   readonly oneAccountField?: true;
   close(): void;
 }
+
+/** A SignOut request: the token, and another session of its user or all of them. */
+type SignOutInit = { sessionToken: string; sessionId?: string; allSessions?: boolean };
 
 // Every gRPC case below runs against both doors, from one table.
 const doors = grpcDoors;
@@ -87,6 +95,8 @@ function connectNodeCaller(protocol: Protocol, door: Door = "the main port") {
       verifyOtp: (req) => client.verifyOtp(req),
       getStatus: (req, options = {}) =>
         client.getStatus(req, { headers: serviceHeader(options.anonymous) }),
+      signOut: (req) => client.signOut(req),
+      listSessions: (req) => client.listSessions(req),
       close() {},
     };
   };
@@ -122,6 +132,8 @@ function fetchCaller(server: TestServer): Caller {
       authenticated:
         (await post("GetStatus", req, serviceHeader(options.anonymous))).authenticated === true,
     }),
+    signOut: (req) => post("SignOut", req),
+    listSessions: (req) => post("ListSessions", req),
     close() {},
   };
 }
@@ -156,6 +168,8 @@ function restCaller(server: TestServer): Caller {
       authenticated: (await post("/auth/status", req, serviceHeader(options.anonymous)))
         .authenticated as boolean,
     }),
+    signOut: (req) => post("/auth/sign-out", req),
+    listSessions: (req) => post("/auth/sessions", req),
     close() {},
   };
 }
@@ -300,6 +314,9 @@ function grpcJsCaller(door: Door) {
         callGrpcJs(client, "GetStatus", create(GetStatusRequestSchema, req), {
           metadata: serviceHeader(options.anonymous),
         }),
+      signOut: (req) => callGrpcJs(client, "SignOut", create(SignOutRequestSchema, req)),
+      listSessions: (req) =>
+        callGrpcJs(client, "ListSessions", create(ListSessionsRequestSchema, req)),
       close: () => client.close(),
     };
   };
@@ -330,7 +347,7 @@ function rawGrpcCaller(door: Door) {
       const [message] = parseEnvelopes(res.body);
       return fromBinary(output, message?.data ?? new Uint8Array());
     };
-    const { requestOtp, verifyOtp, getStatus } = AuthService.method;
+    const { requestOtp, verifyOtp, getStatus, signOut, listSessions } = AuthService.method;
     return {
       requestOtp: (req, options = {}) =>
         call(
@@ -351,6 +368,18 @@ function rawGrpcCaller(door: Door) {
           toBinary(GetStatusRequestSchema, create(GetStatusRequestSchema, req)),
           getStatus.output,
           serviceHeader(options.anonymous),
+        ),
+      signOut: (req) =>
+        call(
+          "signOut",
+          toBinary(SignOutRequestSchema, create(SignOutRequestSchema, req)),
+          signOut.output,
+        ),
+      listSessions: (req) =>
+        call(
+          "listSessions",
+          toBinary(ListSessionsRequestSchema, create(ListSessionsRequestSchema, req)),
+          listSessions.output,
         ),
       close() {},
     };
@@ -553,6 +582,32 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
         field: "external_id",
       });
       expect(server.sender.sentToExternalIds).toHaveLength(0);
+    });
+
+    it("a malformed session token in ListSessions names session_token; a malformed session_id, or one with all_sessions, names session_id", async () => {
+      const { caller } = await serve(connect);
+      if (caller.signOut === undefined || caller.listSessions === undefined) {
+        // Only seed B's dialect, which has no session routes, lacks them.
+        expect(caller.oneAccountField).toBe(true);
+        return;
+      }
+      const sessionToken = "t".repeat(43);
+      await expectRefusal(caller.listSessions({ sessionToken: "not a token" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "session_token",
+      });
+      await expectRefusal(caller.signOut({ sessionToken, sessionId: "not an id" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "session_id",
+        metadata: { field: "session_id" },
+      });
+      await expectRefusal(caller.signOut({ sessionToken, sessionId: "s-1", allSessions: true }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "session_id",
+      });
     });
   });
 

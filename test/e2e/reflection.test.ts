@@ -181,6 +181,7 @@ describe.each(Object.entries(versions))("ServerReflectionInfo %s", (_, service) 
       "VerifyOtp",
       "GetStatus",
       "SignOut",
+      "ListSessions",
       "IntrospectToken",
     ]);
     expect(auth?.methods[2]?.idempotency).toBe(MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS);

@@ -316,6 +316,72 @@ export function describeTwoInstances(
         });
       });
 
+      it("a device listed on one instance and ended on the other is gone on both at once", async () => {
+        const [a, b] = await startBoth({ OTP_REQUEST_LIMIT: "10/1h" });
+        const login = async (on: Instance, agent: string) => {
+          const { code } = await requestCode(on);
+          return createAuthClient("connect-json-h1", on.baseUrl).verifyOtp(
+            { email: EMAIL, otp: code },
+            { headers: { "user-agent": agent } },
+          );
+        };
+        const phone = await login(a, "Phone/1.0");
+        const laptop = await login(b, "Laptop/1.0");
+        const list = (on: Instance, sessionToken: string) =>
+          createAuthClient("grpc", on.baseUrl).listSessions({ sessionToken });
+        const listed = await list(a, phone.sessionToken);
+        expect(
+          listed.sessions.map((s) => [s.sessionId, s.userAgent, s.clientAddress, s.current]),
+        ).toEqual([
+          [laptop.sessionId, "Laptop/1.0", "127.0.0.0/24", false],
+          [phone.sessionId, "Phone/1.0", "127.0.0.0/24", true],
+        ]);
+        await createAuthClient("grpc-web", b.baseUrl).signOut({
+          sessionToken: phone.sessionToken,
+          sessionId: laptop.sessionId,
+        });
+        for (const on of [a, b]) {
+          const status = await createAuthClient("connect-json-h1", on.baseUrl).getStatus({
+            sessionToken: laptop.sessionToken,
+          });
+          expect(status.authenticated).toBe(false);
+          expect((await list(on, phone.sessionToken)).sessions.map((s) => s.sessionId)).toEqual([
+            phone.sessionId,
+          ]);
+          expect((await list(on, laptop.sessionToken)).sessions).toEqual([]);
+        }
+      });
+
+      it("SESSION_IDLE_TTL ends a session unused on both instances; one in use on either stays live", async () => {
+        const [a, b] = await startBoth({ SESSION_IDLE_TTL: "3s", OTP_REQUEST_LIMIT: "10/1h" });
+        const login = async (on: Instance) => {
+          const { code } = await requestCode(on);
+          return createAuthClient("grpc", on.baseUrl).verifyOtp({ email: EMAIL, otp: code });
+        };
+        const used = await login(a);
+        const unused = await login(b);
+        const live = async (on: Instance, sessionToken: string) =>
+          (await createAuthClient("grpc", on.baseUrl).getStatus({ sessionToken })).authenticated;
+        // Used on alternate instances every second for four seconds: each use is seen by both.
+        for (let i = 0; i < 4; i++) {
+          await sleep(1_000);
+          expect(await live(instances[i % 2] as Instance, used.sessionToken)).toBe(true);
+        }
+        for (const on of [a, b]) {
+          expect(await live(on, unused.sessionToken)).toBe(false);
+          expect(await live(on, used.sessionToken)).toBe(true);
+        }
+        await sleep(3_200);
+        for (const on of [a, b]) {
+          expect(await live(on, used.sessionToken)).toBe(false);
+          const byEmail = await createAuthClient("grpc", on.baseUrl).getStatus(
+            { email: EMAIL },
+            asService,
+          );
+          expect(byEmail.authenticated).toBe(false);
+        }
+      });
+
       it("N concurrent wrong codes: counted exactly, two mismatches, the rest locked", async () => {
         const [a] = await startBoth();
         const { code } = await requestCode(a);

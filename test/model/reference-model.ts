@@ -12,6 +12,7 @@ export const MODEL_POLICY = {
   requestLimit: { count: 3, windowMs: 60 * 60_000 },
   ipRequestLimit: { count: 2, windowMs: 15 * 60_000 },
   sessionTtlMs: 24 * 60 * 60_000,
+  sessionIdleTtlMs: null,
   accessTokenTtlMs: 15 * 60_000,
   idempotencyTtlMs: 24 * 60 * 60_000,
   statusByEmail: "closed",

@@ -27,6 +27,7 @@ describe("reading google.api.http rules from descriptors", () => {
       "auth.v1.AuthService.GetStatus GET /auth/status",
       "auth.v1.AuthService.GetStatus POST /auth/status",
       "auth.v1.AuthService.SignOut POST /auth/sign-out",
+      "auth.v1.AuthService.ListSessions POST /auth/sessions",
     ]);
   });
 

@@ -66,6 +66,9 @@ describe("session tokens and access tokens never reach logs or metrics", () => {
     await rejection(
       json.getStatus({ email: EMAIL }, { headers: { authorization: `Bearer ${SERVICE_TOKEN}x` } }),
     );
+    await json.listSessions({ sessionToken: second.sessionToken });
+    await rejection(json.listSessions({ sessionToken: `${second.sessionToken}!` }));
+    await json.signOut({ sessionToken: second.sessionToken, sessionId: first.sessionId });
     await json.signOut({ sessionToken: first.sessionToken });
     await json.getStatus({ sessionToken: first.sessionToken });
     await rejection(json.getStatus({ email: "", sessionToken: `${second.sessionToken}!` }));
@@ -85,9 +88,10 @@ describe("session tokens and access tokens never reach logs or metrics", () => {
     };
     const output = `${service.stdout()}\n${service.stderr()}\n${metrics}`;
     expect(service.logs().filter((entry) => entry.msg === "rpc").length).toBeGreaterThanOrEqual(8);
-    expect(metrics).toMatch(/otp_auth_session_lookups_total\{result="live"\} 1/);
+    expect(metrics).toMatch(/otp_auth_session_lookups_total\{result="live"\} 2/);
     expect(metrics).toMatch(/otp_auth_session_lookups_total\{result="not_live"\} 1/);
     expect(metrics).toMatch(/otp_auth_sign_outs_total\{scope="session"\} 1/);
+    expect(metrics).toMatch(/otp_auth_sign_outs_total\{scope="other_session"\} 1/);
     expect(metrics).toMatch(/otp_auth_sessions_created_total 2/);
     const leaked = Object.entries(secrets).filter(([, secret]) => output.includes(secret));
     expect(

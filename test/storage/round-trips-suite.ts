@@ -24,9 +24,10 @@ export interface RoundTripCounter {
  */
 export function describeRoundTrips(engine: string, store: OtpStore, counter: RoundTripCounter) {
   // One service for every case: its fixed random source hands out each user id once.
+  const clock = createFakeClock();
   const service = createOtpService({
     store,
-    clock: createFakeClock(),
+    clock,
     sender: createRecordingSender(),
     random: createFixedRandom(["123456"]),
     policy: defaultPolicy,
@@ -80,6 +81,45 @@ export function describeRoundTrips(engine: string, store: OtpStore, counter: Rou
       expect(
         (await counted(() => service.signOut({ sessionToken, allSessions: true }))).queries,
       ).toBe(1);
+    });
+
+    it("a session's use takes one whether or not it marks the session seen; ListSessions and ending another device take one", async () => {
+      const signIn = async () => {
+        await service.requestOtp({ email: "cy@example.com", purpose: "" });
+        return (await service.verifyOtp({ email: "cy@example.com", otp: "123456", purpose: "" }))
+          .session;
+      };
+      const phone = await signIn();
+      const laptop = await signIn();
+      const lastSeen = async () =>
+        (await store.findSessionById(phone.sessionId))?.lastSeenAt ?? Number.NaN;
+      const createdAt = await lastSeen();
+      // Not due (within the minute): one round trip, and nothing written.
+      clock.advance(30_000);
+      const early = await counted(() => service.getStatus({ sessionToken: phone.token }));
+      expect(early).toMatchObject({ result: { authenticated: true }, queries: 1 });
+      expect(await lastSeen()).toBe(createdAt);
+      // Due: still one round trip, the mark moved by the same statement.
+      clock.advance(60_000);
+      const due = await counted(() => service.getStatus({ sessionToken: phone.token }));
+      expect(due).toMatchObject({ result: { authenticated: true }, queries: 1 });
+      expect(await lastSeen()).toBe(clock.now());
+      clock.advance(60_000);
+      const listed = await counted(() => service.listSessions({ sessionToken: phone.token }));
+      expect(listed.queries).toBe(1);
+      expect(listed.result.map((s) => s.sessionId)).toEqual([laptop.sessionId, phone.sessionId]);
+      expect(await lastSeen()).toBe(clock.now());
+      const endLaptop = await counted(() =>
+        service.signOut({
+          sessionToken: phone.token,
+          allSessions: false,
+          sessionId: laptop.sessionId,
+        }),
+      );
+      expect(endLaptop.queries).toBe(1);
+      expect(await service.getStatus({ sessionToken: laptop.token })).toEqual({
+        authenticated: false,
+      });
     });
   });
 }

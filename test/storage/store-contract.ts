@@ -5,6 +5,7 @@ import { describeCodeContract } from "./contract/codes.js";
 import { describeIdempotencyContract } from "./contract/idempotency.js";
 import { describeLimitContract } from "./contract/limits.js";
 import { describePurgeContract } from "./contract/purging.js";
+import { describeSessionUseContract } from "./contract/session-uses.js";
 import { describeSessionContract } from "./contract/sessions.js";
 
 /** A store under test and how to dispose of it. */
@@ -31,6 +32,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
 
     describeCodeContract(store);
     describeSessionContract(store);
+    describeSessionUseContract(store);
     describeLimitContract(store);
     describeIdempotencyContract(store);
     describePurgeContract(store);

@@ -98,6 +98,8 @@ export function createGrpcJsClient(
       RequestOtp: method("RequestOtp", methods.requestOtp.input, methods.requestOtp.output),
       VerifyOtp: method("VerifyOtp", methods.verifyOtp.input, methods.verifyOtp.output),
       GetStatus: method("GetStatus", methods.getStatus.input, methods.getStatus.output),
+      SignOut: method("SignOut", methods.signOut.input, methods.signOut.output),
+      ListSessions: method("ListSessions", methods.listSessions.input, methods.listSessions.output),
     },
     "AuthService",
   );

@@ -230,6 +230,8 @@ export function createFailingStore(makeError: () => unknown): OtpStore {
     readAuthentication: fail,
     findSession: fail,
     findSessionById: fail,
+    useSession: fail,
+    listSessions: fail,
     revokeSessions: fail,
     ping: fail,
     purgeExpired: (now) => inner.purgeExpired(now),

@@ -236,7 +236,7 @@ export type GrpcJsClient = ReturnType<typeof createGrpcJsClient>;
  */
 export function callGrpcJs<T>(
   client: GrpcJsClient,
-  method: "RequestOtp" | "VerifyOtp" | "GetStatus",
+  method: "RequestOtp" | "VerifyOtp" | "GetStatus" | "SignOut" | "ListSessions",
   request: unknown,
   options: { metadata?: Record<string, string>; deadline?: Date } = {},
 ): Promise<T> {

@@ -8,8 +8,9 @@
 // delivers it, the caller proves possession of the mailbox by sending the code
 // back (VerifyOtp), and gets a session: an opaque session token and a short
 // access token (a JWT that other services verify offline against
-// /.well-known/jwks.json). GetStatus tells whether a session is live, SignOut
-// ends one or all of a user's sessions.
+// /.well-known/jwks.json). GetStatus tells whether a session is live,
+// ListSessions lists a user's live sessions (their devices), SignOut ends one
+// session, another of the same user's, or all of them.
 //
 // Every refusal carries a google.rpc.ErrorInfo with domain "auth.v1" and one of
 // the reasons listed on each RPC; clients should branch on ErrorInfo.reason, not
@@ -17,7 +18,7 @@
 // google.rpc.RetryInfo and a `retry-after` header (Connect) or trailer (gRPC,
 // gRPC-Web) in whole seconds. INVALID_ARGUMENT refusals carry a
 // google.rpc.BadRequest naming the offending field (`email`, `otp`, `purpose`,
-// `idempotency_key`, `session_token`, `token` or `body`).
+// `idempotency_key`, `session_token`, `session_id`, `token` or `body`).
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -30,7 +31,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file auth/v1/auth.proto.
  */
 export const file_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiSAoRUmVxdWVzdE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHcHVycG9zZRgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSKtAQoSUmVxdWVzdE90cFJlc3BvbnNlEg4KBm90cF9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoScmVtYWluaW5nX3JlcXVlc3RzGAQgASgNEhMKC2NvZGVfbGVuZ3RoGAUgASgNIlQKEFZlcmlmeU90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSCwoDb3RwGAIgASgJEg8KB3B1cnBvc2UYAyABKAkSEwoLZXh0ZXJuYWxfaWQYBSABKAkipwIKEVZlcmlmeU90cFJlc3BvbnNlEhUKDWF1dGhlbnRpY2F0ZWQYASABKAgSNAoQYXV0aGVudGljYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2Vzc2lvbl90b2tlbhgDIAEoCRI2ChJzZXNzaW9uX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjY2Vzc190b2tlbhgFIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgHIAEoCRIPCgd1c2VyX2lkGAggASgJIk0KEEdldFN0YXR1c1JlcXVlc3QSDQoFZW1haWwYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSLFAgoRR2V0U3RhdHVzUmVzcG9uc2USFQoNYXV0aGVudGljYXRlZBgBIAEoCBI0ChBhdXRoZW50aWNhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlbWFpbBgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSNgoSc2Vzc2lvbl9leHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY2Nlc3NfdG9rZW4YByABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYCSABKAkSEwoLZXh0ZXJuYWxfaWQYCiABKAkiPQoOU2lnbk91dFJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIUCgxhbGxfc2Vzc2lvbnMYAiABKAgiEQoPU2lnbk91dFJlc3BvbnNlIkAKFkludHJvc3BlY3RUb2tlblJlcXVlc3QSDQoFdG9rZW4YASABKAkSFwoPdG9rZW5fdHlwZV9oaW50GAIgASgJIpoCChdJbnRyb3NwZWN0VG9rZW5SZXNwb25zZRIOCgZhY3RpdmUYASABKAgSDwoHdXNlcl9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWlzc3VlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGaXNzdWVyGAYgASgJEhAKCGF1ZGllbmNlGAcgASgJEhEKCWNsaWVudF9pZBgIIAEoCRISCgp0b2tlbl90eXBlGAkgASgJEg0KBWVtYWlsGAogASgJEhMKC2V4dGVybmFsX2lkGAsgASgJMvIDCgtBdXRoU2VydmljZRJjCgpSZXF1ZXN0T3RwEhouYXV0aC52MS5SZXF1ZXN0T3RwUmVxdWVzdBobLmF1dGgudjEuUmVxdWVzdE90cFJlc3BvbnNlIhyC0+STAhY6ASoiES9hdXRoL3JlcXVlc3Qtb3RwEl8KCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiG4LT5JMCFToBKiIQL2F1dGgvdmVyaWZ5LW90cBJuCglHZXRTdGF0dXMSGS5hdXRoLnYxLkdldFN0YXR1c1JlcXVlc3QaGi5hdXRoLnYxLkdldFN0YXR1c1Jlc3BvbnNlIiqQAgGC0+STAiFaEToBKiIML2F1dGgvc3RhdHVzEgwvYXV0aC9zdGF0dXMSVwoHU2lnbk91dBIXLmF1dGgudjEuU2lnbk91dFJlcXVlc3QaGC5hdXRoLnYxLlNpZ25PdXRSZXNwb25zZSIZgtPkkwITOgEqIg4vYXV0aC9zaWduLW91dBJUCg9JbnRyb3NwZWN0VG9rZW4SHy5hdXRoLnYxLkludHJvc3BlY3RUb2tlblJlcXVlc3QaIC5hdXRoLnYxLkludHJvc3BlY3RUb2tlblJlc3BvbnNlYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJhdXRoL3YxL2F1dGgucHJvdG8SB2F1dGgudjEiSAoRUmVxdWVzdE90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHcHVycG9zZRgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSKtAQoSUmVxdWVzdE90cFJlc3BvbnNlEg4KBm90cF9pZBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoScmVtYWluaW5nX3JlcXVlc3RzGAQgASgNEhMKC2NvZGVfbGVuZ3RoGAUgASgNIlQKEFZlcmlmeU90cFJlcXVlc3QSDQoFZW1haWwYASABKAkSCwoDb3RwGAIgASgJEg8KB3B1cnBvc2UYAyABKAkSEwoLZXh0ZXJuYWxfaWQYBSABKAkipwIKEVZlcmlmeU90cFJlc3BvbnNlEhUKDWF1dGhlbnRpY2F0ZWQYASABKAgSNAoQYXV0aGVudGljYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc2Vzc2lvbl90b2tlbhgDIAEoCRI2ChJzZXNzaW9uX2V4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFjY2Vzc190b2tlbhgFIAEoCRI7ChdhY2Nlc3NfdG9rZW5fZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgHIAEoCRIPCgd1c2VyX2lkGAggASgJIk0KEEdldFN0YXR1c1JlcXVlc3QSDQoFZW1haWwYASABKAkSFQoNc2Vzc2lvbl90b2tlbhgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSLFAgoRR2V0U3RhdHVzUmVzcG9uc2USFQoNYXV0aGVudGljYXRlZBgBIAEoCBI0ChBhdXRoZW50aWNhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlbWFpbBgDIAEoCRIPCgdwdXJwb3NlGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSNgoSc2Vzc2lvbl9leHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhY2Nlc3NfdG9rZW4YByABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYCSABKAkSEwoLZXh0ZXJuYWxfaWQYCiABKAkiUQoOU2lnbk91dFJlcXVlc3QSFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIUCgxhbGxfc2Vzc2lvbnMYAiABKAgSEgoKc2Vzc2lvbl9pZBgDIAEoCSIRCg9TaWduT3V0UmVzcG9uc2UiLAoTTGlzdFNlc3Npb25zUmVxdWVzdBIVCg1zZXNzaW9uX3Rva2VuGAEgASgJIj4KFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiYKCHNlc3Npb25zGAEgAygLMhQuYXV0aC52MS5TZXNzaW9uSW5mbyKBAgoLU2Vzc2lvbkluZm8SEgoKc2Vzc2lvbl9pZBgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3NlZW5fYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3B1cnBvc2UYBSABKAkSFgoOY2xpZW50X2FkZHJlc3MYBiABKAkSEgoKdXNlcl9hZ2VudBgHIAEoCRIPCgdjdXJyZW50GAggASgIIkAKFkludHJvc3BlY3RUb2tlblJlcXVlc3QSDQoFdG9rZW4YASABKAkSFwoPdG9rZW5fdHlwZV9oaW50GAIgASgJIpoCChdJbnRyb3NwZWN0VG9rZW5SZXNwb25zZRIOCgZhY3RpdmUYASABKAgSDwoHdXNlcl9pZBgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWlzc3VlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGaXNzdWVyGAYgASgJEhAKCGF1ZGllbmNlGAcgASgJEhEKCWNsaWVudF9pZBgIIAEoCRISCgp0b2tlbl90eXBlGAkgASgJEg0KBWVtYWlsGAogASgJEhMKC2V4dGVybmFsX2lkGAsgASgJMtoECgtBdXRoU2VydmljZRJjCgpSZXF1ZXN0T3RwEhouYXV0aC52MS5SZXF1ZXN0T3RwUmVxdWVzdBobLmF1dGgudjEuUmVxdWVzdE90cFJlc3BvbnNlIhyC0+STAhY6ASoiES9hdXRoL3JlcXVlc3Qtb3RwEl8KCVZlcmlmeU90cBIZLmF1dGgudjEuVmVyaWZ5T3RwUmVxdWVzdBoaLmF1dGgudjEuVmVyaWZ5T3RwUmVzcG9uc2UiG4LT5JMCFToBKiIQL2F1dGgvdmVyaWZ5LW90cBJuCglHZXRTdGF0dXMSGS5hdXRoLnYxLkdldFN0YXR1c1JlcXVlc3QaGi5hdXRoLnYxLkdldFN0YXR1c1Jlc3BvbnNlIiqQAgGC0+STAiFaEToBKiIML2F1dGgvc3RhdHVzEgwvYXV0aC9zdGF0dXMSVwoHU2lnbk91dBIXLmF1dGgudjEuU2lnbk91dFJlcXVlc3QaGC5hdXRoLnYxLlNpZ25PdXRSZXNwb25zZSIZgtPkkwITOgEqIg4vYXV0aC9zaWduLW91dBJmCgxMaXN0U2Vzc2lvbnMSHC5hdXRoLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaHS5hdXRoLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlIhmC0+STAhM6ASoiDi9hdXRoL3Nlc3Npb25zElQKD0ludHJvc3BlY3RUb2tlbhIfLmF1dGgudjEuSW50cm9zcGVjdFRva2VuUmVxdWVzdBogLmF1dGgudjEuSW50cm9zcGVjdFRva2VuUmVzcG9uc2ViBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message auth.v1.RequestOtpRequest
@@ -368,6 +369,16 @@ export type SignOutRequest = Message<"auth.v1.SignOutRequest"> & {
    * @generated from field: bool all_sessions = 2;
    */
   allSessions: boolean;
+
+  /**
+   * Instead of the token's own session, end this session of the same user
+   * (a session_id from ListSessions): only while the token's session is live;
+   * otherwise nothing ends, and the answer is the same. Not together with
+   * all_sessions.
+   *
+   * @generated from field: string session_id = 3;
+   */
+  sessionId: string;
 };
 
 /**
@@ -389,6 +400,118 @@ export type SignOutResponse = Message<"auth.v1.SignOutResponse"> & {
  */
 export const SignOutResponseSchema: GenMessage<SignOutResponse> = /*@__PURE__*/
   messageDesc(file_auth_v1_auth, 7);
+
+/**
+ * @generated from message auth.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"auth.v1.ListSessionsRequest"> & {
+  /**
+   * A session token from VerifyOtp; only in a POST body, never in a URL.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+};
+
+/**
+ * Describes the message auth.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 8);
+
+/**
+ * @generated from message auth.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"auth.v1.ListSessionsResponse"> & {
+  /**
+   * The live sessions of the token's user, newest first.
+   *
+   * @generated from field: repeated auth.v1.SessionInfo sessions = 1;
+   */
+  sessions: SessionInfo[];
+};
+
+/**
+ * Describes the message auth.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 9);
+
+/**
+ * One live session of a user, as its owner may see it.
+ *
+ * @generated from message auth.v1.SessionInfo
+ */
+export type SessionInfo = Message<"auth.v1.SessionInfo"> & {
+  /**
+   * Identifies the session (the access token's `sid`); SignOut.session_id
+   * ends it.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * When the verification that started it succeeded.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 2;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it was last used (GetStatus, ListSessions), to within a minute:
+   * created_at at first.
+   *
+   * @generated from field: google.protobuf.Timestamp last_seen_at = 3;
+   */
+  lastSeenAt?: Timestamp | undefined;
+
+  /**
+   * When it ends unless signed out (or idle past SESSION_IDLE_TTL first).
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * The purpose its code was requested for.
+   *
+   * @generated from field: string purpose = 5;
+   */
+  purpose: string;
+
+  /**
+   * The network it was verified from, masked: an IPv4 address's /24
+   * (`203.0.113.0/24`), an IPv6 address's /48. Empty when unknown.
+   *
+   * @generated from field: string client_address = 6;
+   */
+  clientAddress: string;
+
+  /**
+   * The User-Agent it was verified with, at most 256 characters; empty when
+   * none was sent.
+   *
+   * @generated from field: string user_agent = 7;
+   */
+  userAgent: string;
+
+  /**
+   * True for the session of the token the list was asked with.
+   *
+   * @generated from field: bool current = 8;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message auth.v1.SessionInfo.
+ * Use `create(SessionInfoSchema)` to create a new message.
+ */
+export const SessionInfoSchema: GenMessage<SessionInfo> = /*@__PURE__*/
+  messageDesc(file_auth_v1_auth, 10);
 
 /**
  * @generated from message auth.v1.IntrospectTokenRequest
@@ -416,7 +539,7 @@ export type IntrospectTokenRequest = Message<"auth.v1.IntrospectTokenRequest"> &
  * Use `create(IntrospectTokenRequestSchema)` to create a new message.
  */
 export const IntrospectTokenRequestSchema: GenMessage<IntrospectTokenRequest> = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth, 8);
+  messageDesc(file_auth_v1_auth, 11);
 
 /**
  * @generated from message auth.v1.IntrospectTokenResponse
@@ -509,7 +632,7 @@ export type IntrospectTokenResponse = Message<"auth.v1.IntrospectTokenResponse">
  * Use `create(IntrospectTokenResponseSchema)` to create a new message.
  */
 export const IntrospectTokenResponseSchema: GenMessage<IntrospectTokenResponse> = /*@__PURE__*/
-  messageDesc(file_auth_v1_auth, 9);
+  messageDesc(file_auth_v1_auth, 12);
 
 /**
  * Issues, delivers and verifies one-time passcodes.
@@ -560,8 +683,10 @@ export const AuthService: GenService<{
    * Tells whether a session is live (by session_token, POST only) or whether
    * an email address has a live session (by email; a trusted service's
    * question, which needs `authorization: Bearer <service token>` when the
-   * server sets SERVICE_TOKENS). Unknown, expired and revoked sessions and
-   * unknown addresses are simply not authenticated. Email lookups are also
+   * server sets SERVICE_TOKENS). Unknown, expired, revoked and idle sessions
+   * (unused for SESSION_IDLE_TTL, when the server sets it) and unknown
+   * addresses are simply not authenticated. A lookup by session_token is a
+   * use of the session (it moves its last_seen_at). Email lookups are also
    * served as Connect GET requests; a session token in a URL is refused.
    *
    * Errors (ErrorInfo.reason): INVALID_ARGUMENT, CALLER_UNAUTHENTICATED,
@@ -575,10 +700,12 @@ export const AuthService: GenService<{
     output: typeof GetStatusResponseSchema;
   },
   /**
-   * Ends the session of session_token, or with all_sessions every session of
-   * its user. Answers alike for a live, unknown, expired or already revoked
-   * token. Once it returns, no instance answers the session as authenticated;
-   * access tokens already issued stay valid until their short `exp`.
+   * Ends the session of session_token; with all_sessions every session of
+   * its user; with session_id that session of the same user instead ("sign
+   * out that device"). Answers alike for a live, unknown, expired or already
+   * revoked token, and for a session_id that is not the user's. Once it
+   * returns, no instance answers the ended sessions as authenticated; access
+   * tokens already issued stay valid until their short `exp`.
    *
    * Errors (ErrorInfo.reason): INVALID_ARGUMENT, STORAGE_UNAVAILABLE.
    *
@@ -590,12 +717,28 @@ export const AuthService: GenService<{
     output: typeof SignOutResponseSchema;
   },
   /**
+   * Lists the live sessions of session_token's user (the devices signed in),
+   * newest first, marking the caller's own as `current`. An unknown, expired,
+   * idle or revoked token answers an empty list. Using a session this way
+   * marks it seen (last_seen_at), as GetStatus does.
+   *
+   * Errors (ErrorInfo.reason): INVALID_ARGUMENT (field `session_token`),
+   * STORAGE_UNAVAILABLE.
+   *
+   * @generated from rpc auth.v1.AuthService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
    * Describes a token for a trusted service (RFC 7662 introspection, also
    * served as POST /oauth/introspect): active with its user, session, times,
    * issuer, audience and client id for a live session token, or for an access
    * token signed by one of the published keys, unexpired, of this issuer and
    * whose session is still live; only `active: false` for anything else
-   * (unknown, expired, revoked, malformed, signed by another key, an access
+   * (unknown, expired, revoked, idle, malformed, signed by another key, an access
    * token of a signed-out session). Always needs `authorization: Bearer
    * <service token>` (one of SERVICE_TOKENS; STATUS_BY_EMAIL does not open
    * it). No idempotency level: a Connect GET would put the token in a URL.

@@ -100,8 +100,10 @@ export function createCodeSteps(query: Query): CodeSteps {
            SELECT :email, :userId, :now, :now, :retainUntil FROM DUAL WHERE @otp_won = 1
            ON DUPLICATE KEY UPDATE ${SAME_EMAIL_ONLY}, authenticated_at = :now,
              retain_until = GREATEST(retain_until, :retainUntil);
-           INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at)
-           SELECT :tokenHash, :sessionId, user_id, :email, :purpose, :now, :sessionExpiresAt
+           INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at,
+                                     last_seen_at, client_address, user_agent)
+           SELECT :tokenHash, :sessionId, user_id, :email, :purpose, :now, :sessionExpiresAt,
+                  :now, :clientAddress, :userAgent
              FROM otp_users WHERE email = :email AND @otp_won = 1;
            SELECT @otp_won = 1 AS won, u.user_id, ${STATE_COLUMNS}
              LEFT JOIN otp_users u ON u.email = :email;
@@ -116,6 +118,8 @@ export function createCodeSteps(query: Query): CodeSteps {
             tokenHash: Buffer.from(use.session.tokenHash),
             sessionId: use.session.sessionId,
             sessionExpiresAt: use.session.expiresAt,
+            clientAddress: use.session.clientAddress,
+            userAgent: use.session.userAgent,
           },
         )
       ).rows<StateRow & { won: number; user_id: string | null }>();

@@ -1,4 +1,5 @@
 import type { Connection } from "mysql2/promise";
+import { DATABASE_NOW_MS } from "./query.js";
 
 // Every table: InnoDB (row locks and transactions), utf8mb4 with a binary collation, so that keys
 // compare byte for byte as in PostgreSQL (the default collations ignore case and accents). Times
@@ -93,7 +94,42 @@ export const migrations: readonly { readonly version: number; readonly statement
        ) ${TABLE}`,
     ],
   },
+  {
+    version: 2,
+    // What a person sees of their sessions (ListSessions) and the idle limit (SESSION_IDLE_TTL).
+    // The default fills rows an instance of the previous version inserts during a rolling
+    // upgrade with the database's time, which is the service's clock (so: their creation time);
+    // existing rows were last seen, as far as anyone knows, when they were created.
+    // client_address is only ever a masked network; a User-Agent is at most 256 characters.
+    statements: [
+      ...addColumnIfMissing(
+        "otp_sessions",
+        "last_seen_at",
+        `BIGINT NOT NULL DEFAULT ${DATABASE_NOW_MS}`,
+      ),
+      ...addColumnIfMissing("otp_sessions", "client_address", "VARCHAR(64) NOT NULL DEFAULT ''"),
+      ...addColumnIfMissing("otp_sessions", "user_agent", "VARCHAR(256) NOT NULL DEFAULT ''"),
+      "UPDATE otp_sessions SET last_seen_at = created_at WHERE last_seen_at > created_at",
+    ],
+  },
 ];
+
+/**
+ * `ALTER TABLE … ADD COLUMN`, run only when the column is missing: MySQL has no `ADD COLUMN IF
+ * NOT EXISTS` (MariaDB has), so the statement is chosen from information_schema and prepared.
+ * Each piece is one statement of the migration, on the migration's one connection.
+ */
+function addColumnIfMissing(table: string, column: string, definition: string): string[] {
+  const alter = `ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`.replaceAll("'", "''");
+  return [
+    `SET @otp_ddl = IF((SELECT COUNT(*) FROM information_schema.columns
+                        WHERE table_schema = DATABASE() AND table_name = '${table}'
+                          AND column_name = '${column}') = 0, '${alter}', 'DO 0')`,
+    "PREPARE otp_ddl FROM @otp_ddl",
+    "EXECUTE otp_ddl",
+    "DEALLOCATE PREPARE otp_ddl",
+  ];
+}
 
 // Any name works; it only has to be the same for every instance of this service.
 const MIGRATION_LOCK = "otp_auth_migrations";

@@ -89,8 +89,9 @@ export function createCodeSteps(query: Query): CodeSteps {
              retain_until = GREATEST(otp_users.retain_until, EXCLUDED.retain_until)
            RETURNING user_id
          ), session AS (
-           INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at)
-           SELECT $7, $8, user_id, $1, $2, $4, $9 FROM authenticated
+           INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at,
+                                     last_seen_at, client_address, user_agent)
+           SELECT $7, $8, user_id, $1, $2, $4, $9, $4, $10, $11 FROM authenticated
            RETURNING user_id
          )
          SELECT (SELECT user_id FROM session) AS user_id`,
@@ -104,6 +105,8 @@ export function createCodeSteps(query: Query): CodeSteps {
           Buffer.from(use.session.tokenHash),
           use.session.sessionId,
           date(use.session.expiresAt),
+          use.session.clientAddress,
+          use.session.userAgent,
         ],
       );
       const userId = rows[0]?.user_id ?? null;

@@ -102,6 +102,21 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       CREATE INDEX otp_sessions_expires_at ON otp_sessions (expires_at);
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- What a person sees of their sessions (ListSessions) and the idle limit
+      -- (SESSION_IDLE_TTL). The defaults fill rows an instance of the previous version inserts
+      -- during a rolling upgrade: now() is the database's clock, which is the service's, so
+      -- last_seen_at is then the creation time; existing rows were last seen, as far as anyone
+      -- knows, when they were created. client_address is only ever a masked network.
+      ALTER TABLE otp_sessions
+        ADD COLUMN last_seen_at   timestamptz NOT NULL DEFAULT now(),
+        ADD COLUMN client_address text NOT NULL DEFAULT '',
+        ADD COLUMN user_agent     text NOT NULL DEFAULT '';
+      UPDATE otp_sessions SET last_seen_at = created_at;
+    `,
+  },
 ];
 
 // Any constant works; it only has to be the same for every instance of this service.

@@ -52,6 +52,8 @@ export const use = (overrides: Partial<CodeUse> = {}): CodeUse => {
       sessionId: `session-${sessions}`,
       tokenHash: tokenHash(sessions),
       expiresAt: T0 + 24 * 60 * MINUTE,
+      clientAddress: "203.0.113.0/24",
+      userAgent: "Contract/1.0",
     },
     userId: `user-new-${sessions}`,
     ...overrides,

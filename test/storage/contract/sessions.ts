@@ -20,6 +20,9 @@ export function describeSessionContract(store: CurrentStore): void {
         createdAt: T0 + MINUTE,
         expiresAt: T0 + 24 * 60 * MINUTE,
         revokedAt: null,
+        lastSeenAt: T0 + MINUTE,
+        clientAddress: "203.0.113.0/24",
+        userAgent: "Contract/1.0",
       });
     });
 

@@ -1,0 +1,83 @@
+import mysql from "mysql2/promise";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { migrate, migrations } from "../../src/storage/mysql/migrations.js";
+import { createMysqlStore } from "../../src/storage/mysql/mysql-store.js";
+import { poolSettings } from "../../src/storage/mysql/open-mysql.js";
+import { createMysqlDatabase } from "../support/mariadb-server.js";
+
+// Upgrading a MariaDB database a previous version of the service made, while that version still
+// runs beside the new one (a rolling upgrade), as postgres-upgrade.test.ts does on PostgreSQL;
+// and a version 2 that failed half way, run again whole (MySQL commits each DDL by itself).
+
+const connections: mysql.Connection[] = [];
+afterAll(async () => {
+  await Promise.all(connections.map((connection) => connection.end()));
+});
+
+/** A database at schema `version`, as the service of that version left it. */
+async function databaseAt(version: number) {
+  const url = await createMysqlDatabase(inject("mariadbUrl"));
+  const connection = await mysql.createConnection({ uri: url });
+  connections.push(connection);
+  await connection.query(`CREATE TABLE otp_schema_migrations (
+    version INT NOT NULL PRIMARY KEY, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)`);
+  for (const migration of migrations.filter((m) => m.version <= version)) {
+    for (const statement of migration.statements) {
+      await connection.query(statement);
+    }
+    await connection.query("INSERT INTO otp_schema_migrations (version) VALUES (?)", [
+      migration.version,
+    ]);
+  }
+  return { url, connection };
+}
+
+/** A session as version 1's consume batch inserts it (no device columns, no last_seen_at). */
+const insertAsVersion1 = (connection: mysql.Connection, n: number, createdAt: number) =>
+  connection.query(
+    `INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at)
+     VALUES (UNHEX(SHA2(?, 256)), ?, 'user-ann', 'ann@example.com', 'login', ?, ?)`,
+    [`token-${n}`, `session-${n}`, createdAt, createdAt + 86_400_000],
+  );
+
+describe("upgrading MariaDB from schema version 1", () => {
+  it("existing sessions were last seen when created; rows the previous version inserts meanwhile get the database's time; no device is known", async () => {
+    const { url, connection } = await databaseAt(1);
+    const before = Date.UTC(2026, 0, 1);
+    await insertAsVersion1(connection, 1, before);
+    // Version 2 half done once already: its first column is there, the rest is not.
+    const [first] = (migrations.find((m) => m.version === 2)?.statements ?? []).slice(0, 4);
+    expect(first).toContain("last_seen_at");
+    for (const statement of (migrations.find((m) => m.version === 2)?.statements ?? []).slice(
+      0,
+      4,
+    )) {
+      await connection.query(statement);
+    }
+    expect(await migrate(connection)).toEqual([2]);
+    const now = Date.now();
+    await insertAsVersion1(connection, 2, now);
+    const store = createMysqlStore(mysql.createPool(poolSettings(url)));
+    try {
+      const [rows] = await connection.query(
+        "SELECT token_hash FROM otp_sessions ORDER BY session_id",
+      );
+      const sessions = await Promise.all(
+        (rows as { token_hash: Buffer }[]).map((row) =>
+          store.findSession(new Uint8Array(row.token_hash)),
+        ),
+      );
+      expect(sessions[0]).toMatchObject({
+        createdAt: before,
+        lastSeenAt: before,
+        clientAddress: "",
+        userAgent: "",
+      });
+      // The previous version's row: last seen when the database inserted it, about its creation.
+      expect(sessions[1]?.clientAddress).toBe("");
+      expect(Math.abs((sessions[1]?.lastSeenAt ?? 0) - now)).toBeLessThan(5_000);
+    } finally {
+      await store.close();
+    }
+  });
+});
