@@ -3,6 +3,7 @@ export type RequestField =
   | "email"
   | "external_id"
   | "otp"
+  | "otp_id"
   | "purpose"
   | "idempotency_key"
   | "session_token"

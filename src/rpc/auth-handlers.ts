@@ -37,6 +37,8 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         externalId: req.externalId,
         otp: req.otp,
         purpose: req.purpose,
+        otpId: req.otpId,
+        clientIp: callOf(ctx.values)?.clientAddress,
         signal: ctx.signal,
       });
       return {

@@ -270,7 +270,13 @@ export async function checkRace(
   for (const purpose of new Set(
     pair.map((op) => (op.kind === "request" ? op.input.purpose : op.purpose)),
   )) {
-    const state = await inner.readOtpState(EMAIL, ReferenceModel.purpose(purpose) as string);
+    const state = await inner.readOtpState({
+      email: EMAIL,
+      purpose: ReferenceModel.purpose(purpose) as string,
+      otpId: null,
+      now: 0,
+      failureWindowMs: 1,
+    });
     const left = { otpId: state.code?.otpId ?? null, used: (state.code?.usedAt ?? null) !== null };
     const allowed = orders.map(({ model: m }) => {
       const code = m.pair(EMAIL, ReferenceModel.purpose(purpose) as string).code;

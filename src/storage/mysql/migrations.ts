@@ -6,6 +6,25 @@ import type { Connection } from "mysql2/promise";
 // to differ between MySQL and MariaDB.
 const TABLE = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 
+/** How many columns named `column` table `table` has: 0 or 1. */
+const columnCount = (table: string, column: string) =>
+  `SELECT COUNT(*) FROM information_schema.columns
+    WHERE table_schema = DATABASE() AND table_name = '${table}' AND column_name = '${column}'`;
+
+/**
+ * `ddl` unless `count` (a query answering one number) finds it done: DDL made safe to run twice
+ * in the SQL both engines accept (MySQL 8 has no `ADD COLUMN IF NOT EXISTS`), as statements of
+ * one session, since a migration connection runs one statement per query.
+ */
+function unlessInSchema(count: string, ddl: string): string[] {
+  return [
+    `SET @otp_ddl = IF((${count}) > 0, 'DO 0', '${ddl}')`,
+    "PREPARE otp_ddl FROM @otp_ddl",
+    "EXECUTE otp_ddl",
+    "DEALLOCATE PREPARE otp_ddl",
+  ];
+}
+
 /**
  * Schema versions, applied in order, each once. Never edit one that has shipped: add another.
  * MySQL commits each DDL statement by itself, so a version that failed half way is run again
@@ -90,6 +109,44 @@ export const migrations: readonly { readonly version: number; readonly statement
          KEY otp_sessions_email (email),
          KEY otp_sessions_user_id (user_id),
          KEY otp_sessions_expires_at (expires_at)
+       ) ${TABLE}`,
+    ],
+  },
+  {
+    version: 2,
+    statements: [
+      // Several live codes per (email, purpose): a verification names one by its otp_id (and is
+      // judged against it alone), or means the pair's latest. Each code counts its own wrong
+      // bound attempts; the unbound lane's lock burns a code for unbound verification only.
+      ...unlessInSchema(
+        `SELECT COUNT(*) FROM information_schema.key_column_usage
+          WHERE table_schema = DATABASE() AND table_name = 'otp_codes'
+            AND constraint_name = 'PRIMARY' AND column_name = 'otp_id'`,
+        "ALTER TABLE otp_codes DROP PRIMARY KEY, ADD PRIMARY KEY (email, purpose, otp_id)",
+      ),
+      ...unlessInSchema(
+        columnCount("otp_codes", "failures"),
+        "ALTER TABLE otp_codes ADD COLUMN failures INT NOT NULL DEFAULT 0",
+      ),
+      ...unlessInSchema(
+        columnCount("otp_codes", "unbound_burned"),
+        "ALTER TABLE otp_codes ADD COLUMN unbound_burned BOOLEAN NOT NULL DEFAULT FALSE",
+      ),
+      ...unlessInSchema(
+        `SELECT COUNT(*) FROM information_schema.statistics
+          WHERE table_schema = DATABASE() AND table_name = 'otp_codes'
+            AND index_name = 'otp_codes_latest'`,
+        "CREATE INDEX otp_codes_latest ON otp_codes (email, purpose, issued_at, otp_id)",
+      ),
+      // Each wrong code an account was sent, and the network it came from: the failure cap.
+      `CREATE TABLE IF NOT EXISTS otp_failures (
+         id           BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+         email        VARCHAR(320) NOT NULL,
+         at           BIGINT NOT NULL,
+         network      VARCHAR(128) NOT NULL,
+         retain_until BIGINT NOT NULL,
+         KEY otp_failures_email_at (email, at),
+         KEY otp_failures_retain_until (retain_until)
        ) ${TABLE}`,
     ],
   },

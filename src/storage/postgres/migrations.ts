@@ -102,6 +102,149 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       CREATE INDEX otp_sessions_expires_at ON otp_sessions (expires_at);
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Several live codes per (email, purpose): a verification names one by its otp_id (and is
+      -- judged against it alone), or means the pair's latest. Each code counts its own wrong
+      -- bound attempts; the unbound lane's lock burns a code for unbound verification only.
+      ALTER TABLE otp_codes DROP CONSTRAINT otp_codes_pkey;
+      ALTER TABLE otp_codes ADD PRIMARY KEY (email, purpose, otp_id);
+      ALTER TABLE otp_codes ADD COLUMN failures integer NOT NULL DEFAULT 0;
+      ALTER TABLE otp_codes ADD COLUMN unbound_burned boolean NOT NULL DEFAULT false;
+      CREATE INDEX otp_codes_latest ON otp_codes (email, purpose, issued_at DESC, otp_id DESC);
+
+      -- Each wrong code an account was sent, and the network it came from: the failure cap.
+      CREATE TABLE otp_failures (
+        email        text NOT NULL,
+        at           timestamptz NOT NULL,
+        network      text NOT NULL,
+        retain_until timestamptz NOT NULL
+      );
+      CREATE INDEX otp_failures_email_at ON otp_failures (email, at);
+      CREATE INDEX otp_failures_retain_until ON otp_failures (retain_until);
+
+      -- Whether the account's failure cap refuses an attempt (domain/failure-cap.ts): it has
+      -- p_cap failures after p_since, and the attempt is unbound or from a network among them.
+      CREATE FUNCTION otp_capped(p_email text, p_bound boolean, p_network text,
+                                 p_since timestamptz, p_cap integer) RETURNS boolean
+      LANGUAGE sql STABLE AS $$
+        SELECT count(*) >= p_cap AND (NOT p_bound OR coalesce(bool_or(network = p_network), false))
+          FROM otp_failures WHERE email = p_email AND at > p_since
+      $$;
+
+      -- The account's failures after p_since, oldest first, as [[epoch ms, network], ...].
+      CREATE FUNCTION otp_failures_since(p_email text, p_since timestamptz) RETURNS jsonb
+      LANGUAGE sql STABLE AS $$
+        SELECT coalesce(jsonb_agg(jsonb_build_array(round(extract(epoch FROM at) * 1000), network)
+                                  ORDER BY at), '[]'::jsonb)
+          FROM otp_failures WHERE email = p_email AND at > p_since
+      $$;
+
+      -- The steps that judge an attempt (count a failure, use a code) take the account's user
+      -- row first, so that they run one at a time per account and each statement after the lock
+      -- sees what the one before committed (a VOLATILE function reads with a fresh snapshot per
+      -- statement): the cap, a code's attempts and the unbound count are then exact under races,
+      -- in one round trip.
+
+      -- Counts a wrong code (see the store port's recordFailure). No row when not counted.
+      CREATE FUNCTION otp_record_failure(
+        p_email text, p_purpose text, p_otp_id text, p_network text, p_now timestamptz,
+        p_since timestamptz, p_cap integer, p_max integer, p_lock_until timestamptz,
+        p_retain_until timestamptz)
+      RETURNS TABLE (failures integer, locked_until timestamptz, account_failures jsonb)
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      DECLARE
+        v_failures integer;
+        v_locked timestamptz;
+      BEGIN
+        PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
+        IF NOT FOUND OR otp_capped(p_email, p_otp_id IS NOT NULL, p_network, p_since, p_cap) THEN
+          RETURN;
+        END IF;
+        IF p_otp_id IS NOT NULL THEN
+          UPDATE otp_codes c SET failures = c.failures + 1
+           WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+             AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max
+          RETURNING c.failures INTO v_failures;
+          IF NOT FOUND THEN
+            RETURN;
+          END IF;
+        ELSE
+          -- A count whose last failure's lock_until passed starts again from one.
+          INSERT INTO otp_attempts AS a (email, purpose, failures, locked_until, retain_until)
+          VALUES (p_email, p_purpose, 1, CASE WHEN 1 >= p_max THEN p_lock_until END, p_lock_until)
+          ON CONFLICT (email, purpose) DO UPDATE SET
+            failures = CASE WHEN a.retain_until <= p_now THEN 1 ELSE a.failures + 1 END,
+            locked_until = CASE WHEN (CASE WHEN a.retain_until <= p_now THEN 1 ELSE a.failures + 1 END)
+                                     >= p_max THEN p_lock_until END,
+            retain_until = p_lock_until
+          WHERE a.locked_until IS NULL OR a.locked_until <= p_now
+          RETURNING a.failures, a.locked_until INTO v_failures, v_locked;
+          IF NOT FOUND THEN
+            RETURN;
+          END IF;
+          IF v_locked IS NOT NULL THEN
+            UPDATE otp_codes c SET unbound_burned = true
+             WHERE (c.email, c.purpose, c.otp_id) =
+                   (SELECT l.email, l.purpose, l.otp_id FROM otp_codes l
+                     WHERE l.email = p_email AND l.purpose = p_purpose
+                     ORDER BY l.issued_at DESC, l.otp_id DESC LIMIT 1);
+          END IF;
+        END IF;
+        INSERT INTO otp_failures (email, at, network, retain_until)
+        VALUES (p_email, p_now, p_network, p_retain_until);
+        RETURN QUERY SELECT v_failures, v_locked, otp_failures_since(p_email, p_since);
+      END
+      $$;
+
+      -- Uses a code (see the store port's consumeCode): the user id, or NULL when refused. The
+      -- session is inserted by the calling statement, from this answer.
+      CREATE FUNCTION otp_use_code(
+        p_email text, p_purpose text, p_otp_id text, p_bound boolean, p_network text,
+        p_now timestamptz, p_since timestamptz, p_cap integer, p_max integer,
+        p_retain_until timestamptz, p_user_id text)
+      RETURNS text
+      LANGUAGE plpgsql VOLATILE AS $$
+      DECLARE
+        v_user text;
+      BEGIN
+        PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
+        IF otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
+          RETURN NULL;
+        END IF;
+        IF NOT p_bound THEN
+          IF EXISTS (SELECT 1 FROM otp_attempts a WHERE a.email = p_email AND a.purpose = p_purpose
+                        AND a.locked_until > p_now) THEN
+            RETURN NULL;
+          END IF;
+          IF NOT EXISTS (SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
+                                         WHERE l.email = p_email AND l.purpose = p_purpose
+                                         ORDER BY l.issued_at DESC, l.otp_id DESC LIMIT 1) latest
+                          WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned) THEN
+            RETURN NULL;
+          END IF;
+        END IF;
+        UPDATE otp_codes c SET used_at = p_now
+         WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+           AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max;
+        IF NOT FOUND THEN
+          RETURN NULL;
+        END IF;
+        IF NOT p_bound THEN
+          DELETE FROM otp_attempts a WHERE a.email = p_email AND a.purpose = p_purpose;
+        END IF;
+        INSERT INTO otp_users AS u (email, user_id, created_at, authenticated_at, retain_until)
+        VALUES (p_email, p_user_id, p_now, p_now, p_retain_until)
+        ON CONFLICT (email) DO UPDATE SET authenticated_at = EXCLUDED.authenticated_at,
+          retain_until = GREATEST(u.retain_until, EXCLUDED.retain_until)
+        RETURNING u.user_id INTO v_user;
+        RETURN v_user;
+      END
+      $$;
+    `,
+  },
 ];
 
 // Any constant works; it only has to be the same for every instance of this service.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type CurrentStore, failure, MINUTE, newCode, response, T0, use } from "./fixtures.js";
+import { type CurrentStore, failure, lookup, MINUTE, newCode, response, T0, use } from "./fixtures.js";
 
 /** Purging (purgeExpired), across aggregates: what is past its retention goes, the rest stays. */
 export function describePurgeContract(store: CurrentStore): void {
@@ -29,8 +29,8 @@ export function describePurgeContract(store: CurrentStore): void {
 
       const purged = await store().purgeExpired(T0 + 10 * MINUTE);
       expect(purged).toBeGreaterThanOrEqual(4);
-      expect((await store().readOtpState("ann@example.com", "login")).code).toBeNull();
-      expect((await store().readOtpState("bob@example.com", "login")).code?.otpId).toBe("otp-1");
+      expect((await store().readOtpState(lookup("ann@example.com", "login"))).code).toBeNull();
+      expect((await store().readOtpState(lookup("bob@example.com", "login"))).code?.otpId).toBe("otp-1");
       expect(
         await store().takeSlot({
           bucket: "email:ann@example.com",
@@ -41,7 +41,7 @@ export function describePurgeContract(store: CurrentStore): void {
       ).toEqual({ granted: true, remaining: 0 });
       expect(await store().purgeExpired(T0 + 10 * MINUTE)).toBe(0);
       expect(await store().purgeExpired(T0 + 60 * MINUTE)).toBeGreaterThanOrEqual(1);
-      expect((await store().readOtpState("bob@example.com", "login")).code).toBeNull();
+      expect((await store().readOtpState(lookup("bob@example.com", "login"))).code).toBeNull();
     });
 
     it("forgets a session, revoked or not, once it has expired", async () => {
