@@ -120,7 +120,7 @@ async function issue(
     limits.push({ bucket: network, limit: policy.ipRequestLimit, refusal: "ip_limit" });
   }
   const taken: string[] = [];
-  let remainingRequests = Number.MAX_SAFE_INTEGER;
+  let remainingRequests = 0;
   for (const { bucket, limit, refusal } of limits) {
     const slot = await store.takeSlot({ bucket, slotId: otpId, now, limit });
     if (!slot.granted) {
@@ -128,9 +128,10 @@ async function issue(
       throw slotRefusal(slot.retryAt - now, refusal);
     }
     taken.push(bucket);
-    // What this account may still ask for here: the network's share or the mailbox's.
-    if (refusal !== "ip_limit") {
-      remainingRequests = Math.min(remainingRequests, slot.remaining);
+    // What this client may still ask for this account: its network's share (the mailbox cap may
+    // refuse first; taking both at once would make a number no order of racing calls gives).
+    if (refusal === "request_limit") {
+      remainingRequests = slot.remaining;
     }
   }
 

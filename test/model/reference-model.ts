@@ -92,6 +92,8 @@ interface Pair {
   lockedUntil: number;
   /** Every code delivered for this pair, oldest first: the source of stale codes. */
   readonly delivered: string[];
+  /** The otp ids of those codes, in the same order. */
+  readonly issuedOtpIds: string[];
 }
 
 /** A session a verification started, as its token's holder knows it. */
@@ -164,6 +166,7 @@ export class ReferenceModel {
         lastFailureAt: 0,
         lockedUntil: 0,
         delivered: [],
+        issuedOtpIds: [],
       };
       this.pairs.set(key, pair);
     }
@@ -256,10 +259,8 @@ export class ReferenceModel {
         ok: "issued",
         expiresAt: this.now + P.codeTtlMs,
         ttlMs: P.codeTtlMs,
-        remainingRequests: Math.min(
-          P.requestLimit.count - emailLive.length - 1,
-          P.mailboxLimit.count - mailboxLive.length - 1,
-        ),
+        // The network's share: the mailbox cap may refuse first.
+        remainingRequests: P.requestLimit.count - emailLive.length - 1,
         codeLength: P.codeLength,
       },
       issues: true,
@@ -298,6 +299,7 @@ export class ReferenceModel {
     };
     pair.codes.push(pair.code);
     pair.delivered.push(code);
+    pair.issuedOtpIds.push(otpId);
     this.seenOtpIds.add(otpId);
     if (input.idempotencyKey !== undefined) {
       this.replays.set(`${email}\n${input.idempotencyKey}`, {
