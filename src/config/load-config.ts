@@ -125,7 +125,11 @@ export function loadConfig(env: Env): Config {
         defaultPolicy.accountMaxFailures,
       ),
       failureWindowMs: optional("OTP_FAILURE_WINDOW", parseDuration, defaultPolicy.failureWindowMs),
-      verifyBinding: optional("OTP_VERIFY_BINDING", parseVerifyBinding, defaultPolicy.verifyBinding),
+      verifyBinding: optional(
+        "OTP_VERIFY_BINDING",
+        parseVerifyBinding,
+        defaultPolicy.verifyBinding,
+      ),
       ipRequestLimit: optional(
         "OTP_IP_REQUEST_LIMIT",
         (name, value) =>

@@ -104,7 +104,10 @@ export function normalizeOtpId(otpId: string | undefined): string | null {
     return null;
   }
   if (!OTP_ID_SHAPE.test(otpId)) {
-    throw invalidArgument("otp_id", "otp_id must be the otp_id RequestOtp answered (1 to 64 URL-safe characters)");
+    throw invalidArgument(
+      "otp_id",
+      "otp_id must be the otp_id RequestOtp answered (1 to 64 URL-safe characters)",
+    );
   }
   return otpId;
 }

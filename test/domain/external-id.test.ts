@@ -145,7 +145,17 @@ describe("an external-id account's code", () => {
     // The mailbox keeps its own whole quota.
     const mailbox = await service.requestOtp({ email: "ann@example.com", purpose: "" });
     expect(mailbox.remainingRequests).toBe(2);
-    expect((await store.readOtpState({ email: "ann@example.com", purpose: "login", otpId: null, now: 0, failureWindowMs: 1 })).code?.otpId).toBe(mailbox.otpId);
+    expect(
+      (
+        await store.readOtpState({
+          email: "ann@example.com",
+          purpose: "login",
+          otpId: null,
+          now: 0,
+          failureWindowMs: 1,
+        })
+      ).code?.otpId,
+    ).toBe(mailbox.otpId);
   });
 });
 

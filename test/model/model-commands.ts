@@ -245,7 +245,9 @@ class VerifyOtp implements Command {
       case "malformed":
         return "not an id";
       default:
-        return [...model.seenOtpIds][this.binding.seen % Math.max(1, model.seenOtpIds.size)] ?? "otp-0";
+        return (
+          [...model.seenOtpIds][this.binding.seen % Math.max(1, model.seenOtpIds.size)] ?? "otp-0"
+        );
     }
   }
   check = () => true;

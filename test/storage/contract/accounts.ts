@@ -3,7 +3,16 @@ import { accountKey } from "../../../src/domain/account.js";
 import type { IdempotencyOutcome } from "../../../src/domain/otp-store.js";
 import { createDomainHarness } from "../../support/domain-harness.js";
 import { refusalOf } from "../../support/refusal.js";
-import { type CurrentStore, failure, lookup, MINUTE, newCode, response, T0, use } from "./fixtures.js";
+import {
+  type CurrentStore,
+  failure,
+  lookup,
+  MINUTE,
+  newCode,
+  response,
+  T0,
+  use,
+} from "./fixtures.js";
 
 // The same text as an email and as an external id: two accounts.
 const MAILBOX = "ann@example.com";
@@ -106,7 +115,9 @@ export function describeAccountContract(store: CurrentStore): void {
           }
         }
         // One code is active afterwards, and it is one of those issued.
-        const { code } = await store().readOtpState(lookup(accountKey({ externalId: ID }), "login"));
+        const { code } = await store().readOtpState(
+          lookup(accountKey({ externalId: ID }), "login"),
+        );
         expect(issued.map((i) => i.otpId)).toContain(code?.otpId);
         // The email spelled like the id was not touched.
         expect(

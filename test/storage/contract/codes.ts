@@ -102,9 +102,7 @@ export function describeCodeContract(store: CurrentStore): void {
         userId: "user-ann",
       });
       // The lock burned otp-2 for unbound verification only: bound, it is still judged.
-      expect((await store().readOtpState(lookup(ANN, "login", "otp-2"))).code?.otpId).toBe(
-        "otp-2",
-      );
+      expect((await store().readOtpState(lookup(ANN, "login", "otp-2"))).code?.otpId).toBe("otp-2");
       expect(
         await store().consumeCode(use({ otpId: "otp-2", bound: true, now: T0 + 2 * MINUTE })),
       ).toMatchObject({ kind: "consumed" });
@@ -187,7 +185,12 @@ export function describeCodeContract(store: CurrentStore): void {
       const outcomes = await Promise.all(
         Array.from({ length: 50 }, () => store().recordFailure(failure(T0))),
       );
-      expect(outcomes.map(countOf).filter((n) => n > 0).sort()).toEqual([1, 2, 3]);
+      expect(
+        outcomes
+          .map(countOf)
+          .filter((n) => n > 0)
+          .sort(),
+      ).toEqual([1, 2, 3]);
       expect((await store().readOtpState(lookup())).code).toBeNull();
       expect((await store().readOtpState(lookup())).failures).toHaveLength(3);
     });
@@ -229,7 +232,12 @@ export function describeCodeContract(store: CurrentStore): void {
       const outcomes = await Promise.all(
         Array.from({ length: 50 }, () => store().recordFailure(bound(T0))),
       );
-      expect(outcomes.map(countOf).filter((n) => n > 0).sort()).toEqual([1, 2, 3]);
+      expect(
+        outcomes
+          .map(countOf)
+          .filter((n) => n > 0)
+          .sort(),
+      ).toEqual([1, 2, 3]);
       const state = await store().readOtpState(lookup(ANN, "login", "otp-1"));
       expect(state.code?.failures).toBe(3);
       expect(state.failures).toHaveLength(3);
@@ -302,7 +310,9 @@ export function describeCodeContract(store: CurrentStore): void {
       await codes();
       await fail(5);
       const later = T0 + 24 * 60 * MINUTE + 3;
-      await store().activateCode(newCode({ otpId: "otp-late", issuedAt: later, expiresAt: later + 5 * MINUTE }));
+      await store().activateCode(
+        newCode({ otpId: "otp-late", issuedAt: later, expiresAt: later + 5 * MINUTE }),
+      );
       // By then four of the five have left the window: the cap no longer refuses.
       expect(
         await store().recordFailure(failure(later, { otpId: "otp-late", gate: cap })),

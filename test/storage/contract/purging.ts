@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { type CurrentStore, failure, lookup, MINUTE, newCode, response, T0, use } from "./fixtures.js";
+import {
+  type CurrentStore,
+  failure,
+  lookup,
+  MINUTE,
+  newCode,
+  response,
+  T0,
+  use,
+} from "./fixtures.js";
 
 /** Purging (purgeExpired), across aggregates: what is past its retention goes, the rest stays. */
 export function describePurgeContract(store: CurrentStore): void {
@@ -30,7 +39,9 @@ export function describePurgeContract(store: CurrentStore): void {
       const purged = await store().purgeExpired(T0 + 10 * MINUTE);
       expect(purged).toBeGreaterThanOrEqual(4);
       expect((await store().readOtpState(lookup("ann@example.com", "login"))).code).toBeNull();
-      expect((await store().readOtpState(lookup("bob@example.com", "login"))).code?.otpId).toBe("otp-1");
+      expect((await store().readOtpState(lookup("bob@example.com", "login"))).code?.otpId).toBe(
+        "otp-1",
+      );
       expect(
         await store().takeSlot({
           bucket: "email:ann@example.com",
