@@ -40,23 +40,27 @@ export interface OtpStore {
   consumeCode(use: CodeUse): Promise<ConsumeOutcome>;
 
   /**
-   * Counts one wrong code, in one step, unless the account's failure cap refuses this attempt:
-   * bound (`otpId` set), against that code while it is unused, unexpired and not dead; unbound,
-   * against the pair's unbound count while it is not locked (the failure that reaches
-   * `gate.maxAttempts` locks until `lockUntil`, burns the latest code for unbound verification and resets the count;
-   * a count whose last failure's `lockUntil` has passed starts again from zero). A counted failure
-   * is also added to the account's failures with its network.
+   * Counts one wrong code, in one step, only while the code `otpId` it was compared with is still
+   * unused, unexpired and not dead, and the account's failure cap does not refuse this attempt:
+   * bound, against that code; unbound, also only while that code is still the pair's latest, not
+   * burned, and the pair not locked, against the pair's unbound count (the failure that reaches
+   * `gate.maxAttempts` locks until `lockUntil`, burns the code for unbound verification and resets
+   * the count; a count whose last failure's `lockUntil` has passed starts again from zero). A
+   * counted failure is also added to the account's failures with its network. So a failure is
+   * counted exactly when some order of the racing steps would have judged it wrong.
    */
   recordFailure(failure: Failure): Promise<FailureOutcome>;
 
   /**
-   * Takes one slot of a rolling-window limit for `bucket` if fewer than `limit.count` slots were
-   * taken in the last `limit.windowMs`. Concurrent calls never grant more than the limit.
+   * Takes the slot `slotId` in every bucket of `request.limits`, all or none, in one step: only if
+   * each bucket has fewer than its limit's count of slots taken within its window. Concurrent
+   * calls never grant more than any limit. Refused, says which limit refused first (in the order
+   * given) and when its oldest slot frees.
    */
-  takeSlot(slot: SlotRequest): Promise<SlotOutcome>;
+  takeSlots(request: SlotsRequest): Promise<SlotsOutcome>;
 
-  /** Gives back a slot taken by `takeSlot`, as if it had never been taken. */
-  releaseSlot(bucket: string, slotId: string): Promise<void>;
+  /** Gives back the slot `slotId` of each of `buckets`, as if it had never been taken. */
+  releaseSlots(buckets: readonly string[], slotId: string): Promise<void>;
 
   /**
    * Claims an idempotency key for a request. Resolves `claimed` with a holder id if the key is free
@@ -223,8 +227,10 @@ export type ConsumeOutcome =
 export interface Failure {
   readonly email: string;
   readonly purpose: string;
-  /** The code a bound verification named; null when unbound. */
-  readonly otpId: string | null;
+  /** The code the wrong code was compared with. */
+  readonly otpId: string;
+  /** Whether the verification named it (else it was judged as the pair's latest code). */
+  readonly bound: boolean;
   readonly gate: AccountGate;
   readonly now: number;
   /** Unbound: until when the failure that reaches `gate.maxAttempts` locks the pair. */
@@ -246,17 +252,18 @@ export type FailureOutcome =
   /** Not counted: the state moved since it was read (read it again to say why). */
   | { readonly counted: false };
 
-export interface SlotRequest {
-  readonly bucket: string;
+export interface SlotsRequest {
   readonly slotId: string;
   readonly now: number;
-  readonly limit: RateLimit;
+  /** Each bucket with the rolling-window limit it is held to; no bucket twice. */
+  readonly limits: readonly { readonly bucket: string; readonly limit: RateLimit }[];
 }
 
-export type SlotOutcome =
-  | { readonly granted: true; readonly remaining: number }
-  /** The limit is reached; its oldest slot frees at `retryAt`. */
-  | { readonly granted: false; readonly retryAt: number };
+export type SlotsOutcome =
+  /** Taken in every bucket; `remaining[i]` is what `limits[i]` has left after it. */
+  | { readonly granted: true; readonly remaining: readonly number[] }
+  /** None taken: `limits[refused]` is reached, and its oldest slot frees at `retryAt`. */
+  | { readonly granted: false; readonly refused: number; readonly retryAt: number };
 
 export interface IdempotencyClaim {
   readonly email: string;

@@ -104,9 +104,9 @@ async function issue(
   const now = clock.now();
   const otpId = random.id();
   const owner = accountKey(account);
-  // Three limits, each its own rolling window, taken in turn and given back if a later one
-  // refuses: the account's codes asked for from this network (so no network uses up another's),
-  // every code the mailbox receives, and everything asked for from this network.
+  // Three limits, each its own rolling window, taken together or not at all: the account's codes
+  // asked for from this network (so no network uses up another's), every code the mailbox
+  // receives, and everything asked for from this network.
   const network = networkOf(clientIp);
   const limits: { bucket: string; limit: RateLimit; refusal: keyof typeof LIMIT_MESSAGES }[] = [
     {
@@ -119,21 +119,14 @@ async function issue(
   if (clientIp !== undefined && policy.ipRequestLimit !== null) {
     limits.push({ bucket: network, limit: policy.ipRequestLimit, refusal: "ip_limit" });
   }
-  const taken: string[] = [];
-  let remainingRequests = 0;
-  for (const { bucket, limit, refusal } of limits) {
-    const slot = await store.takeSlot({ bucket, slotId: otpId, now, limit });
-    if (!slot.granted) {
-      await releaseSlots(store, taken, otpId);
-      throw slotRefusal(slot.retryAt - now, refusal);
-    }
-    taken.push(bucket);
-    // What this client may still ask for this account: its network's share (the mailbox cap may
-    // refuse first; taking both at once would make a number no order of racing calls gives).
-    if (refusal === "request_limit") {
-      remainingRequests = slot.remaining;
-    }
+  const slots = await store.takeSlots({ slotId: otpId, now, limits });
+  if (!slots.granted) {
+    const refused = limits[slots.refused] as (typeof limits)[number];
+    throw slotRefusal(slots.retryAt - now, refused.refusal);
   }
+  const taken = limits.map(({ bucket }) => bucket);
+  // What this account may still ask for: its network's share, or the mailbox's if less.
+  const remainingRequests = Math.min(slots.remaining[0] ?? 0, slots.remaining[1] ?? 0);
 
   const code = random.digits(policy.codeLength);
   const expiresAt = now + policy.codeTtlMs;
@@ -213,7 +206,7 @@ function slotRefusal(wait: number, limit: keyof typeof LIMIT_MESSAGES): OtpError
 }
 
 async function releaseSlots(store: OtpStore, buckets: string[], slotId: string): Promise<void> {
-  await Promise.all(buckets.map((bucket) => bestEffort(store.releaseSlot(bucket, slotId))));
+  await bestEffort(store.releaseSlots(buckets, slotId));
 }
 
 /** Undo steps after a failure must not hide the failure itself. */

@@ -112,10 +112,10 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
     });
     const capped = capRefusal(state.failures, gate, bound, now);
     if (capped !== null) {
-      throw lockedError(capped - now);
+      throw lockedError(capped - now, "account");
     }
     if (!bound && state.lockedUntil !== null && state.lockedUntil > now) {
-      throw lockedError(state.lockedUntil - now);
+      throw lockedError(state.lockedUntil - now, "unbound");
     }
     const { code } = state;
     // A code dead from wrong bound attempts is gone for both lanes, as a burned code is.
@@ -137,7 +137,8 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
       const failure = await store.recordFailure({
         email,
         purpose,
-        otpId,
+        otpId: code.otpId,
+        bound,
         gate,
         now,
         lockUntil: now + policy.lockoutMs,
@@ -152,16 +153,17 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
       if (cappedNow !== null) {
         // This failure reached the account's cap.
         deps.events?.codeLocked();
-        throw lockedError(cappedNow - now);
+        throw lockedError(cappedNow - now, "account");
       }
       if (failure.lockedUntil !== null) {
         deps.events?.codeLocked();
-        throw lockedError(failure.lockedUntil - now);
+        throw lockedError(failure.lockedUntil - now, "unbound");
       }
       if (bound && failure.failures >= policy.maxAttempts) {
-        // The code is dead; its remaining life is the only meaningful wait (request a new one).
+        // The code is dead: the wait is the rest of its life, after which it would have expired
+        // anyway; a new code can be requested at once.
         deps.events?.codeLocked();
-        throw lockedError(code.expiresAt - now);
+        throw lockedError(code.expiresAt - now, "code");
       }
       const live = failure.accountFailures.filter((f) => f.at > now - policy.failureWindowMs);
       throw mismatch(

@@ -12,8 +12,8 @@ import type {
   NewCode,
   OtpState,
   OtpStore,
-  SlotOutcome,
-  SlotRequest,
+  SlotsOutcome,
+  SlotsRequest,
   StoredCode,
   StoredSession,
 } from "../domain/otp-store.js";
@@ -179,20 +179,19 @@ export function createMemoryStore(): OtpStore {
     },
 
     async recordFailure(failure: Failure): Promise<FailureOutcome> {
-      const { email, otpId, gate, now } = failure;
+      const { email, otpId, bound, gate, now } = failure;
       const key = pairKey(email, failure.purpose);
-      const bound = otpId !== null;
-      // An account without a user record has no code: nothing to count against.
-      if (!users.has(email) || capped(email, gate, bound, now)) {
+      if (capped(email, gate, bound, now)) {
+        return { counted: false };
+      }
+      // The code compared: bound, by its id; unbound, only while it is still the latest.
+      const code = codeOf(key, bound ? otpId : null);
+      if (code === undefined || code.otpId !== otpId || !isLive(code, gate, now)) {
         return { counted: false };
       }
       let failures: number;
       let lockedUntil: number | null = null;
       if (bound) {
-        const code = codeOf(key, otpId);
-        if (code === undefined || !isLive(code, gate, now)) {
-          return { counted: false };
-        }
         code.failures += 1;
         failures = code.failures;
       } else {
@@ -211,10 +210,7 @@ export function createMemoryStore(): OtpStore {
           record.failures = 0;
           record.lockedUntil = failure.lockUntil;
           lockedUntil = failure.lockUntil;
-          const latest = codes.get(key)?.at(-1);
-          if (latest !== undefined) {
-            latest.unboundBurned = true;
-          }
+          code.unboundBurned = true;
         }
       }
       const accountFailures = [
@@ -230,29 +226,40 @@ export function createMemoryStore(): OtpStore {
       return { counted: true, failures, lockedUntil, accountFailures: [...accountFailures] };
     },
 
-    async takeSlot(request: SlotRequest): Promise<SlotOutcome> {
-      const { bucket, now, limit } = request;
-      const live = (slots.get(bucket) ?? []).filter((slot) => slot.expiresAt > now);
-      if (live.length >= limit.count) {
-        slots.set(bucket, live);
-        // Slots are appended in time order, so the oldest frees first.
-        return { granted: false, retryAt: (live[0] as Slot).expiresAt };
+    async takeSlots({ slotId, now, limits }: SlotsRequest): Promise<SlotsOutcome> {
+      const live = limits.map(({ bucket }) =>
+        (slots.get(bucket) ?? []).filter((slot) => slot.expiresAt > now),
+      );
+      for (const [i, { bucket }] of limits.entries()) {
+        slots.set(bucket, live[i] as Slot[]);
       }
-      live.push({ id: request.slotId, at: now, expiresAt: now + limit.windowMs });
-      slots.set(bucket, live);
-      return { granted: true, remaining: limit.count - live.length };
+      const refused = limits.findIndex(({ limit }, i) => (live[i] as Slot[]).length >= limit.count);
+      if (refused >= 0) {
+        // Slots are appended in time order, so the oldest frees first.
+        return {
+          granted: false,
+          refused,
+          retryAt: ((live[refused] as Slot[])[0] as Slot).expiresAt,
+        };
+      }
+      return {
+        granted: true,
+        remaining: limits.map(({ limit }, i) => {
+          const taken = live[i] as Slot[];
+          taken.push({ id: slotId, at: now, expiresAt: now + limit.windowMs });
+          return limit.count - taken.length;
+        }),
+      };
     },
 
-    async releaseSlot(bucket, slotId): Promise<void> {
-      const live = slots.get(bucket);
-      if (live === undefined) {
-        return;
-      }
-      const rest = live.filter((slot) => slot.id !== slotId);
-      if (rest.length === 0) {
-        slots.delete(bucket);
-      } else {
-        slots.set(bucket, rest);
+    async releaseSlots(buckets, slotId): Promise<void> {
+      for (const bucket of buckets) {
+        const rest = (slots.get(bucket) ?? []).filter((slot) => slot.id !== slotId);
+        if (rest.length === 0) {
+          slots.delete(bucket);
+        } else {
+          slots.set(bucket, rest);
+        }
       }
     },
 

@@ -71,7 +71,11 @@ describe("verification bound to its request (otp_id)", () => {
       service.verifyOtp({ email, otp: "999999", purpose: "", otpId: first.otpId });
     expect(await refusalOf(wrong())).toEqual({ kind: "mismatch", attemptsRemaining: 2 });
     expect(await refusalOf(wrong())).toEqual({ kind: "mismatch", attemptsRemaining: 1 });
-    expect(await refusalOf(wrong())).toEqual({ kind: "locked", retryAfterMs: 5 * MINUTE });
+    expect(await refusalOf(wrong())).toEqual({
+      kind: "locked",
+      retryAfterMs: 5 * MINUTE,
+      scope: "code",
+    });
     // The code is dead: even the right digits find nothing.
     expect(
       await refusalOf(service.verifyOtp({ email, otp: "111111", purpose: "", otpId: first.otpId })),
@@ -169,7 +173,7 @@ describe("the account's failure cap", () => {
           clientIp: attacker,
         }),
       ),
-    ).toEqual({ kind: "locked", retryAfterMs: capLifts - HOUR });
+    ).toEqual({ kind: "locked", retryAfterMs: capLifts - HOUR, scope: "account" });
     expect(
       await refusalOf(service.verifyOtp({ email, otp: "111111", purpose: "", clientIp: owner })),
     ).toMatchObject({ kind: "locked" });
@@ -214,9 +218,9 @@ describe("the account's failure cap", () => {
           failureWindowMs: 24 * HOUR,
         })
       ).failures.length;
-    expect(await guess()).toMatchObject({ kind: "locked" });
+    expect(await guess()).toMatchObject({ kind: "locked", scope: "account" });
     expect(await failures()).toBe(31);
-    expect(await guess()).toMatchObject({ kind: "locked" });
+    expect(await guess()).toMatchObject({ kind: "locked", scope: "account" });
     expect(await failures()).toBe(31);
   });
 });

@@ -196,7 +196,11 @@ describe("the rules, for an external-id account", () => {
     const wrong = () => service.verifyOtp({ externalId: ID, otp: "999999", purpose: "" });
     expect(await refusalOf(wrong())).toEqual({ kind: "mismatch", attemptsRemaining: 2 });
     expect(await refusalOf(wrong())).toEqual({ kind: "mismatch", attemptsRemaining: 1 });
-    expect(await refusalOf(wrong())).toEqual({ kind: "locked", retryAfterMs: 10 * MINUTE });
+    expect(await refusalOf(wrong())).toEqual({
+      kind: "locked",
+      retryAfterMs: 10 * MINUTE,
+      scope: "unbound",
+    });
     expect(
       await refusalOf(service.verifyOtp({ externalId: ID, otp: "111111", purpose: "" })),
     ).toMatchObject({ kind: "locked" });

@@ -237,6 +237,7 @@ describe("RequestOtp", () => {
     expect(await refusalOf(service.verifyOtp({ email, otp: "222222", purpose: "" }))).toEqual({
       kind: "locked",
       retryAfterMs: 6 * MINUTE,
+      scope: "unbound",
     });
     await service.verifyOtp({ email, otp: "222222", purpose: "", otpId: during.otpId });
   });

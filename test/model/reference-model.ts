@@ -57,7 +57,13 @@ export type Outcome =
     }
   | { readonly ok: "signed-out" }
   | { readonly refused: "invalid_argument"; readonly field: string }
-  | { readonly refused: "request_limit" | "ip_limit" | "locked"; readonly retryAfterMs: number }
+  | { readonly refused: "request_limit" | "ip_limit"; readonly retryAfterMs: number }
+  | {
+      readonly refused: "locked";
+      readonly retryAfterMs: number;
+      /** What the lock holds shut (SPEC "Abuse"): one code, the unbound lane, the account. */
+      readonly scope: "code" | "unbound" | "account";
+    }
   | { readonly refused: "mismatch"; readonly attemptsRemaining: number }
   | {
       readonly refused:
@@ -259,8 +265,11 @@ export class ReferenceModel {
         ok: "issued",
         expiresAt: this.now + P.codeTtlMs,
         ttlMs: P.codeTtlMs,
-        // The network's share: the mailbox cap may refuse first.
-        remainingRequests: P.requestLimit.count - emailLive.length - 1,
+        // The network's share, or the mailbox's if less.
+        remainingRequests: Math.min(
+          P.requestLimit.count - emailLive.length - 1,
+          P.mailboxLimit.count - mailboxLive.length - 1,
+        ),
         codeLength: P.codeLength,
       },
       issues: true,
@@ -339,10 +348,12 @@ export class ReferenceModel {
       (f) => f.at > this.now - P.failureWindowMs,
     );
     const capped = this.capped(failures, network, bound);
-    if (capped !== null) return { refused: "locked", retryAfterMs: capped - this.now };
+    if (capped !== null) {
+      return { refused: "locked", retryAfterMs: capped - this.now, scope: "account" };
+    }
     const pair = this.pair(email, purpose);
     if (!bound && pair.lockedUntil > this.now) {
-      return { refused: "locked", retryAfterMs: pair.lockedUntil - this.now };
+      return { refused: "locked", retryAfterMs: pair.lockedUntil - this.now, scope: "unbound" };
     }
     const code = bound ? (pair.codes.find((c) => c.otpId === otpId) ?? null) : pair.code;
     if (code === null || code.failures >= P.maxAttempts) return { refused: "not_found" };
@@ -371,10 +382,14 @@ export class ReferenceModel {
       failures.push({ at: this.now, network });
       this.accountFailures.set(email, failures);
       const cappedNow = this.capped(failures, network, bound);
-      if (cappedNow !== null) return { refused: "locked", retryAfterMs: cappedNow - this.now };
-      if (locked !== null) return { refused: "locked", retryAfterMs: locked - this.now };
+      if (cappedNow !== null) {
+        return { refused: "locked", retryAfterMs: cappedNow - this.now, scope: "account" };
+      }
+      if (locked !== null) {
+        return { refused: "locked", retryAfterMs: locked - this.now, scope: "unbound" };
+      }
       if (bound && count >= P.maxAttempts) {
-        return { refused: "locked", retryAfterMs: code.expiresAt - this.now };
+        return { refused: "locked", retryAfterMs: code.expiresAt - this.now, scope: "code" };
       }
       return {
         refused: "mismatch",

@@ -24,7 +24,7 @@ const SAME_EMAIL_ONLY = "user_id = IF(email = :email, user_id, NULL)";
 // The pair's latest code, as a derived table (materialised, so an UPDATE of otp_codes may join it).
 const LATEST = `(SELECT otp_id, unbound_burned FROM otp_codes
                   WHERE email = :email AND purpose = :purpose
-                  ORDER BY issued_at DESC, otp_id DESC LIMIT 1)`;
+                  ORDER BY seq DESC LIMIT 1)`;
 
 // The account's failures after :since as a JSON array of [epoch ms, network] (unordered: MySQL's
 // JSON_ARRAYAGG takes no ORDER BY), and whether its cap refuses this attempt (domain/failure-cap.ts).
@@ -67,7 +67,7 @@ export function createCodeSteps(query: Query): CodeSteps {
              LEFT JOIN (SELECT * FROM otp_codes
                          WHERE email = :email AND purpose = :purpose
                            AND (:otpId IS NULL OR otp_id = :otpId)
-                         ORDER BY issued_at DESC, otp_id DESC LIMIT 1) AS c ON 1`,
+                         ORDER BY seq DESC LIMIT 1) AS c ON 1`,
           { email, purpose, otpId, since: now - failureWindowMs },
         )
       ).rows<StateRow>();
@@ -172,22 +172,27 @@ export function createCodeSteps(query: Query): CodeSteps {
         : { kind: "refused" };
     },
 
-    // Under the account's lock: the cap decides (@otp_open); bound, a guarded UPDATE counts on
-    // the code; unbound, the attempts row (created if missing) counts unless locked, and the
-    // failure that locks burns the latest code for unbound verification. The UPDATE's
-    // assignments read only columns not yet assigned, so they mean the same whether the engine
-    // assigns left to right (MySQL) or all at once (MariaDB's SIMULTANEOUS_ASSIGNMENT).
+    // Under the account's lock: the cap, and whether the code compared is still live (unbound:
+    // still the latest, not burned), decide (@otp_open); bound, a guarded UPDATE counts on the
+    // code; unbound, the attempts row (created if missing) counts unless locked, and the failure
+    // that locks burns the code for unbound verification. The UPDATE's assignments read only
+    // columns not yet assigned, so they mean the same whether the engine assigns left to right
+    // (MySQL) or all at once (MariaDB's SIMULTANEOUS_ASSIGNMENT).
     async recordFailure(failure) {
       const { gate } = failure;
-      const bound = failure.otpId !== null;
       const rows = (
         await query(
           `START TRANSACTION;
            ${LOCK_ACCOUNT};
-           SET @otp_open = EXISTS (SELECT 1 FROM otp_users WHERE email = :email) AND NOT ${CAPPED};
+           SET @otp_open = NOT ${CAPPED}
+             AND EXISTS (SELECT 1 FROM otp_codes
+                          WHERE email = :email AND purpose = :purpose AND otp_id = :otpId
+                            AND used_at IS NULL AND expires_at > :now AND failures < :maxAttempts)
+             AND (:bound OR EXISTS (SELECT 1 FROM ${LATEST} AS l
+                                     WHERE l.otp_id = :otpId AND NOT l.unbound_burned));
            UPDATE otp_codes SET failures = failures + 1
             WHERE email = :email AND purpose = :purpose AND otp_id = :otpId AND :bound
-              AND used_at IS NULL AND expires_at > :now AND failures < :maxAttempts AND @otp_open;
+              AND @otp_open;
            SET @otp_bound_counted = ROW_COUNT();
            INSERT INTO otp_attempts (email, purpose, failures, locked_until, retain_until)
            SELECT :email, :purpose, 0, NULL, :now FROM DUAL WHERE @otp_open AND NOT :bound
@@ -200,9 +205,8 @@ export function createCodeSteps(query: Query): CodeSteps {
                   failures = IF(retain_until <= :now, 1, failures + 1),
                   retain_until = :lockUntil
             WHERE email = :email AND purpose = :purpose AND @otp_unbound_counted;
-           UPDATE otp_codes AS c JOIN ${LATEST} AS l ON c.otp_id = l.otp_id
-              SET c.unbound_burned = TRUE
-            WHERE c.email = :email AND c.purpose = :purpose AND @otp_unbound_counted
+           UPDATE otp_codes SET unbound_burned = TRUE
+            WHERE email = :email AND purpose = :purpose AND otp_id = :otpId AND @otp_unbound_counted
               AND EXISTS (SELECT 1 FROM otp_attempts
                            WHERE email = :email AND purpose = :purpose AND locked_until IS NOT NULL);
            SET @otp_counted = @otp_bound_counted = 1 OR @otp_unbound_counted;
@@ -223,7 +227,7 @@ export function createCodeSteps(query: Query): CodeSteps {
             email: failure.email,
             purpose: failure.purpose,
             otpId: failure.otpId,
-            bound,
+            bound: failure.bound,
             network: gate.network,
             cap: gate.maxFailures,
             since: failure.now - gate.windowMs,

@@ -132,11 +132,17 @@ export const migrations: readonly { readonly version: number; readonly statement
         columnCount("otp_codes", "unbound_burned"),
         "ALTER TABLE otp_codes ADD COLUMN unbound_burned BOOLEAN NOT NULL DEFAULT FALSE",
       ),
+      // The order codes were activated in: the pair's latest is its highest. Not issued_at,
+      // which two codes of one millisecond share.
+      ...unlessInSchema(
+        columnCount("otp_codes", "seq"),
+        "ALTER TABLE otp_codes ADD COLUMN seq BIGINT NOT NULL AUTO_INCREMENT UNIQUE",
+      ),
       ...unlessInSchema(
         `SELECT COUNT(*) FROM information_schema.statistics
           WHERE table_schema = DATABASE() AND table_name = 'otp_codes'
             AND index_name = 'otp_codes_latest'`,
-        "CREATE INDEX otp_codes_latest ON otp_codes (email, purpose, issued_at, otp_id)",
+        "CREATE INDEX otp_codes_latest ON otp_codes (email, purpose, seq)",
       ),
       // Each wrong code an account was sent, and the network it came from: the failure cap.
       `CREATE TABLE IF NOT EXISTS otp_failures (

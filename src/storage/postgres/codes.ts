@@ -40,7 +40,7 @@ export function createCodeSteps(query: Query): CodeSteps {
            LEFT JOIN LATERAL (
              SELECT * FROM otp_codes c
               WHERE c.email = $1 AND c.purpose = $2 AND ($3::text IS NULL OR c.otp_id = $3)
-              ORDER BY c.issued_at DESC, c.otp_id DESC LIMIT 1) c ON true`,
+              ORDER BY c.seq DESC LIMIT 1) c ON true`,
         [email, purpose, otpId, date(now - failureWindowMs)],
       );
       const row = rows[0];
@@ -133,11 +133,12 @@ export function createCodeSteps(query: Query): CodeSteps {
       }>(
         "otp_record_failure",
         `SELECT failures, locked_until, account_failures
-           FROM otp_record_failure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+           FROM otp_record_failure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           failure.email,
           failure.purpose,
           failure.otpId,
+          failure.bound,
           gate.network,
           date(failure.now),
           date(failure.now - gate.windowMs),

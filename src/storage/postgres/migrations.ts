@@ -112,7 +112,10 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       ALTER TABLE otp_codes ADD PRIMARY KEY (email, purpose, otp_id);
       ALTER TABLE otp_codes ADD COLUMN failures integer NOT NULL DEFAULT 0;
       ALTER TABLE otp_codes ADD COLUMN unbound_burned boolean NOT NULL DEFAULT false;
-      CREATE INDEX otp_codes_latest ON otp_codes (email, purpose, issued_at DESC, otp_id DESC);
+      -- The order codes were activated in: the pair's latest is its highest. Not issued_at, which
+      -- two codes of one millisecond share, and which instances' clocks may disagree on.
+      ALTER TABLE otp_codes ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+      CREATE INDEX otp_codes_latest ON otp_codes (email, purpose, seq DESC);
 
       -- Each wrong code an account was sent, and the network it came from: the failure cap.
       CREATE TABLE otp_failures (
@@ -147,11 +150,12 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       -- statement): the cap, a code's attempts and the unbound count are then exact under races,
       -- in one round trip.
 
-      -- Counts a wrong code (see the store port's recordFailure). No row when not counted.
+      -- Counts a wrong code compared with code p_otp_id (see the store port's recordFailure). No
+      -- row when not counted.
       CREATE FUNCTION otp_record_failure(
-        p_email text, p_purpose text, p_otp_id text, p_network text, p_now timestamptz,
-        p_since timestamptz, p_cap integer, p_max integer, p_lock_until timestamptz,
-        p_retain_until timestamptz)
+        p_email text, p_purpose text, p_otp_id text, p_bound boolean, p_network text,
+        p_now timestamptz, p_since timestamptz, p_cap integer, p_max integer,
+        p_lock_until timestamptz, p_retain_until timestamptz)
       RETURNS TABLE (failures integer, locked_until timestamptz, account_failures jsonb)
       LANGUAGE plpgsql VOLATILE AS $$
       #variable_conflict use_column
@@ -160,17 +164,24 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         v_locked timestamptz;
       BEGIN
         PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
-        IF NOT FOUND OR otp_capped(p_email, p_otp_id IS NOT NULL, p_network, p_since, p_cap) THEN
+        IF NOT FOUND OR otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
           RETURN;
         END IF;
-        IF p_otp_id IS NOT NULL THEN
+        -- The code compared must still be live; unbound, also still the latest and not burned.
+        IF NOT EXISTS (SELECT 1 FROM otp_codes c
+                        WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+                          AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max)
+           OR (NOT p_bound AND NOT EXISTS (
+                 SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
+                                 WHERE l.email = p_email AND l.purpose = p_purpose
+                                 ORDER BY l.seq DESC LIMIT 1) latest
+                  WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned)) THEN
+          RETURN;
+        END IF;
+        IF p_bound THEN
           UPDATE otp_codes c SET failures = c.failures + 1
            WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
-             AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max
           RETURNING c.failures INTO v_failures;
-          IF NOT FOUND THEN
-            RETURN;
-          END IF;
         ELSE
           -- A count whose last failure's lock_until passed starts again from one.
           INSERT INTO otp_attempts AS a (email, purpose, failures, locked_until, retain_until)
@@ -187,15 +198,54 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
           END IF;
           IF v_locked IS NOT NULL THEN
             UPDATE otp_codes c SET unbound_burned = true
-             WHERE (c.email, c.purpose, c.otp_id) =
-                   (SELECT l.email, l.purpose, l.otp_id FROM otp_codes l
-                     WHERE l.email = p_email AND l.purpose = p_purpose
-                     ORDER BY l.issued_at DESC, l.otp_id DESC LIMIT 1);
+             WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id;
           END IF;
         END IF;
         INSERT INTO otp_failures (email, at, network, retain_until)
         VALUES (p_email, p_now, p_network, p_retain_until);
         RETURN QUERY SELECT v_failures, v_locked, otp_failures_since(p_email, p_since);
+      END
+      $$;
+
+      -- Takes slot p_slot in every bucket, all or none (see the store port's takeSlots): the
+      -- buckets' rows are locked in one order (by name), so that concurrent takers of overlapping
+      -- buckets wait rather than deadlock, and pruned of dead slots; then either each is over its
+      -- count (refused: the first such bucket's 0-based index, and when its oldest slot frees) or
+      -- the slot is appended to all (what each has left).
+      CREATE FUNCTION otp_take_slots(p_buckets text[], p_counts integer[], p_windows bigint[],
+                                     p_slot text, p_now_ms bigint)
+      RETURNS TABLE (refused integer, retry_at bigint, remaining integer[])
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      DECLARE
+        v_live jsonb[] := '{}';
+        v_slots jsonb;
+        v_remaining integer[] := '{}';
+        i integer;
+      BEGIN
+        FOR i IN SELECT b.ord FROM unnest(p_buckets) WITH ORDINALITY AS b (name, ord) ORDER BY b.name
+        LOOP
+          INSERT INTO otp_slots AS s (bucket, slots, expires_at)
+          VALUES (p_buckets[i], '[]'::jsonb, to_timestamp((p_now_ms + p_windows[i]) / 1000.0))
+          ON CONFLICT (bucket) DO UPDATE SET slots = otp_live_slots(s.slots, p_now_ms)
+          RETURNING s.slots INTO v_slots;
+          v_live[i] := v_slots;
+        END LOOP;
+        FOR i IN 1 .. array_length(p_buckets, 1) LOOP
+          IF jsonb_array_length(v_live[i]) >= p_counts[i] THEN
+            RETURN QUERY SELECT i - 1, (v_live[i] -> 0 ->> 'exp')::bigint, NULL::integer[];
+            RETURN;
+          END IF;
+        END LOOP;
+        FOR i IN 1 .. array_length(p_buckets, 1) LOOP
+          UPDATE otp_slots s
+             SET slots = v_live[i] || jsonb_build_array(
+                   jsonb_build_object('id', p_slot, 'exp', p_now_ms + p_windows[i])),
+                 expires_at = GREATEST(s.expires_at, to_timestamp((p_now_ms + p_windows[i]) / 1000.0))
+           WHERE s.bucket = p_buckets[i];
+          v_remaining[i] := p_counts[i] - jsonb_array_length(v_live[i]) - 1;
+        END LOOP;
+        RETURN QUERY SELECT NULL::integer, NULL::bigint, v_remaining;
       END
       $$;
 
@@ -221,7 +271,7 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
           END IF;
           IF NOT EXISTS (SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
                                          WHERE l.email = p_email AND l.purpose = p_purpose
-                                         ORDER BY l.issued_at DESC, l.otp_id DESC LIMIT 1) latest
+                                         ORDER BY l.seq DESC LIMIT 1) latest
                           WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned) THEN
             RETURN NULL;
           END IF;

@@ -40,7 +40,7 @@ export function describeAccountContract(store: CurrentStore): void {
       ).toEqual({ kind: "refused" });
       await store().activateCode(newCode({ email: MAILBOX, userId: "user-mail", otpId: "otp-m" }));
       for (let i = 0; i < 3; i++) {
-        await store().recordFailure(failure(T0, { email: MAILBOX }));
+        await store().recordFailure(failure(T0, { email: MAILBOX, otpId: "otp-m" }));
       }
       expect((await store().readOtpState(lookup(MAILBOX, "login"))).lockedUntil).toBe(
         T0 + 10 * MINUTE,

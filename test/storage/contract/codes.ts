@@ -13,6 +13,10 @@ import {
 
 const ANN = "ann@example.com";
 
+/** Ann's login code `otpId`, issued at `at`: live for 5 minutes from then. */
+const later = (otpId: string, at: number) =>
+  newCode({ otpId, issuedAt: at, expiresAt: at + 5 * MINUTE, retainUntil: at + 10 * MINUTE });
+
 /**
  * Codes and failed attempts (activateCode, consumeCode, recordFailure, readOtpState): several
  * codes of a pair live at once, each verifiable by its otp_id and judged alone; unbound attempts
@@ -59,6 +63,13 @@ export function describeCodeContract(store: CurrentStore): void {
       ).toBeNull();
     });
 
+    it("takes the last activated code as the latest, even within one millisecond", async () => {
+      for (const otpId of ["otp-9", "otp-10", "otp-b", "otp-a"]) {
+        await store().activateCode(newCode({ otpId }));
+        expect((await store().readOtpState(lookup())).code?.otpId).toBe(otpId);
+      }
+    });
+
     it("consumes a code once, authenticating the user and clearing unbound failures", async () => {
       await store().activateCode(newCode());
       await store().recordFailure(failure(T0));
@@ -69,7 +80,9 @@ export function describeCodeContract(store: CurrentStore): void {
         kind: "refused",
       });
       await store().activateCode(newCode({ otpId: "otp-2", issuedAt: T0 + 2 * MINUTE }));
-      expect(countOf(await store().recordFailure(failure(T0 + 2 * MINUTE)))).toBe(1);
+      expect(
+        countOf(await store().recordFailure(failure(T0 + 2 * MINUTE, { otpId: "otp-2" }))),
+      ).toBe(1);
     });
 
     it("does not consume a missing, replaced (unbound), expired or unbound-locked code", async () => {
@@ -83,7 +96,7 @@ export function describeCodeContract(store: CurrentStore): void {
       // Unbound means the latest: the older code is replaced for it...
       expect(await store().consumeCode(use())).toEqual({ kind: "refused" });
       for (let i = 0; i < 3; i++) {
-        await store().recordFailure(failure(T0));
+        await store().recordFailure(failure(T0, { otpId: "otp-2" }));
       }
       // ...and the unbound lock refuses the latest too.
       expect(await store().consumeCode(use({ otpId: "otp-2" }))).toEqual({ kind: "refused" });
@@ -94,7 +107,7 @@ export function describeCodeContract(store: CurrentStore): void {
       await store().activateCode(newCode());
       await store().activateCode(newCode({ otpId: "otp-2", issuedAt: T0 + 1 }));
       for (let i = 0; i < 3; i++) {
-        await store().recordFailure(failure(T0 + 2));
+        await store().recordFailure(failure(T0 + 2, { otpId: "otp-2" }));
       }
       expect((await store().readOtpState(lookup())).lockedUntil).toBe(T0 + 2 + 10 * MINUTE);
       expect(await store().consumeCode(use({ bound: true }))).toEqual({
@@ -154,18 +167,37 @@ export function describeCodeContract(store: CurrentStore): void {
       for (let i = 0; i < 3; i++) {
         await store().recordFailure(failure(T0));
       }
-      expect(await store().recordFailure(failure(T0 + MINUTE))).toEqual({ counted: false });
-      expect(await store().recordFailure(failure(T0 + 10 * MINUTE))).toMatchObject({
-        failures: 1,
-        lockedUntil: null,
+      // The lock burned otp-1 for unbound attempts; a code asked for during the lock...
+      await store().activateCode(later("otp-2", T0 + 9 * MINUTE));
+      expect(await store().recordFailure(failure(T0 + 9 * MINUTE, { otpId: "otp-2" }))).toEqual({
+        counted: false,
       });
+      // ...takes unbound attempts once it ends, counted from zero; the burned one takes none.
+      expect(await store().recordFailure(failure(T0 + 10 * MINUTE))).toEqual({ counted: false });
+      expect(
+        await store().recordFailure(failure(T0 + 10 * MINUTE, { otpId: "otp-2" })),
+      ).toMatchObject({ failures: 1, lockedUntil: null });
+    });
+
+    it("are not counted once the code compared is no longer the latest, or no longer live", async () => {
+      await store().activateCode(newCode());
+      await store().activateCode(later("otp-2", T0 + 1));
+      expect(await store().recordFailure(failure(T0 + 2))).toEqual({ counted: false });
+      await store().consumeCode(use({ otpId: "otp-2" }));
+      expect(await store().recordFailure(failure(T0 + 2, { otpId: "otp-2" }))).toEqual({
+        counted: false,
+      });
+      expect((await store().readOtpState(lookup())).failures).toEqual([]);
     });
 
     it("are forgotten once the last failure's lockUntil has passed", async () => {
       await store().activateCode(newCode());
       await store().recordFailure(failure(T0));
       await store().recordFailure(failure(T0 + MINUTE));
-      expect(countOf(await store().recordFailure(failure(T0 + 11 * MINUTE)))).toBe(1);
+      await store().activateCode(later("otp-2", T0 + 10 * MINUTE));
+      expect(
+        countOf(await store().recordFailure(failure(T0 + 11 * MINUTE, { otpId: "otp-2" }))),
+      ).toBe(1);
     });
 
     it("keep pairs apart", async () => {
@@ -197,7 +229,7 @@ export function describeCodeContract(store: CurrentStore): void {
   });
 
   describe("bound failures", () => {
-    const bound = (now: number, otpId = "otp-1") => failure(now, { otpId });
+    const bound = (now: number, otpId = "otp-1") => failure(now, { otpId, bound: true });
 
     it("count against their code only, and the last one kills it", async () => {
       await store().activateCode(newCode());
@@ -215,7 +247,7 @@ export function describeCodeContract(store: CurrentStore): void {
       const unbound = await store().readOtpState(lookup());
       expect(unbound.code).toMatchObject({ otpId: "otp-2", failures: 0 });
       expect(unbound.lockedUntil).toBeNull();
-      expect(countOf(await store().recordFailure(failure(T0 + 4)))).toBe(1);
+      expect(countOf(await store().recordFailure(failure(T0 + 4, { otpId: "otp-2" })))).toBe(1);
     });
 
     it("are not counted against a used, expired or foreign code", async () => {
@@ -252,7 +284,7 @@ export function describeCodeContract(store: CurrentStore): void {
     const fail = async (n: number, network = here) => {
       for (let i = 0; i < n; i++) {
         await store().recordFailure(
-          failure(T0 + i, { otpId: `otp-${i % 5}`, gate: gate({ ...cap, network }) }),
+          failure(T0 + i, { otpId: `otp-${i % 5}`, bound: true, gate: gate({ ...cap, network }) }),
         );
       }
     };
@@ -266,8 +298,12 @@ export function describeCodeContract(store: CurrentStore): void {
       await codes();
       await store().activateCode(newCode({ purpose: "reset", otpId: "otp-r" }));
       await fail(2);
-      await store().recordFailure(failure(T0 + 10, { gate: gate({ ...cap, network: elsewhere }) }));
-      await store().recordFailure(failure(T0 + 11, { purpose: "reset", gate: cap }));
+      await store().recordFailure(
+        failure(T0 + 10, { otpId: "otp-4", gate: gate({ ...cap, network: elsewhere }) }),
+      );
+      await store().recordFailure(
+        failure(T0 + 11, { purpose: "reset", otpId: "otp-r", gate: cap }),
+      );
       expect((await store().readOtpState(lookup(ANN, "reset"))).failures).toEqual([
         { at: T0, network: here },
         { at: T0 + 1, network: here },
@@ -281,11 +317,13 @@ export function describeCodeContract(store: CurrentStore): void {
       await fail(5);
       const from = (network: string) => gate({ ...cap, network });
       expect(
-        await store().recordFailure(failure(T0 + 10, { otpId: "otp-4", gate: from(here) })),
+        await store().recordFailure(
+          failure(T0 + 10, { otpId: "otp-4", bound: true, gate: from(here) }),
+        ),
       ).toEqual({ counted: false });
-      expect(await store().recordFailure(failure(T0 + 10, { gate: from(elsewhere) }))).toEqual({
-        counted: false,
-      });
+      expect(
+        await store().recordFailure(failure(T0 + 10, { otpId: "otp-4", gate: from(elsewhere) })),
+      ).toEqual({ counted: false });
       expect(
         await store().consumeCode(use({ otpId: "otp-4", bound: true, gate: from(here) })),
       ).toEqual({ kind: "refused" });
@@ -296,10 +334,14 @@ export function describeCodeContract(store: CurrentStore): void {
       // (and makes that network one that failed), a right one is used.
       const third = "ip:192.0.2.1";
       expect(
-        await store().recordFailure(failure(T0 + 10, { otpId: "otp-3", gate: from(elsewhere) })),
+        await store().recordFailure(
+          failure(T0 + 10, { otpId: "otp-3", bound: true, gate: from(elsewhere) }),
+        ),
       ).toMatchObject({ counted: true });
       expect(
-        await store().recordFailure(failure(T0 + 11, { otpId: "otp-3", gate: from(elsewhere) })),
+        await store().recordFailure(
+          failure(T0 + 11, { otpId: "otp-3", bound: true, gate: from(elsewhere) }),
+        ),
       ).toEqual({ counted: false });
       expect(
         await store().consumeCode(use({ otpId: "otp-4", bound: true, gate: from(third) })),
@@ -315,7 +357,7 @@ export function describeCodeContract(store: CurrentStore): void {
       );
       // By then four of the five have left the window: the cap no longer refuses.
       expect(
-        await store().recordFailure(failure(later, { otpId: "otp-late", gate: cap })),
+        await store().recordFailure(failure(later, { otpId: "otp-late", bound: true, gate: cap })),
       ).toMatchObject({ counted: true, failures: 1 });
       expect((await store().readOtpState(lookup(ANN, "login", null, later))).failures).toEqual([
         { at: T0 + 4, network: here },
@@ -329,7 +371,7 @@ export function describeCodeContract(store: CurrentStore): void {
       }
       const outcomes = await Promise.all(
         Array.from({ length: 60 }, (_, i) =>
-          store().recordFailure(failure(T0, { otpId: `otp-${i % 20}`, gate: cap })),
+          store().recordFailure(failure(T0, { otpId: `otp-${i % 20}`, bound: true, gate: cap })),
         ),
       );
       expect(outcomes.filter((o) => o.counted)).toHaveLength(5);

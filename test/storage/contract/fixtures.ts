@@ -81,13 +81,14 @@ export const use = (overrides: Partial<CodeUse> = {}): CodeUse => {
 };
 
 /**
- * A wrong unbound code for ann's login at `now`: the third locks the pair for 10 minutes. Bound
- * with `{ otpId }`.
+ * A wrong code for ann's login at `now`, compared unbound with her code "otp-1" (which must be the
+ * pair's latest): the third locks the pair for 10 minutes. Bound with `{ bound: true }`.
  */
 export const failure = (now: number, overrides: Partial<Failure> = {}): Failure => ({
   email: "ann@example.com",
   purpose: "login",
-  otpId: null,
+  otpId: "otp-1",
+  bound: false,
   gate: gate(),
   now,
   lockUntil: now + 10 * MINUTE,
