@@ -538,8 +538,11 @@ export const AuthService: GenService<{
    *
    * New and known email addresses are answered alike.
    *
+   * Limits count per (account, requesting network), per mailbox and per client
+   * IP; a lock earned by wrong unbound codes does not refuse a request.
+   *
    * Errors (ErrorInfo.reason): INVALID_ARGUMENT, MESSAGE_TOO_LARGE,
-   * OTP_LOCKED, OTP_REQUEST_LIMIT, IP_REQUEST_LIMIT, IDEMPOTENCY_KEY_MISMATCH,
+   * OTP_REQUEST_LIMIT, IP_REQUEST_LIMIT, IDEMPOTENCY_KEY_MISMATCH,
    * DELIVERY_FAILED, STORAGE_UNAVAILABLE.
    *
    * @generated from rpc auth.v1.AuthService.RequestOtp
@@ -554,9 +557,13 @@ export const AuthService: GenService<{
    * answer carries its session token (keep it secret; it lives SESSION_TTL
    * unless signed out) and an access token for other services.
    *
+   * Send the otp_id RequestOtp answered: the code is then judged alone.
+   *
    * Errors (ErrorInfo.reason): INVALID_ARGUMENT, MESSAGE_TOO_LARGE,
-   * OTP_LOCKED (also for the wrong code that exhausts the attempts),
-   * OTP_NOT_FOUND (no code requested, or unknown email), OTP_EXPIRED,
+   * OTP_LOCKED (also for the wrong code that exhausts the attempts;
+   * ErrorInfo.metadata["lock_scope"] is code, unbound or account),
+   * OTP_NOT_FOUND (no code requested, unknown email, or an otp_id that is no
+   * live code of this account and purpose), OTP_EXPIRED,
    * OTP_ALREADY_USED, OTP_MISMATCH (ErrorInfo.metadata["attempts_remaining"]),
    * STORAGE_UNAVAILABLE.
    *

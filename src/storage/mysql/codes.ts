@@ -141,7 +141,8 @@ export function createCodeSteps(query: Query): CodeSteps {
             WHERE email = :email AND purpose = :purpose AND @otp_won = 1 AND NOT :bound;
            INSERT INTO otp_users (email, user_id, created_at, authenticated_at, retain_until)
            SELECT :email, :userId, :now, :now, :retainUntil FROM DUAL WHERE @otp_won = 1
-           ON DUPLICATE KEY UPDATE ${SAME_EMAIL_ONLY}, authenticated_at = :now,
+           ON DUPLICATE KEY UPDATE ${SAME_EMAIL_ONLY},
+             authenticated_at = GREATEST(COALESCE(authenticated_at, 0), :now),
              retain_until = GREATEST(retain_until, :retainUntil);
            INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at)
            SELECT :tokenHash, :sessionId, user_id, :email, :purpose, :now, :sessionExpiresAt

@@ -287,7 +287,9 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         END IF;
         INSERT INTO otp_users AS u (email, user_id, created_at, authenticated_at, retain_until)
         VALUES (p_email, p_user_id, p_now, p_now, p_retain_until)
-        ON CONFLICT (email) DO UPDATE SET authenticated_at = EXCLUDED.authenticated_at,
+        -- The latest verification wins, whichever commits last (GREATEST ignores a NULL).
+        ON CONFLICT (email) DO UPDATE SET
+          authenticated_at = GREATEST(u.authenticated_at, EXCLUDED.authenticated_at),
           retain_until = GREATEST(u.retain_until, EXCLUDED.retain_until)
         RETURNING u.user_id INTO v_user;
         RETURN v_user;
