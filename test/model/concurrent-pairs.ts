@@ -267,7 +267,10 @@ export async function checkRace(
       ({ model: m }) => m.pair(EMAIL, ReferenceModel.purpose(purpose) as string).code === null,
     );
     if (!locked) {
-      expect(allowed, `${race}; ${purpose} left ${JSON.stringify(left)}, allowed ${JSON.stringify(allowed)}`).toContainEqual(left);
+      expect(
+        allowed,
+        `${race}; ${purpose} left ${JSON.stringify(left)}, allowed ${JSON.stringify(allowed)}`,
+      ).toContainEqual(left);
     }
   }
   const status = await outcomeOf(
