@@ -1,5 +1,5 @@
 import type { SenderConfig } from "../delivery/create-sender.js";
-import { defaultPolicy, type Policy } from "../domain/policy.js";
+import { defaultPolicy, type Policy, type VerifyBinding } from "../domain/policy.js";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
 import { type AccessTokenConfig, loadAccessTokenConfig } from "./access-token-config.js";
 import { type Env, read } from "./env.js";
@@ -118,6 +118,18 @@ export function loadConfig(env: Env): Config {
       ),
       lockoutMs: optional("OTP_LOCKOUT", parseDuration, defaultPolicy.lockoutMs),
       requestLimit: optional("OTP_REQUEST_LIMIT", parseRateLimit, defaultPolicy.requestLimit),
+      mailboxLimit: optional("OTP_MAILBOX_LIMIT", parseRateLimit, defaultPolicy.mailboxLimit),
+      accountMaxFailures: optional(
+        "OTP_ACCOUNT_MAX_FAILURES",
+        (n, v) => parseInteger(n, v, 1, 100_000),
+        defaultPolicy.accountMaxFailures,
+      ),
+      failureWindowMs: optional("OTP_FAILURE_WINDOW", parseDuration, defaultPolicy.failureWindowMs),
+      verifyBinding: optional(
+        "OTP_VERIFY_BINDING",
+        parseVerifyBinding,
+        defaultPolicy.verifyBinding,
+      ),
       ipRequestLimit: optional(
         "OTP_IP_REQUEST_LIMIT",
         (name, value) =>
@@ -196,4 +208,12 @@ function parseDatabaseUrl(storage: "postgres" | "mysql", value: string | undefin
     throw new ConfigError("DATABASE_URL", value === undefined ? "" : "(hidden)", accepts);
   }
   return url.toString();
+}
+
+function parseVerifyBinding(name: string, value: string): VerifyBinding {
+  const binding = value.trim();
+  if (binding !== "optional" && binding !== "required") {
+    throw new ConfigError(name, value, "expected optional or required");
+  }
+  return binding;
 }

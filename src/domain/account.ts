@@ -56,8 +56,16 @@ export function accountOfKey(key: string): AccountName {
     : { email: key };
 }
 
-/** The bucket of the per-account request limit (across purposes). */
-export function requestLimitBucket(account: AccountName): string {
-  // `email:` as before, so that limit windows live at an upgrade carry on.
+/** The bucket of the mailbox limit: every code the account receives, across networks and purposes. */
+export function mailboxLimitBucket(account: AccountName): string {
+  // `email:` as the per-account limit's bucket was before, so windows live at an upgrade carry on.
   return account.externalId === undefined ? `email:${account.email}` : `ext:${account.externalId}`;
+}
+
+/**
+ * The bucket of the request limit of (account, requesting network), across purposes. Neither an
+ * email nor an external id holds a space, so this never equals another account's bucket.
+ */
+export function requestLimitBucket(account: AccountName, network: string): string {
+  return `${mailboxLimitBucket(account)} ${network}`;
 }

@@ -3,12 +3,21 @@ export type RequestField =
   | "email"
   | "external_id"
   | "otp"
+  | "otp_id"
   | "purpose"
   | "idempotency_key"
   | "session_token"
   | "session_id"
   | "token"
   | "body";
+
+/**
+ * What a lock holds shut: `code`, the one code a bound verification named (its attempts are
+ * spent: request a new one); `unbound`, unbound verification of (account, purpose), for
+ * `OTP_LOCKOUT`; `account`, the account's failure cap, for the caller's network or for unbound
+ * attempts.
+ */
+export type LockScope = "code" | "unbound" | "account";
 
 /** Why the domain refused a request. Transport-neutral: the RPC layer maps each kind to a status. */
 export type Refusal =
@@ -19,7 +28,7 @@ export type Refusal =
     }
   | { readonly kind: "request_limit"; readonly retryAfterMs: number }
   | { readonly kind: "ip_limit"; readonly retryAfterMs: number }
-  | { readonly kind: "locked"; readonly retryAfterMs: number }
+  | { readonly kind: "locked"; readonly retryAfterMs: number; readonly scope: LockScope }
   | { readonly kind: "not_found" }
   | { readonly kind: "expired" }
   | { readonly kind: "already_used" }
@@ -67,10 +76,12 @@ export function describeWait(ms: number): string {
   return `${Math.ceil(minutes / 60)} hours`;
 }
 
-/** The refusal for a locked (account, purpose). */
-export function lockedError(retryAfterMs: number): OtpError {
+/** The refusal for a lock of `scope`, which lifts in `retryAfterMs`. */
+export function lockedError(retryAfterMs: number, scope: LockScope): OtpError {
   return new OtpError(
-    { kind: "locked", retryAfterMs },
-    `too many wrong codes; try again in ${describeWait(retryAfterMs)}`,
+    { kind: "locked", retryAfterMs, scope },
+    scope === "code"
+      ? "too many wrong codes for this code; request a new one"
+      : `too many wrong codes; try again in ${describeWait(retryAfterMs)}`,
   );
 }

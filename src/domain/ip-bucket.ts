@@ -22,6 +22,14 @@ export function ipBucketOf(address: string): string {
     .join(":")}::/64`;
 }
 
+/**
+ * The network a request came from, as limits and the failure cap count it: `ipBucketOf` its
+ * address, or `unknown` when no transport said (in-process calls), which then is one network.
+ */
+export function networkOf(clientIp: string | undefined): string {
+  return clientIp === undefined ? "unknown" : ipBucketOf(clientIp);
+}
+
 /** A dotted-quad IPv4 address. */
 export const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const GROUP = /^[0-9a-f]{1,4}$/;

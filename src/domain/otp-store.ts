@@ -14,42 +14,53 @@ import type { RateLimit } from "./policy.js";
  * external id. A store treats it as an opaque, case-sensitive string and never parses it.
  */
 export interface OtpStore {
-  /** The active code of (email, purpose), if any, and its lock. */
-  readOtpState(email: string, purpose: string): Promise<OtpState>;
+  /**
+   * What verifying a code of (email, purpose) is judged on: with `otpId`, that code if it is one of
+   * the pair's; without, the pair's latest code unless unbound failures burned it. Also the pair's
+   * unbound lock and the account's failures within the window.
+   */
+  readOtpState(lookup: CodeLookup): Promise<OtpState>;
 
   /**
-   * Makes `code` the active code of (email, purpose), replacing the previous one, and creates the
-   * user record (with id `code.userId`) if there is none.
+   * Adds `code` to the live codes of (email, purpose): it becomes the latest, the ones before it
+   * stay verifiable by their otp_id. Creates the user record (with id `code.userId`) if there is
+   * none.
    */
   activateCode(code: NewCode): Promise<void>;
 
   /**
-   * Marks the code `otpId` used, clears the failure count and creates `use.session` for the
-   * email's user, all in one step, but only while that code is still active, unused and unexpired
-   * and (email, purpose) is not locked. Of concurrent calls for one code, at most one is
+   * Marks the code `otpId` used and creates `use.session` for the email's user, in one step, but
+   * only while the account's failure cap (`use.gate`) does not refuse this attempt and the code is
+   * unused, unexpired and not dead (fewer than `gate.maxAttempts` failures); unbound, also only
+   * while the code is still the pair's latest, not burned, and the pair not locked, and then the
+   * pair's unbound failures are cleared. Of concurrent calls for one code, at most one is
    * `consumed`; no session exists without its consumed code, and no consumed code without its
-   * session.
+   * session. `refused` says nothing about why: the caller reads the state again.
    */
   consumeCode(use: CodeUse): Promise<ConsumeOutcome>;
 
   /**
-   * Counts one wrong code for (email, purpose); not counted while locked. The failure that reaches
-   * `lockAt` locks until `lockUntil`, burns the active code and resets the count. A count whose
-   * last failure's `lockUntil` has passed (the lock ended, or no further failure came within a
-   * lockout) starts again from zero.
+   * Counts one wrong code, in one step, only while the code `otpId` it was compared with is still
+   * unused, unexpired and not dead, and the account's failure cap does not refuse this attempt:
+   * bound, against that code; unbound, also only while that code is still the pair's latest, not
+   * burned, and the pair not locked, against the pair's unbound count (the failure that reaches
+   * `gate.maxAttempts` locks until `lockUntil`, burns the code for unbound verification and resets
+   * the count; a count whose last failure's `lockUntil` has passed starts again from zero). A
+   * counted failure is also added to the account's failures with its network. So a failure is
+   * counted exactly when some order of the racing steps would have judged it wrong.
    */
   recordFailure(failure: Failure): Promise<FailureOutcome>;
 
   /**
-   * Takes one slot of a rolling-window limit for `bucket` if fewer than `limit.count` slots were
-   * taken in the last `limit.windowMs`. Concurrent calls never grant more than the limit. With
-   * `unlessLocked`, takes none while that pair is locked at `now`, and says until when (checked
-   * first, in the same step, so a refusal for the lock uses no quota).
+   * Takes the slot `slotId` in every bucket of `request.limits`, all or none, in one step: only if
+   * each bucket has fewer than its limit's count of slots taken within its window. Concurrent
+   * calls never grant more than any limit. Refused, says which limit refused first (in the order
+   * given) and when its oldest slot frees.
    */
-  takeSlot(slot: SlotRequest): Promise<SlotOutcome>;
+  takeSlots(request: SlotsRequest): Promise<SlotsOutcome>;
 
-  /** Gives back a slot taken by `takeSlot`, as if it had never been taken. */
-  releaseSlot(bucket: string, slotId: string): Promise<void>;
+  /** Gives back the slot `slotId` of each of `buckets`, as if it had never been taken. */
+  releaseSlots(buckets: readonly string[], slotId: string): Promise<void>;
 
   /**
    * Claims an idempotency key for a request. Resolves `claimed` with a holder id if the key is free
@@ -130,11 +141,45 @@ export interface StoredCode {
   readonly issuedAt: number;
   readonly expiresAt: number;
   readonly usedAt: number | null;
+  /** Wrong codes sent with this code's otp_id. */
+  readonly failures: number;
+}
+
+export interface CodeLookup {
+  readonly email: string;
+  readonly purpose: string;
+  /** The code a bound verification names; null for unbound verification (the latest code). */
+  readonly otpId: string | null;
+  readonly now: number;
+  /** The account's failures after `now - failureWindowMs` are read. */
+  readonly failureWindowMs: number;
+}
+
+/** A wrong code counted against an account: when, and from which network (ip-bucket.ts). */
+export interface AccountFailure {
+  readonly at: number;
+  readonly network: string;
 }
 
 export interface OtpState {
   readonly code: StoredCode | null;
+  /** Until when unbound verification of the pair is locked, if it was. */
   readonly lockedUntil: number | null;
+  /** The account's failures within the window, oldest first. */
+  readonly failures: readonly AccountFailure[];
+}
+
+/**
+ * The account's failure cap, as a step that judges an attempt applies it: refused while the
+ * account has `maxFailures` or more failures after `now - windowMs` and the attempt is unbound or
+ * comes from a `network` among theirs. `maxAttempts` is also the failures a code takes before it
+ * is dead.
+ */
+export interface AccountGate {
+  readonly network: string;
+  readonly maxFailures: number;
+  readonly windowMs: number;
+  readonly maxAttempts: number;
 }
 
 export interface NewCode {
@@ -154,6 +199,9 @@ export interface CodeUse {
   readonly email: string;
   readonly purpose: string;
   readonly otpId: string;
+  /** Whether the verification named the otp_id (else it was judged as the latest code). */
+  readonly bound: boolean;
+  readonly gate: AccountGate;
   readonly now: number;
   /** Until when the authentication is kept (it means nothing afterwards). */
   readonly retainUntil: number;
@@ -227,40 +275,49 @@ export interface SessionRevocation {
 export type ConsumeOutcome =
   /** The code is used and the session created, for the user `userId`. */
   | { readonly kind: "consumed"; readonly userId: string }
-  | { readonly kind: "used" }
-  | { readonly kind: "expired" }
-  | { readonly kind: "replaced" }
-  | { readonly kind: "locked"; readonly lockedUntil: number };
+  /** Nothing changed: the state moved since it was read (read it again to say why). */
+  | { readonly kind: "refused" };
 
 export interface Failure {
   readonly email: string;
   readonly purpose: string;
+  /** The code the wrong code was compared with. */
+  readonly otpId: string;
+  /** Whether the verification named it (else it was judged as the pair's latest code). */
+  readonly bound: boolean;
+  readonly gate: AccountGate;
   readonly now: number;
-  readonly lockAt: number;
+  /** Unbound: until when the failure that reaches `gate.maxAttempts` locks the pair. */
   readonly lockUntil: number;
 }
 
-/** `failures` is the count this failure reached (0 when it was not counted because locked). */
-export interface FailureOutcome {
-  readonly failures: number;
-  readonly lockedUntil: number | null;
-}
+export type FailureOutcome =
+  /**
+   * Counted: `failures` is the count it reached (the code's when bound, the pair's unbound count
+   * otherwise; the failure that locks the pair reports `lockedUntil`), and
+   * `accountFailures` the account's failures within the window, this one included.
+   */
+  | {
+      readonly counted: true;
+      readonly failures: number;
+      readonly lockedUntil: number | null;
+      readonly accountFailures: readonly AccountFailure[];
+    }
+  /** Not counted: the state moved since it was read (read it again to say why). */
+  | { readonly counted: false };
 
-export interface SlotRequest {
-  readonly bucket: string;
+export interface SlotsRequest {
   readonly slotId: string;
   readonly now: number;
-  readonly limit: RateLimit;
-  /** A pair whose lock refuses the slot. */
-  readonly unlessLocked?: { readonly email: string; readonly purpose: string };
+  /** Each bucket with the rolling-window limit it is held to; no bucket twice. */
+  readonly limits: readonly { readonly bucket: string; readonly limit: RateLimit }[];
 }
 
-export type SlotOutcome =
-  | { readonly granted: true; readonly remaining: number }
-  /** The limit is reached; its oldest slot frees at `retryAt`. */
-  | { readonly granted: false; readonly retryAt: number }
-  /** The `unlessLocked` pair is locked until `lockedUntil`; no slot was taken. */
-  | { readonly granted: false; readonly lockedUntil: number };
+export type SlotsOutcome =
+  /** Taken in every bucket; `remaining[i]` is what `limits[i]` has left after it. */
+  | { readonly granted: true; readonly remaining: readonly number[] }
+  /** None taken: `limits[refused]` is reached, and its oldest slot frees at `retryAt`. */
+  | { readonly granted: false; readonly refused: number; readonly retryAt: number };
 
 export interface IdempotencyClaim {
   readonly email: string;

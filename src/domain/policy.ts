@@ -11,18 +11,36 @@ export interface RateLimit {
  */
 export type StatusByEmail = "closed" | "open";
 
+/**
+ * Whether VerifyOtp must name the otp_id of the code (OTP_VERIFY_BINDING): `optional` (the
+ * default) also judges unbound attempts against the latest code, as seed A does; `required`
+ * refuses them, which also closes the used/expired/not-found oracle of the unbound lane.
+ */
+export type VerifyBinding = "optional" | "required";
+
 /** Every number and switch the rules depend on; see SPEC.md "Rules" for what each means. */
 export interface Policy {
   /** Decimal digits in a code, 4 to 10. */
   readonly codeLength: number;
   /** How long a code verifies after issue. */
   readonly codeTtlMs: number;
-  /** Wrong codes per (email, purpose) before it is locked. */
+  /**
+   * Wrong codes a code takes when verified by its otp_id before it is dead; wrong unbound codes
+   * per (account, purpose) before unbound verification of it is locked.
+   */
   readonly maxAttempts: number;
-  /** How long a lock lasts; also how long a failure is remembered without a lock. */
+  /** How long an unbound lock lasts; also how long an unbound failure is remembered without one. */
   readonly lockoutMs: number;
-  /** Issued codes per email, across purposes. */
+  /** Issued codes per (account, requesting network), across purposes. */
   readonly requestLimit: RateLimit;
+  /** Issued codes per account across all networks: how many codes one mailbox receives. */
+  readonly mailboxLimit: RateLimit;
+  /** Wrong codes per account, bound and unbound, within `failureWindowMs` before it is capped. */
+  readonly accountMaxFailures: number;
+  /** The rolling window the account's failures are counted in (a new code resets nothing). */
+  readonly failureWindowMs: number;
+  /** Whether VerifyOtp must name its otp_id. */
+  readonly verifyBinding: VerifyBinding;
   /** RequestOtp calls per client IP; null disables the limit. */
   readonly ipRequestLimit: RateLimit | null;
   /** How long the session that a successful verification starts lasts, unless signed out. */
@@ -47,6 +65,10 @@ export const defaultPolicy: Policy = {
   maxAttempts: 3,
   lockoutMs: 10 * MINUTE,
   requestLimit: { count: 3, windowMs: HOUR },
+  mailboxLimit: { count: 10, windowMs: HOUR },
+  accountMaxFailures: 30,
+  failureWindowMs: 24 * HOUR,
+  verifyBinding: "optional",
   ipRequestLimit: { count: 8, windowMs: 15 * MINUTE },
   sessionTtlMs: 24 * HOUR,
   sessionIdleTtlMs: null,

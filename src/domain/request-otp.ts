@@ -1,9 +1,15 @@
-import { type AccountName, accountKey, readAccount, requestLimitBucket } from "./account.js";
-import { describeWait, lockedError, OtpError } from "./errors.js";
-import { ipBucketOf } from "./ip-bucket.js";
+import {
+  type AccountName,
+  accountKey,
+  mailboxLimitBucket,
+  readAccount,
+  requestLimitBucket,
+} from "./account.js";
+import { describeWait, OtpError } from "./errors.js";
+import { networkOf } from "./ip-bucket.js";
 import { hashCode } from "./otp-code.js";
-import type { IssuedOtp, OtpStore, SlotOutcome } from "./otp-store.js";
-import type { Policy } from "./policy.js";
+import type { IssuedOtp, OtpStore } from "./otp-store.js";
+import type { Policy, RateLimit } from "./policy.js";
 import type { Clock, OtpEvents, OtpSender, RandomSource } from "./ports.js";
 import { checkIdempotencyKey, normalizePurpose } from "./validate.js";
 
@@ -37,9 +43,11 @@ export interface RequestOtpInput {
 }
 
 /**
- * Issues and delivers a new code for (account, purpose). Checks, in order: input (and that the
- * sender can reach an account named by external id), idempotency replay, lock, per-account limit,
- * per-IP limit. Refused and undelivered requests use no quota.
+ * Issues and delivers a new code for (account, purpose); the codes issued before it stay
+ * verifiable by their otp_id. Checks, in order: input (and that the sender can reach an account
+ * named by external id), idempotency replay, the (account, network) limit, the mailbox limit, the
+ * per-IP limit. An unbound lock does not refuse it (a code asked for during one verifies with its
+ * otp_id). Refused and undelivered requests use no quota.
  */
 export async function requestOtp(deps: RequestOtpDeps, input: RequestOtpInput): Promise<IssuedOtp> {
   const account = readAccount(input);
@@ -96,33 +104,29 @@ async function issue(
   const now = clock.now();
   const otpId = random.id();
   const owner = accountKey(account);
-  const accountBucket = requestLimitBucket(account);
-  // The lock is checked in the same step as the account's limit, before it: one round trip fewer.
-  const accountSlot = await store.takeSlot({
-    bucket: accountBucket,
-    slotId: otpId,
-    now,
-    limit: policy.requestLimit,
-    unlessLocked: { email: owner, purpose },
-  });
-  if (!accountSlot.granted) {
-    throw slotRefusal(accountSlot, now, "request_limit");
-  }
-  const taken = [accountBucket];
+  // Three limits, each its own rolling window, taken together or not at all: the account's codes
+  // asked for from this network (so no network uses up another's), every code the mailbox
+  // receives, and everything asked for from this network.
+  const network = networkOf(clientIp);
+  const limits: { bucket: string; limit: RateLimit; refusal: keyof typeof LIMIT_MESSAGES }[] = [
+    {
+      bucket: requestLimitBucket(account, network),
+      limit: policy.requestLimit,
+      refusal: "request_limit",
+    },
+    { bucket: mailboxLimitBucket(account), limit: policy.mailboxLimit, refusal: "mailbox_limit" },
+  ];
   if (clientIp !== undefined && policy.ipRequestLimit !== null) {
-    const ipBucket = ipBucketOf(clientIp);
-    const ipSlot = await store.takeSlot({
-      bucket: ipBucket,
-      slotId: otpId,
-      now,
-      limit: policy.ipRequestLimit,
-    });
-    if (!ipSlot.granted) {
-      await releaseSlots(store, taken, otpId);
-      throw slotRefusal(ipSlot, now, "ip_limit");
-    }
-    taken.push(ipBucket);
+    limits.push({ bucket: network, limit: policy.ipRequestLimit, refusal: "ip_limit" });
   }
+  const slots = await store.takeSlots({ slotId: otpId, now, limits });
+  if (!slots.granted) {
+    const refused = limits[slots.refused] as (typeof limits)[number];
+    throw slotRefusal(slots.retryAt - now, refused.refusal);
+  }
+  const taken = limits.map(({ bucket }) => bucket);
+  // What this account may still ask for: its network's share, or the mailbox's if less.
+  const remainingRequests = Math.min(slots.remaining[0] ?? 0, slots.remaining[1] ?? 0);
 
   const code = random.digits(policy.codeLength);
   const expiresAt = now + policy.codeTtlMs;
@@ -157,7 +161,7 @@ async function issue(
     otpId,
     expiresAt,
     ttlMs: policy.codeTtlMs,
-    remainingRequests: accountSlot.remaining,
+    remainingRequests,
     codeLength: policy.codeLength,
   };
 }
@@ -188,28 +192,21 @@ function externalIdUndeliverable(): OtpError {
 }
 
 const LIMIT_MESSAGES = {
-  request_limit: "too many codes requested for this account",
+  request_limit: "too many codes requested for this account from this network",
+  mailbox_limit: "too many codes requested for this account",
   ip_limit: "too many codes requested from this address",
 } as const;
 
-/** What a refused slot means to the caller: the pair's lock, or the limit that is reached. */
-function slotRefusal(
-  slot: Extract<SlotOutcome, { granted: false }>,
-  now: number,
-  limit: keyof typeof LIMIT_MESSAGES,
-): OtpError {
-  if ("lockedUntil" in slot) {
-    return lockedError(slot.lockedUntil - now);
-  }
-  const wait = slot.retryAt - now;
+/** The refusal of a limit whose oldest slot frees in `wait` ms. */
+function slotRefusal(wait: number, limit: keyof typeof LIMIT_MESSAGES): OtpError {
   return new OtpError(
-    { kind: limit, retryAfterMs: wait },
+    { kind: limit === "ip_limit" ? "ip_limit" : "request_limit", retryAfterMs: wait },
     `${LIMIT_MESSAGES[limit]}; try again in ${describeWait(wait)}`,
   );
 }
 
 async function releaseSlots(store: OtpStore, buckets: string[], slotId: string): Promise<void> {
-  await Promise.all(buckets.map((bucket) => bestEffort(store.releaseSlot(bucket, slotId))));
+  await bestEffort(store.releaseSlots(buckets, slotId));
 }
 
 /** Undo steps after a failure must not hide the failure itself. */

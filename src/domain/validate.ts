@@ -90,3 +90,24 @@ export function checkExternalId(externalId: string): string {
   }
   return externalId;
 }
+
+// RequestOtp's ids are 22 base64url characters; any id of this shape is looked up (and, if it is
+// not a code of the account, answered as not found), anything else is a malformed request.
+const OTP_ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The otp_id a verification is bound to, or null when absent (empty). Throws naming `otp_id`
+ * unless it is 1 to 64 URL-safe base64 characters, the shape RequestOtp hands out.
+ */
+export function normalizeOtpId(otpId: string | undefined): string | null {
+  if (otpId === undefined || otpId === "") {
+    return null;
+  }
+  if (!OTP_ID_SHAPE.test(otpId)) {
+    throw invalidArgument(
+      "otp_id",
+      "otp_id must be the otp_id RequestOtp answered (1 to 64 URL-safe characters)",
+    );
+  }
+  return otpId;
+}

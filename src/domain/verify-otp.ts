@@ -1,7 +1,9 @@
 import { accountKey, readAccount } from "./account.js";
-import { lockedError, OtpError } from "./errors.js";
+import { invalidArgument, lockedError, OtpError } from "./errors.js";
+import { capRefusal } from "./failure-cap.js";
+import { networkOf } from "./ip-bucket.js";
 import { hashCode, hashesEqual } from "./otp-code.js";
-import type { OtpStore } from "./otp-store.js";
+import type { AccountGate, OtpStore } from "./otp-store.js";
 import type { Clock, OtpEvents } from "./ports.js";
 import {
   type AccessToken,
@@ -10,7 +12,7 @@ import {
   issueAccessToken,
 } from "./session.js";
 import { clientNetworkOf, userAgentOf } from "./session-device.js";
-import { normalizeOtp, normalizePurpose } from "./validate.js";
+import { normalizeOtp, normalizeOtpId, normalizePurpose } from "./validate.js";
 
 /** What checking a code needs, besides signing the access token of the session it starts. */
 export interface VerifyOtpDeps extends AccessTokenDeps {
@@ -28,11 +30,17 @@ export interface VerifyOtpInput {
   readonly externalId?: string | undefined;
   readonly otp: string;
   readonly purpose: string;
+  /** The otp_id of the code (bound verification); empty or absent for the latest code. */
+  readonly otpId?: string | undefined;
+  /**
+   * The client's address as the transport determined it: its network is what the failure cap
+   * sees, and the new session keeps it masked.
+   */
+  readonly clientIp?: string | undefined;
+  /** The client's User-Agent: the new session keeps it, cut to 256 code points. */
+  readonly userAgent?: string | undefined;
   /** Aborts when the caller gives up (deadline, disconnect): the check stops before its next step. */
   readonly signal?: AbortSignal | undefined;
-  /** The client's IP (as the limits see it) and User-Agent: the new session keeps them, masked. */
-  readonly clientAddress?: string | undefined;
-  readonly userAgent?: string | undefined;
 }
 
 export interface Verified {
@@ -52,15 +60,32 @@ export interface NewSessionFacts {
 
 const notFound = () =>
   new OtpError({ kind: "not_found" }, "no code was requested for this account; request one first");
+const boundNotFound = () =>
+  new OtpError(
+    { kind: "not_found" },
+    "no live code has this otp_id for this account; request a new code",
+  );
 const alreadyUsed = () =>
   new OtpError({ kind: "already_used" }, "this code was already used; request a new one");
 const expired = () => new OtpError({ kind: "expired" }, "this code has expired; request a new one");
+const mismatch = (attemptsRemaining: number) =>
+  new OtpError(
+    { kind: "mismatch", attemptsRemaining },
+    `wrong code; ${attemptsRemaining} attempt${attemptsRemaining === 1 ? "" : "s"} left`,
+  );
+
+// A step refused because the state moved since it was read is judged again on a fresh read; the
+// state can move only so often (a code is used, dies or is replaced once), so a few rounds end it.
+const MAX_ROUNDS = 4;
 
 /**
- * Checks a code. Order: input, lock, no code, used, expired, compare. A wrong code counts a failure;
- * the failure that reaches the attempt limit locks and is answered as locked. A right code is used
- * up, clears the failures and starts a session (in the same store step), answered with its token
- * and an access token.
+ * Checks a code. Order: input, the account's failure cap, the unbound lock (unbound only), no
+ * code, used, expired, compare. With `otpId` (bound) the code of that request is judged alone: its
+ * own attempts, no unbound lock, not replaced by later codes. Without (unbound), the latest code of
+ * (account, purpose) under seed A's rules. A wrong code counts a failure against the code (bound)
+ * or the pair (unbound), and against the account; the failure that exhausts either answers
+ * locked. A right code is used up and starts a session (in the same store step), answered with
+ * its token and an access token.
  */
 export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Promise<Verified> {
   const { store, clock, policy } = deps;
@@ -69,18 +94,39 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
   const email = accountKey(account);
   const purpose = normalizePurpose(input.purpose);
   const otp = normalizeOtp(input.otp, policy.codeLength);
+  const otpId = normalizeOtpId(input.otpId);
+  if (otpId === null && policy.verifyBinding === "required") {
+    throw invalidArgument("otp_id", "otp_id is required: send the otp_id RequestOtp answered");
+  }
+  const bound = otpId !== null;
+  const gate: AccountGate = {
+    network: networkOf(input.clientIp),
+    maxFailures: policy.accountMaxFailures,
+    windowMs: policy.failureWindowMs,
+    maxAttempts: policy.maxAttempts,
+  };
 
-  // A second round only when a newer code replaced the one compared against in the meantime:
-  // the attempt is then judged against the newer code.
   for (let round = 1; ; round++) {
     input.signal?.throwIfAborted();
     const now = clock.now();
-    const { code, lockedUntil } = await store.readOtpState(email, purpose);
-    if (lockedUntil !== null && lockedUntil > now) {
-      throw lockedError(lockedUntil - now);
+    const state = await store.readOtpState({
+      email,
+      purpose,
+      otpId,
+      now,
+      failureWindowMs: policy.failureWindowMs,
+    });
+    const capped = capRefusal(state.failures, gate, bound, now);
+    if (capped !== null) {
+      throw lockedError(capped - now, "account");
     }
-    if (code === null) {
-      throw notFound();
+    if (!bound && state.lockedUntil !== null && state.lockedUntil > now) {
+      throw lockedError(state.lockedUntil - now, "unbound");
+    }
+    const { code } = state;
+    // A code dead from wrong bound attempts is gone for both lanes, as a burned code is.
+    if (code === null || code.failures >= policy.maxAttempts) {
+      throw bound ? boundNotFound() : notFound();
     }
     if (code.usedAt !== null) {
       throw alreadyUsed();
@@ -88,29 +134,46 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
     if (code.expiresAt <= now) {
       throw expired();
     }
+    if (round > MAX_ROUNDS) {
+      // Only a state that keeps moving under this attempt gets here; it had its chances.
+      throw bound ? boundNotFound() : notFound();
+    }
     const candidate = hashCode(deps.hmacKey, { otpId: code.otpId, email, purpose, code: otp });
     if (!hashesEqual(candidate, code.codeHash)) {
       const failure = await store.recordFailure({
         email,
         purpose,
+        otpId: code.otpId,
+        bound,
+        gate,
         now,
-        lockAt: policy.maxAttempts,
         lockUntil: now + policy.lockoutMs,
       });
-      // Not counted (failures 0) when a concurrent failure locked the pair first.
-      if (failure.failures > 0) {
-        deps.events?.codeFailed();
+      if (!failure.counted) {
+        // A concurrent attempt moved the state first (used or killed the code, locked the pair,
+        // reached the cap): judge again on what it left.
+        continue;
       }
-      if (failure.lockedUntil !== null && failure.lockedUntil > now) {
-        if (failure.failures > 0) {
-          deps.events?.codeLocked();
-        }
-        throw lockedError(failure.lockedUntil - now);
+      deps.events?.codeFailed();
+      const cappedNow = capRefusal(failure.accountFailures, gate, bound, now);
+      if (cappedNow !== null) {
+        // This failure reached the account's cap.
+        deps.events?.codeLocked();
+        throw lockedError(cappedNow - now, "account");
       }
-      const attemptsRemaining = policy.maxAttempts - failure.failures;
-      throw new OtpError(
-        { kind: "mismatch", attemptsRemaining },
-        `wrong code; ${attemptsRemaining} attempt${attemptsRemaining === 1 ? "" : "s"} left`,
+      if (failure.lockedUntil !== null) {
+        deps.events?.codeLocked();
+        throw lockedError(failure.lockedUntil - now, "unbound");
+      }
+      if (bound && failure.failures >= policy.maxAttempts) {
+        // The code is dead: the wait is the rest of its life, after which it would have expired
+        // anyway; a new code can be requested at once.
+        deps.events?.codeLocked();
+        throw lockedError(code.expiresAt - now, "code");
+      }
+      const live = failure.accountFailures.filter((f) => f.at > now - policy.failureWindowMs);
+      throw mismatch(
+        Math.min(policy.maxAttempts - failure.failures, policy.accountMaxFailures - live.length),
       );
     }
     const token = deps.random.token();
@@ -118,43 +181,35 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
       sessionId: deps.random.id(),
       tokenHash: hashSessionToken(token),
       expiresAt: now + policy.sessionTtlMs,
-      clientAddress: clientNetworkOf(input.clientAddress),
+      clientAddress: clientNetworkOf(input.clientIp),
       userAgent: userAgentOf(input.userAgent),
     };
     const outcome = await store.consumeCode({
       email,
       purpose,
       otpId: code.otpId,
+      bound,
+      gate,
       now,
       retainUntil: session.expiresAt,
       session,
       userId: deps.random.id(),
     });
-    switch (outcome.kind) {
-      case "consumed": {
-        deps.events?.codeVerified();
-        const { sessionId, expiresAt } = session;
-        const { userId } = outcome;
-        return {
-          authenticatedAt: now,
-          session: { token, sessionId, userId, expiresAt },
-          accessToken: await issueAccessToken(
-            deps,
-            { sessionId, userId, account, purpose, expiresAt },
-            now,
-          ),
-        };
-      }
-      case "used":
-        throw alreadyUsed();
-      case "expired":
-        throw expired();
-      case "locked":
-        throw lockedError(outcome.lockedUntil - now);
-      case "replaced":
-        if (round >= 2) {
-          throw notFound();
-        }
+    if (outcome.kind === "consumed") {
+      deps.events?.codeVerified();
+      const { sessionId, expiresAt } = session;
+      const { userId } = outcome;
+      return {
+        authenticatedAt: now,
+        session: { token, sessionId, userId, expiresAt },
+        accessToken: await issueAccessToken(
+          deps,
+          { sessionId, userId, account, purpose, expiresAt },
+          now,
+        ),
+      };
     }
+    // Refused: used, expired, replaced, locked or capped since the read. Unbound, a newer code is
+    // then judged in the next round, as the latest code is what an unbound attempt means.
   }
 }

@@ -37,10 +37,12 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         externalId: req.externalId,
         otp: req.otp,
         purpose: req.purpose,
-        signal: ctx.signal,
-        // The session remembers where it began (masked) and on what, for ListSessions.
-        clientAddress: callOf(ctx.values)?.clientAddress,
+        otpId: req.otpId,
+        // The failure cap counts by network; the session remembers where it began (masked) and
+        // on what, for ListSessions.
+        clientIp: callOf(ctx.values)?.clientAddress,
         userAgent: ctx.requestHeader.get("user-agent") ?? undefined,
+        signal: ctx.signal,
       });
       return {
         authenticated: true,

@@ -160,7 +160,11 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
         details: [quotaFailure("client_ip", "codes requested from this client address")],
       };
     case "locked":
-      return { code: Code.ResourceExhausted, reason: "OTP_LOCKED" };
+      return {
+        code: Code.ResourceExhausted,
+        reason: "OTP_LOCKED",
+        metadata: { lock_scope: refusal.scope },
+      };
     case "not_found":
       return { code: Code.NotFound, reason: "OTP_NOT_FOUND" };
     case "expired":

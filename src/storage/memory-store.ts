@@ -1,4 +1,7 @@
+import { capRefusal } from "../domain/failure-cap.js";
 import type {
+  AccountFailure,
+  AccountGate,
   CodeUse,
   ConsumeOutcome,
   Failure,
@@ -12,8 +15,8 @@ import type {
   OtpStore,
   SessionSighting,
   SessionUse,
-  SlotOutcome,
-  SlotRequest,
+  SlotsOutcome,
+  SlotsRequest,
   StoredCode,
   StoredSession,
 } from "../domain/otp-store.js";
@@ -21,6 +24,9 @@ import { unlessAborted } from "./unless-aborted.js";
 
 interface CodeRecord extends StoredCode {
   usedAt: number | null;
+  failures: number;
+  /** Burned by the unbound lane's lock: gone for unbound verification, judged when bound. */
+  unboundBurned: boolean;
   readonly retainUntil: number;
 }
 
@@ -63,7 +69,9 @@ interface IdempotencyRecord {
  * `purgeExpired`, which drops every record past its retention time.
  */
 export function createMemoryStore(): OtpStore {
-  const codes = new Map<string, CodeRecord>();
+  // Each pair's live codes in issue order: the last is the latest.
+  const codes = new Map<string, CodeRecord[]>();
+  const failuresOf = new Map<string, AccountFailure[]>();
   const attempts = new Map<string, AttemptRecord>();
   const users = new Map<string, UserRecord>();
   const slots = new Map<string, Slot[]>();
@@ -98,26 +106,53 @@ export function createMemoryStore(): OtpStore {
     return lockedUntil !== null && lockedUntil > now ? lockedUntil : null;
   }
 
+  function liveFailures(email: string, now: number, windowMs: number): AccountFailure[] {
+    return (failuresOf.get(email) ?? []).filter((failure) => failure.at > now - windowMs);
+  }
+
+  function capped(email: string, gate: AccountGate, bound: boolean, now: number): boolean {
+    return capRefusal(liveFailures(email, now, gate.windowMs), gate, bound, now) !== null;
+  }
+
+  /** The code an attempt means: bound, the pair's code `otpId`; unbound, the latest unless burned. */
+  function codeOf(key: string, otpId: string | null): CodeRecord | undefined {
+    const pair = codes.get(key) ?? [];
+    if (otpId !== null) {
+      return pair.find((code) => code.otpId === otpId);
+    }
+    const latest = pair.at(-1);
+    return latest?.unboundBurned ? undefined : latest;
+  }
+
+  const isLive = (code: CodeRecord, gate: AccountGate, now: number) =>
+    code.usedAt === null && code.expiresAt > now && code.failures < gate.maxAttempts;
+
   return {
-    async readOtpState(email, purpose): Promise<OtpState> {
+    async readOtpState({ email, purpose, otpId, now, failureWindowMs }): Promise<OtpState> {
       const key = pairKey(email, purpose);
-      const code = codes.get(key);
+      const code = codeOf(key, otpId);
       return {
         // A snapshot, as a database would return: later steps must not change what was read.
         code: code === undefined ? null : { ...code },
         lockedUntil: attempts.get(key)?.lockedUntil ?? null,
+        failures: liveFailures(email, now, failureWindowMs),
       };
     },
 
     async activateCode(code: NewCode): Promise<void> {
-      codes.set(pairKey(code.email, code.purpose), {
+      const key = pairKey(code.email, code.purpose);
+      const pair = codes.get(key) ?? [];
+      pair.push({
         otpId: code.otpId,
         codeHash: code.codeHash,
         issuedAt: code.issuedAt,
         expiresAt: code.expiresAt,
         usedAt: null,
+        failures: 0,
+        unboundBurned: false,
         retainUntil: code.retainUntil,
       });
+      codes.set(key, pair);
       // Kept while the code may be used, so the user's id stays the same through its session.
       const user = users.get(code.email);
       users.set(code.email, {
@@ -128,22 +163,20 @@ export function createMemoryStore(): OtpStore {
 
     async consumeCode(use: CodeUse): Promise<ConsumeOutcome> {
       const key = pairKey(use.email, use.purpose);
-      const lockedUntil = lockOf(key, use.now);
-      if (lockedUntil !== null) {
-        return { kind: "locked", lockedUntil };
+      if (capped(use.email, use.gate, use.bound, use.now)) {
+        return { kind: "refused" };
       }
-      const code = codes.get(key);
-      if (code === undefined || code.otpId !== use.otpId) {
-        return { kind: "replaced" };
+      if (!use.bound && lockOf(key, use.now) !== null) {
+        return { kind: "refused" };
       }
-      if (code.usedAt !== null) {
-        return { kind: "used" };
-      }
-      if (code.expiresAt <= use.now) {
-        return { kind: "expired" };
+      const code = codeOf(key, use.bound ? use.otpId : null);
+      if (code === undefined || code.otpId !== use.otpId || !isLive(code, use.gate, use.now)) {
+        return { kind: "refused" };
       }
       code.usedAt = use.now;
-      attempts.delete(key);
+      if (!use.bound) {
+        attempts.delete(key);
+      }
       const user = users.get(use.email);
       const userId = user?.userId ?? use.userId;
       const retainUntil = Math.max(use.retainUntil, user?.retainUntil ?? 0);
@@ -169,57 +202,87 @@ export function createMemoryStore(): OtpStore {
     },
 
     async recordFailure(failure: Failure): Promise<FailureOutcome> {
-      const key = pairKey(failure.email, failure.purpose);
-      const lockedUntil = lockOf(key, failure.now);
-      if (lockedUntil !== null) {
-        return { failures: 0, lockedUntil };
+      const { email, otpId, bound, gate, now } = failure;
+      const key = pairKey(email, failure.purpose);
+      if (capped(email, gate, bound, now)) {
+        return { counted: false };
       }
-      let record = attempts.get(key);
-      if (record === undefined || record.retainUntil <= failure.now) {
-        record = { failures: 0, lockedUntil: null, retainUntil: failure.lockUntil };
-        attempts.set(key, record);
+      // The code compared: bound, by its id; unbound, only while it is still the latest.
+      const code = codeOf(key, bound ? otpId : null);
+      if (code === undefined || code.otpId !== otpId || !isLive(code, gate, now)) {
+        return { counted: false };
       }
-      record.failures += 1;
-      record.retainUntil = failure.lockUntil;
-      if (record.failures < failure.lockAt) {
-        return { failures: record.failures, lockedUntil: null };
-      }
-      const reached = record.failures;
-      record.failures = 0;
-      record.lockedUntil = failure.lockUntil;
-      codes.delete(key);
-      return { failures: reached, lockedUntil: failure.lockUntil };
-    },
-
-    async takeSlot(request: SlotRequest): Promise<SlotOutcome> {
-      const { bucket, now, limit, unlessLocked } = request;
-      if (unlessLocked !== undefined) {
-        const lockedUntil = lockOf(pairKey(unlessLocked.email, unlessLocked.purpose), now);
-        if (lockedUntil !== null) {
-          return { granted: false, lockedUntil };
+      let failures: number;
+      let lockedUntil: number | null = null;
+      if (bound) {
+        code.failures += 1;
+        failures = code.failures;
+      } else {
+        if (lockOf(key, now) !== null) {
+          return { counted: false };
+        }
+        let record = attempts.get(key);
+        if (record === undefined || record.retainUntil <= now) {
+          record = { failures: 0, lockedUntil: null, retainUntil: failure.lockUntil };
+          attempts.set(key, record);
+        }
+        record.failures += 1;
+        record.retainUntil = failure.lockUntil;
+        failures = record.failures;
+        if (record.failures >= gate.maxAttempts) {
+          record.failures = 0;
+          record.lockedUntil = failure.lockUntil;
+          lockedUntil = failure.lockUntil;
+          code.unboundBurned = true;
         }
       }
-      const live = (slots.get(bucket) ?? []).filter((slot) => slot.expiresAt > now);
-      if (live.length >= limit.count) {
-        slots.set(bucket, live);
-        // Slots are appended in time order, so the oldest frees first.
-        return { granted: false, retryAt: (live[0] as Slot).expiresAt };
+      const accountFailures = [
+        ...liveFailures(email, now, gate.windowMs),
+        { at: now, network: gate.network },
+      ];
+      failuresOf.set(email, accountFailures);
+      // The user record (and with it the account) is kept while its failures count.
+      const user = users.get(email);
+      if (user !== undefined) {
+        user.retainUntil = Math.max(user.retainUntil, now + gate.windowMs);
       }
-      live.push({ id: request.slotId, at: now, expiresAt: now + limit.windowMs });
-      slots.set(bucket, live);
-      return { granted: true, remaining: limit.count - live.length };
+      return { counted: true, failures, lockedUntil, accountFailures: [...accountFailures] };
     },
 
-    async releaseSlot(bucket, slotId): Promise<void> {
-      const live = slots.get(bucket);
-      if (live === undefined) {
-        return;
+    async takeSlots({ slotId, now, limits }: SlotsRequest): Promise<SlotsOutcome> {
+      const live = limits.map(({ bucket }) =>
+        (slots.get(bucket) ?? []).filter((slot) => slot.expiresAt > now),
+      );
+      for (const [i, { bucket }] of limits.entries()) {
+        slots.set(bucket, live[i] as Slot[]);
       }
-      const rest = live.filter((slot) => slot.id !== slotId);
-      if (rest.length === 0) {
-        slots.delete(bucket);
-      } else {
-        slots.set(bucket, rest);
+      const refused = limits.findIndex(({ limit }, i) => (live[i] as Slot[]).length >= limit.count);
+      if (refused >= 0) {
+        // Slots are appended in time order, so the oldest frees first.
+        return {
+          granted: false,
+          refused,
+          retryAt: ((live[refused] as Slot[])[0] as Slot).expiresAt,
+        };
+      }
+      return {
+        granted: true,
+        remaining: limits.map(({ limit }, i) => {
+          const taken = live[i] as Slot[];
+          taken.push({ id: slotId, at: now, expiresAt: now + limit.windowMs });
+          return limit.count - taken.length;
+        }),
+      };
+    },
+
+    async releaseSlots(buckets, slotId): Promise<void> {
+      for (const bucket of buckets) {
+        const rest = (slots.get(bucket) ?? []).filter((slot) => slot.id !== slotId);
+        if (rest.length === 0) {
+          slots.delete(bucket);
+        } else {
+          slots.set(bucket, rest);
+        }
       }
     },
 
@@ -347,10 +410,21 @@ export function createMemoryStore(): OtpStore {
 
     async purgeExpired(now): Promise<number> {
       let purged = 0;
-      for (const [key, code] of codes) {
-        if (code.retainUntil <= now) {
+      for (const [key, pair] of codes) {
+        const kept = pair.filter((code) => code.retainUntil > now);
+        purged += pair.length - kept.length;
+        if (kept.length === 0) {
           codes.delete(key);
-          purged++;
+        } else if (kept.length < pair.length) {
+          codes.set(key, kept);
+        }
+      }
+      for (const [email, failures] of failuresOf) {
+        // The newest failure is the last: once it is past any window the account is forgotten.
+        // The window is not known here; failures are kept as long as their user record is.
+        if (!users.has(email) || (users.get(email)?.retainUntil ?? 0) <= now) {
+          failuresOf.delete(email);
+          purged += failures.length;
         }
       }
       for (const [key, record] of attempts) {
@@ -397,6 +471,7 @@ export function createMemoryStore(): OtpStore {
 
     async close(): Promise<void> {
       codes.clear();
+      failuresOf.clear();
       attempts.clear();
       users.clear();
       slots.clear();

@@ -40,6 +40,7 @@ const alert = byId("alert", HTMLParagraphElement);
 
 /** The address the last code went to; verification is for that one, whatever is typed since. */
 let sentTo = "";
+let sentOtpId = "";
 
 function show(region: HTMLElement, text: string): void {
   status.textContent = "";
@@ -71,6 +72,8 @@ handle(requestForm, async () => {
   const email = emailInput.value.trim();
   const sent = await client.requestOtp({ email });
   sentTo = email;
+  // Bound to this request: the code is judged alone, whatever else anyone sends for this address.
+  sentOtpId = sent.otpId;
   const expiresIn =
     sent.ttl === undefined
       ? ""
@@ -82,7 +85,11 @@ handle(requestForm, async () => {
 });
 
 handle(verifyForm, async () => {
-  const verified = await client.verifyOtp({ email: sentTo, otp: codeInput.value.trim() });
+  const verified = await client.verifyOtp({
+    email: sentTo,
+    otp: codeInput.value.trim(),
+    otpId: sentOtpId,
+  });
   if (!verified.authenticated) {
     show(alert, "That did not work — try again.");
     return;

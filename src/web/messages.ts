@@ -25,7 +25,10 @@ export function describeError(reason: unknown): string {
     case "IP_REQUEST_LIMIT":
       return later("Too many codes were requested from your network");
     case "OTP_LOCKED":
-      return later("Too many wrong codes");
+      // A code whose attempts are spent is dead; waiting does not bring it back.
+      return info.metadata.lock_scope === "code"
+        ? "Too many wrong codes — send a new code."
+        : later("Too many wrong codes");
     case "OTP_MISMATCH":
       return `That code is not right — ${attemptsLeft(info.metadata.attempts_remaining)}.`;
     case "OTP_EXPIRED":

@@ -38,7 +38,7 @@ describe("what the rules report", () => {
     await service.requestOtp({ email, purpose: "" });
     await refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }));
     await refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }));
-    await refusalOf(service.requestOtp({ email, purpose: "" }));
+    await refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }));
     await refusalOf(service.getStatus({ email: "not an email", serviceToken: SERVICE_TOKEN }));
 
     expect(seen).toEqual([

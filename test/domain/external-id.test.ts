@@ -145,7 +145,17 @@ describe("an external-id account's code", () => {
     // The mailbox keeps its own whole quota.
     const mailbox = await service.requestOtp({ email: "ann@example.com", purpose: "" });
     expect(mailbox.remainingRequests).toBe(2);
-    expect((await store.readOtpState("ann@example.com", "login")).code?.otpId).toBe(mailbox.otpId);
+    expect(
+      (
+        await store.readOtpState({
+          email: "ann@example.com",
+          purpose: "login",
+          otpId: null,
+          now: 0,
+          failureWindowMs: 1,
+        })
+      ).code?.otpId,
+    ).toBe(mailbox.otpId);
   });
 });
 
@@ -180,19 +190,23 @@ describe("the rules, for an external-id account", () => {
     ).toMatchObject({ kind: "ip_limit" });
   });
 
-  it("locks (account, purpose) after the third wrong code, on both RPCs", async () => {
+  it("locks unbound verification of (account, purpose) after the third wrong code", async () => {
     const { service } = createDomainHarness();
     await service.requestOtp({ externalId: ID, purpose: "" });
     const wrong = () => service.verifyOtp({ externalId: ID, otp: "999999", purpose: "" });
     expect(await refusalOf(wrong())).toEqual({ kind: "mismatch", attemptsRemaining: 2 });
     expect(await refusalOf(wrong())).toEqual({ kind: "mismatch", attemptsRemaining: 1 });
-    expect(await refusalOf(wrong())).toEqual({ kind: "locked", retryAfterMs: 10 * MINUTE });
+    expect(await refusalOf(wrong())).toEqual({
+      kind: "locked",
+      retryAfterMs: 10 * MINUTE,
+      scope: "unbound",
+    });
     expect(
       await refusalOf(service.verifyOtp({ externalId: ID, otp: "111111", purpose: "" })),
     ).toMatchObject({ kind: "locked" });
-    expect(await refusalOf(service.requestOtp({ externalId: ID, purpose: "" }))).toMatchObject({
-      kind: "locked",
-    });
+    // A code asked for during the lock verifies with its otp_id.
+    const during = await service.requestOtp({ externalId: ID, purpose: "" });
+    await service.verifyOtp({ externalId: ID, otp: "222222", purpose: "", otpId: during.otpId });
     // The email spelled like the id is not locked.
     await service.requestOtp({ email: `${ID}@example.com`, purpose: "" });
   });

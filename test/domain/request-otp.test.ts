@@ -224,7 +224,7 @@ describe("RequestOtp", () => {
     await service.verifyOtp({ email, otp: "222222", purpose: "reset" });
   });
 
-  it("refuses a locked email and purpose until the lock ends", async () => {
+  it("serves an email and purpose whose unbound verification is locked: the new code verifies bound", async () => {
     const { service, clock } = createDomainHarness({ codes: ["111111", "222222"] });
     const email = "ann@example.com";
     await service.requestOtp({ email, purpose: "" });
@@ -232,14 +232,14 @@ describe("RequestOtp", () => {
       await refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }));
     }
     clock.advance(4 * MINUTE);
-    expect(await refusalOf(service.requestOtp({ email, purpose: "" }))).toEqual({
+    const during = await service.requestOtp({ email, purpose: "" });
+    // Unbound, the lock still holds; bound to its request, the new code is judged.
+    expect(await refusalOf(service.verifyOtp({ email, otp: "222222", purpose: "" }))).toEqual({
       kind: "locked",
       retryAfterMs: 6 * MINUTE,
+      scope: "unbound",
     });
-    // Another purpose is not locked.
-    await service.requestOtp({ email, purpose: "reset" });
-    clock.advance(6 * MINUTE);
-    await service.requestOtp({ email, purpose: "" });
+    await service.verifyOtp({ email, otp: "222222", purpose: "", otpId: during.otpId });
   });
 
   describe("when delivery fails", () => {

@@ -44,7 +44,7 @@ function harness(options: Parameters<typeof createDomainHarness>[0] = {}) {
       email: who,
       otp: h.sender.lastCodeFor(who),
       purpose: "",
-      clientAddress,
+      clientIp: clientAddress,
       userAgent,
     });
     return verified.session;

@@ -83,11 +83,16 @@ describe("VerifyOtp", () => {
       const wrong = () => refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }));
       expect(await wrong()).toEqual({ kind: "mismatch", attemptsRemaining: 2 });
       expect(await wrong()).toEqual({ kind: "mismatch", attemptsRemaining: 1 });
-      expect(await wrong()).toEqual({ kind: "locked", retryAfterMs: 10 * MINUTE });
+      expect(await wrong()).toEqual({
+        kind: "locked",
+        retryAfterMs: 10 * MINUTE,
+        scope: "unbound",
+      });
       clock.advance(MINUTE);
       expect(await refusalOf(service.verifyOtp({ email, otp: "111111", purpose: "" }))).toEqual({
         kind: "locked",
         retryAfterMs: 9 * MINUTE,
+        scope: "unbound",
       });
     });
 
@@ -100,6 +105,7 @@ describe("VerifyOtp", () => {
       expect(await refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }))).toEqual({
         kind: "locked",
         retryAfterMs: 10 * MINUTE,
+        scope: "unbound",
       });
     });
 

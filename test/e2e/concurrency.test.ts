@@ -26,7 +26,7 @@ const N = 20;
 interface Caller {
   readonly name: string;
   requestOtp(email: string, idempotencyKey?: string): Promise<RequestOtpResponse>;
-  verifyOtp(email: string, otp: string): Promise<VerifyOtpResponse>;
+  verifyOtp(email: string, otp: string, otpId?: string): Promise<VerifyOtpResponse>;
   close(): void;
 }
 
@@ -39,7 +39,7 @@ function connectCaller(protocol: (typeof protocols)[number], baseUrl: string): C
         { email },
         key === undefined ? {} : { headers: { "idempotency-key": key } },
       ),
-    verifyOtp: (email, otp) => client.verifyOtp({ email, otp }),
+    verifyOtp: (email, otp, otpId) => client.verifyOtp({ email, otp, otpId }),
     close() {},
   };
 }
@@ -65,7 +65,8 @@ function grpcJsCaller(port: number): Caller {
       }
       return unary("RequestOtp", create(RequestOtpRequestSchema, { email }), metadata);
     },
-    verifyOtp: (email, otp) => unary("VerifyOtp", create(VerifyOtpRequestSchema, { email, otp })),
+    verifyOtp: (email, otp, otpId) =>
+      unary("VerifyOtp", create(VerifyOtpRequestSchema, { email, otp, otpId })),
     close: () => client.close(),
   };
 }
@@ -164,6 +165,48 @@ describe("concurrent requests against one server", () => {
     expect((await client.getStatus({ email }, asService)).authenticated).toBe(true);
   });
 
+  it("of N simultaneous verifications bound to one request's code exactly one wins", async () => {
+    // Guard: consumeCode's check that the code is unused, in the same step that marks it used.
+    const { server, gate } = await startRaceServer({});
+    const email = "race-bound@example.com";
+    const { otpId } = await callerAt(0).requestOtp(email);
+    const code = server.sender.lastCodeFor(email);
+    // A newer code does not replace a bound one.
+    await callerAt(1).requestOtp(email);
+
+    gate.holdUntil("readOtpState", N);
+    const outcomes = await race(N, (caller) => caller.verifyOtp(email, code, otpId));
+
+    expect(tally(outcomes)).toEqual({ OK: 1, "OTP_ALREADY_USED FailedPrecondition": N - 1 });
+  });
+
+  it("N simultaneous wrong codes bound to one request count exactly against that code and the account", async () => {
+    // Guard: recordFailure bumps the code's count only while it is under the limit, in the step
+    // that also adds the account's failure; the third kills the code.
+    const { server, gate } = await startRaceServer({}, ["246810"]);
+    const email = "race-bound-wrong@example.com";
+    const { otpId } = await callerAt(0).requestOtp(email);
+
+    gate.holdUntil("readOtpState", N);
+    const outcomes = await race(N, (caller) => caller.verifyOtp(email, "135790", otpId));
+
+    expect(tally(outcomes)).toEqual({
+      "OTP_MISMATCH Unauthenticated": 2,
+      "OTP_LOCKED ResourceExhausted": 1,
+      "OTP_NOT_FOUND NotFound": N - 3,
+    });
+    // The account took three failures, no more.
+    const state = await gate.store.readOtpState({
+      email,
+      purpose: "login",
+      otpId,
+      now: server.clock.now(),
+      failureWindowMs: 24 * 60 * 60_000,
+    });
+    expect(state.failures).toHaveLength(3);
+    expect(state.code?.failures).toBe(3);
+  });
+
   it("N simultaneous wrong codes are counted exactly: two mismatches, every other attempt is locked out", async () => {
     // Guard: recordFailure checks the lock (`lockOf`) and bumps `record.failures` in one
     // synchronous step, so no failure after the locking one is counted into a fresh count.
@@ -192,16 +235,16 @@ describe("concurrent requests against one server", () => {
   });
 
   it("N simultaneous code requests for one email issue exactly the limit, and only one code works afterwards", async () => {
-    // Guard: takeSlot filters the live slots, compares with the limit and appends the new slot in
-    // one synchronous step, so concurrent takers cannot all see a free slot. That one code is
-    // active rests on activateCode replacing the code stored under (email, purpose).
+    // Guard: takeSlots filters the live slots, compares with the limits and appends the new slot
+    // in one synchronous step, so concurrent takers cannot all see a free slot. That one code is
+    // active (for unbound verification) rests on the latest activated code being the one read.
     const { server, gate } = await startRaceServer(
       { OTP_REQUEST_LIMIT: "3/1h", OTP_IP_REQUEST_LIMIT: "off", OTP_MAX_ATTEMPTS: "100" },
       ["111111", "222222", "333333"],
     );
     const email = "race-request@example.com";
 
-    gate.holdUntil("takeSlot", N);
+    gate.holdUntil("takeSlots", N);
     const outcomes = await race(N, (caller) => caller.requestOtp(email));
 
     expect(tally(outcomes)).toEqual({ OK: 3, "OTP_REQUEST_LIMIT ResourceExhausted": N - 3 });
@@ -249,10 +292,10 @@ describe("concurrent requests against one server", () => {
   });
 
   it("N simultaneous requests for different emails from one client get exactly the per-IP limit", async () => {
-    // Guard: takeSlot's check-and-append on the `ip:<address>` bucket, one synchronous step.
+    // Guard: takeSlots' check-and-append on the `ip:<address>` bucket, one synchronous step.
     const { server, gate } = await startRaceServer({ OTP_IP_REQUEST_LIMIT: "5/15m" });
 
-    gate.holdUntil("takeSlot", N);
+    gate.holdUntil("takeSlots", N);
     const outcomes = await race(N, (caller, i) => caller.requestOtp(`race-ip-${i}@example.com`));
 
     expect(tally(outcomes)).toEqual({ OK: 5, "IP_REQUEST_LIMIT ResourceExhausted": N - 5 });

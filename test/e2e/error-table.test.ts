@@ -65,7 +65,7 @@ interface Caller {
     req: Account & { purpose?: string },
     options?: { idempotencyKey?: string },
   ): Promise<{ otpId: string; remainingRequests: number }>;
-  verifyOtp(req: Account & { otp: string; purpose?: string }): Promise<{
+  verifyOtp(req: Account & { otp: string; purpose?: string; otpId?: string }): Promise<{
     authenticated: boolean;
   }>;
   /** Absent for seed B's dialect, which has no status route. */
@@ -206,8 +206,14 @@ function seedBCaller(server: TestServer): Caller {
     },
     verifyOtp: async (req) => ({
       authenticated:
-        (await post("/otp/verify", { user_id: userIdOf(req), purpose: req.purpose, code: req.otp }))
-          .success === true,
+        (
+          await post("/otp/verify", {
+            user_id: userIdOf(req),
+            purpose: req.purpose,
+            code: req.otp,
+            ...(req.otpId === undefined ? {} : { otp_id: req.otpId }),
+          })
+        ).success === true,
     }),
     oneAccountField: true,
     close() {},
@@ -255,7 +261,10 @@ function seedBView(expected: Expected): Expected {
   const field = expected.field && (SEED_B_FIELDS[expected.field] ?? expected.field);
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(expected.metadata ?? {})) {
-    metadata[name] = name === "field" ? (SEED_B_FIELDS[value] ?? value) : value;
+    // Seed B's documented too_many_attempts body has no scope: its clients never bound codes.
+    if (name !== "lock_scope") {
+      metadata[name] = name === "field" ? (SEED_B_FIELDS[value] ?? value) : value;
+    }
   }
   return {
     code: Code.Unknown,
@@ -754,15 +763,60 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
           metadata: { attempts_remaining: remaining },
         });
       }
-      const locked = { code: Code.ResourceExhausted, reason: "OTP_LOCKED", retryAfter: 600 };
+      const locked = {
+        code: Code.ResourceExhausted,
+        reason: "OTP_LOCKED",
+        retryAfter: 600,
+        metadata: { lock_scope: "unbound" },
+      };
       await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(code) }), locked);
 
-      // The lock refuses the right code and a new request alike, and counts down.
+      // The lock refuses unbound verification, even of the right code, and counts down...
       await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: code }), locked);
       server.clock.advance(4 * MINUTE);
-      await expectRefusal(caller.requestOtp({ email: EMAIL }), { ...locked, retryAfter: 360 });
-      // Another purpose of the same email is not locked.
-      await caller.requestOtp({ email: EMAIL, purpose: "reset" });
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: code }), {
+        ...locked,
+        retryAfter: 360,
+      });
+      // ...but not a request, whose code verifies bound to it.
+      const { otpId } = await caller.requestOtp({ email: EMAIL });
+      const fresh = lastCode(server, EMAIL);
+      expect(await caller.verifyOtp({ email: EMAIL, otp: fresh, otpId })).toMatchObject({
+        authenticated: true,
+      });
+    });
+
+    it("give a code bound by its otp_id its own attempts: the third kills it with OTP_LOCKED", async () => {
+      const { caller, server } = await serve(connect);
+      const { otpId } = await caller.requestOtp({ email: EMAIL });
+      const code = lastCode(server, EMAIL);
+      for (const remaining of ["2", "1"]) {
+        await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(code), otpId }), {
+          code: Code.Unauthenticated,
+          reason: "OTP_MISMATCH",
+          metadata: { attempts_remaining: remaining },
+        });
+      }
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: wrong(code), otpId }), {
+        code: Code.ResourceExhausted,
+        reason: "OTP_LOCKED",
+        retryAfter: 300,
+        metadata: { lock_scope: "code" },
+      });
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: code, otpId }), {
+        code: Code.NotFound,
+        reason: "OTP_NOT_FOUND",
+      });
+      // An otp_id that is no code of this account is not found, and a malformed one is invalid.
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: code, otpId: "no-such-request" }), {
+        code: Code.NotFound,
+        reason: "OTP_NOT_FOUND",
+      });
+      await expectRefusal(caller.verifyOtp({ email: EMAIL, otp: code, otpId: "not an id" }), {
+        code: Code.InvalidArgument,
+        reason: "INVALID_ARGUMENT",
+        field: "otp_id",
+      });
     });
 
     it("after the lock ends the burned code stays dead and a new code works", async () => {

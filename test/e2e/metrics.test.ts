@@ -58,8 +58,8 @@ describe("GET /metrics", () => {
     for (const otp of ["999999", "999998", "999997"]) {
       await rejection(client.verifyOtp({ email: "ada@example.com", otp }));
     }
-    // Refused by the lock.
-    await rejection(client.requestOtp({ email: "ada@example.com" }));
+    // Refused by the lock (unbound verification; a request would be served).
+    await rejection(client.verifyOtp({ email: "ada@example.com", otp: "222222" }));
     // Three codes for another email, then its request limit (3/1h).
     for (let i = 0; i < 4; i++) {
       await client.requestOtp({ email: "bob@example.com" }).catch(() => undefined);
@@ -88,7 +88,7 @@ describe("GET /metrics", () => {
       verified: 1,
       failed: 3,
       locked: 1,
-      // The wrong code that locks, and the request refused by the lock.
+      // The wrong code that locks, and the verification refused by the lock.
       lockRefusals: 2,
       emailLimitRefusals: 1,
       ipLimitRefusals: 1,
@@ -108,15 +108,15 @@ describe("GET /metrics", () => {
       verifyTimed: delta("otp_auth_rpc_duration_seconds_count", { method: VERIFY_OTP }),
     }).toEqual({
       requestOk: 6,
-      requestLocked: 1,
+      requestLocked: 0,
       requestLimited: 1,
       requestIpLimited: 1,
       requestBadBody: 1,
       verifyOk: 1,
       verifyMismatch: 2,
-      verifyLocked: 1,
-      requestTimed: 10,
-      verifyTimed: 4,
+      verifyLocked: 2,
+      requestTimed: 9,
+      verifyTimed: 5,
     });
   });
 

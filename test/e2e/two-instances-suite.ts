@@ -192,9 +192,40 @@ export function describeTwoInstances(
           ),
         ),
       ).toBe("OTP_LOCKED");
+      // The lock is unbound verification's: a code requested on one instance during it verifies
+      // bound to its request on the other.
+      const during = await requestCode(b);
       expect(
-        reasonOf(await rejection(createAuthClient("grpc", b.baseUrl).requestOtp({ email: EMAIL }))),
-      ).toBe("OTP_LOCKED");
+        (
+          await createAuthClient("grpc", a.baseUrl).verifyOtp({
+            email: EMAIL,
+            otp: during.code,
+            otpId: during.otpId,
+          })
+        ).authenticated,
+      ).toBe(true);
+    });
+
+    it("counts a bound code's wrong attempts and the account's failures exactly across instances", async () => {
+      const [a, b] = await startBoth();
+      const { otpId, code } = await requestCode(a);
+      const wrong = code === "000000" ? "111111" : "000000";
+      // Racing wrong attempts at one bound code, on both instances: exactly three count.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) =>
+          clientFor(i).verifyOtp({ email: EMAIL, otp: wrong, otpId }),
+        ),
+      );
+      // Two hear how many are left, the third kills the code, the rest find it dead.
+      expect(tally(outcomes)).toEqual({ OTP_MISMATCH: 2, OTP_LOCKED: 1, OTP_NOT_FOUND: 9 });
+      // Racing right attempts at another bound code: exactly one signs in.
+      const next = await requestCode(b);
+      const uses = await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) =>
+          clientFor(i).verifyOtp({ email: EMAIL, otp: next.code, otpId: next.otpId }),
+        ),
+      );
+      expect(tally(uses)).toEqual({ OK: 1, OTP_ALREADY_USED: 11 });
     });
 
     describe("instances whose machine clocks disagree still agree on time (the database's)", () => {

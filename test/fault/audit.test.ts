@@ -157,6 +157,45 @@ describe("the fault audit", () => {
     );
   });
 
+  it("allows a request and a bound verification during an unbound lock", () => {
+    const during = [
+      ...honest,
+      issued(1_700, "c"),
+      entry(
+        "VerifyOtp",
+        1_800,
+        { ok: true, authenticated: true, authenticatedAt: 1_805 },
+        { otpId: "c", boundTo: "c" },
+      ),
+    ];
+    expect(violations(during)["no success while locked"]).toEqual([]);
+  });
+
+  it("catches a bound verification that succeeded with another request's code", () => {
+    const crossed = entry(
+      "VerifyOtp",
+      2_000,
+      { ok: true, authenticated: true, authenticatedAt: 2_005 },
+      { otpId: "a", boundTo: "b" },
+    );
+    expect(violations([...honest, crossed])["a bound code is judged alone"]).toHaveLength(1);
+  });
+
+  it("catches a third wrong code at one bound code that did not lock it", () => {
+    const bound = (at: number) =>
+      entry(
+        "VerifyOtp",
+        at,
+        { ok: false, code: Code.Unauthenticated, reason: "OTP_MISMATCH" },
+        { boundTo: "b" },
+      );
+    const two = [...honest, bound(1_410), bound(1_420)];
+    expect(violations(two)["no lockout skipped"]).toEqual([]);
+    expect(violations([...two, bound(1_430)])["no lockout skipped"]).toEqual([
+      `${EMAIL} login b: 3 wrong codes answered OTP_MISMATCH for one code`,
+    ]);
+  });
+
   it("catches a third wrong code that did not lock", () => {
     const skipped = honest.map((e) => (e === honest[6] ? mismatch(1_600) : e));
     expect(violations(skipped)["no lockout skipped"]).toHaveLength(1);

@@ -212,13 +212,44 @@ export class RequestOtp implements Command {
 
 type CodeChoice = "right" | "pasted" | "last-digit-wrong" | "other" | "stale" | "malformed";
 
+/**
+ * Which otp_id a verification names: none (unbound), the one its code came from, one the service
+ * handed out for anything (foreign to this pair, mostly), one it never did, or a malformed one.
+ */
+type BindingChoice = "unbound" | "own" | { readonly seen: number } | "unknown" | "malformed";
+
 class VerifyOtp implements Command {
   constructor(
     readonly account: AccountInput,
     readonly purpose: string,
     readonly choice: CodeChoice,
     readonly other: string,
+    readonly binding: BindingChoice = "unbound",
+    readonly clientIp?: string,
   ) {}
+  /** The otp_id this attempt names (empty for unbound), picked from what the model saw. */
+  private otpId(model: ReferenceModel): string {
+    const account = ReferenceModel.account(this.account);
+    const purpose = ReferenceModel.purpose(this.purpose);
+    const pair =
+      typeof account === "string" && purpose !== null ? model.pair(account, purpose) : null;
+    const issued = pair?.issuedOtpIds ?? [];
+    switch (this.binding) {
+      case "unbound":
+        return "";
+      case "own":
+        // The id of the code `code()` picks: the latest, or the one before for a stale code.
+        return (this.choice === "stale" ? issued.at(-2) : issued.at(-1)) ?? "otp-0";
+      case "unknown":
+        return "otp-never-issued";
+      case "malformed":
+        return "not an id";
+      default:
+        return (
+          [...model.seenOtpIds][this.binding.seen % Math.max(1, model.seenOtpIds.size)] ?? "otp-0"
+        );
+    }
+  }
   check = () => true;
   /** The code this attempt sends, picked from what the account received. */
   private code(model: ReferenceModel): string {
@@ -244,7 +275,13 @@ class VerifyOtp implements Command {
     }
   }
   async run(model: ReferenceModel, system: System) {
-    const input = { ...this.account, purpose: this.purpose, otp: this.code(model) };
+    const input = {
+      ...this.account,
+      purpose: this.purpose,
+      otp: this.code(model),
+      otpId: this.otpId(model),
+      ...(this.clientIp === undefined ? {} : { clientIp: this.clientIp }),
+    };
     const expected = model.verifyOtp(input);
     const actual = await outcomeOf(system.service.verifyOtp(input));
     expect(actual.outcome).toEqual(expected);
@@ -257,7 +294,7 @@ class VerifyOtp implements Command {
     }
   }
   toString = () =>
-    `VerifyOtp(${JSON.stringify(this.account)}, ${JSON.stringify(this.purpose)}, ${this.choice}, ${this.other})`;
+    `VerifyOtp(${JSON.stringify(this.account)}, ${JSON.stringify(this.purpose)}, ${this.choice}, ${this.other}, ${JSON.stringify(this.binding)}, ${this.clientIp})`;
 }
 
 class GetStatus implements Command {
@@ -380,8 +417,17 @@ const verifyOtp = fc
       "malformed",
     ),
     fc.stringMatching(/^[0-9]{6}$/),
+    fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom<BindingChoice>("unbound", "own", "own") },
+      { weight: 2, arbitrary: fc.nat(15).map((seen): BindingChoice => ({ seen })) },
+      { weight: 1, arbitrary: fc.constantFrom<BindingChoice>("unknown", "malformed") },
+    ),
+    ips,
   )
-  .map(([account, purpose, choice, other]) => new VerifyOtp(account, purpose, choice, other));
+  .map(
+    ([account, purpose, choice, other, binding, ip]) =>
+      new VerifyOtp(account, purpose, choice, other, binding, ip),
+  );
 
 /** The commands of one random session against the service (verifications twice as likely). */
 export function commands(maxCommands: number) {

@@ -10,6 +10,11 @@ export const MODEL_POLICY = {
   maxAttempts: 3,
   lockoutMs: 10 * 60_000,
   requestLimit: { count: 3, windowMs: 60 * 60_000 },
+  mailboxLimit: { count: 4, windowMs: 60 * 60_000 },
+  // Small, so that random sequences reach the account's cap.
+  accountMaxFailures: 5,
+  failureWindowMs: 60 * 60_000,
+  verifyBinding: "optional",
   ipRequestLimit: { count: 2, windowMs: 15 * 60_000 },
   sessionTtlMs: 24 * 60 * 60_000,
   sessionIdleTtlMs: null,
@@ -53,7 +58,13 @@ export type Outcome =
     }
   | { readonly ok: "signed-out" }
   | { readonly refused: "invalid_argument"; readonly field: string }
-  | { readonly refused: "request_limit" | "ip_limit" | "locked"; readonly retryAfterMs: number }
+  | { readonly refused: "request_limit" | "ip_limit"; readonly retryAfterMs: number }
+  | {
+      readonly refused: "locked";
+      readonly retryAfterMs: number;
+      /** What the lock holds shut (SPEC "Abuse"): one code, the unbound lane, the account. */
+      readonly scope: "code" | "unbound" | "account";
+    }
   | { readonly refused: "mismatch"; readonly attemptsRemaining: number }
   | {
       readonly refused:
@@ -69,15 +80,27 @@ interface ModelCode {
   readonly otpId: string;
   readonly expiresAt: number;
   usedAt: number | null;
+  /** Wrong codes sent with this code's otp_id: at maxAttempts it is dead. */
+  failures: number;
+  /** Burned by the unbound lane's lock: gone for unbound verification only. */
+  unboundBurned: boolean;
+  /** When the service forgets it (one TTL after it expires). */
+  readonly forgottenAt: number;
 }
 
 interface Pair {
+  /** The latest code, for unbound verification (null when none, burned or forgotten). */
   code: ModelCode | null;
+  /** Every code issued for the pair and not yet forgotten, oldest first. */
+  readonly codes: ModelCode[];
+  /** The unbound lane's count. */
   failures: number;
   lastFailureAt: number;
   lockedUntil: number;
   /** Every code delivered for this pair, oldest first: the source of stale codes. */
   readonly delivered: string[];
+  /** The otp ids of those codes, in the same order. */
+  readonly issuedOtpIds: string[];
 }
 
 /** A session a verification started, as its token's holder knows it. */
@@ -122,7 +145,11 @@ export type RequestInput = AccountInput & {
 export class ReferenceModel {
   now: number;
   private readonly pairs = new Map<string, Pair>();
+  /** Codes issued per (account, network) and per account (the mailbox). */
   private readonly emailSlots = new Map<string, number[]>();
+  private readonly mailboxSlots = new Map<string, number[]>();
+  /** Each account's wrong codes: when, and from which network. */
+  private readonly accountFailures = new Map<string, { at: number; network: string }[]>();
   private readonly ipSlots = new Map<string, number[]>();
   /** Every session started, oldest first. */
   readonly sessions: ModelSession[] = [];
@@ -139,7 +166,15 @@ export class ReferenceModel {
     const key = `${account}\n${purpose}`;
     let pair = this.pairs.get(key);
     if (pair === undefined) {
-      pair = { code: null, failures: 0, lastFailureAt: 0, lockedUntil: 0, delivered: [] };
+      pair = {
+        code: null,
+        codes: [],
+        failures: 0,
+        lastFailureAt: 0,
+        lockedUntil: 0,
+        delivered: [],
+        issuedOtpIds: [],
+      };
       this.pairs.set(key, pair);
     }
     return pair;
@@ -173,8 +208,8 @@ export class ReferenceModel {
   }
 
   /**
-   * What RequestOtp must answer. Order (SPEC.md): validate → idempotency replay → lock → per-email
-   * limit → per-IP limit → deliver. `delivered(otpId, code)` is told the code when one is issued.
+   * What RequestOtp must answer. Order (SPEC.md): validate → idempotency replay → per-(account,
+   * network) limit → mailbox limit → per-IP limit → deliver. `delivered(otpId, code)` is told the code when one is issued.
    */
   requestOtp(
     input: RequestInput,
@@ -202,16 +237,18 @@ export class ReferenceModel {
         return { outcome: replay.outcome, replayOf: replay.otpId, issues: false };
       }
     }
-    const pair = this.pair(email, purpose);
-    if (pair.lockedUntil > this.now) {
-      return {
-        outcome: { refused: "locked", retryAfterMs: pair.lockedUntil - this.now },
-        issues: false,
-      };
-    }
-    const emailLive = live(this.emailSlots.get(email), this.now, P.requestLimit.windowMs);
+    // SPEC "Abuse": the unbound lock no longer refuses a request; the limits count per
+    // (account, network) and per mailbox.
+    const network = networkOf(input.clientIp);
+    const netKey = `${email}\n${network}`;
+    const emailLive = live(this.emailSlots.get(netKey), this.now, P.requestLimit.windowMs);
     if (emailLive.length >= P.requestLimit.count) {
       const retryAfterMs = Math.min(...emailLive) + P.requestLimit.windowMs - this.now;
+      return { outcome: { refused: "request_limit", retryAfterMs }, issues: false };
+    }
+    const mailboxLive = live(this.mailboxSlots.get(email), this.now, P.mailboxLimit.windowMs);
+    if (mailboxLive.length >= P.mailboxLimit.count) {
+      const retryAfterMs = Math.min(...mailboxLive) + P.mailboxLimit.windowMs - this.now;
       return { outcome: { refused: "request_limit", retryAfterMs }, issues: false };
     }
     const ip = input.clientIp;
@@ -229,7 +266,11 @@ export class ReferenceModel {
         ok: "issued",
         expiresAt: this.now + P.codeTtlMs,
         ttlMs: P.codeTtlMs,
-        remainingRequests: P.requestLimit.count - emailLive.length - 1,
+        // The network's share, or the mailbox's if less.
+        remainingRequests: Math.min(
+          P.requestLimit.count - emailLive.length - 1,
+          P.mailboxLimit.count - mailboxLive.length - 1,
+        ),
         codeLength: P.codeLength,
       },
       issues: true,
@@ -240,8 +281,13 @@ export class ReferenceModel {
   issued(input: RequestInput, otpId: string, code: string, outcome: Outcome): void {
     const email = ReferenceModel.account(input) as string;
     const purpose = ReferenceModel.purpose(input.purpose) as string;
-    this.emailSlots.set(email, [
-      ...live(this.emailSlots.get(email), this.now, P.requestLimit.windowMs),
+    const netKey = `${email}\n${networkOf(input.clientIp)}`;
+    this.emailSlots.set(netKey, [
+      ...live(this.emailSlots.get(netKey), this.now, P.requestLimit.windowMs),
+      this.now,
+    ]);
+    this.mailboxSlots.set(email, [
+      ...live(this.mailboxSlots.get(email), this.now, P.mailboxLimit.windowMs),
       this.now,
     ]);
     if (input.clientIp !== undefined) {
@@ -252,8 +298,18 @@ export class ReferenceModel {
       ]);
     }
     const pair = this.pair(email, purpose);
-    pair.code = { code, otpId, expiresAt: this.now + P.codeTtlMs, usedAt: null };
+    pair.code = {
+      code,
+      otpId,
+      expiresAt: this.now + P.codeTtlMs,
+      usedAt: null,
+      failures: 0,
+      unboundBurned: false,
+      forgottenAt: this.now + 2 * P.codeTtlMs,
+    };
+    pair.codes.push(pair.code);
     pair.delivered.push(code);
+    pair.issuedOtpIds.push(otpId);
     this.seenOtpIds.add(otpId);
     if (input.idempotencyKey !== undefined) {
       this.replays.set(`${email}\n${input.idempotencyKey}`, {
@@ -266,10 +322,15 @@ export class ReferenceModel {
   }
 
   /**
-   * What VerifyOtp must answer, applying its effects. Order (SPEC.md): validate → lock → no code →
-   * used → expired → compare (the failure that reaches the limit locks) → success.
+   * What VerifyOtp must answer, applying its effects. Order (SPEC.md): validate → the account's
+   * failure cap → (unbound) lock → no code → used → expired → compare → success. Bound (otp_id),
+   * the code of that request alone, with its own attempts; unbound, the latest code under the
+   * pair's lock (the failure that reaches the limit locks and burns it for unbound verification).
+   * Every counted failure is also the account's, with its network.
    */
-  verifyOtp(input: AccountInput & { otp: string; purpose: string }): Outcome {
+  verifyOtp(
+    input: AccountInput & { otp: string; purpose: string; otpId?: string; clientIp?: string },
+  ): Outcome {
     const email = ReferenceModel.account(input);
     if (typeof email !== "string") return { refused: "invalid_argument", field: email.field };
     const purpose = ReferenceModel.purpose(input.purpose);
@@ -278,29 +339,66 @@ export class ReferenceModel {
     if (!new RegExp(`^[0-9]{${P.codeLength}}$`).test(otp)) {
       return { refused: "invalid_argument", field: "otp" };
     }
-    const pair = this.pair(email, purpose);
-    if (pair.lockedUntil > this.now) {
-      return { refused: "locked", retryAfterMs: pair.lockedUntil - this.now };
+    const otpId = input.otpId ?? "";
+    if (otpId !== "" && !/^[A-Za-z0-9_-]{1,64}$/.test(otpId)) {
+      return { refused: "invalid_argument", field: "otp_id" };
     }
-    const code = pair.code;
-    if (code === null) return { refused: "not_found" };
+    const bound = otpId !== "";
+    const network = networkOf(input.clientIp);
+    const failures = (this.accountFailures.get(email) ?? []).filter(
+      (f) => f.at > this.now - P.failureWindowMs,
+    );
+    const capped = this.capped(failures, network, bound);
+    if (capped !== null) {
+      return { refused: "locked", retryAfterMs: capped - this.now, scope: "account" };
+    }
+    const pair = this.pair(email, purpose);
+    if (!bound && pair.lockedUntil > this.now) {
+      return { refused: "locked", retryAfterMs: pair.lockedUntil - this.now, scope: "unbound" };
+    }
+    const code = bound ? (pair.codes.find((c) => c.otpId === otpId) ?? null) : pair.code;
+    if (code === null || code.failures >= P.maxAttempts) return { refused: "not_found" };
     if (code.usedAt !== null) return { refused: "already_used" };
     if (code.expiresAt <= this.now) return { refused: "expired" };
     if (code.code !== otp) {
-      // docs/storage.md: a count that reached no lock is forgotten one lockout after the last wrong code.
-      if (this.now - pair.lastFailureAt >= P.lockoutMs) pair.failures = 0;
-      pair.failures += 1;
-      pair.lastFailureAt = this.now;
-      if (pair.failures >= P.maxAttempts) {
-        pair.failures = 0;
-        pair.lockedUntil = this.now + P.lockoutMs;
-        pair.code = null; // burned: NOT_FOUND after the lock until a new code is requested
-        return { refused: "locked", retryAfterMs: P.lockoutMs };
+      let count: number;
+      let locked: number | null = null;
+      if (bound) {
+        code.failures += 1;
+        count = code.failures;
+      } else {
+        // docs/storage.md: a count that reached no lock is forgotten one lockout after the last wrong code.
+        if (this.now - pair.lastFailureAt >= P.lockoutMs) pair.failures = 0;
+        pair.failures += 1;
+        pair.lastFailureAt = this.now;
+        count = pair.failures;
+        if (pair.failures >= P.maxAttempts) {
+          pair.failures = 0;
+          pair.lockedUntil = this.now + P.lockoutMs;
+          locked = pair.lockedUntil;
+          code.unboundBurned = true;
+          pair.code = null; // burned: NOT_FOUND (unbound) after the lock until a new code is requested
+        }
       }
-      return { refused: "mismatch", attemptsRemaining: P.maxAttempts - pair.failures };
+      failures.push({ at: this.now, network });
+      this.accountFailures.set(email, failures);
+      const cappedNow = this.capped(failures, network, bound);
+      if (cappedNow !== null) {
+        return { refused: "locked", retryAfterMs: cappedNow - this.now, scope: "account" };
+      }
+      if (locked !== null) {
+        return { refused: "locked", retryAfterMs: locked - this.now, scope: "unbound" };
+      }
+      if (bound && count >= P.maxAttempts) {
+        return { refused: "locked", retryAfterMs: code.expiresAt - this.now, scope: "code" };
+      }
+      return {
+        refused: "mismatch",
+        attemptsRemaining: Math.min(P.maxAttempts - count, P.accountMaxFailures - failures.length),
+      };
     }
     code.usedAt = this.now;
-    pair.failures = 0;
+    if (!bound) pair.failures = 0;
     const sessionExpiresAt = this.now + P.sessionTtlMs;
     return {
       ok: "verified",
@@ -308,6 +406,25 @@ export class ReferenceModel {
       sessionExpiresAt,
       accessTokenExpiresAt: accessTokenExpiry(this.now, sessionExpiresAt),
     };
+  }
+
+  /**
+   * SPEC "Guessing bound": with accountMaxFailures failures in the window, unbound attempts and
+   * networks that failed are refused until the window drops below the cap (or, bound, the
+   * network's own failures leave it); null when the attempt is judged.
+   */
+  private capped(
+    failures: { at: number; network: string }[],
+    network: string,
+    bound: boolean,
+  ): number | null {
+    if (failures.length < P.accountMaxFailures) return null;
+    const lifts =
+      (failures[failures.length - P.accountMaxFailures] as { at: number }).at + P.failureWindowMs;
+    if (!bound) return lifts;
+    const own = failures.filter((f) => f.network === network);
+    if (own.length === 0) return null;
+    return Math.min(lifts, (own.at(-1) as { at: number }).at + P.failureWindowMs);
   }
 
   /** Records the session a successful verification of (email, purpose) started, with its token. */
@@ -384,9 +501,11 @@ export class ReferenceModel {
    */
   purge(): void {
     for (const pair of this.pairs.values()) {
-      if (pair.code !== null && pair.code.expiresAt + P.codeTtlMs <= this.now) {
+      if (pair.code !== null && pair.code.forgottenAt <= this.now) {
         pair.code = null;
       }
+      const kept = pair.codes.filter((code) => code.forgottenAt > this.now);
+      pair.codes.splice(0, pair.codes.length, ...kept);
     }
   }
 }
@@ -394,6 +513,11 @@ export class ReferenceModel {
 /** ACCESS_TOKEN_TTL from now, never past the session's end, in the whole seconds of a JWT. */
 function accessTokenExpiry(now: number, sessionExpiresAt: number): number {
   return Math.floor(Math.min(now + P.accessTokenTtlMs, sessionExpiresAt) / 1000) * 1000;
+}
+
+/** SPEC: a network is an IPv4 address (the model uses only those) or, unknown, one network. */
+function networkOf(clientIp: string | undefined): string {
+  return clientIp ?? "unknown";
 }
 
 function live(times: number[] | undefined, now: number, windowMs: number): number[] {

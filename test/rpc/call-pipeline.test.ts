@@ -61,7 +61,7 @@ describe("the refusal path", () => {
   it("answers a domain refusal by the error table and records the outcome once", () => {
     const { p, internal, ended } = pipeline();
     const call = p.start(edge);
-    const rejection = p.refuse(call, lockedError(90_500));
+    const rejection = p.refuse(call, lockedError(90_500, "unbound"));
     expect(rejection).toMatchObject({
       code: Code.ResourceExhausted,
       reason: "OTP_LOCKED",

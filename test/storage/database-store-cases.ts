@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import type { IssuedOtp } from "../../src/domain/otp-store.js";
-import { MINUTE, newCode, T0, use } from "./contract/fixtures.js";
+import { lookup, MINUTE, newCode, T0, use } from "./contract/fixtures.js";
 import type { StoreUnderTest } from "./store-contract.js";
 
 const response: IssuedOtp = {
@@ -98,7 +98,7 @@ export function describeDatabaseStoreCases(
           store.consumeCode(use({ email: "cy@example.com", userId: "user-same" })),
         ).resolves.toEqual({ kind: "consumed", userId: "user-cy" });
         expect(await store.consumeCode(use())).toEqual({ kind: "consumed", userId: "user-same" });
-        expect((await store.readOtpState("bob@example.com", "login")).code).toBeNull();
+        expect((await store.readOtpState(lookup("bob@example.com", "login"))).code).toBeNull();
       } finally {
         await dispose();
       }

@@ -44,13 +44,13 @@ export function describeRoundTrips(engine: string, store: OtpStore, counter: Rou
   };
 
   describe(`round trips to ${engine}`, () => {
-    it("RequestOtp takes three; two without a per-IP limit; two more with an idempotency key", async () => {
+    it("RequestOtp takes two, its three limits taken in one; two more with an idempotency key", async () => {
       const request = (extra: object) =>
         counted(() => service.requestOtp({ email: "bob@example.com", purpose: "", ...extra }));
-      expect((await request({ clientIp: "192.0.2.1" })).queries).toBe(3);
-      // No client address (or OTP_IP_REQUEST_LIMIT=off): no per-IP slot.
+      expect((await request({ clientIp: "192.0.2.1" })).queries).toBe(2);
+      // No client address (or OTP_IP_REQUEST_LIMIT=off): no per-IP slot, the same one step.
       expect((await request({})).queries).toBe(2);
-      expect((await request({ clientIp: "192.0.2.1", idempotencyKey: "k1" })).queries).toBe(5);
+      expect((await request({ clientIp: "192.0.2.1", idempotencyKey: "k1" })).queries).toBe(4);
     });
 
     it("VerifyOtp, starting its session, takes two; GetStatus, IntrospectToken and SignOut take one", async () => {

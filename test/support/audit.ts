@@ -16,6 +16,8 @@ export interface LedgerEntry {
   readonly endedAt: number;
   /** RequestOtp: the id issued. VerifyOtp: the id of the code that was sent. */
   readonly otpId?: string;
+  /** VerifyOtp: the otp_id the attempt named (bound); absent for unbound verification. */
+  readonly boundTo?: string;
   readonly outcome: Outcome;
   /** RequestOtp: the idempotency-key sent, if any. */
   readonly idempotencyKey?: string;
@@ -164,14 +166,15 @@ export function checkSlotsAgree(
 }
 
 /**
- * No RequestOtp or VerifyOtp succeeded for an (email, purpose) while it was locked. A lock is
- * certainly in force from the end of the answer that announced it until its start plus the
- * announced wait, less the second retry-after was rounded up by.
+ * No unbound VerifyOtp succeeded for an (email, purpose) while unbound verification was locked
+ * (a request, and a verification bound to its otp_id, are served during such a lock: SPEC
+ * "Abuse"). A lock is certainly in force from the end of the answer that announced it until its
+ * start plus the announced wait, less the second retry-after was rounded up by.
  */
 export function checkLocksRespected(ledger: readonly LedgerEntry[]): string[] {
   const violations: string[] = [];
   for (const [pair, entries] of groupBy(
-    ledger.filter((e) => e.rpc !== "GetStatus"),
+    ledger.filter((e) => e.rpc === "VerifyOtp" && e.boundTo === undefined),
     key,
   )) {
     const locks = entries.flatMap((e) =>
@@ -191,17 +194,41 @@ export function checkLocksRespected(ledger: readonly LedgerEntry[]): string[] {
 }
 
 /**
- * No lockout was skipped: for an (email, purpose), at most maxAttempts-1 wrong codes answer
- * OTP_MISMATCH before a success, a lock, or the failure count lapsing. Assumes the calls for one
- * (email, purpose) do not overlap (the mixed load sends them one at a time); calls whose outcome
- * the client never heard can only make the count lower, never raise a false alarm.
+ * A verification bound to an otp_id never succeeds with another request's code (SPEC "Abuse":
+ * it is judged against that request's code alone).
+ */
+export function checkBindingHeld(ledger: readonly LedgerEntry[]): string[] {
+  return ledger
+    .filter(
+      (e) => e.rpc === "VerifyOtp" && isOk(e) && e.boundTo !== undefined && e.otpId !== e.boundTo,
+    )
+    .map(
+      (e) => `${key(e)}: the code of ${e.otpId} verified bound to ${e.boundTo} at ${e.startedAt}`,
+    );
+}
+
+/**
+ * No lockout was skipped: unbound, for an (email, purpose), at most maxAttempts-1 wrong codes
+ * answer OTP_MISMATCH before a success, a lock, or the failure count lapsing; bound, at most
+ * maxAttempts-1 for one code, ever. Assumes the calls for one (email, purpose) do not overlap
+ * (the mixed load sends them one at a time); calls whose outcome the client never heard can only
+ * make the count lower, never raise a false alarm.
  */
 export function checkLockoutNotSkipped(
   ledger: readonly LedgerEntry[],
   policy: AuditPolicy,
 ): string[] {
   const violations: string[] = [];
-  const verifies = ledger.filter((e) => e.rpc === "VerifyOtp");
+  for (const [code, entries] of groupBy(
+    ledger.filter((e) => e.rpc === "VerifyOtp" && e.boundTo !== undefined),
+    (e) => `${key(e)} ${e.boundTo}`,
+  )) {
+    const mismatches = entries.filter((e) => reasonOf(e) === "OTP_MISMATCH").length;
+    if (mismatches >= policy.maxAttempts) {
+      violations.push(`${code}: ${mismatches} wrong codes answered OTP_MISMATCH for one code`);
+    }
+  }
+  const verifies = ledger.filter((e) => e.rpc === "VerifyOtp" && e.boundTo === undefined);
   for (const [pair, entries] of groupBy(verifies, key)) {
     let streak = 0;
     let last: LedgerEntry | undefined;
@@ -389,6 +416,7 @@ export function audit(input: {
     "idempotent retries replayed": checkIdempotentReplays(ledger),
     "otp_slots agrees": checkSlotsAgree(ledger, database, policy),
     "no success while locked": checkLocksRespected(ledger),
+    "a bound code is judged alone": checkBindingHeld(ledger),
     "no lockout skipped": checkLockoutNotSkipped(ledger, policy),
     "authenticated state kept": checkAuthenticationKept(ledger, statuses, database),
     "every error explained": checkErrorsExplained(ledger, faults, policy),

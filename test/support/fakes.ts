@@ -19,6 +19,13 @@ export function createFakeClock(start = Date.UTC(2026, 0, 1)) {
     advance(ms: number) {
       now += ms;
     },
+    /** Moves to `at`, forward only: a clock does not go back. */
+    set(at: number) {
+      if (at < now) {
+        throw new Error(`the clock is at ${now}; it does not go back to ${at}`);
+      }
+      now = at;
+    },
   };
 }
 
@@ -222,8 +229,8 @@ export function createFailingStore(makeError: () => unknown): OtpStore {
     activateCode: fail,
     consumeCode: fail,
     recordFailure: fail,
-    takeSlot: fail,
-    releaseSlot: fail,
+    takeSlots: fail,
+    releaseSlots: fail,
     claimIdempotencyKey: fail,
     completeIdempotencyKey: fail,
     releaseIdempotencyKey: fail,

@@ -48,6 +48,9 @@ export async function startCluster(options: {
     OTP_WEBHOOK_SECRET: WEBHOOK_SECRET,
     OTP_IP_REQUEST_LIMIT: "off",
     OTP_REQUEST_LIMIT: `${FAULT_POLICY.requestLimit.count}/${FAULT_POLICY.requestLimit.windowMs}ms`,
+    // The load comes from one network: the mailbox cap as the request limit, so that the email's
+    // bucket (the mailbox's, which the audit reads) holds what the limit allows.
+    OTP_MAILBOX_LIMIT: `${FAULT_POLICY.requestLimit.count}/${FAULT_POLICY.requestLimit.windowMs}ms`,
     OTP_MAX_ATTEMPTS: String(FAULT_POLICY.maxAttempts),
     OTP_LOCKOUT: `${FAULT_POLICY.lockoutMs}ms`,
     LOG_LEVEL: "fatal",

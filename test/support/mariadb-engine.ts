@@ -51,6 +51,7 @@ export const mariadbEngine: DatabaseEngine = {
       for (const table of [
         "otp_codes",
         "otp_attempts",
+        "otp_failures",
         "otp_users",
         "otp_buckets",
         "otp_slots",

@@ -171,6 +171,7 @@ export async function truncateAllMysql(connection: mysql.Connection | mysql.Pool
     "otp_users",
     "otp_codes",
     "otp_attempts",
+    "otp_failures",
     "otp_buckets",
     "otp_slots",
     "otp_idempotency",

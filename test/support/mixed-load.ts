@@ -42,6 +42,8 @@ interface EmailState {
   email: string;
   otpId?: string;
   code?: string;
+  /** The code before the current one and its id: another request's code, for bound attempts. */
+  previous?: { readonly otpId: string; readonly code: string };
   /** Not called before this time (ms): RequestOtp's retry-after. */
   restUntil?: number;
 }
@@ -84,6 +86,7 @@ export function startMixedLoad(options: {
     okOutcome: (response: T) => Outcome,
     sentOtpId?: string,
     idempotencyKey?: string,
+    boundTo?: string,
   ): Promise<T | undefined> => {
     const startedAt = Date.now();
     let response: T | undefined;
@@ -113,6 +116,7 @@ export function startMixedLoad(options: {
       startedAt,
       endedAt: Date.now(),
       otpId,
+      ...(boundTo === undefined ? {} : { boundTo }),
       outcome,
       ...(idempotencyKey === undefined
         ? {}
@@ -155,18 +159,32 @@ export function startMixedLoad(options: {
       answeredKeys.set(`${state.email} ${idempotencyKey}`, issued.otpId);
     }
     if (issued !== undefined) {
+      if (state.otpId !== undefined && state.code !== undefined) {
+        state.previous = { otpId: state.otpId, code: state.code };
+      }
       // Delivery completes before the answer, so the receiver already holds the code.
       state.otpId = issued.otpId;
       state.code = options.receiver.take(issued.otpId);
     }
   };
 
-  const verifyOtp = (state: EmailState, instance: number, otp: string, otpId?: string) =>
+  /** `otpId` is the id of the code sent; `boundTo`, the otp_id the attempt names (unbound if absent). */
+  const verifyOtp = (
+    state: EmailState,
+    instance: number,
+    otp: string,
+    otpId?: string,
+    boundTo?: string,
+  ) =>
     call(
       "VerifyOtp",
       state,
       instance,
-      (client) => client.verifyOtp({ email: state.email, otp }, { timeoutMs: CALL_TIMEOUT_MS }),
+      (client) =>
+        client.verifyOtp(
+          { email: state.email, otp, ...(boundTo === undefined ? {} : { otpId: boundTo }) },
+          { timeoutMs: CALL_TIMEOUT_MS },
+        ),
       (res) => ({
         ok: true,
         authenticated: res.authenticated,
@@ -175,6 +193,8 @@ export function startMixedLoad(options: {
           (res.authenticatedAt?.nanos ?? 0) / 1e6,
       }),
       otpId,
+      undefined,
+      boundTo,
     );
 
   const getStatus = (state: EmailState, instance: number) =>
@@ -214,18 +234,28 @@ export function startMixedLoad(options: {
       }
     } else if (dice < 55) {
       const { code, otpId } = state;
+      // Half of the right codes are sent bound to their request, as the login page does.
+      const boundTo = dice % 4 < 2 ? otpId : undefined;
       if (dice < 30) {
         // The right code on every instance at once: exactly one may win.
-        await Promise.all(targets.map((_, i) => verifyOtp(state, i, code, otpId)));
+        await Promise.all(targets.map((_, i) => verifyOtp(state, i, code, otpId, boundTo)));
       } else {
-        await verifyOtp(state, instance, code, otpId);
+        await verifyOtp(state, instance, code, otpId, boundTo);
       }
       // Used (or refused): a real client asks for a new code next, mostly.
       if (dice % 2 === 0) {
         state.code = undefined;
       }
+    } else if (dice < 80) {
+      await verifyOtp(state, instance, wrongCode(state.code), undefined, undefined);
     } else if (dice < 85) {
-      await verifyOtp(state, instance, wrongCode(state.code), undefined);
+      // Another request's code, bound to this request: it must never verify.
+      const { previous, otpId } = state;
+      if (previous !== undefined && previous.code !== state.code) {
+        await verifyOtp(state, instance, previous.code, previous.otpId, otpId);
+      } else {
+        await verifyOtp(state, instance, wrongCode(state.code), undefined, otpId);
+      }
     } else {
       await getStatus(state, instance);
     }

@@ -44,6 +44,7 @@ export const postgresEngine: DatabaseEngine = {
         `SELECT string_agg(t::text, ' ') AS dump FROM (
            SELECT c::text AS t FROM otp_codes c
            UNION ALL SELECT a::text FROM otp_attempts a
+           UNION ALL SELECT f::text FROM otp_failures f
            UNION ALL SELECT u::text FROM otp_users u
            UNION ALL SELECT s::text FROM otp_slots s
            UNION ALL SELECT i::text FROM otp_idempotency i) AS everything`,

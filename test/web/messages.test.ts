@@ -32,9 +32,15 @@ describe("the login page's messages", () => {
     expect(describeError(refused(refusal))).toBe(message);
   });
 
-  it("says how long a lock lasts", () => {
-    expect(describeError(toConnectError(lockedError(600_000)))).toBe(
+  it("says how long a lock lasts, or to send a new code when the code itself is spent", () => {
+    expect(describeError(toConnectError(lockedError(600_000, "unbound")))).toBe(
       "Too many wrong codes — try again in 10 minutes.",
+    );
+    expect(describeError(toConnectError(lockedError(3 * 3_600_000, "account")))).toBe(
+      "Too many wrong codes — try again in 3 hours.",
+    );
+    expect(describeError(toConnectError(lockedError(240_000, "code")))).toBe(
+      "Too many wrong codes — send a new code.",
     );
   });
 

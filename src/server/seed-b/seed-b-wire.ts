@@ -16,16 +16,21 @@ export function requestOtpOf(body: JsonObject): { externalId: string; purpose: s
   return { externalId: text(body, "user_id"), purpose: text(body, "purpose") };
 }
 
-/** `/otp/verify`'s body as VerifyOtp's request; `code` is the code. */
+/**
+ * `/otp/verify`'s body as VerifyOtp's request; `code` is the code, and `otp_id` (optional, as
+ * `/otp/request` answered it) binds the attempt to that request.
+ */
 export function verifyOtpOf(body: JsonObject): {
   externalId: string;
   purpose: string;
   otp: string;
+  otpId: string;
 } {
   return {
     externalId: text(body, "user_id"),
     purpose: text(body, "purpose"),
     otp: text(body, "code"),
+    otpId: text(body, "otp_id"),
   };
 }
 

@@ -1,5 +1,4 @@
-import type { ConsumeOutcome, OtpState, OtpStore } from "../../domain/otp-store.js";
-import { consumeRefusal } from "../consume-refusal.js";
+import type { AccountFailure, OtpState, OtpStore } from "../../domain/otp-store.js";
 import type { Query } from "./query.js";
 
 type CodeSteps = Pick<OtpStore, "readOtpState" | "activateCode" | "consumeCode" | "recordFailure">;
@@ -10,14 +9,11 @@ interface StateRow {
   issued_at: number | null;
   expires_at: number | null;
   used_at: number | null;
+  failures: number | null;
+  unbound_burned: number | null;
   locked_until: number | null;
+  account_failures: string | [number, string][] | null;
 }
-
-// The active code and the lock of (:email, :purpose), one row whether or not either exists.
-const STATE_COLUMNS = `c.otp_id, c.code_hash, c.issued_at, c.expires_at, c.used_at, a.locked_until
-   FROM (SELECT 1 AS one) AS k
-   LEFT JOIN otp_codes c ON c.email = :email AND c.purpose = :purpose
-   LEFT JOIN otp_attempts a ON a.email = :email AND a.purpose = :purpose`;
 
 // otp_users has two unique keys, and an upsert's ON DUPLICATE KEY UPDATE runs for a clash on
 // either: on user_id, it would update another email's row. Only the email's own row may be
@@ -25,48 +21,88 @@ const STATE_COLUMNS = `c.otp_id, c.code_hash, c.issued_at, c.expires_at, c.used_
 // which strict mode refuses, failing the batch as PostgreSQL's ON CONFLICT (email) fails then.
 const SAME_EMAIL_ONLY = "user_id = IF(email = :email, user_id, NULL)";
 
-const stateOf = (row: StateRow | undefined): OtpState => ({
-  code:
-    row?.otp_id != null &&
-    row.code_hash !== null &&
-    row.issued_at !== null &&
-    row.expires_at !== null
-      ? {
-          otpId: row.otp_id,
-          codeHash: new Uint8Array(row.code_hash),
-          issuedAt: row.issued_at,
-          expiresAt: row.expires_at,
-          usedAt: row.used_at,
-        }
-      : null,
-  lockedUntil: row?.locked_until ?? null,
-});
+// The pair's latest code, as a derived table (materialised, so an UPDATE of otp_codes may join it).
+const LATEST = `(SELECT otp_id, unbound_burned FROM otp_codes
+                  WHERE email = :email AND purpose = :purpose
+                  ORDER BY seq DESC LIMIT 1)`;
+
+// The account's failures after :since as a JSON array of [epoch ms, network] (unordered: MySQL's
+// JSON_ARRAYAGG takes no ORDER BY), and whether its cap refuses this attempt (domain/failure-cap.ts).
+const FAILURES = `(SELECT JSON_ARRAYAGG(JSON_ARRAY(at, network)) FROM otp_failures
+                    WHERE email = :email AND at > :since)`;
+const CAPPED = `(SELECT COUNT(*) >= :cap AND (NOT :bound OR COALESCE(MAX(network = :network), 0))
+                   FROM otp_failures WHERE email = :email AND at > :since)`;
+
+// Every step that judges an attempt locks the account's user row first, so they run one at a
+// time per account; under READ COMMITTED each later statement reads what the one before committed.
+const LOCK_ACCOUNT = "SELECT email FROM otp_users WHERE email = :email FOR UPDATE";
+
+function failuresOf(value: StateRow["account_failures"]): AccountFailure[] {
+  const pairs = (typeof value === "string" ? JSON.parse(value) : (value ?? [])) as [
+    number,
+    string,
+  ][];
+  return pairs.map(([at, network]) => ({ at: Number(at), network })).sort((a, b) => a.at - b.at);
+}
 
 /**
- * Codes and failed attempts (tables otp_codes, otp_attempts). Each step is one batch in one round
- * trip; the writing ones are a transaction serialised on row locks, taken in one order (the code
- * row, then the attempts row, then the user row) so that concurrent steps wait rather than
- * deadlock. A code is used by one guarded UPDATE (`… AND used_at IS NULL`), whose outcome
- * (`ROW_COUNT()`) decides the rest of the batch; a failure is counted on the attempts row locked
- * by an upsert.
+ * Codes, the unbound lane's attempts and the account's failures (tables otp_codes, otp_attempts,
+ * otp_failures). Each step is one batch in one round trip; the two that judge an attempt are a
+ * transaction serialised on the account's user row (and row locks are taken in one order: the
+ * user row, then the code or attempts row), so that concurrent steps wait rather than deadlock.
+ * A code is used by one guarded UPDATE (`… AND used_at IS NULL`), whose outcome (`ROW_COUNT()`)
+ * decides the rest of the batch.
  */
 export function createCodeSteps(query: Query): CodeSteps {
   return {
-    async readOtpState(email, purpose) {
-      const rows = (await query(`SELECT ${STATE_COLUMNS}`, { email, purpose })).rows<StateRow>();
-      return stateOf(rows[0]);
+    async readOtpState({ email, purpose, otpId, now, failureWindowMs }): Promise<OtpState> {
+      const rows = (
+        await query(
+          `SELECT c.otp_id, c.code_hash, c.issued_at, c.expires_at, c.used_at, c.failures,
+                  c.unbound_burned,
+                  (SELECT a.locked_until FROM otp_attempts a
+                    WHERE a.email = :email AND a.purpose = :purpose) AS locked_until,
+                  ${FAILURES} AS account_failures
+             FROM (SELECT 1 AS one) AS k
+             LEFT JOIN (SELECT * FROM otp_codes
+                         WHERE email = :email AND purpose = :purpose
+                           AND (:otpId IS NULL OR otp_id = :otpId)
+                         ORDER BY seq DESC LIMIT 1) AS c ON 1`,
+          { email, purpose, otpId, since: now - failureWindowMs },
+        )
+      ).rows<StateRow>();
+      const row = rows[0];
+      const found =
+        row?.otp_id != null &&
+        row.code_hash !== null &&
+        row.issued_at !== null &&
+        row.expires_at !== null &&
+        // Burned for unbound verification: the latest code is gone for it, judged when bound.
+        (otpId !== null || !row.unbound_burned);
+      return {
+        code: found
+          ? {
+              otpId: row.otp_id as string,
+              codeHash: new Uint8Array(row.code_hash as Buffer),
+              issuedAt: Number(row.issued_at),
+              expiresAt: Number(row.expires_at),
+              usedAt: row.used_at === null ? null : Number(row.used_at),
+              failures: row.failures ?? 0,
+            }
+          : null,
+        lockedUntil: row?.locked_until == null ? null : Number(row.locked_until),
+        failures: failuresOf(row?.account_failures ?? null),
+      };
     },
 
     async activateCode(code) {
       await query(
         `START TRANSACTION;
-         INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
-         VALUES (:email, :purpose, :otpId, :codeHash, :issuedAt, :expiresAt, NULL, :retainUntil)
-         ON DUPLICATE KEY UPDATE otp_id = :otpId, code_hash = :codeHash, issued_at = :issuedAt,
-           expires_at = :expiresAt, used_at = NULL, retain_until = :retainUntil;
          INSERT INTO otp_users (email, user_id, created_at, retain_until)
          VALUES (:email, :userId, :issuedAt, :retainUntil)
          ON DUPLICATE KEY UPDATE ${SAME_EMAIL_ONLY};
+         INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
+         VALUES (:email, :purpose, :otpId, :codeHash, :issuedAt, :expiresAt, NULL, :retainUntil);
          COMMIT`,
         {
           email: code.email,
@@ -81,37 +117,49 @@ export function createCodeSteps(query: Query): CodeSteps {
       );
     },
 
-    // One batch: the guarded UPDATE wins or not (@otp_won), and the rest of the batch acts only
-    // for the winner: clear the failures, upsert the user, insert the session from the user row.
-    // So no session exists without its code used, nor a used code without its session. The last
-    // SELECT reads, after the UPDATE, what the pair looks like: the winner's user id, or why not.
-    async consumeCode(use): Promise<ConsumeOutcome> {
+    // One batch: under the account's lock, the cap and (unbound) the lock and latest code decide
+    // whether the guarded UPDATE may run; it wins or not (@otp_won), and the rest of the batch
+    // acts only for the winner: clear the unbound failures, upsert the user, insert the session.
+    // So no session exists without its code used, nor a used code without its session.
+    async consumeCode(use) {
+      const { gate } = use;
       const rows = (
         await query(
           `START TRANSACTION;
+           ${LOCK_ACCOUNT};
+           SET @otp_may = NOT ${CAPPED} AND (:bound OR (
+             NOT EXISTS (SELECT 1 FROM otp_attempts
+                          WHERE email = :email AND purpose = :purpose AND locked_until > :now)
+             AND EXISTS (SELECT 1 FROM ${LATEST} AS l
+                          WHERE l.otp_id = :otpId AND NOT l.unbound_burned)));
            UPDATE otp_codes SET used_at = :now
             WHERE email = :email AND purpose = :purpose AND otp_id = :otpId
-              AND used_at IS NULL AND expires_at > :now
-              AND NOT EXISTS (SELECT 1 FROM otp_attempts
-                               WHERE email = :email AND purpose = :purpose AND locked_until > :now);
+              AND used_at IS NULL AND expires_at > :now AND failures < :maxAttempts
+              AND @otp_may;
            SET @otp_won = ROW_COUNT();
-           DELETE FROM otp_attempts WHERE email = :email AND purpose = :purpose AND @otp_won = 1;
+           DELETE FROM otp_attempts
+            WHERE email = :email AND purpose = :purpose AND @otp_won = 1 AND NOT :bound;
            INSERT INTO otp_users (email, user_id, created_at, authenticated_at, retain_until)
            SELECT :email, :userId, :now, :now, :retainUntil FROM DUAL WHERE @otp_won = 1
-           ON DUPLICATE KEY UPDATE ${SAME_EMAIL_ONLY}, authenticated_at = :now,
+           ON DUPLICATE KEY UPDATE ${SAME_EMAIL_ONLY},
+             authenticated_at = GREATEST(COALESCE(authenticated_at, 0), :now),
              retain_until = GREATEST(retain_until, :retainUntil);
            INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at,
                                      last_seen_at, client_address, user_agent)
            SELECT :tokenHash, :sessionId, user_id, :email, :purpose, :now, :sessionExpiresAt,
                   :now, :clientAddress, :userAgent
              FROM otp_users WHERE email = :email AND @otp_won = 1;
-           SELECT @otp_won = 1 AS won, u.user_id, ${STATE_COLUMNS}
-             LEFT JOIN otp_users u ON u.email = :email;
+           SELECT @otp_won = 1 AS won, (SELECT user_id FROM otp_users WHERE email = :email) AS user_id;
            COMMIT`,
           {
             email: use.email,
             purpose: use.purpose,
             otpId: use.otpId,
+            bound: use.bound,
+            network: gate.network,
+            cap: gate.maxFailures,
+            since: use.now - gate.windowMs,
+            maxAttempts: gate.maxAttempts,
             now: use.now,
             retainUntil: use.retainUntil,
             userId: use.userId,
@@ -122,55 +170,93 @@ export function createCodeSteps(query: Query): CodeSteps {
             userAgent: use.session.userAgent,
           },
         )
-      ).rows<StateRow & { won: number; user_id: string | null }>();
+      ).rows<{ won: number; user_id: string | null }>();
       const row = rows[0];
-      if (row?.won === 1 && row.user_id !== null) {
-        return { kind: "consumed", userId: row.user_id };
-      }
-      return consumeRefusal(stateOf(row), use.otpId, use.now);
+      return row?.won === 1 && row.user_id !== null
+        ? { kind: "consumed", userId: row.user_id }
+        : { kind: "refused" };
     },
 
-    // The code row is locked first (as consumeCode does), then the attempts row by an upsert
-    // that creates it if missing. Whether this failure counts (@otp_counted: not locked at :now)
-    // is read under that lock. The UPDATE's assignments read only columns not yet assigned, so
-    // they mean the same whether the engine assigns left to right (MySQL) or all at once
-    // (MariaDB's SIMULTANEOUS_ASSIGNMENT): a count whose lockUntil passed starts again from one,
-    // and the failure reaching :lockAt locks and burns the code.
+    // Under the account's lock: the cap, and whether the code compared is still live (unbound:
+    // still the latest, not burned), decide (@otp_open); bound, a guarded UPDATE counts on the
+    // code; unbound, the attempts row (created if missing) counts unless locked, and the failure
+    // that locks burns the code for unbound verification. The UPDATE's assignments read only
+    // columns not yet assigned, so they mean the same whether the engine assigns left to right
+    // (MySQL) or all at once (MariaDB's SIMULTANEOUS_ASSIGNMENT).
     async recordFailure(failure) {
+      const { gate } = failure;
       const rows = (
         await query(
           `START TRANSACTION;
-           SELECT otp_id FROM otp_codes WHERE email = :email AND purpose = :purpose FOR UPDATE;
+           ${LOCK_ACCOUNT};
+           SET @otp_open = NOT ${CAPPED}
+             AND EXISTS (SELECT 1 FROM otp_codes
+                          WHERE email = :email AND purpose = :purpose AND otp_id = :otpId
+                            AND used_at IS NULL AND expires_at > :now AND failures < :maxAttempts)
+             AND (:bound OR EXISTS (SELECT 1 FROM ${LATEST} AS l
+                                     WHERE l.otp_id = :otpId AND NOT l.unbound_burned));
+           UPDATE otp_codes SET failures = failures + 1
+            WHERE email = :email AND purpose = :purpose AND otp_id = :otpId AND :bound
+              AND @otp_open;
+           SET @otp_bound_counted = ROW_COUNT();
            INSERT INTO otp_attempts (email, purpose, failures, locked_until, retain_until)
-           VALUES (:email, :purpose, 0, NULL, :now)
+           SELECT :email, :purpose, 0, NULL, :now FROM DUAL WHERE @otp_open AND NOT :bound
            ON DUPLICATE KEY UPDATE failures = failures;
-           SET @otp_counted = (SELECT locked_until IS NULL OR locked_until <= :now FROM otp_attempts
-                                WHERE email = :email AND purpose = :purpose);
+           SET @otp_unbound_counted = @otp_open AND NOT :bound AND COALESCE(
+             (SELECT locked_until IS NULL OR locked_until <= :now FROM otp_attempts
+               WHERE email = :email AND purpose = :purpose), 0);
            UPDATE otp_attempts
-              SET locked_until = IF(IF(retain_until <= :now, 1, failures + 1) >= :lockAt, :lockUntil, NULL),
+              SET locked_until = IF(IF(retain_until <= :now, 1, failures + 1) >= :maxAttempts, :lockUntil, NULL),
                   failures = IF(retain_until <= :now, 1, failures + 1),
                   retain_until = :lockUntil
-            WHERE email = :email AND purpose = :purpose AND @otp_counted = 1;
-           DELETE FROM otp_codes
-            WHERE email = :email AND purpose = :purpose AND @otp_counted = 1
+            WHERE email = :email AND purpose = :purpose AND @otp_unbound_counted;
+           UPDATE otp_codes SET unbound_burned = TRUE
+            WHERE email = :email AND purpose = :purpose AND otp_id = :otpId AND @otp_unbound_counted
               AND EXISTS (SELECT 1 FROM otp_attempts
                            WHERE email = :email AND purpose = :purpose AND locked_until IS NOT NULL);
-           SELECT @otp_counted = 1 AS counted, failures, locked_until FROM otp_attempts
-            WHERE email = :email AND purpose = :purpose;
+           SET @otp_counted = @otp_bound_counted = 1 OR @otp_unbound_counted;
+           INSERT INTO otp_failures (email, at, network, retain_until)
+           SELECT :email, :now, :network, :retainUntil FROM DUAL WHERE @otp_counted;
+           SELECT @otp_counted AS counted,
+                  IF(:bound,
+                     (SELECT failures FROM otp_codes
+                       WHERE email = :email AND purpose = :purpose AND otp_id = :otpId),
+                     (SELECT failures FROM otp_attempts WHERE email = :email AND purpose = :purpose))
+                    AS failures,
+                  IF(:bound, NULL,
+                     (SELECT locked_until FROM otp_attempts WHERE email = :email AND purpose = :purpose))
+                    AS locked_until,
+                  ${FAILURES} AS account_failures;
            COMMIT`,
           {
             email: failure.email,
             purpose: failure.purpose,
+            otpId: failure.otpId,
+            bound: failure.bound,
+            network: gate.network,
+            cap: gate.maxFailures,
+            since: failure.now - gate.windowMs,
+            maxAttempts: gate.maxAttempts,
             now: failure.now,
-            lockAt: failure.lockAt,
             lockUntil: failure.lockUntil,
+            retainUntil: failure.now + gate.windowMs,
           },
         )
-      ).rows<{ counted: number; failures: number; locked_until: number | null }>();
+      ).rows<{
+        counted: number | null;
+        failures: number | null;
+        locked_until: number | null;
+        account_failures: StateRow["account_failures"];
+      }>();
       const row = rows[0];
+      if (row?.counted !== 1) {
+        return { counted: false };
+      }
       return {
-        failures: row?.counted === 1 ? row.failures : 0,
-        lockedUntil: row?.locked_until ?? null,
+        counted: true,
+        failures: row.failures ?? 0,
+        lockedUntil: row.locked_until == null ? null : Number(row.locked_until),
+        accountFailures: failuresOf(row.account_failures),
       };
     },
   };

@@ -1,68 +1,82 @@
-import type { OtpStore, SlotOutcome } from "../../domain/otp-store.js";
+import type { OtpStore, SlotsOutcome } from "../../domain/otp-store.js";
 import type { Query } from "./query.js";
 
 /**
  * Rolling-window limits (tables otp_buckets, otp_slots): a slot is a row of otp_slots, and a
- * bucket's row in otp_buckets is the lock its takers queue on. One batch in one round trip: the
- * lock of the pair it must respect is read first; unless locked, an upsert locks the bucket row,
- * the bucket's dead slots go, and a slot is inserted only while fewer than the limit are live,
- * counted under that lock. A locked pair's request touches no bucket and uses no quota.
+ * bucket's row in otp_buckets is the lock its takers queue on. One batch in one round trip takes a
+ * slot in several buckets, all or none: an upsert locks each bucket's row (in one order, by name,
+ * so that takers of overlapping buckets wait rather than deadlock), its dead slots go and its live
+ * ones are counted under that lock; the slot is inserted into every bucket only if none is full.
  */
-export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlot" | "releaseSlot"> {
+export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "releaseSlots"> {
   return {
-    async takeSlot(request): Promise<SlotOutcome> {
-      const expiresAt = request.now + request.limit.windowMs;
-      // Without `unlessLocked` the pair is (NULL, NULL), which matches no row: never locked.
+    async takeSlots({ slotId, now, limits }): Promise<SlotsOutcome> {
+      const params: Record<string, string | number> = { slotId, now };
+      const order = limits
+        .map((entry, i) => ({ ...entry, i }))
+        .sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0));
+      const steps: string[] = [];
+      for (const { bucket, limit, i } of order) {
+        Object.assign(params, {
+          [`bucket${i}`]: bucket,
+          [`count${i}`]: limit.count,
+          [`expires${i}`]: now + limit.windowMs,
+        });
+        steps.push(`INSERT INTO otp_buckets (bucket, expires_at) VALUES (:bucket${i}, :expires${i})
+           ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, :expires${i});
+           DELETE FROM otp_slots WHERE bucket = :bucket${i} AND expires_at <= :now;
+           SET @otp_live${i} = (SELECT COUNT(*) FROM otp_slots WHERE bucket = :bucket${i}),
+               @otp_oldest${i} = (SELECT MIN(expires_at) FROM otp_slots WHERE bucket = :bucket${i});`);
+      }
+      const indexes = limits.map((_, i) => i);
+      const open = indexes.map((i) => `@otp_live${i} < :count${i}`).join(" AND ");
+      const inserts = indexes.map(
+        (i) => `INSERT INTO otp_slots (bucket, slot_id, expires_at)
+           SELECT :bucket${i}, :slotId, :expires${i} FROM DUAL WHERE @otp_open;`,
+      );
+      const answers = indexes.map(
+        (i) => `@otp_live${i} AS live${i}, @otp_oldest${i} AS oldest${i}`,
+      );
       const rows = (
         await query(
           `START TRANSACTION;
-           SET @otp_locked_until = (SELECT locked_until FROM otp_attempts
-                                     WHERE email = :lockEmail AND purpose = :lockPurpose
-                                       AND locked_until > :now);
-           INSERT INTO otp_buckets (bucket, expires_at)
-           SELECT :bucket, :expiresAt FROM DUAL WHERE @otp_locked_until IS NULL
-           ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, :expiresAt);
-           DELETE FROM otp_slots
-            WHERE bucket = :bucket AND expires_at <= :now AND @otp_locked_until IS NULL;
-           SET @otp_live = (SELECT COUNT(*) FROM otp_slots WHERE bucket = :bucket);
-           INSERT INTO otp_slots (bucket, slot_id, expires_at)
-           SELECT :bucket, :slotId, :expiresAt FROM DUAL
-            WHERE @otp_locked_until IS NULL AND @otp_live < :count;
-           SET @otp_granted = ROW_COUNT();
-           SELECT @otp_locked_until AS locked_until, @otp_granted AS granted, @otp_live AS live,
-                  (SELECT MIN(expires_at) FROM otp_slots WHERE bucket = :bucket) AS oldest;
+           ${steps.join("\n")}
+           SET @otp_open = ${open};
+           ${inserts.join("\n")}
+           SELECT @otp_open AS open, ${answers.join(", ")};
            COMMIT`,
-          {
-            bucket: request.bucket,
-            slotId: request.slotId,
-            now: request.now,
-            expiresAt,
-            count: request.limit.count,
-            lockEmail: request.unlessLocked?.email ?? null,
-            lockPurpose: request.unlessLocked?.purpose ?? null,
-          },
+          params,
         )
-      ).rows<{
-        locked_until: number | null;
-        granted: number;
-        live: number | null;
-        oldest: number | null;
-      }>();
-      const row = rows[0];
-      if (row?.locked_until != null) {
-        return { granted: false, lockedUntil: row.locked_until };
+      ).rows<Record<string, number | null>>();
+      const row = rows[0] ?? {};
+      const live = indexes.map((i) => Number(row[`live${i}`] ?? 0));
+      if (row.open === 1) {
+        return {
+          granted: true,
+          remaining: limits.map(({ limit }, i) => limit.count - (live[i] ?? 0) - 1),
+        };
       }
-      if (row?.granted === 1) {
-        return { granted: true, remaining: request.limit.count - (row.live ?? 0) - 1 };
-      }
-      return { granted: false, retryAt: row?.oldest ?? expiresAt };
+      const refused = limits.findIndex(({ limit }, i) => (live[i] ?? 0) >= limit.count);
+      return {
+        granted: false,
+        refused,
+        retryAt: Number(row[`oldest${refused}`] ?? now + (limits[refused]?.limit.windowMs ?? 0)),
+      };
     },
 
-    async releaseSlot(bucket, slotId) {
-      await query("DELETE FROM otp_slots WHERE bucket = :bucket AND slot_id = :slotId", {
-        bucket,
-        slotId,
+    async releaseSlots(buckets, slotId) {
+      if (buckets.length === 0) {
+        return;
+      }
+      const params: Record<string, string> = { slotId };
+      const names = buckets.map((bucket, i) => {
+        params[`bucket${i}`] = bucket;
+        return `:bucket${i}`;
       });
+      await query(
+        `DELETE FROM otp_slots WHERE slot_id = :slotId AND bucket IN (${names.join(", ")})`,
+        params,
+      );
     },
   };
 }

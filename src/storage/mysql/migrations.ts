@@ -7,6 +7,26 @@ import { DATABASE_NOW_MS } from "./query.js";
 // to differ between MySQL and MariaDB.
 const TABLE = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 
+/** How many columns named `column` table `table` has: 0 or 1. */
+function columnCount(table: string, column: string): string {
+  return `SELECT COUNT(*) FROM information_schema.columns
+    WHERE table_schema = DATABASE() AND table_name = '${table}' AND column_name = '${column}'`;
+}
+
+/**
+ * `ddl` unless `count` (a query answering one number) finds it done: DDL made safe to run twice
+ * in the SQL both engines accept, chosen from information_schema and prepared. Each piece is one
+ * statement of the migration, on the migration's one connection.
+ */
+function unlessInSchema(count: string, ddl: string): string[] {
+  return [
+    `SET @otp_ddl = IF((${count}) > 0, 'DO 0', '${ddl.replaceAll("'", "''")}')`,
+    "PREPARE otp_ddl FROM @otp_ddl",
+    "EXECUTE otp_ddl",
+    "DEALLOCATE PREPARE otp_ddl",
+  ];
+}
+
 /**
  * Schema versions, applied in order, each once. Never edit one that has shipped: add another.
  * MySQL commits each DDL statement by itself, so a version that failed half way is run again
@@ -112,23 +132,52 @@ export const migrations: readonly { readonly version: number; readonly statement
       "UPDATE otp_sessions SET last_seen_at = created_at WHERE last_seen_at > created_at",
     ],
   },
+  {
+    version: 3,
+    statements: [
+      // Several live codes per (email, purpose): a verification names one by its otp_id (and is
+      // judged against it alone), or means the pair's latest. Each code counts its own wrong
+      // bound attempts; the unbound lane's lock burns a code for unbound verification only.
+      ...unlessInSchema(
+        `SELECT COUNT(*) FROM information_schema.key_column_usage
+          WHERE table_schema = DATABASE() AND table_name = 'otp_codes'
+            AND constraint_name = 'PRIMARY' AND column_name = 'otp_id'`,
+        "ALTER TABLE otp_codes DROP PRIMARY KEY, ADD PRIMARY KEY (email, purpose, otp_id)",
+      ),
+      ...addColumnIfMissing("otp_codes", "failures", "INT NOT NULL DEFAULT 0"),
+      ...addColumnIfMissing("otp_codes", "unbound_burned", "BOOLEAN NOT NULL DEFAULT FALSE"),
+      // The order codes were activated in: the pair's latest is its highest. Not issued_at,
+      // which two codes of one millisecond share.
+      ...addColumnIfMissing("otp_codes", "seq", "BIGINT NOT NULL AUTO_INCREMENT UNIQUE"),
+      ...unlessInSchema(
+        `SELECT COUNT(*) FROM information_schema.statistics
+          WHERE table_schema = DATABASE() AND table_name = 'otp_codes'
+            AND index_name = 'otp_codes_latest'`,
+        "CREATE INDEX otp_codes_latest ON otp_codes (email, purpose, seq)",
+      ),
+      // Each wrong code an account was sent, and the network it came from: the failure cap.
+      `CREATE TABLE IF NOT EXISTS otp_failures (
+         id           BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+         email        VARCHAR(320) NOT NULL,
+         at           BIGINT NOT NULL,
+         network      VARCHAR(128) NOT NULL,
+         retain_until BIGINT NOT NULL,
+         KEY otp_failures_email_at (email, at),
+         KEY otp_failures_retain_until (retain_until)
+       ) ${TABLE}`,
+    ],
+  },
 ];
 
 /**
  * `ALTER TABLE … ADD COLUMN`, run only when the column is missing: MySQL has no `ADD COLUMN IF
- * NOT EXISTS` (MariaDB has), so the statement is chosen from information_schema and prepared.
- * Each piece is one statement of the migration, on the migration's one connection.
+ * NOT EXISTS` (MariaDB has).
  */
 function addColumnIfMissing(table: string, column: string, definition: string): string[] {
-  const alter = `ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`.replaceAll("'", "''");
-  return [
-    `SET @otp_ddl = IF((SELECT COUNT(*) FROM information_schema.columns
-                        WHERE table_schema = DATABASE() AND table_name = '${table}'
-                          AND column_name = '${column}') = 0, '${alter}', 'DO 0')`,
-    "PREPARE otp_ddl FROM @otp_ddl",
-    "EXECUTE otp_ddl",
-    "DEALLOCATE PREPARE otp_ddl",
-  ];
+  return unlessInSchema(
+    columnCount(table, column),
+    `ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`,
+  );
 }
 
 // Any name works; it only has to be the same for every instance of this service.

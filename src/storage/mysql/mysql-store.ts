@@ -39,6 +39,7 @@ export function createMysqlStore(
       const { affectedRows } = await query(
         `DELETE FROM otp_codes WHERE retain_until <= :now;
          DELETE FROM otp_attempts WHERE retain_until <= :now;
+         DELETE FROM otp_failures WHERE retain_until <= :now;
          DELETE FROM otp_slots WHERE expires_at <= :now;
          DELETE FROM otp_buckets WHERE expires_at <= :now;
          DELETE FROM otp_idempotency

@@ -1,47 +1,71 @@
-import type { ConsumeOutcome, OtpState, OtpStore, StoredCode } from "../../domain/otp-store.js";
-import { consumeRefusal } from "../consume-refusal.js";
+import type { AccountFailure, OtpState, OtpStore } from "../../domain/otp-store.js";
 import { date, millis, type Query } from "./query.js";
 
 type CodeSteps = Pick<OtpStore, "readOtpState" | "activateCode" | "consumeCode" | "recordFailure">;
 
+/** [[epoch ms, network], ...] as otp_failures_since writes it. */
+type FailureRows = [number | string, string][];
+
+const failuresOf = (rows: FailureRows | null): AccountFailure[] =>
+  (rows ?? []).map(([at, network]) => ({ at: Number(at), network }));
+
 /**
- * Codes and failed attempts (tables otp_codes, otp_attempts): a code is used by one guarded
- * UPDATE (`… AND used_at IS NULL`), a failure is counted by one upsert that re-reads the latest
- * row version. A second statement runs only to explain a refusal that a concurrent writer caused.
+ * Codes, the unbound lane's attempts and the account's failures (tables otp_codes, otp_attempts,
+ * otp_failures). A read is one statement; the two steps that judge an attempt are the functions
+ * otp_record_failure and otp_use_code (migration 3), which take the account's user row first and
+ * so run one at a time per account, each in one round trip. A code is used by a guarded UPDATE
+ * (`… AND used_at IS NULL`) under that lock.
  */
 export function createCodeSteps(query: Query): CodeSteps {
-  async function readOtpState(email: string, purpose: string): Promise<OtpState> {
-    const { rows } = await query<{
-      otp_id: string | null;
-      code_hash: Buffer | null;
-      issued_at: Date | null;
-      expires_at: Date | null;
-      used_at: Date | null;
-      locked_until: Date | null;
-    }>(
-      "otp_read_state",
-      `SELECT c.otp_id, c.code_hash, c.issued_at, c.expires_at, c.used_at, a.locked_until
-         FROM (VALUES ($1::text, $2::text)) AS k (email, purpose)
-         LEFT JOIN otp_codes c ON c.email = k.email AND c.purpose = k.purpose
-         LEFT JOIN otp_attempts a ON a.email = k.email AND a.purpose = k.purpose`,
-      [email, purpose],
-    );
-    const row = rows[0];
-    let code: StoredCode | null = null;
-    if (row?.otp_id != null && row.code_hash !== null && row.issued_at && row.expires_at) {
-      code = {
-        otpId: row.otp_id,
-        codeHash: new Uint8Array(row.code_hash),
-        issuedAt: row.issued_at.getTime(),
-        expiresAt: row.expires_at.getTime(),
-        usedAt: millis(row.used_at),
-      };
-    }
-    return { code, lockedUntil: millis(row?.locked_until ?? null) };
-  }
-
   return {
-    readOtpState,
+    async readOtpState({ email, purpose, otpId, now, failureWindowMs }): Promise<OtpState> {
+      const { rows } = await query<{
+        otp_id: string | null;
+        code_hash: Buffer | null;
+        issued_at: Date | null;
+        expires_at: Date | null;
+        used_at: Date | null;
+        failures: number | null;
+        unbound_burned: boolean | null;
+        locked_until: Date | null;
+        account_failures: FailureRows | null;
+      }>(
+        "otp_read_state",
+        `SELECT c.otp_id, c.code_hash, c.issued_at, c.expires_at, c.used_at, c.failures,
+                c.unbound_burned,
+                (SELECT a.locked_until FROM otp_attempts a WHERE a.email = $1 AND a.purpose = $2)
+                  AS locked_until,
+                otp_failures_since($1, $4) AS account_failures
+           FROM (SELECT 1) AS k
+           LEFT JOIN LATERAL (
+             SELECT * FROM otp_codes c
+              WHERE c.email = $1 AND c.purpose = $2 AND ($3::text IS NULL OR c.otp_id = $3)
+              ORDER BY c.seq DESC LIMIT 1) c ON true`,
+        [email, purpose, otpId, date(now - failureWindowMs)],
+      );
+      const row = rows[0];
+      const found =
+        row?.otp_id != null &&
+        row.code_hash !== null &&
+        row.issued_at !== null &&
+        row.expires_at !== null &&
+        // Burned for unbound verification: the latest code is gone for it, judged when bound.
+        (otpId !== null || row.unbound_burned !== true);
+      return {
+        code: found
+          ? {
+              otpId: row.otp_id as string,
+              codeHash: new Uint8Array(row.code_hash as Buffer),
+              issuedAt: (row.issued_at as Date).getTime(),
+              expiresAt: (row.expires_at as Date).getTime(),
+              usedAt: millis(row.used_at),
+              failures: row.failures ?? 0,
+            }
+          : null,
+        lockedUntil: millis(row?.locked_until ?? null),
+        failures: failuresOf(row?.account_failures ?? null),
+      };
+    },
 
     async activateCode(code) {
       await query(
@@ -49,9 +73,6 @@ export function createCodeSteps(query: Query): CodeSteps {
         `WITH code AS (
            INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
            VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)
-           ON CONFLICT (email, purpose) DO UPDATE SET
-             otp_id = EXCLUDED.otp_id, code_hash = EXCLUDED.code_hash, issued_at = EXCLUDED.issued_at,
-             expires_at = EXCLUDED.expires_at, used_at = NULL, retain_until = EXCLUDED.retain_until
          )
          INSERT INTO otp_users (email, user_id, created_at, retain_until) VALUES ($1, $8, $5, $7)
          ON CONFLICT (email) DO NOTHING`,
@@ -68,30 +89,18 @@ export function createCodeSteps(query: Query): CodeSteps {
       );
     },
 
-    // The session is inserted by the same statement that uses the code, from the user row it
-    // upserts: one round trip, and no session without its code or code without its session.
-    async consumeCode(use): Promise<ConsumeOutcome> {
+    // The session is inserted by the same statement that uses the code, from the user id
+    // otp_use_code answers: one round trip, and no session without its code or code without it.
+    async consumeCode(use) {
+      const { gate } = use;
       const { rows } = await query<{ user_id: string | null }>(
         "otp_consume_code",
-        `WITH lock AS (
-           SELECT 1 FROM otp_attempts WHERE email = $1 AND purpose = $2 AND locked_until > $4
-         ), used AS (
-           UPDATE otp_codes SET used_at = $4
-            WHERE email = $1 AND purpose = $2 AND otp_id = $3 AND used_at IS NULL AND expires_at > $4
-              AND NOT EXISTS (SELECT 1 FROM lock)
-           RETURNING email
-         ), cleared AS (
-           DELETE FROM otp_attempts WHERE email = $1 AND purpose = $2 AND EXISTS (SELECT 1 FROM used)
-         ), authenticated AS (
-           INSERT INTO otp_users (email, user_id, created_at, authenticated_at, retain_until)
-           SELECT $1, $6, $4, $4, $5 FROM used
-           ON CONFLICT (email) DO UPDATE SET authenticated_at = EXCLUDED.authenticated_at,
-             retain_until = GREATEST(otp_users.retain_until, EXCLUDED.retain_until)
-           RETURNING user_id
+        `WITH used AS (
+           SELECT otp_use_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS user_id
          ), session AS (
            INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at,
                                      last_seen_at, client_address, user_agent)
-           SELECT $7, $8, user_id, $1, $2, $4, $9, $4, $10, $11 FROM authenticated
+           SELECT $12, $13, user_id, $1, $2, $6, $14, $6, $15, $16 FROM used WHERE user_id IS NOT NULL
            RETURNING user_id
          )
          SELECT (SELECT user_id FROM session) AS user_id`,
@@ -99,7 +108,12 @@ export function createCodeSteps(query: Query): CodeSteps {
           use.email,
           use.purpose,
           use.otpId,
+          use.bound,
+          gate.network,
           date(use.now),
+          date(use.now - gate.windowMs),
+          gate.maxFailures,
+          gate.maxAttempts,
           date(use.retainUntil),
           use.userId,
           Buffer.from(use.session.tokenHash),
@@ -110,42 +124,43 @@ export function createCodeSteps(query: Query): CodeSteps {
         ],
       );
       const userId = rows[0]?.user_id ?? null;
-      if (userId !== null) {
-        return { kind: "consumed", userId };
-      }
-      // Refused: read again (a new snapshot, so a concurrent writer's change is seen) to say why.
-      return consumeRefusal(await readOtpState(use.email, use.purpose), use.otpId, use.now);
+      return userId === null ? { kind: "refused" } : { kind: "consumed", userId };
     },
 
     async recordFailure(failure) {
-      const now = date(failure.now);
-      const lockUntil = date(failure.lockUntil);
-      // The upsert's WHERE skips a locked row, so RETURNING is empty exactly when not counted.
-      const { rows } = await query<{ failures: number; locked_until: Date | null }>(
+      const { gate } = failure;
+      const { rows } = await query<{
+        failures: number;
+        locked_until: Date | null;
+        account_failures: FailureRows;
+      }>(
         "otp_record_failure",
-        `WITH counted AS (
-           INSERT INTO otp_attempts AS a (email, purpose, failures, locked_until, retain_until)
-           VALUES ($1, $2, 1, CASE WHEN 1 >= $4 THEN $5::timestamptz END, $5)
-           ON CONFLICT (email, purpose) DO UPDATE SET
-             failures = CASE WHEN a.retain_until <= $3 THEN 1 ELSE a.failures + 1 END,
-             locked_until = CASE WHEN (CASE WHEN a.retain_until <= $3 THEN 1 ELSE a.failures + 1 END) >= $4
-                                 THEN $5::timestamptz END,
-             retain_until = $5
-           WHERE a.locked_until IS NULL OR a.locked_until <= $3
-           RETURNING failures, locked_until
-         ), burned AS (
-           DELETE FROM otp_codes WHERE email = $1 AND purpose = $2
-              AND EXISTS (SELECT 1 FROM counted WHERE locked_until IS NOT NULL)
-         )
-         SELECT failures, locked_until FROM counted`,
-        [failure.email, failure.purpose, now, failure.lockAt, lockUntil],
+        `SELECT failures, locked_until, account_failures
+           FROM otp_record_failure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [
+          failure.email,
+          failure.purpose,
+          failure.otpId,
+          failure.bound,
+          gate.network,
+          date(failure.now),
+          date(failure.now - gate.windowMs),
+          gate.maxFailures,
+          gate.maxAttempts,
+          date(failure.lockUntil),
+          date(failure.now + gate.windowMs),
+        ],
       );
       const counted = rows[0];
-      if (counted !== undefined) {
-        return { failures: counted.failures, lockedUntil: millis(counted.locked_until) };
+      if (counted === undefined) {
+        return { counted: false };
       }
-      const { lockedUntil } = await readOtpState(failure.email, failure.purpose);
-      return { failures: 0, lockedUntil };
+      return {
+        counted: true,
+        failures: counted.failures,
+        lockedUntil: millis(counted.locked_until),
+        accountFailures: failuresOf(counted.account_failures),
+      };
     },
   };
 }

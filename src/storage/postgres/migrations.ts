@@ -117,6 +117,201 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       UPDATE otp_sessions SET last_seen_at = created_at;
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- Several live codes per (email, purpose): a verification names one by its otp_id (and is
+      -- judged against it alone), or means the pair's latest. Each code counts its own wrong
+      -- bound attempts; the unbound lane's lock burns a code for unbound verification only.
+      ALTER TABLE otp_codes DROP CONSTRAINT otp_codes_pkey;
+      ALTER TABLE otp_codes ADD PRIMARY KEY (email, purpose, otp_id);
+      ALTER TABLE otp_codes ADD COLUMN failures integer NOT NULL DEFAULT 0;
+      ALTER TABLE otp_codes ADD COLUMN unbound_burned boolean NOT NULL DEFAULT false;
+      -- The order codes were activated in: the pair's latest is its highest. Not issued_at, which
+      -- two codes of one millisecond share, and which instances' clocks may disagree on.
+      ALTER TABLE otp_codes ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+      CREATE INDEX otp_codes_latest ON otp_codes (email, purpose, seq DESC);
+
+      -- Each wrong code an account was sent, and the network it came from: the failure cap.
+      CREATE TABLE otp_failures (
+        email        text NOT NULL,
+        at           timestamptz NOT NULL,
+        network      text NOT NULL,
+        retain_until timestamptz NOT NULL
+      );
+      CREATE INDEX otp_failures_email_at ON otp_failures (email, at);
+      CREATE INDEX otp_failures_retain_until ON otp_failures (retain_until);
+
+      -- Whether the account's failure cap refuses an attempt (domain/failure-cap.ts): it has
+      -- p_cap failures after p_since, and the attempt is unbound or from a network among them.
+      CREATE FUNCTION otp_capped(p_email text, p_bound boolean, p_network text,
+                                 p_since timestamptz, p_cap integer) RETURNS boolean
+      LANGUAGE sql STABLE AS $$
+        SELECT count(*) >= p_cap AND (NOT p_bound OR coalesce(bool_or(network = p_network), false))
+          FROM otp_failures WHERE email = p_email AND at > p_since
+      $$;
+
+      -- The account's failures after p_since, oldest first, as [[epoch ms, network], ...].
+      CREATE FUNCTION otp_failures_since(p_email text, p_since timestamptz) RETURNS jsonb
+      LANGUAGE sql STABLE AS $$
+        SELECT coalesce(jsonb_agg(jsonb_build_array(round(extract(epoch FROM at) * 1000), network)
+                                  ORDER BY at), '[]'::jsonb)
+          FROM otp_failures WHERE email = p_email AND at > p_since
+      $$;
+
+      -- The steps that judge an attempt (count a failure, use a code) take the account's user
+      -- row first, so that they run one at a time per account and each statement after the lock
+      -- sees what the one before committed (a VOLATILE function reads with a fresh snapshot per
+      -- statement): the cap, a code's attempts and the unbound count are then exact under races,
+      -- in one round trip.
+
+      -- Counts a wrong code compared with code p_otp_id (see the store port's recordFailure). No
+      -- row when not counted.
+      CREATE FUNCTION otp_record_failure(
+        p_email text, p_purpose text, p_otp_id text, p_bound boolean, p_network text,
+        p_now timestamptz, p_since timestamptz, p_cap integer, p_max integer,
+        p_lock_until timestamptz, p_retain_until timestamptz)
+      RETURNS TABLE (failures integer, locked_until timestamptz, account_failures jsonb)
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      DECLARE
+        v_failures integer;
+        v_locked timestamptz;
+      BEGIN
+        PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
+        IF NOT FOUND OR otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
+          RETURN;
+        END IF;
+        -- The code compared must still be live; unbound, also still the latest and not burned.
+        IF NOT EXISTS (SELECT 1 FROM otp_codes c
+                        WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+                          AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max)
+           OR (NOT p_bound AND NOT EXISTS (
+                 SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
+                                 WHERE l.email = p_email AND l.purpose = p_purpose
+                                 ORDER BY l.seq DESC LIMIT 1) latest
+                  WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned)) THEN
+          RETURN;
+        END IF;
+        IF p_bound THEN
+          UPDATE otp_codes c SET failures = c.failures + 1
+           WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+          RETURNING c.failures INTO v_failures;
+        ELSE
+          -- A count whose last failure's lock_until passed starts again from one.
+          INSERT INTO otp_attempts AS a (email, purpose, failures, locked_until, retain_until)
+          VALUES (p_email, p_purpose, 1, CASE WHEN 1 >= p_max THEN p_lock_until END, p_lock_until)
+          ON CONFLICT (email, purpose) DO UPDATE SET
+            failures = CASE WHEN a.retain_until <= p_now THEN 1 ELSE a.failures + 1 END,
+            locked_until = CASE WHEN (CASE WHEN a.retain_until <= p_now THEN 1 ELSE a.failures + 1 END)
+                                     >= p_max THEN p_lock_until END,
+            retain_until = p_lock_until
+          WHERE a.locked_until IS NULL OR a.locked_until <= p_now
+          RETURNING a.failures, a.locked_until INTO v_failures, v_locked;
+          IF NOT FOUND THEN
+            RETURN;
+          END IF;
+          IF v_locked IS NOT NULL THEN
+            UPDATE otp_codes c SET unbound_burned = true
+             WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id;
+          END IF;
+        END IF;
+        INSERT INTO otp_failures (email, at, network, retain_until)
+        VALUES (p_email, p_now, p_network, p_retain_until);
+        RETURN QUERY SELECT v_failures, v_locked, otp_failures_since(p_email, p_since);
+      END
+      $$;
+
+      -- Takes slot p_slot in every bucket, all or none (see the store port's takeSlots): the
+      -- buckets' rows are locked in one order (by name), so that concurrent takers of overlapping
+      -- buckets wait rather than deadlock, and pruned of dead slots; then either each is over its
+      -- count (refused: the first such bucket's 0-based index, and when its oldest slot frees) or
+      -- the slot is appended to all (what each has left).
+      CREATE FUNCTION otp_take_slots(p_buckets text[], p_counts integer[], p_windows bigint[],
+                                     p_slot text, p_now_ms bigint)
+      RETURNS TABLE (refused integer, retry_at bigint, remaining integer[])
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      DECLARE
+        v_live jsonb[] := '{}';
+        v_slots jsonb;
+        v_remaining integer[] := '{}';
+        i integer;
+      BEGIN
+        FOR i IN SELECT b.ord FROM unnest(p_buckets) WITH ORDINALITY AS b (name, ord) ORDER BY b.name
+        LOOP
+          INSERT INTO otp_slots AS s (bucket, slots, expires_at)
+          VALUES (p_buckets[i], '[]'::jsonb, to_timestamp((p_now_ms + p_windows[i]) / 1000.0))
+          ON CONFLICT (bucket) DO UPDATE SET slots = otp_live_slots(s.slots, p_now_ms)
+          RETURNING s.slots INTO v_slots;
+          v_live[i] := v_slots;
+        END LOOP;
+        FOR i IN 1 .. array_length(p_buckets, 1) LOOP
+          IF jsonb_array_length(v_live[i]) >= p_counts[i] THEN
+            RETURN QUERY SELECT i - 1, (v_live[i] -> 0 ->> 'exp')::bigint, NULL::integer[];
+            RETURN;
+          END IF;
+        END LOOP;
+        FOR i IN 1 .. array_length(p_buckets, 1) LOOP
+          UPDATE otp_slots s
+             SET slots = v_live[i] || jsonb_build_array(
+                   jsonb_build_object('id', p_slot, 'exp', p_now_ms + p_windows[i])),
+                 expires_at = GREATEST(s.expires_at, to_timestamp((p_now_ms + p_windows[i]) / 1000.0))
+           WHERE s.bucket = p_buckets[i];
+          v_remaining[i] := p_counts[i] - jsonb_array_length(v_live[i]) - 1;
+        END LOOP;
+        RETURN QUERY SELECT NULL::integer, NULL::bigint, v_remaining;
+      END
+      $$;
+
+      -- Uses a code (see the store port's consumeCode): the user id, or NULL when refused. The
+      -- session is inserted by the calling statement, from this answer.
+      CREATE FUNCTION otp_use_code(
+        p_email text, p_purpose text, p_otp_id text, p_bound boolean, p_network text,
+        p_now timestamptz, p_since timestamptz, p_cap integer, p_max integer,
+        p_retain_until timestamptz, p_user_id text)
+      RETURNS text
+      LANGUAGE plpgsql VOLATILE AS $$
+      DECLARE
+        v_user text;
+      BEGIN
+        PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
+        IF otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
+          RETURN NULL;
+        END IF;
+        IF NOT p_bound THEN
+          IF EXISTS (SELECT 1 FROM otp_attempts a WHERE a.email = p_email AND a.purpose = p_purpose
+                        AND a.locked_until > p_now) THEN
+            RETURN NULL;
+          END IF;
+          IF NOT EXISTS (SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
+                                         WHERE l.email = p_email AND l.purpose = p_purpose
+                                         ORDER BY l.seq DESC LIMIT 1) latest
+                          WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned) THEN
+            RETURN NULL;
+          END IF;
+        END IF;
+        UPDATE otp_codes c SET used_at = p_now
+         WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+           AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max;
+        IF NOT FOUND THEN
+          RETURN NULL;
+        END IF;
+        IF NOT p_bound THEN
+          DELETE FROM otp_attempts a WHERE a.email = p_email AND a.purpose = p_purpose;
+        END IF;
+        INSERT INTO otp_users AS u (email, user_id, created_at, authenticated_at, retain_until)
+        VALUES (p_email, p_user_id, p_now, p_now, p_retain_until)
+        -- The latest verification wins, whichever commits last (GREATEST ignores a NULL).
+        ON CONFLICT (email) DO UPDATE SET
+          authenticated_at = GREATEST(u.authenticated_at, EXCLUDED.authenticated_at),
+          retain_until = GREATEST(u.retain_until, EXCLUDED.retain_until)
+        RETURNING u.user_id INTO v_user;
+        RETURN v_user;
+      END
+      $$;
+    `,
+  },
 ];
 
 // Any constant works; it only has to be the same for every instance of this service.

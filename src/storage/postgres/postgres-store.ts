@@ -10,9 +10,10 @@ import { createSessionSteps } from "./sessions.js";
  * The storage port on PostgreSQL, for several instances sharing one database, composed of one
  * module per aggregate (codes and attempts with their users, limits, idempotency keys, sessions).
  *
- * Race-freedom comes from single statements, each serialised on the row it writes (see each
- * module). Single statements rather than transactions with row locks: one round trip each, and no
- * lock is held across a network wait. Behind a transaction pooler (`pooler`), statements are
+ * Race-freedom comes from single statements, each serialised on the row it writes, or on the
+ * account's user row for the two steps that judge an attempt (see each module). Single statements
+ * rather than client-side transactions: one round trip each, and no lock is held across a network
+ * wait. Behind a transaction pooler (`pooler`), statements are
  * unnamed (see createQuery).
  */
 export function createPostgresStore(
@@ -40,12 +41,13 @@ export function createPostgresStore(
         "otp_purge",
         `WITH c AS (DELETE FROM otp_codes WHERE retain_until <= $1 RETURNING 1),
               a AS (DELETE FROM otp_attempts WHERE retain_until <= $1 RETURNING 1),
+              f AS (DELETE FROM otp_failures WHERE retain_until <= $1 RETURNING 1),
               s AS (DELETE FROM otp_slots WHERE expires_at <= $1 RETURNING 1),
               i AS (DELETE FROM otp_idempotency
                      WHERE expires_at <= $1 AND (response IS NOT NULL OR lease_until <= clock_timestamp())
                     RETURNING 1),
               se AS (DELETE FROM otp_sessions WHERE expires_at <= $1 RETURNING 1)
-         SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a)
+         SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a) + (SELECT count(*) FROM f)
               + (SELECT count(*) FROM s) + (SELECT count(*) FROM i) + (SELECT count(*) FROM se)
               AS purged`,
         [date(now)],

@@ -3,7 +3,16 @@ import { accountKey } from "../../../src/domain/account.js";
 import type { IdempotencyOutcome } from "../../../src/domain/otp-store.js";
 import { createDomainHarness } from "../../support/domain-harness.js";
 import { refusalOf } from "../../support/refusal.js";
-import { type CurrentStore, failure, MINUTE, newCode, response, T0, use } from "./fixtures.js";
+import {
+  type CurrentStore,
+  failure,
+  lookup,
+  MINUTE,
+  newCode,
+  response,
+  T0,
+  use,
+} from "./fixtures.js";
 
 // The same text as an email and as an external id: two accounts.
 const MAILBOX = "ann@example.com";
@@ -18,19 +27,26 @@ export function describeAccountContract(store: CurrentStore): void {
   describe("accounts named by external id", () => {
     it("keeps an external id's code, failures and lock apart from the email spelled the same", async () => {
       await store().activateCode(newCode({ email: BY_ID, userId: "user-ext", otpId: "otp-x" }));
-      expect(await store().readOtpState(MAILBOX, "login")).toEqual({
+      expect(await store().readOtpState(lookup(MAILBOX, "login"))).toEqual({
         code: null,
         lockedUntil: null,
+        failures: [],
       });
       expect(await store().consumeCode(use({ email: MAILBOX, otpId: "otp-x" }))).toEqual({
-        kind: "replaced",
+        kind: "refused",
       });
+      expect(
+        await store().consumeCode(use({ email: MAILBOX, otpId: "otp-x", bound: true })),
+      ).toEqual({ kind: "refused" });
+      await store().activateCode(newCode({ email: MAILBOX, userId: "user-mail", otpId: "otp-m" }));
       for (let i = 0; i < 3; i++) {
-        await store().recordFailure(failure(T0, { email: MAILBOX }));
+        await store().recordFailure(failure(T0, { email: MAILBOX, otpId: "otp-m" }));
       }
-      expect((await store().readOtpState(MAILBOX, "login")).lockedUntil).toBe(T0 + 10 * MINUTE);
-      const byId = await store().readOtpState(BY_ID, "login");
-      expect(byId).toMatchObject({ code: { otpId: "otp-x" }, lockedUntil: null });
+      expect((await store().readOtpState(lookup(MAILBOX, "login"))).lockedUntil).toBe(
+        T0 + 10 * MINUTE,
+      );
+      const byId = await store().readOtpState(lookup(BY_ID, "login"));
+      expect(byId).toMatchObject({ code: { otpId: "otp-x" }, lockedUntil: null, failures: [] });
       expect(await store().consumeCode(use({ email: BY_ID, otpId: "otp-x" }))).toEqual({
         kind: "consumed",
         userId: "user-ext",
@@ -64,8 +80,8 @@ export function describeAccountContract(store: CurrentStore): void {
       const upper = accountKey({ externalId: "Ann@example.com" });
       await store().activateCode(newCode({ email: BY_ID, otpId: "otp-lower" }));
       await store().activateCode(newCode({ email: upper, otpId: "otp-upper", userId: "user-up" }));
-      expect((await store().readOtpState(BY_ID, "login")).code?.otpId).toBe("otp-lower");
-      expect((await store().readOtpState(upper, "login")).code?.otpId).toBe("otp-upper");
+      expect((await store().readOtpState(lookup(BY_ID, "login"))).code?.otpId).toBe("otp-lower");
+      expect((await store().readOtpState(lookup(upper, "login"))).code?.otpId).toBe("otp-upper");
     });
 
     it("scopes idempotency keys per account", async () => {
@@ -99,7 +115,9 @@ export function describeAccountContract(store: CurrentStore): void {
           }
         }
         // One code is active afterwards, and it is one of those issued.
-        const { code } = await store().readOtpState(accountKey({ externalId: ID }), "login");
+        const { code } = await store().readOtpState(
+          lookup(accountKey({ externalId: ID }), "login"),
+        );
         expect(issued.map((i) => i.otpId)).toContain(code?.otpId);
         // The email spelled like the id was not touched.
         expect(

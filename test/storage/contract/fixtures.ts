@@ -1,6 +1,9 @@
 import type {
+  AccountGate,
+  CodeLookup,
   CodeUse,
   Failure,
+  FailureOutcome,
   IssuedOtp,
   NewCode,
   OtpStore,
@@ -12,6 +15,23 @@ export type CurrentStore = () => OtpStore;
 /** The contract's epoch: every time in it is T0 plus a few minutes. */
 export const T0 = Date.UTC(2026, 0, 1);
 export const MINUTE = 60_000;
+
+/** The account's failure cap as the contract judges with it: 30 failures a day, 3 per code. */
+export const gate = (overrides: Partial<AccountGate> = {}): AccountGate => ({
+  network: "ip:203.0.113.7",
+  maxFailures: 30,
+  windowMs: 24 * 60 * MINUTE,
+  maxAttempts: 3,
+  ...overrides,
+});
+
+/** What an unbound verification of (email, purpose) reads at `now` (bound with `otpId`). */
+export const lookup = (
+  email = "ann@example.com",
+  purpose = "login",
+  otpId: string | null = null,
+  now = T0 + MINUTE,
+): CodeLookup => ({ email, purpose, otpId, now, failureWindowMs: 24 * 60 * MINUTE });
 
 /** Ann's login code "otp-1", issued at T0: it expires after 5 minutes and is kept for 10. */
 export function newCode(overrides: Partial<NewCode> = {}): NewCode {
@@ -46,6 +66,8 @@ export const use = (overrides: Partial<CodeUse> = {}): CodeUse => {
     email: "ann@example.com",
     purpose: "login",
     otpId: "otp-1",
+    bound: false,
+    gate: gate(),
     now: T0 + MINUTE,
     retainUntil: T0 + 24 * 60 * MINUTE,
     session: {
@@ -60,15 +82,23 @@ export const use = (overrides: Partial<CodeUse> = {}): CodeUse => {
   };
 };
 
-/** A wrong code for ann's login at `now`: the third locks the pair for 10 minutes. */
+/**
+ * A wrong code for ann's login at `now`, compared unbound with her code "otp-1" (which must be the
+ * pair's latest): the third locks the pair for 10 minutes. Bound with `{ bound: true }`.
+ */
 export const failure = (now: number, overrides: Partial<Failure> = {}): Failure => ({
   email: "ann@example.com",
   purpose: "login",
+  otpId: "otp-1",
+  bound: false,
+  gate: gate(),
   now,
-  lockAt: 3,
   lockUntil: now + 10 * MINUTE,
   ...overrides,
 });
+
+/** The count a failure reached, or 0 when it was not counted. */
+export const countOf = (outcome: FailureOutcome) => (outcome.counted ? outcome.failures : 0);
 
 /** A RequestOtp answer, as an idempotency key stores it. */
 export const response: IssuedOtp = {

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { type CurrentStore, failure, MINUTE, newCode, response, T0, use } from "./fixtures.js";
+import {
+  type CurrentStore,
+  failure,
+  lookup,
+  MINUTE,
+  newCode,
+  response,
+  T0,
+  use,
+} from "./fixtures.js";
 
 /** Purging (purgeExpired), across aggregates: what is past its retention goes, the rest stays. */
 export function describePurgeContract(store: CurrentStore): void {
@@ -10,11 +19,10 @@ export function describePurgeContract(store: CurrentStore): void {
         newCode({ email: "bob@example.com", userId: "user-bob", retainUntil: T0 + 60 * MINUTE }),
       );
       await store().recordFailure(failure(T0, { email: "bob@example.com" }));
-      await store().takeSlot({
-        bucket: "email:ann@example.com",
+      await store().takeSlots({
         slotId: "a",
         now: T0,
-        limit: { count: 1, windowMs: 5 * MINUTE },
+        limits: [{ bucket: "email:ann@example.com", limit: { count: 1, windowMs: 5 * MINUTE } }],
       });
       const claimed = await store().claimIdempotencyKey({
         email: "ann@example.com",
@@ -29,19 +37,20 @@ export function describePurgeContract(store: CurrentStore): void {
 
       const purged = await store().purgeExpired(T0 + 10 * MINUTE);
       expect(purged).toBeGreaterThanOrEqual(4);
-      expect((await store().readOtpState("ann@example.com", "login")).code).toBeNull();
-      expect((await store().readOtpState("bob@example.com", "login")).code?.otpId).toBe("otp-1");
+      expect((await store().readOtpState(lookup("ann@example.com", "login"))).code).toBeNull();
+      expect((await store().readOtpState(lookup("bob@example.com", "login"))).code?.otpId).toBe(
+        "otp-1",
+      );
       expect(
-        await store().takeSlot({
-          bucket: "email:ann@example.com",
+        await store().takeSlots({
           slotId: "b",
           now: T0 + 10 * MINUTE,
-          limit: { count: 1, windowMs: 5 * MINUTE },
+          limits: [{ bucket: "email:ann@example.com", limit: { count: 1, windowMs: 5 * MINUTE } }],
         }),
-      ).toEqual({ granted: true, remaining: 0 });
+      ).toEqual({ granted: true, remaining: [0] });
       expect(await store().purgeExpired(T0 + 10 * MINUTE)).toBe(0);
       expect(await store().purgeExpired(T0 + 60 * MINUTE)).toBeGreaterThanOrEqual(1);
-      expect((await store().readOtpState("bob@example.com", "login")).code).toBeNull();
+      expect((await store().readOtpState(lookup("bob@example.com", "login"))).code).toBeNull();
     });
 
     it("forgets a session, revoked or not, once it has expired", async () => {
