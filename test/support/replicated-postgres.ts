@@ -132,12 +132,7 @@ export async function startReplicatedPostgres(options: {
       if (pid === undefined || proc.exitCode !== null) {
         throw new Error(`PostgreSQL on ${port} is not running`);
       }
-      const backends = execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)])
-        .toString()
-        .split("\n")
-        .map((line) => Number(line.trim()))
-        .filter((child) => child > 0);
-      for (const target of [pid, ...backends]) {
+      for (const target of [pid, ...childrenOf(pid)]) {
         try {
           process.kill(target, "SIGKILL");
         } catch {
@@ -173,6 +168,20 @@ export async function startReplicatedPostgres(options: {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The processes whose parent is `pid` (a postmaster's backends), none if it has none or is gone. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { stdio: "pipe" })
+      .toString()
+      .split("\n")
+      .map((line) => Number(line.trim()))
+      .filter((child) => child > 0);
+  } catch {
+    // ps exits 1 when no process matches.
+    return [];
+  }
 }
 
 async function accepts(port: number): Promise<boolean> {
