@@ -128,8 +128,11 @@ export function startLoginLoad(targets: readonly LoadTarget[], workers: number):
   };
 }
 
-/** Two service processes on `databaseUrl`, with a 3/1h request limit per email. */
-export async function startInstances(databaseUrl: string): Promise<LoadTarget[]> {
+/** Two service processes on `databaseUrl` (and `env`), with a 3/1h request limit per email. */
+export async function startInstances(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<LoadTarget[]> {
   const keys = writeKeySetFile();
   return Promise.all(
     [0, 1].map(async () => {
@@ -141,6 +144,7 @@ export async function startInstances(databaseUrl: string): Promise<LoadTarget[]>
         SERVICE_TOKENS: SERVICE_TOKEN,
         OTP_REQUEST_LIMIT: `${REQUEST_LIMIT}/1h`,
         OTP_IP_REQUEST_LIMIT: "off",
+        ...env,
       });
       return { service, baseUrl: `http://127.0.0.1:${port}` };
     }),
