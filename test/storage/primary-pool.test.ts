@@ -1,3 +1,7 @@
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OtpError } from "../../src/domain/errors.js";
@@ -6,7 +10,12 @@ import { migrate } from "../../src/storage/postgres/migrations.js";
 import { poolSettings } from "../../src/storage/postgres/open-postgres.js";
 import { createPostgresStore } from "../../src/storage/postgres/postgres-store.js";
 import { createPrimaryPool, type PrimaryPool } from "../../src/storage/postgres/primary-pool.js";
-import { freePort, type PostgresServer, startPostgresServer } from "../support/postgres-server.js";
+import {
+  freePort,
+  type PostgresServer,
+  postgresUser,
+  startPostgresServer,
+} from "../support/postgres-server.js";
 
 // Two real PostgreSQL servers (not replicas: this is about which host calls go to) and a port
 // where nothing listens. A server is made read-only as a demoted primary is, for every session at
@@ -35,9 +44,13 @@ const setReadOnly = async (server: PostgresServer, readOnly: boolean) => {
 
 const hostOf = (server: PostgresServer) => `127.0.0.1:${server.port}`;
 
-function poolOn(servers: readonly (PostgresServer | number)[], target = "read-write") {
+function poolOn(
+  servers: readonly (PostgresServer | number)[],
+  target = "read-write",
+  parameters = "",
+) {
   const hosts = servers.map((server) => (typeof server === "number" ? server : server.port));
-  const url = `postgres://postgres@${hosts.map((port) => `127.0.0.1:${port}`).join(",")}/postgres?target_session_attrs=${target}`;
+  const url = `postgres://postgres@${hosts.map((port) => `127.0.0.1:${port}`).join(",")}/postgres?target_session_attrs=${target}${parameters}`;
   const lines: string[] = [];
   const pool = createPrimaryPool(parseHostList(url), poolSettings("none"), (line) =>
     lines.push(line),
@@ -133,5 +146,50 @@ describe("a pool on several PostgreSQL hosts (target_session_attrs=read-write)",
     const { pool, store } = poolOn([deadPort, a], "primary");
     expect(await outcome(store.ping())).toBe("ok");
     expect(pool.primary()).toBe(hostOf(a));
+  });
+
+  it("with sslmode=verify-full, reaches the host over TLS, its certificate checked", async () => {
+    const certificate = fileURLToPath(new URL("../support/tls/localhost.crt", import.meta.url));
+    // PostgreSQL takes a key only if its own user owns it, readable by no one else.
+    const dir = mkdtempSync(join(tmpdir(), "otp-auth-pg-tls-"));
+    const [crt, key] = [join(dir, "server.crt"), join(dir, "server.key")];
+    copyFileSync(certificate, crt);
+    copyFileSync(certificate.replace(/\.crt$/, ".key"), key);
+    chmodSync(key, 0o600);
+    if (process.getuid?.() === 0) {
+      const { uid, gid } = postgresUser();
+      for (const path of [dir, crt, key]) {
+        chownSync(path, uid, gid);
+      }
+    }
+    const admin = new pg.Client({ connectionString: b.url });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER SYSTEM SET ssl_cert_file = '${crt}'`);
+      await admin.query(`ALTER SYSTEM SET ssl_key_file = '${key}'`);
+      await admin.query("ALTER SYSTEM SET ssl = on");
+      await admin.query("SELECT pg_reload_conf()");
+    } finally {
+      await admin.end();
+    }
+    const { pool } = poolOn(
+      [deadPort, b],
+      "read-write",
+      `&sslmode=verify-full&sslrootcert=${certificate}`,
+    );
+    // The postmaster takes the new settings when it handles the reload's signal: a first probe
+    // may come before, and the pool then tries again.
+    const overTls = () =>
+      pool
+        .query<{ ssl: boolean }>({
+          text: "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        })
+        .then(
+          ({ rows }) => `ssl=${rows[0]?.ssl}`,
+          (error: Error) => error.message,
+        );
+    expect(await eventually(overTls, "ssl=true")).toBe("ssl=true");
+    rmSync(dir, { recursive: true, force: true });
+    expect(pool.primary()).toBe(hostOf(b));
   });
 });
