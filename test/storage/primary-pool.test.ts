@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OtpError } from "../../src/domain/errors.js";
 import { parseHostList } from "../../src/storage/postgres/host-list.js";
 import { migrate } from "../../src/storage/postgres/migrations.js";
-import { poolSettings } from "../../src/storage/postgres/open-postgres.js";
+import { openPostgres, poolSettings } from "../../src/storage/postgres/open-postgres.js";
 import { createPostgresStore } from "../../src/storage/postgres/postgres-store.js";
 import { createPrimaryPool, type PrimaryPool } from "../../src/storage/postgres/primary-pool.js";
 import {
@@ -191,5 +191,16 @@ describe("a pool on several PostgreSQL hosts (target_session_attrs=read-write)",
     expect(await eventually(overTls, "ssl=true")).toBe("ssl=true");
     rmSync(dir, { recursive: true, force: true });
     expect(pool.primary()).toBe(hostOf(b));
+  });
+
+  it("start-up stops at once, naming the cause, when no host takes writes because one refused", async () => {
+    const started = Date.now();
+    const opening = openPostgres(
+      `postgres://postgres@127.0.0.1:${deadPort},127.0.0.1:${a.port}/no_such_database?target_session_attrs=read-write`,
+      "none",
+    );
+    await expect(opening).rejects.toThrow(/the database named in DATABASE_URL does not exist/);
+    // Not the 30 seconds start-up waits for a database that is only unreachable.
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

@@ -4,7 +4,7 @@ import { type DatabaseStorage, openDatabaseStorage } from "../open-database-stor
 import { parseHostList } from "./host-list.js";
 import { migrate } from "./migrations.js";
 import { createPostgresStore } from "./postgres-store.js";
-import { createPrimaryPool, type PrimaryWatch } from "./primary-pool.js";
+import { createPrimaryPool, NoPrimaryError, type PrimaryWatch } from "./primary-pool.js";
 import type { Pooler, StatementPool } from "./query.js";
 import { isUnavailable, refusalCause } from "./storage-errors.js";
 
@@ -70,7 +70,13 @@ export async function openPostgres(
     clock.sync().catch(() => {});
   });
   const clock = databaseClock(primary);
-  return { ...(await open(primary, clock, primary.run, pooler, log)), primary };
+  // No host taking writes because one refused the login (or the database) is a refusal too.
+  const refusedByAny = (error: unknown) =>
+    refusalCause(error) ??
+    (error instanceof NoPrimaryError
+      ? error.causes.map(refusalCause).find((cause) => cause !== undefined)
+      : undefined);
+  return { ...(await open(primary, clock, primary.run, pooler, log, refusedByAny)), primary };
 }
 
 function databaseClock(pool: StatementPool): DatabaseClock {
@@ -88,13 +94,14 @@ function open(
   run: (step: (pool: pg.Pool) => Promise<readonly number[]>) => Promise<readonly number[]>,
   pooler: Pooler,
   log: (line: string) => void,
+  refused: (error: unknown) => string | undefined = refusalCause,
 ): Promise<DatabaseStorage> {
   return openDatabaseStorage({
     migrate: () => run(migrate),
     clock,
     store: createPostgresStore(pool, { pooler }),
     end: () => pool.end(),
-    errors: { isUnavailable, refusalCause },
+    errors: { isUnavailable, refusalCause: refused },
     log,
   });
 }

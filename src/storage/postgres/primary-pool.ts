@@ -29,10 +29,20 @@ export interface PrimaryPool extends StatementPool, PrimaryWatch {
   run<T>(step: (pool: pg.Pool) => Promise<T>): Promise<T>;
 }
 
-/** No host of the list accepts writes now. SQLSTATE 08001, as libpq's own "could not connect". */
+/**
+ * No host of the list accepts writes now. SQLSTATE 08001, as libpq's own "could not connect", so
+ * that it reads as unavailable; `causes` are the errors of the hosts that could not be asked (a
+ * refused login among them tells start-up to stop rather than wait).
+ */
 export class NoPrimaryError extends Error {
   override readonly name = "NoPrimaryError";
   readonly code = "08001";
+  readonly causes: readonly Error[];
+
+  constructor(message: string, options: { readonly causes: readonly Error[] }) {
+    super(message);
+    this.causes = options.causes;
+  }
 }
 
 // The first retries come quickly (a promotion is often seconds away); later ones at most every
@@ -64,10 +74,13 @@ export function createPrimaryPool(
   let lastPrimary: string | null = null;
   let lastFailover: Failover | null = null;
   let searching = false;
-  let round: Promise<void> | null = null;
+  /** The probe round under way, if any: true when it found a host that qualifies. */
+  let round: Promise<boolean> | null = null;
   let closed = false;
   let wake: (() => void) | null = null;
+  /** Why no host qualified in the last round, for the log and NoPrimaryError. */
   let lastReport = "";
+  let lastErrors: Error[] = [];
 
   const qualifies = (row: { in_recovery: boolean; read_only: boolean }) =>
     list.targetSessionAttrs === "primary" ? !row.in_recovery : !row.read_only;
@@ -95,8 +108,8 @@ export function createPrimaryPool(
     return pool;
   };
 
-  /** Why `host` cannot take the calls now, or undefined when it can. */
-  const probe = async (host: DatabaseHost): Promise<string | undefined> => {
+  /** Why `host` cannot take the calls now (an Error when it could not be asked), or undefined when it can. */
+  const probe = async (host: DatabaseHost): Promise<string | Error | undefined> => {
     const client = new pg.Client({
       connectionString: host.url,
       connectionTimeoutMillis: settings.connectionTimeoutMillis,
@@ -109,7 +122,7 @@ export function createPrimaryPool(
       const row = rows[0] as { in_recovery: boolean; read_only: boolean };
       return qualifies(row) ? undefined : row.in_recovery ? "a standby (in recovery)" : "read-only";
     } catch (error) {
-      return (error as Error).message;
+      return error as Error;
     } finally {
       client.end().catch(() => {});
     }
@@ -124,15 +137,22 @@ export function createPrimaryPool(
       return true;
     }
     if (chosen === undefined) {
-      const report = list.hosts.map((host, i) => `${host.name}: ${verdicts[i]}`).join("; ");
+      const report = list.hosts
+        .map((host, i) => {
+          const verdict = verdicts[i];
+          return `${host.name}: ${verdict instanceof Error ? verdict.message : verdict}`;
+        })
+        .join("; ");
       if (report !== lastReport) {
         log(`no database host accepts writes now (${report}); trying again`);
         lastReport = report;
       }
+      lastErrors = verdicts.filter((verdict) => verdict instanceof Error);
       retire();
       return false;
     }
     lastReport = "";
+    lastErrors = [];
     if (chosen !== inUse?.host) {
       retire();
       inUse = { host: chosen, pool: openPool(chosen) };
@@ -159,15 +179,8 @@ export function createPrimaryPool(
     searching = true;
     try {
       for (let attempt = 0; !closed; attempt++) {
-        round = probeRound().then((found) => {
-          if (!found) {
-            throw new NoPrimaryError("no database host accepts writes now");
-          }
-        });
-        const found = await round.then(
-          () => true,
-          () => false,
-        );
+        round = probeRound();
+        const found = await round;
         round = null;
         if (found) {
           return;
@@ -198,12 +211,12 @@ export function createPrimaryPool(
   const current = async (): Promise<pg.Pool> => {
     if (inUse === null && round !== null) {
       // A round under way may find the primary within a connection timeout: worth the wait.
-      await round.catch(() => {});
+      await round;
     }
     if (inUse === null) {
-      throw new NoPrimaryError(
-        `no host of DATABASE_URL (${list.hosts.map((host) => host.name).join(", ")}) accepts writes now`,
-      );
+      throw new NoPrimaryError(`no host of DATABASE_URL accepts writes now (${lastReport})`, {
+        causes: lastErrors,
+      });
     }
     return inUse.pool;
   };
@@ -229,7 +242,7 @@ export function createPrimaryPool(
     async end() {
       closed = true;
       wake?.();
-      await round?.catch(() => {});
+      await round;
       const last = inUse;
       inUse = null;
       await last?.pool.end();
