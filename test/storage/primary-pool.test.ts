@@ -26,6 +26,8 @@ let a: PostgresServer;
 let b: PostgresServer;
 let deadPort: number;
 const pools: PrimaryPool[] = [];
+/** Directories to delete after the file. */
+const scratch: string[] = [];
 
 const setReadOnly = async (server: PostgresServer, readOnly: boolean) => {
   const client = new pg.Client({ connectionString: server.url });
@@ -90,6 +92,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([a?.destroy(), b?.destroy()]);
+  for (const dir of scratch) {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 afterEach(async () => {
@@ -152,6 +157,7 @@ describe("a pool on several PostgreSQL hosts (target_session_attrs=read-write)",
     const certificate = fileURLToPath(new URL("../support/tls/localhost.crt", import.meta.url));
     // PostgreSQL takes a key only if its own user owns it, readable by no one else.
     const dir = mkdtempSync(join(tmpdir(), "otp-auth-pg-tls-"));
+    scratch.push(dir);
     const [crt, key] = [join(dir, "server.crt"), join(dir, "server.key")];
     copyFileSync(certificate, crt);
     copyFileSync(certificate.replace(/\.crt$/, ".key"), key);
@@ -189,7 +195,6 @@ describe("a pool on several PostgreSQL hosts (target_session_attrs=read-write)",
           (error: Error) => error.message,
         );
     expect(await eventually(overTls, "ssl=true")).toBe("ssl=true");
-    rmSync(dir, { recursive: true, force: true });
     expect(pool.primary()).toBe(hostOf(b));
   });
 
