@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { DatabaseHost, HostList } from "./host-list.js";
+import { checkConnection, probeHost } from "./host-probe.js";
 import type { StatementPool } from "./query.js";
 import { isUnavailable } from "./storage-errors.js";
 
@@ -49,12 +50,6 @@ export class NoPrimaryError extends Error {
 // two seconds, so that a promoted standby is found within one round of it.
 const backoffMs = (attempt: number) => Math.min(250 * 2 ** attempt, 2_000);
 
-// One round trip tells both what libpq's read-write (transaction_read_only) and primary
-// (pg_is_in_recovery) ask; a standby is always read-only. Nothing here needs session state, so it
-// also passes through a transaction pooler.
-const PROBE =
-  "SELECT pg_is_in_recovery() AS in_recovery, current_setting('transaction_read_only') = 'on' AS read_only";
-
 /**
  * A pool of `settings` on the host of `list` that takes writes (as its target_session_attrs says),
  * found by probing every host, preferring the one in use and then the list's order. When a
@@ -82,24 +77,12 @@ export function createPrimaryPool(
   let lastReport = "";
   let lastErrors: Error[] = [];
 
-  const qualifies = (row: { in_recovery: boolean; read_only: boolean }) =>
-    list.targetSessionAttrs === "primary" ? !row.in_recovery : !row.read_only;
-
-  const checkWritable = async (client: pg.ClientBase) => {
-    const { rows } = await client.query(PROBE);
-    if (!qualifies(rows[0])) {
-      throw Object.assign(new Error("the database server no longer accepts writes"), {
-        code: "25006",
-      });
-    }
-  };
-
   const openPool = (host: DatabaseHost) => {
     const pool = new pg.Pool({
       ...settings,
       connectionString: host.url,
       onConnect: async (client) => {
-        await checkWritable(client);
+        await checkConnection(client, list.targetSessionAttrs);
         await settings.onConnect?.(client);
       },
     });
@@ -108,29 +91,11 @@ export function createPrimaryPool(
     return pool;
   };
 
-  /** Why `host` cannot take the calls now (an Error when it could not be asked), or undefined when it can. */
-  const probe = async (host: DatabaseHost): Promise<string | Error | undefined> => {
-    const client = new pg.Client({
-      connectionString: host.url,
-      connectionTimeoutMillis: settings.connectionTimeoutMillis,
-      query_timeout: settings.query_timeout,
-    });
-    client.on("error", () => {});
-    try {
-      await client.connect();
-      const { rows } = await client.query(PROBE);
-      const row = rows[0] as { in_recovery: boolean; read_only: boolean };
-      return qualifies(row) ? undefined : row.in_recovery ? "a standby (in recovery)" : "read-only";
-    } catch (error) {
-      return error as Error;
-    } finally {
-      client.end().catch(() => {});
-    }
-  };
-
   /** Probes every host at once; moves calls to the one that qualifies, or to none. */
   const probeRound = async (): Promise<boolean> => {
-    const verdicts = await Promise.all(list.hosts.map(probe));
+    const verdicts = await Promise.all(
+      list.hosts.map((host) => probeHost(host, list.targetSessionAttrs, settings)),
+    );
     const usable = list.hosts.filter((_host, index) => verdicts[index] === undefined);
     const chosen = usable.find((host) => host === inUse?.host) ?? usable[0];
     if (closed) {
