@@ -1,6 +1,7 @@
 import type { SenderConfig } from "../delivery/create-sender.js";
 import { defaultPolicy, type Policy, type VerifyBinding } from "../domain/policy.js";
 import { LOG_LEVELS, type LogLevel } from "../observability/logger.js";
+import { HostListError, parseHostList } from "../storage/postgres/host-list.js";
 import { type AccessTokenConfig, loadAccessTokenConfig } from "./access-token-config.js";
 import { type Env, read } from "./env.js";
 import {
@@ -197,6 +198,14 @@ const DATABASE_URLS = {
 function parseDatabaseUrl(storage: "postgres" | "mysql", value: string | undefined): string {
   const { schemes, example } = DATABASE_URLS[storage];
   const accepts = `required with STORAGE=${storage}: a URL like ${example}`;
+  if (
+    storage === "postgres" &&
+    value !== undefined &&
+    /^postgres(ql)?:\/\/[^/?#]*,/i.test(value.trim())
+  ) {
+    // Several hosts, as libpq lists them: the WHATWG URL parser takes one only.
+    return checkHostList(value.trim());
+  }
   let url: URL | undefined;
   try {
     url = value === undefined ? undefined : new URL(value.trim());
@@ -207,7 +216,20 @@ function parseDatabaseUrl(storage: "postgres" | "mysql", value: string | undefin
     // The URL may hold a password: never repeat it.
     throw new ConfigError("DATABASE_URL", value === undefined ? "" : "(hidden)", accepts);
   }
-  return url.toString();
+  return storage === "postgres" ? checkHostList(url.toString()) : url.toString();
+}
+
+// The hosts and target_session_attrs of a PostgreSQL URL, read as the store will read them.
+function checkHostList(url: string): string {
+  try {
+    parseHostList(url);
+  } catch (error) {
+    if (error instanceof HostListError) {
+      throw new ConfigError("DATABASE_URL", "(hidden)", error.message);
+    }
+    throw error;
+  }
+  return url;
 }
 
 function parseVerifyBinding(name: string, value: string): VerifyBinding {

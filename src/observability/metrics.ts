@@ -1,6 +1,7 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { OtpEvents } from "../domain/ports.js";
 import { refusalReason } from "../rpc/error-mapping.js";
+import type { PrimaryWatch } from "../storage/postgres/primary-pool.js";
 
 /** One finished RPC, as its client saw it end. */
 export interface FinishedCall {
@@ -147,6 +148,29 @@ export function createMetrics() {
     /** Counts one failed storage operation. */
     recordStoreError(operation: string, kind: StoreErrorKind): void {
       storeErrors.inc({ kind, operation });
+    },
+    /** Reports, at each scrape, which of several database hosts is the primary (see PrimaryWatch). */
+    watchDatabasePrimary(watch: PrimaryWatch): void {
+      new Gauge({
+        name: "otp_auth_database_primary",
+        help: "1 for the database host (of DATABASE_URL's list) that takes the calls now, 0 for the others; all 0 while none accepts writes.",
+        labelNames: ["host"] as const,
+        registers,
+        collect() {
+          const primary = watch.primary();
+          for (const host of watch.hosts) {
+            this.set({ host }, host === primary ? 1 : 0);
+          }
+        },
+      });
+      new Gauge({
+        name: "otp_auth_database_last_failover_timestamp_seconds",
+        help: "When this instance last found the primary on another database host (Unix time); 0 if it never did.",
+        registers,
+        collect() {
+          this.set((watch.lastFailover()?.at ?? 0) / 1000);
+        },
+      });
     },
   };
 }

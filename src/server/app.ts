@@ -85,6 +85,9 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
     ? { store: world.store, clock: systemClock }
     : await openStorage(config, (line) => logger.info(line));
   const store = instrumentStore(storage.store, metrics.recordStoreError);
+  if (storage.primary !== undefined) {
+    metrics.watchDatabasePrimary(storage.primary);
+  }
   const clock = world.clock ?? storage.clock;
   const keys = config.accessTokens.keys ?? ephemeralKeySet();
   if (config.accessTokens.keys === null) {
@@ -175,6 +178,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
           createLoginPageHandler(undefined, rest.answerUnrouted),
         ),
       ),
+      storage.primary,
     ),
     cors: createCors(config.corsOrigins),
   });

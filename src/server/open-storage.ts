@@ -5,11 +5,14 @@ import { systemClock } from "../platform/system-clock.js";
 import { createMemoryStore } from "../storage/memory-store.js";
 import { openMysql } from "../storage/mysql/open-mysql.js";
 import { openPostgres } from "../storage/postgres/open-postgres.js";
+import type { PrimaryWatch } from "../storage/postgres/primary-pool.js";
 
 /** A store and the clock that goes with it: instances sharing a database share its clock. */
 export interface Storage {
   readonly store: OtpStore;
   readonly clock: Clock;
+  /** Which host is the primary, when DATABASE_URL lists several PostgreSQL hosts. */
+  readonly primary?: PrimaryWatch;
 }
 
 /**

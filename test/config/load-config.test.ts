@@ -167,6 +167,50 @@ describe("configuration", () => {
       expect(config.databasePooler).toBe("transaction");
     });
 
+    it("takes several hosts as libpq lists them, with target_session_attrs=read-write or primary", () => {
+      for (const url of [
+        "postgres://otp:secret@db1:5432,db2:5433/otp?target_session_attrs=read-write",
+        "postgresql://otp@db1,[::1]:6432/otp?target_session_attrs=primary&sslmode=require",
+      ]) {
+        const config = loadConfig({
+          STORAGE: "postgres",
+          DATABASE_URL: url,
+          OTP_HMAC_KEY: key,
+          ACCESS_TOKEN_KEYS: writeKeySetFile(),
+        });
+        expect(config.databaseUrl).toBe(url);
+      }
+    });
+
+    it.each([
+      ["postgres://otp:secret@db1,db2/otp", /several hosts need target_session_attrs=read-write/],
+      [
+        "postgres://otp:secret@db1,db2/otp?target_session_attrs=standby",
+        /would connect to a standby/,
+      ],
+      [
+        "postgres://otp:secret@db1/otp?target_session_attrs=read_write",
+        /target_session_attrs must be read-write, primary or any/,
+      ],
+      [
+        "postgres://otp:secret@db1:5432,db2:99999/otp?target_session_attrs=read-write",
+        /host 2 of the list is not host or host:port/,
+      ],
+      [
+        "postgres://otp:secret@db1,/otp?target_session_attrs=read-write",
+        /host 2 of the list is not host or host:port/,
+      ],
+      [
+        "postgres://otp:secret@db1,db2/otp?target_session_attrs=read-write&host=db3",
+        /not also in host, hostaddr or port parameters/,
+      ],
+    ])("refuses DATABASE_URL=%s, saying why without repeating it", (url, why) => {
+      const error = errorFor({ STORAGE: "postgres", DATABASE_URL: url, OTP_HMAC_KEY: key });
+      expect(error.variable).toBe("DATABASE_URL");
+      expect(error.message).toMatch(why);
+      expect(error.message).not.toContain("secret");
+    });
+
     it("ignores DATABASE_URL with memory storage", () => {
       expect(loadConfig({ DATABASE_URL: "postgres://db/otp" }).databaseUrl).toBeNull();
     });

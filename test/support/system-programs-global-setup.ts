@@ -1,6 +1,8 @@
 import { findMariadb } from "./mariadb-server.js";
+import { findPgAutoctl } from "./pg-auto-failover.js";
 import { findPgBouncer } from "./pgbouncer.js";
 import { findPyJwt } from "./pyjwt.js";
+import { findReplicationBinaries } from "./replicated-postgres.js";
 
 /**
  * The first check of `npm run test:system`: every program its suites need from Debian is there,
@@ -21,6 +23,11 @@ export function setup(): void {
     () => {
       const { binary, version } = findMariadb();
       return `mariadbd ${version} (${binary})`;
+    },
+    () => `pg_basebackup (${findReplicationBinaries()})`,
+    () => {
+      const { binary, version } = findPgAutoctl();
+      return `pg_autoctl ${version} (${binary})`;
     },
   ]) {
     try {

@@ -1,9 +1,11 @@
 import pg from "pg";
-import { createDatabaseClock } from "../database-clock.js";
+import { createDatabaseClock, type DatabaseClock } from "../database-clock.js";
 import { type DatabaseStorage, openDatabaseStorage } from "../open-database-storage.js";
+import { parseHostList } from "./host-list.js";
 import { migrate } from "./migrations.js";
 import { createPostgresStore } from "./postgres-store.js";
-import type { Pooler } from "./query.js";
+import { createPrimaryPool, NoPrimaryError, type PrimaryWatch } from "./primary-pool.js";
+import type { Pooler, StatementPool } from "./query.js";
 import { isUnavailable, refusalCause } from "./storage-errors.js";
 
 // Our statements take milliseconds: a statement still unanswered after this means the database
@@ -36,32 +38,70 @@ export function poolSettings(pooler: Pooler): pg.PoolConfig {
   };
 }
 
+/** PostgreSQL storage; with several hosts, also which of them is the primary now. */
+export interface PostgresStorage extends DatabaseStorage {
+  /** Set when DATABASE_URL lists several hosts. */
+  readonly primary?: PrimaryWatch;
+}
+
 /**
  * Connects to `url`, applies pending migrations and syncs the clock, as openDatabaseStorage does
  * (retrying while unreachable, stopping at once on a refusal named in words). Behind a transaction
- * pooler (`pooler: "transaction"`) statements are unnamed. Closing the store ends the pool and
- * the clock.
+ * pooler (`pooler: "transaction"`) statements are unnamed. A URL with several hosts (libpq's
+ * syntax, see host-list.ts) gets a pool that follows the primary among them (primary-pool.ts);
+ * the clock is synced again on each move, the new primary being another machine. Closing the
+ * store ends the pool and the clock.
  */
 export async function openPostgres(
   url: string,
   pooler: Pooler,
   log: (line: string) => void = () => {},
+): Promise<PostgresStorage> {
+  const list = parseHostList(url);
+  if (list.hosts.length === 1) {
+    const pool = new pg.Pool({ connectionString: url, ...poolSettings(pooler) });
+    // An idle client whose connection drops emits here; without a listener it would crash the
+    // process. The next query simply gets a new connection.
+    pool.on("error", () => {});
+    return open(pool, databaseClock(pool), (step) => step(pool), pooler, log);
+  }
+  // A move is reported only after the first primary was found, by then the clock exists.
+  const primary = createPrimaryPool(list, poolSettings(pooler), log, () => {
+    clock.sync().catch(() => {});
+  });
+  const clock = databaseClock(primary);
+  // No host taking writes because one refused the login (or the database) is a refusal too.
+  const refusedByAny = (error: unknown) =>
+    refusalCause(error) ??
+    (error instanceof NoPrimaryError
+      ? error.causes.map(refusalCause).find((cause) => cause !== undefined)
+      : undefined);
+  return { ...(await open(primary, clock, primary.run, pooler, log, refusedByAny)), primary };
+}
+
+function databaseClock(pool: StatementPool): DatabaseClock {
+  return createDatabaseClock(async () => {
+    const { rows } = await pool.query<{ ms: number }>({
+      text: "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms",
+    });
+    return rows[0]?.ms ?? Date.now();
+  });
+}
+
+function open(
+  pool: StatementPool,
+  clock: DatabaseClock,
+  run: (step: (pool: pg.Pool) => Promise<readonly number[]>) => Promise<readonly number[]>,
+  pooler: Pooler,
+  log: (line: string) => void,
+  refused: (error: unknown) => string | undefined = refusalCause,
 ): Promise<DatabaseStorage> {
-  const pool = new pg.Pool({ connectionString: url, ...poolSettings(pooler) });
-  // An idle client whose connection drops emits here; without a listener it would crash the
-  // process. The next query simply gets a new connection.
-  pool.on("error", () => {});
   return openDatabaseStorage({
-    migrate: () => migrate(pool),
-    clock: createDatabaseClock(async () => {
-      const { rows } = await pool.query<{ ms: number }>(
-        "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms",
-      );
-      return rows[0]?.ms ?? Date.now();
-    }),
+    migrate: () => run(migrate),
+    clock,
     store: createPostgresStore(pool, { pooler }),
     end: () => pool.end(),
-    errors: { isUnavailable, refusalCause },
+    errors: { isUnavailable, refusalCause: refused },
     log,
   });
 }

@@ -1,9 +1,8 @@
-import type { Pool } from "pg";
 import type { OtpStore } from "../../domain/otp-store.js";
 import { createCodeSteps } from "./codes.js";
 import { createIdempotencySteps } from "./idempotency.js";
 import { createLimitSteps } from "./limits.js";
-import { createQuery, date, type Pooler } from "./query.js";
+import { createQuery, date, type Pooler, type StatementPool } from "./query.js";
 import { createSessionSteps } from "./sessions.js";
 
 /**
@@ -17,7 +16,7 @@ import { createSessionSteps } from "./sessions.js";
  * unnamed (see createQuery).
  */
 export function createPostgresStore(
-  pool: Pool,
+  pool: StatementPool,
   options: {
     /** `transaction` behind a transaction pooler: statements are then unnamed. */
     readonly pooler?: Pooler;

@@ -1,6 +1,15 @@
-import type { Pool, QueryResult, QueryResultRow } from "pg";
+import type { QueryConfig, QueryResult, QueryResultRow } from "pg";
 import { unavailableAsRefusal } from "../storage-unavailable.js";
 import { isUnavailable } from "./storage-errors.js";
+
+/**
+ * What the store needs of a pool: a pg.Pool, or one that follows the primary among several hosts
+ * (primary-pool.ts).
+ */
+export interface StatementPool {
+  query<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>>;
+  end(): Promise<void>;
+}
 
 /**
  * How the service reaches PostgreSQL: directly (or through a session pooler, which keeps a server
@@ -24,7 +33,7 @@ export type Query = <R extends QueryResultRow>(
  * a named statement lives on one server connection, which the pooler hands to other clients
  * between transactions, so each statement is parsed anew (unnamed, still parameterised).
  */
-export function createQuery(pool: Pool, pooler: Pooler = "none"): Query {
+export function createQuery(pool: StatementPool, pooler: Pooler = "none"): Query {
   if (pooler === "transaction") {
     return (_name, text, values = []) =>
       unavailableAsRefusal(() => pool.query({ text, values }), isUnavailable);

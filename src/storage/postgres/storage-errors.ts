@@ -1,8 +1,9 @@
 import { NETWORK_ERROR_CODES } from "../storage-unavailable.js";
 
 // SQLSTATEs that mean "not now" rather than "your query is wrong": connection exceptions (08),
-// shutdowns and start-ups (57P0x), statement timeout (57014), too many connections (53300).
-const UNAVAILABLE_SQLSTATES = /^(08...|57P0[1-4]|57014|53300)$/;
+// shutdowns and start-ups (57P0x), statement timeout (57014), too many connections (53300), and a
+// server that takes no writes (25006: a standby, or a primary being demoted in a failover).
+const UNAVAILABLE_SQLSTATES = /^(08...|57P0[1-4]|57014|53300|25006)$/;
 
 // node-postgres reports its own timeouts and dropped connections only by message.
 const UNAVAILABLE_MESSAGES =
