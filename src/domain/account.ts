@@ -61,3 +61,18 @@ export function requestLimitBucket(account: AccountName): string {
   // `email:` as before, so that limit windows live at an upgrade carry on.
   return account.externalId === undefined ? `email:${account.email}` : `ext:${account.externalId}`;
 }
+
+/**
+ * Every limit window kept under an account's name: whole bucket names, and prefixes that name a
+ * family of buckets (one per network, say). DeleteUser erases exactly these, so a bucket keyed by
+ * an account that is added elsewhere must be added here too: this is the one list.
+ */
+export interface AccountBuckets {
+  readonly names: readonly string[];
+  readonly prefixes: readonly string[];
+}
+
+/** The limit windows `account` names (see AccountBuckets): today its request-limit bucket. */
+export function accountBuckets(account: AccountName): AccountBuckets {
+  return { names: [requestLimitBucket(account)], prefixes: [] };
+}

@@ -1,11 +1,14 @@
+import { type DeleteUserDeps, deleteUser } from "./delete-user.js";
 import { OtpError } from "./errors.js";
 import { type GetStatusDeps, getStatus, type StatusInput } from "./get-status.js";
+import { type AdminInput, type GetUserDeps, getUser } from "./get-user.js";
 import {
   type IntrospectInput,
   type IntrospectTokenDeps,
   introspectToken,
 } from "./introspect-token.js";
 import { type RequestOtpDeps, type RequestOtpInput, requestOtp } from "./request-otp.js";
+import { type RevokeUserSessionsDeps, revokeUserSessions } from "./revoke-user-sessions.js";
 import { type SignOutDeps, type SignOutInput, signOut } from "./sign-out.js";
 import { type VerifyOtpDeps, type VerifyOtpInput, verifyOtp } from "./verify-otp.js";
 
@@ -18,7 +21,10 @@ export interface OtpServiceDeps
     VerifyOtpDeps,
     GetStatusDeps,
     SignOutDeps,
-    IntrospectTokenDeps {}
+    IntrospectTokenDeps,
+    GetUserDeps,
+    RevokeUserSessionsDeps,
+    DeleteUserDeps {}
 
 export type OtpService = ReturnType<typeof createOtpService>;
 
@@ -41,5 +47,8 @@ export function createOtpService(deps: OtpServiceDeps) {
     getStatus: (input: StatusInput) => reportRefusal(getStatus(deps, input)),
     signOut: (input: SignOutInput) => reportRefusal(signOut(deps, input)),
     introspectToken: (input: IntrospectInput) => reportRefusal(introspectToken(deps, input)),
+    getUser: (input: AdminInput) => reportRefusal(getUser(deps, input)),
+    revokeUserSessions: (input: AdminInput) => reportRefusal(revokeUserSessions(deps, input)),
+    deleteUser: (input: AdminInput) => reportRefusal(deleteUser(deps, input)),
   };
 }

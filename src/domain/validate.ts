@@ -8,6 +8,9 @@ const EMAIL_SHAPE = /^[^\s@\p{Cc}\uFFFD]+@[^\s@\p{Cc}\uFFFD.]+(\.[^\s@\p{Cc}\uFF
 const PURPOSE_SHAPE = /^[a-z][a-z0-9_-]{0,31}$/;
 const IDEMPOTENCY_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const EXTERNAL_ID_SHAPE = /^[\x21-\x7e]{1,128}$/;
+// The ids this service makes are 22 URL-safe base64 characters (crypto-random.ts, and the
+// PostgreSQL migration's default); the alphabet is checked, and a length its columns can hold.
+const USER_ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The purpose used when a request leaves it empty. */
 export const DEFAULT_PURPOSE = "login";
@@ -89,4 +92,18 @@ export function checkExternalId(externalId: string): string {
     );
   }
   return externalId;
+}
+
+/**
+ * Returns the user id unchanged (ids compare exactly). Throws naming `user_id` unless it is 1 to 64
+ * URL-safe base64 characters, the alphabet the service makes its ids from.
+ */
+export function checkUserId(userId: string): string {
+  if (!USER_ID_SHAPE.test(userId)) {
+    throw invalidArgument(
+      "user_id",
+      "user_id must be 1 to 64 URL-safe base64 characters (A-Z, a-z, 0-9, - and _), as VerifyOtp answers it",
+    );
+  }
+  return userId;
 }

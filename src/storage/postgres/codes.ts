@@ -1,5 +1,6 @@
 import type { ConsumeOutcome, OtpState, OtpStore, StoredCode } from "../../domain/otp-store.js";
 import { consumeRefusal } from "../consume-refusal.js";
+import { sharedAccountGate } from "./account-gate.js";
 import { date, millis, type Query } from "./query.js";
 
 type CodeSteps = Pick<OtpStore, "readOtpState" | "activateCode" | "consumeCode" | "recordFailure">;
@@ -43,17 +44,21 @@ export function createCodeSteps(query: Query): CodeSteps {
   return {
     readOtpState,
 
+    // Under the account gate (shared, account-gate.ts): an erasure of the account sees this code
+    // and its user record, or runs before both, never between them.
     async activateCode(code) {
       await query(
         "otp_activate_code",
-        `WITH code AS (
+        `WITH gate AS (SELECT ${sharedAccountGate(1)}), code AS (
            INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
-           VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)
+           SELECT $1::text, $2::text, $3::text, $4::bytea, $5::timestamptz, $6::timestamptz, NULL, $7::timestamptz
+             FROM gate
            ON CONFLICT (email, purpose) DO UPDATE SET
              otp_id = EXCLUDED.otp_id, code_hash = EXCLUDED.code_hash, issued_at = EXCLUDED.issued_at,
              expires_at = EXCLUDED.expires_at, used_at = NULL, retain_until = EXCLUDED.retain_until
          )
-         INSERT INTO otp_users (email, user_id, created_at, retain_until) VALUES ($1, $8, $5, $7)
+         INSERT INTO otp_users (email, user_id, created_at, retain_until)
+         SELECT $1::text, $8::text, $5::timestamptz, $7::timestamptz FROM gate
          ON CONFLICT (email) DO NOTHING`,
         [
           code.email,
@@ -69,16 +74,18 @@ export function createCodeSteps(query: Query): CodeSteps {
     },
 
     // The session is inserted by the same statement that uses the code, from the user row it
-    // upserts: one round trip, and no session without its code or code without its session.
+    // upserts: one round trip, and no session without its code or code without its session. The
+    // account gate (shared) is taken before the code row is locked: a revocation or erasure of
+    // the account either sees this session or comes before it (account-gate.ts).
     async consumeCode(use): Promise<ConsumeOutcome> {
       const { rows } = await query<{ user_id: string | null }>(
         "otp_consume_code",
-        `WITH lock AS (
+        `WITH gate AS (SELECT ${sharedAccountGate(1)}), lock AS (
            SELECT 1 FROM otp_attempts WHERE email = $1 AND purpose = $2 AND locked_until > $4
          ), used AS (
            UPDATE otp_codes SET used_at = $4
             WHERE email = $1 AND purpose = $2 AND otp_id = $3 AND used_at IS NULL AND expires_at > $4
-              AND NOT EXISTS (SELECT 1 FROM lock)
+              AND NOT EXISTS (SELECT 1 FROM lock) AND EXISTS (SELECT 1 FROM gate)
            RETURNING email
          ), cleared AS (
            DELETE FROM otp_attempts WHERE email = $1 AND purpose = $2 AND EXISTS (SELECT 1 FROM used)

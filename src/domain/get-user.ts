@@ -1,0 +1,51 @@
+import { type AccountName, accountOfKey } from "./account.js";
+import { OtpError } from "./errors.js";
+import type { OtpStore } from "./otp-store.js";
+import type { Clock } from "./ports.js";
+import { requireOperator } from "./require-operator.js";
+import { readUserName, type UserNameInput, userRefOf } from "./user-name.js";
+
+/** An AdminService request: the user, and the service token the caller presented, if any. */
+export interface AdminInput extends UserNameInput {
+  /** `authorization: Bearer …` of the call. */
+  readonly serviceToken?: string | undefined;
+}
+
+/** What looking a user up needs. */
+export interface GetUserDeps {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+  /** The secrets that admit a trusted service; with none, every caller is refused. */
+  readonly serviceTokens?: readonly string[];
+}
+
+/** What GetUser answers. */
+export interface UserFacts {
+  readonly userId: string;
+  /** The account, by the name its requests use. */
+  readonly account: AccountName;
+  readonly createdAt: number;
+  /** The latest session's creation; absent if the user never verified a code. */
+  readonly lastAuthenticatedAt?: number;
+  readonly liveSessions: number;
+}
+
+/**
+ * The user a trusted service names, with its record's times and live sessions. Refuses callers
+ * without a service token (before reading the request), malformed names, and an unknown user
+ * (`user_not_found`).
+ */
+export async function getUser(deps: GetUserDeps, input: AdminInput): Promise<UserFacts> {
+  requireOperator(deps.serviceTokens, input.serviceToken);
+  const user = await deps.store.findUser(userRefOf(readUserName(input)), deps.clock.now());
+  if (user === null) {
+    throw new OtpError({ kind: "user_not_found" }, "no user by that name");
+  }
+  return {
+    userId: user.userId,
+    account: accountOfKey(user.email),
+    createdAt: user.createdAt,
+    ...(user.lastAuthenticatedAt === null ? {} : { lastAuthenticatedAt: user.lastAuthenticatedAt }),
+    liveSessions: user.liveSessions,
+  };
+}

@@ -1,0 +1,325 @@
+import { describe, expect, it } from "vitest";
+import type { AccountBuckets } from "../../../src/domain/account.js";
+import type { CodeUse, NewCode } from "../../../src/domain/otp-store.js";
+import { type CurrentStore, MINUTE, newCode, response, T0, use } from "./fixtures.js";
+
+const ANN = "ann@example.com";
+const BOB = "bob@example.com";
+const DAY = 24 * 60 * MINUTE;
+const limit = { count: 3, windowMs: 60 * MINUTE };
+const annBuckets: AccountBuckets = { names: [`email:${ANN}`], prefixes: [`net:${ANN}/`] };
+
+/** Ann's code and use, as another account's: the same fixtures under `email`. */
+const codeOf = (email: string, overrides: Partial<NewCode> = {}) =>
+  newCode({ email, userId: `user-${email}`, ...overrides });
+const useOf = (email: string, overrides: Partial<CodeUse> = {}) => use({ email, ...overrides });
+
+/**
+ * The operator's steps on a whole user (findUser, revokeUserSessions, eraseUser), with the races
+ * SPEC.md's AdminService asks for: ending every session racing a verification leaves no live
+ * session created before the revocation returned, and erasing racing a new code leaves nothing or
+ * a new user, never a code or session without its user record.
+ */
+export function describeAdminContract(store: CurrentStore): void {
+  /** Ann with a code, used, and so one live session; her user id is `user-ann`. */
+  async function annSignedIn(): Promise<CodeUse> {
+    await store().activateCode(newCode());
+    const u = use();
+    expect((await store().consumeCode(u)).kind).toBe("consumed");
+    return u;
+  }
+
+  describe("finding a user", () => {
+    it("knows no user before a code was asked for, by account or by id", async () => {
+      expect(await store().findUser({ email: ANN }, T0)).toBeNull();
+      expect(await store().findUser({ userId: "user-ann" }, T0)).toBeNull();
+    });
+
+    it("answers the user record a code made: when, and never authenticated", async () => {
+      await store().activateCode(newCode());
+      const expected = {
+        userId: "user-ann",
+        email: ANN,
+        createdAt: T0,
+        lastAuthenticatedAt: null,
+        liveSessions: 0,
+      };
+      expect(await store().findUser({ email: ANN }, T0)).toEqual(expected);
+      expect(await store().findUser({ userId: "user-ann" }, T0)).toEqual(expected);
+    });
+
+    it("counts live sessions only, and keeps the latest authentication", async () => {
+      const first = await annSignedIn();
+      await store().activateCode(newCode({ otpId: "otp-2", issuedAt: T0 + 2 * MINUTE }));
+      await store().consumeCode(use({ otpId: "otp-2", now: T0 + 3 * MINUTE }));
+      await store().activateCode(newCode({ otpId: "otp-3", purpose: "reset" }));
+      await store().consumeCode(
+        use({
+          otpId: "otp-3",
+          purpose: "reset",
+          now: T0 + 4 * MINUTE,
+          session: {
+            sessionId: "short",
+            tokenHash: new Uint8Array(32).fill(3),
+            expiresAt: T0 + 5 * MINUTE,
+          },
+        }),
+      );
+      await store().revokeSessions({
+        tokenHash: first.session.tokenHash,
+        allOfUser: false,
+        now: T0 + 5 * MINUTE,
+      });
+      // Of three sessions: one revoked, one expired at T0 + 5 minutes, one live.
+      expect(await store().findUser({ email: ANN }, T0 + 5 * MINUTE)).toEqual({
+        userId: "user-ann",
+        email: ANN,
+        createdAt: T0,
+        lastAuthenticatedAt: T0 + 4 * MINUTE,
+        liveSessions: 1,
+      });
+    });
+  });
+
+  describe("ending every session of a user", () => {
+    it("ends every live session, by account or by id, and says how many", async () => {
+      const first = await annSignedIn();
+      await store().activateCode(newCode({ otpId: "otp-2", purpose: "reset" }));
+      const second = use({ otpId: "otp-2", purpose: "reset" });
+      await store().consumeCode(second);
+      await store().activateCode(codeOf(BOB));
+      const bobs = useOf(BOB);
+      await store().consumeCode(bobs);
+
+      expect(await store().revokeUserSessions({ userId: "user-ann" }, T0 + 2 * MINUTE)).toBe(2);
+      for (const u of [first, second]) {
+        expect((await store().findSession(u.session.tokenHash))?.revokedAt).toBe(T0 + 2 * MINUTE);
+      }
+      expect(await store().readAuthentication(ANN, T0 + 2 * MINUTE)).toBeNull();
+      // Bob's are his; a second call finds nothing left to end.
+      expect((await store().findSession(bobs.session.tokenHash))?.revokedAt).toBeNull();
+      expect(await store().revokeUserSessions({ email: ANN }, T0 + 3 * MINUTE)).toBe(0);
+      expect((await store().findSession(first.session.tokenHash))?.revokedAt).toBe(T0 + 2 * MINUTE);
+      expect(await store().revokeUserSessions({ email: BOB }, T0 + 3 * MINUTE)).toBe(1);
+    });
+
+    it("ends nothing for an unknown user, and does not count expired sessions", async () => {
+      expect(await store().revokeUserSessions({ email: ANN }, T0)).toBe(0);
+      expect(await store().revokeUserSessions({ userId: "nobody" }, T0)).toBe(0);
+      const u = await annSignedIn();
+      expect(await store().revokeUserSessions({ email: ANN }, T0 + 2 * DAY)).toBe(0);
+      expect((await store().findSession(u.session.tokenHash))?.revokedAt).toBeNull();
+    });
+
+    it("racing verifications, leaves no live session that was created before it returned", async () => {
+      for (let round = 0; round < 30; round++) {
+        const email = `race-${round}@example.com`;
+        await store().activateCode(codeOf(email));
+        const u = useOf(email);
+        let consumedFirst = false;
+        const consuming = store()
+          .consumeCode(u)
+          .then((outcome) => {
+            consumedFirst = !revoked;
+            return outcome;
+          });
+        let revoked = false;
+        const revoking = store()
+          .revokeUserSessions({ email }, T0 + MINUTE)
+          .then((count) => {
+            revoked = true;
+            return count;
+          });
+        const [outcome, count] = await Promise.all([consuming, revoking]);
+        expect(outcome.kind).toBe("consumed");
+        const session = await store().findSession(u.session.tokenHash);
+        if (consumedFirst) {
+          // The session existed before the revocation answered: it must be among those it ended.
+          expect({ round, revokedAt: session?.revokedAt }).toEqual({
+            round,
+            revokedAt: T0 + MINUTE,
+          });
+        }
+        expect(count).toBe(session?.revokedAt === null ? 0 : 1);
+      }
+    });
+  });
+
+  describe("erasing a user", () => {
+    /** Ann with everything a user leaves: a session, a live code, failures, a key, windows. */
+    async function annWithEverything(): Promise<CodeUse> {
+      const u = await annSignedIn();
+      await store().activateCode(newCode({ otpId: "otp-2", purpose: "reset" }));
+      await store().recordFailure({
+        email: ANN,
+        purpose: "reset",
+        now: T0 + MINUTE,
+        lockAt: 3,
+        lockUntil: T0 + 11 * MINUTE,
+      });
+      const claim = await store().claimIdempotencyKey({
+        email: ANN,
+        key: "key-1",
+        purpose: "login",
+        now: T0,
+        expiresAt: T0 + DAY,
+      });
+      if (claim.kind !== "claimed") {
+        throw new Error("expected a fresh key");
+      }
+      await store().completeIdempotencyKey(ANN, "key-1", claim.holder, response);
+      for (const bucket of [`email:${ANN}`, `net:${ANN}/192.0.2.0`, `net:${ANN}/198.51.100.0`]) {
+        await store().takeSlot({ bucket, slotId: "slot-1", now: T0, limit });
+      }
+      return u;
+    }
+
+    it("erases the user record and everything kept under the account's name", async () => {
+      const u = await annWithEverything();
+      expect(await store().eraseUser({ email: ANN, buckets: annBuckets })).toBe(true);
+
+      expect(await store().findUser({ email: ANN }, T0 + 2 * MINUTE)).toBeNull();
+      expect(await store().findUser({ userId: "user-ann" }, T0 + 2 * MINUTE)).toBeNull();
+      for (const purpose of ["login", "reset"]) {
+        expect(await store().readOtpState(ANN, purpose)).toEqual({ code: null, lockedUntil: null });
+      }
+      expect(await store().findSession(u.session.tokenHash)).toBeNull();
+      expect(await store().findSessionById(u.session.sessionId)).toBeNull();
+      expect(await store().readAuthentication(ANN, T0 + 2 * MINUTE)).toBeNull();
+      // The key replays nothing any more; every window is whole again.
+      expect(
+        (
+          await store().claimIdempotencyKey({
+            email: ANN,
+            key: "key-1",
+            purpose: "login",
+            now: T0 + 2 * MINUTE,
+            expiresAt: T0 + DAY,
+          })
+        ).kind,
+      ).toBe("claimed");
+      for (const bucket of [`email:${ANN}`, `net:${ANN}/192.0.2.0`, `net:${ANN}/198.51.100.0`]) {
+        expect(await store().takeSlot({ bucket, slotId: "slot-2", now: T0, limit })).toEqual({
+          granted: true,
+          remaining: 2,
+        });
+      }
+      // A failure count starts again from one: the old one went with the user.
+      expect(
+        await store().recordFailure({
+          email: ANN,
+          purpose: "reset",
+          now: T0 + 2 * MINUTE,
+          lockAt: 3,
+          lockUntil: T0 + 12 * MINUTE,
+        }),
+      ).toEqual({ failures: 1, lockedUntil: null });
+    });
+
+    it("leaves other accounts alone, even those whose names start alike", async () => {
+      await annWithEverything();
+      const lookalike = "ann@example.com.au";
+      await store().activateCode(codeOf(lookalike));
+      const theirs = useOf(lookalike);
+      await store().consumeCode(theirs);
+      await store().takeSlot({ bucket: `email:${lookalike}`, slotId: "s", now: T0, limit });
+      await store().takeSlot({ bucket: "ip:192.0.2.1", slotId: "s", now: T0, limit });
+
+      await store().eraseUser({ email: ANN, buckets: annBuckets });
+
+      expect(await store().findUser({ email: lookalike }, T0 + MINUTE)).toMatchObject({
+        userId: `user-${lookalike}`,
+        liveSessions: 1,
+      });
+      expect((await store().readOtpState(lookalike, "login")).code?.otpId).toBe("otp-1");
+      expect(await store().findSession(theirs.session.tokenHash)).not.toBeNull();
+      for (const bucket of [`email:${lookalike}`, "ip:192.0.2.1"]) {
+        expect(await store().takeSlot({ bucket, slotId: "t", now: T0, limit })).toEqual({
+          granted: true,
+          remaining: 1,
+        });
+      }
+    });
+
+    it("is idempotent, and erases nothing when named by an id the account no longer has", async () => {
+      expect(await store().eraseUser({ email: ANN, buckets: annBuckets })).toBe(false);
+      await annSignedIn();
+      expect(
+        await store().eraseUser({ email: ANN, userId: "user-someone-else", buckets: annBuckets }),
+      ).toBe(false);
+      expect(await store().findUser({ email: ANN }, T0 + MINUTE)).toMatchObject({
+        userId: "user-ann",
+        liveSessions: 1,
+      });
+      expect(await store().eraseUser({ email: ANN, userId: "user-ann", buckets: annBuckets })).toBe(
+        true,
+      );
+      expect(await store().eraseUser({ email: ANN, buckets: annBuckets })).toBe(false);
+    });
+
+    it("a code asked for after the erasure makes a new user, with a new id", async () => {
+      await annSignedIn();
+      await store().eraseUser({ email: ANN, buckets: annBuckets });
+      await store().activateCode(newCode({ userId: "user-ann-again", issuedAt: T0 + 2 * MINUTE }));
+      expect(await store().findUser({ email: ANN }, T0 + 2 * MINUTE)).toEqual({
+        userId: "user-ann-again",
+        email: ANN,
+        createdAt: T0 + 2 * MINUTE,
+        lastAuthenticatedAt: null,
+        liveSessions: 0,
+      });
+    });
+
+    it("racing new codes, leaves nothing or a new user, never a code without its user", async () => {
+      for (let round = 0; round < 300; round++) {
+        const email = `erase-${round}@example.com`;
+        await store().activateCode(codeOf(email));
+        const old = useOf(email);
+        await store().consumeCode(old);
+        // Another purpose (a new row) or the same one (the row replaced), in turn.
+        const purpose = round % 2 === 0 ? "reset" : "login";
+        const fresh = codeOf(email, { userId: `new-${round}`, otpId: "otp-new", purpose });
+        const [, erased] = await Promise.all([
+          store().activateCode(fresh),
+          store().eraseUser({ email, buckets: { names: [`email:${email}`], prefixes: [] } }),
+        ]);
+        expect(erased).toBe(true);
+        const user = await store().findUser({ email }, T0 + MINUTE);
+        const codes = [
+          (await store().readOtpState(email, "login")).code?.otpId ?? null,
+          (await store().readOtpState(email, "reset")).code?.otpId ?? null,
+        ];
+        const left =
+          user === null
+            ? { round, user: null, codes }
+            : { round, user: user.userId, sessions: user.liveSessions, codes };
+        const newUser = {
+          round,
+          user: `new-${round}`,
+          sessions: 0,
+          codes: purpose === "login" ? ["otp-new", null] : [null, "otp-new"],
+        };
+        expect([{ round, user: null, codes: [null, null] }, newUser]).toContainEqual(left);
+        expect(await store().findSession(old.session.tokenHash)).toBeNull();
+      }
+    });
+
+    it("racing a verification, leaves no session behind", async () => {
+      for (let round = 0; round < 30; round++) {
+        const email = `verify-${round}@example.com`;
+        await store().activateCode(codeOf(email));
+        const u = useOf(email);
+        const [outcome] = await Promise.all([
+          store().consumeCode(u),
+          store().eraseUser({ email, buckets: { names: [], prefixes: [] } }),
+        ]);
+        expect(["consumed", "replaced"]).toContain(outcome.kind);
+        expect({ round, session: await store().findSession(u.session.tokenHash) }).toEqual({
+          round,
+          session: null,
+        });
+        expect(await store().findUser({ email }, T0 + MINUTE)).toBeNull();
+      }
+    });
+  });
+}
