@@ -1,9 +1,8 @@
 import { accountBuckets, accountKey, accountOfKey } from "./account.js";
-import type { AdminInput } from "./get-user.js";
 import type { OtpStore } from "./otp-store.js";
 import type { Clock } from "./ports.js";
 import { requireOperator } from "./require-operator.js";
-import { readUserName } from "./user-name.js";
+import { type AdminInput, readUserName } from "./user-name.js";
 
 /** What erasing a user needs. */
 export interface DeleteUserDeps {

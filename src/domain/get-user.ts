@@ -3,13 +3,7 @@ import { OtpError } from "./errors.js";
 import type { OtpStore } from "./otp-store.js";
 import type { Clock } from "./ports.js";
 import { requireOperator } from "./require-operator.js";
-import { readUserName, type UserNameInput, userRefOf } from "./user-name.js";
-
-/** An AdminService request: the user, and the service token the caller presented, if any. */
-export interface AdminInput extends UserNameInput {
-  /** `authorization: Bearer …` of the call. */
-  readonly serviceToken?: string | undefined;
-}
+import { type AdminInput, readUserName, userRefOf } from "./user-name.js";
 
 /** What looking a user up needs. */
 export interface GetUserDeps {

@@ -1,7 +1,7 @@
 import { type DeleteUserDeps, deleteUser } from "./delete-user.js";
 import { OtpError } from "./errors.js";
 import { type GetStatusDeps, getStatus, type StatusInput } from "./get-status.js";
-import { type AdminInput, type GetUserDeps, getUser } from "./get-user.js";
+import { type GetUserDeps, getUser } from "./get-user.js";
 import {
   type IntrospectInput,
   type IntrospectTokenDeps,
@@ -10,6 +10,7 @@ import {
 import { type RequestOtpDeps, type RequestOtpInput, requestOtp } from "./request-otp.js";
 import { type RevokeUserSessionsDeps, revokeUserSessions } from "./revoke-user-sessions.js";
 import { type SignOutDeps, type SignOutInput, signOut } from "./sign-out.js";
+import type { AdminInput } from "./user-name.js";
 import { type VerifyOtpDeps, type VerifyOtpInput, verifyOtp } from "./verify-otp.js";
 
 /**

@@ -105,8 +105,9 @@ export interface OtpStore {
   /**
    * Marks revoked at `now` every session of the user `user` names that is live at `now`, and
    * answers how many. Serialised with `consumeCode` for the same account: a session whose
-   * consumeCode resolved before this resolves is among those it revokes, and one created after
-   * it is not. Once it resolves, no lookup (on any instance) sees them live. 0 for an unknown user.
+   * consumeCode took effect before this step did is among those it revokes; a consumeCode that
+   * comes later creates its session after it (a new login). Once it resolves, no lookup (on any
+   * instance) sees the revoked sessions live. 0 for an unknown user.
    */
   revokeUserSessions(user: UserRef, now: number): Promise<number>;
 

@@ -1,8 +1,7 @@
-import type { AdminInput } from "./get-user.js";
 import type { OtpStore } from "./otp-store.js";
 import type { Clock } from "./ports.js";
 import { requireOperator } from "./require-operator.js";
-import { readUserName, userRefOf } from "./user-name.js";
+import { type AdminInput, readUserName, userRefOf } from "./user-name.js";
 
 /** What ending a user's sessions needs. */
 export interface RevokeUserSessionsDeps {

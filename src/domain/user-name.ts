@@ -16,6 +16,12 @@ export interface UserNameInput {
   readonly externalId?: string | undefined;
 }
 
+/** An AdminService request: the user, and the service token the caller presented, if any. */
+export interface AdminInput extends UserNameInput {
+  /** `authorization: Bearer …` of the call. */
+  readonly serviceToken?: string | undefined;
+}
+
 const NAMING_FIELDS = [
   ["email", "email"],
   ["user_id", "userId"],
