@@ -38,8 +38,8 @@ export interface GrpcListenOptions {
 
 /**
  * Serves gRPC on its own port through @grpc/grpc-js's server (the grpc-js door, grpc-door.ts):
- * AuthService and AdminService, grpc.health.v1.Health (the official grpc-health-check, told the main port's
- * state) and server reflection (@grpc/reflection, v1 and v1alpha, fed the generated
+ * AuthService and AdminService, grpc.health.v1.Health (the official grpc-health-check, told the
+ * main port's state) and server reflection (@grpc/reflection, v1 and v1alpha, fed the generated
  * descriptors). Connections are held to the main port's limits; `close` drains within its grace.
  */
 export async function listenGrpc(options: GrpcListenOptions): Promise<Listener> {
@@ -145,9 +145,9 @@ function packageDefinitionOf(
 }
 
 /**
- * grpc.health.v1.Health for the server ("") and the API's services, following `source`. Once shutdown
- * begins, watchers hear NOT_SERVING and their streams end, as on the main port, so that a graceful
- * close need not wait them out; the returned function does that at close.
+ * grpc.health.v1.Health for the server ("") and the API's services, following `source`. Once
+ * shutdown begins, watchers hear NOT_SERVING and their streams end, as on the main port, so that a
+ * graceful close need not wait them out; the returned function does that at close.
  */
 function serveHealth(server: grpc.Server, source: HealthSource): () => void {
   const names = ["", ...API_SERVICE_NAMES];
