@@ -11,10 +11,10 @@
  */
 const GATE_CLASS = 4_201_338;
 
-/** SQL taking the gate of the account key in parameter `$n`, shared. */
-export const sharedAccountGate = (n: number) =>
-  `pg_advisory_xact_lock_shared(${GATE_CLASS}, hashtext($${n}::text))`;
+/** SQL taking, shared, the gate of the account key that the SQL expression `key` gives (`$1`). */
+export const sharedAccountGate = (key: string) =>
+  `pg_advisory_xact_lock_shared(${GATE_CLASS}, hashtext((${key})::text))`;
 
-/** SQL taking the gate of the account key in parameter `$n`, exclusive. */
-export const exclusiveAccountGate = (n: number) =>
-  `pg_advisory_xact_lock(${GATE_CLASS}, hashtext($${n}::text))`;
+/** SQL taking, exclusive, the gate of the account key that the SQL expression `key` gives. */
+export const exclusiveAccountGate = (key: string) =>
+  `pg_advisory_xact_lock(${GATE_CLASS}, hashtext((${key})::text))`;

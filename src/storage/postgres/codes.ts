@@ -49,7 +49,7 @@ export function createCodeSteps(query: Query): CodeSteps {
     async activateCode(code) {
       await query(
         "otp_activate_code",
-        `WITH gate AS (SELECT ${sharedAccountGate(1)}), code AS (
+        `WITH gate AS (SELECT ${sharedAccountGate("$1")}), code AS (
            INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
            SELECT $1::text, $2::text, $3::text, $4::bytea, $5::timestamptz, $6::timestamptz, NULL, $7::timestamptz
              FROM gate
@@ -80,7 +80,7 @@ export function createCodeSteps(query: Query): CodeSteps {
     async consumeCode(use): Promise<ConsumeOutcome> {
       const { rows } = await query<{ user_id: string | null }>(
         "otp_consume_code",
-        `WITH gate AS (SELECT ${sharedAccountGate(1)}), lock AS (
+        `WITH gate AS (SELECT ${sharedAccountGate("$1")}), lock AS (
            SELECT 1 FROM otp_attempts WHERE email = $1 AND purpose = $2 AND locked_until > $4
          ), used AS (
            UPDATE otp_codes SET used_at = $4

@@ -56,10 +56,10 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
         // The account of the user id, read and gated in one statement; none for an unknown id.
         const gated =
           ref.email !== undefined
-            ? await tx("otp_gate_account", `SELECT ${exclusiveAccountGate(1)}`, [ref.email])
+            ? await tx("otp_gate_account", `SELECT ${exclusiveAccountGate("$1")}`, [ref.email])
             : await tx(
                 "otp_gate_user",
-                `SELECT ${exclusiveAccountGate(1)} FROM otp_users WHERE user_id = $1`,
+                `SELECT ${exclusiveAccountGate("email")} FROM otp_users WHERE user_id = $1`,
                 [ref.userId],
               );
         if (gated.rowCount === 0) {
@@ -80,7 +80,7 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
 
     eraseUser({ email, userId, buckets }) {
       return transact(async (tx) => {
-        await tx("otp_gate_account", `SELECT ${exclusiveAccountGate(1)}`, [email]);
+        await tx("otp_gate_account", `SELECT ${exclusiveAccountGate("$1")}`, [email]);
         // Named by user id, only while the account still belongs to it; named by its account,
         // whatever the account holds. The user row goes last, in the same statement.
         const { rows } = await tx<{ erased: boolean }>(

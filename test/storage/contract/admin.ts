@@ -137,7 +137,11 @@ export function describeAdminContract(store: CurrentStore): void {
         })();
         const [outcome, count] = await Promise.all([
           consuming,
-          store().revokeUserSessions({ email }, T0 + MINUTE),
+          // By account and by id in turn: each must take the account's turn.
+          store().revokeUserSessions(
+            round % 2 === 0 ? { email } : { userId: `user-${email}` },
+            T0 + MINUTE,
+          ),
         ]).finally(() => {
           settled = true;
         });
