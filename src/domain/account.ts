@@ -63,9 +63,25 @@ export function mailboxLimitBucket(account: AccountName): string {
 }
 
 /**
+/**
  * The bucket of the request limit of (account, requesting network), across purposes. Neither an
  * email nor an external id holds a space, so this never equals another account's bucket.
  */
 export function requestLimitBucket(account: AccountName, network: string): string {
   return `${mailboxLimitBucket(account)} ${network}`;
+}
+
+/**
+ * Every limit window kept under an account's name: whole bucket names, and prefixes that name a
+ * family of buckets (one per network). DeleteUser erases exactly these, so a bucket keyed by an
+ * account that is added elsewhere must be added here too: this is the one list.
+ */
+export interface AccountBuckets {
+  readonly names: readonly string[];
+  readonly prefixes: readonly string[];
+}
+
+/** The limit windows `account` names (see AccountBuckets): its mailbox and each network's. */
+export function accountBuckets(account: AccountName): AccountBuckets {
+  return { names: [mailboxLimitBucket(account)], prefixes: [`${mailboxLimitBucket(account)} `] };
 }

@@ -2,6 +2,7 @@
 export type RequestField =
   | "email"
   | "external_id"
+  | "user_id"
   | "otp"
   | "otp_id"
   | "purpose"
@@ -25,11 +26,15 @@ export type Refusal =
       readonly kind: "invalid_argument";
       readonly field: RequestField;
       readonly description: string;
+      /** Further fields the same violation concerns (a request naming a user twice names both). */
+      readonly moreFields?: readonly RequestField[];
     }
   | { readonly kind: "request_limit"; readonly retryAfterMs: number }
   | { readonly kind: "ip_limit"; readonly retryAfterMs: number }
   | { readonly kind: "locked"; readonly retryAfterMs: number; readonly scope: LockScope }
   | { readonly kind: "not_found" }
+  /** AdminService GetUser: no user record by the name given. */
+  | { readonly kind: "user_not_found" }
   | { readonly kind: "expired" }
   | { readonly kind: "already_used" }
   | { readonly kind: "mismatch"; readonly attemptsRemaining: number }
@@ -58,9 +63,21 @@ export class OtpError extends Error {
   }
 }
 
-/** Shorthand for an INVALID_ARGUMENT-style refusal naming `field`. */
-export function invalidArgument(field: RequestField, description: string): OtpError {
-  return new OtpError({ kind: "invalid_argument", field, description }, description);
+/**
+ * Shorthand for an INVALID_ARGUMENT-style refusal naming `field` (and `moreFields`, when one
+ * violation concerns several).
+ */
+export function invalidArgument(
+  field: RequestField,
+  description: string,
+  moreFields: readonly RequestField[] = [],
+): OtpError {
+  return new OtpError(
+    moreFields.length === 0
+      ? { kind: "invalid_argument", field, description }
+      : { kind: "invalid_argument", field, description, moreFields },
+    description,
+  );
 }
 
 /** "3 minutes", "45 seconds": how long a caller has to wait, rounded up, for messages. */

@@ -1,5 +1,7 @@
+import { type DeleteUserDeps, deleteUser } from "./delete-user.js";
 import { OtpError } from "./errors.js";
 import { type GetStatusDeps, getStatus, type StatusInput } from "./get-status.js";
+import { type GetUserDeps, getUser } from "./get-user.js";
 import {
   type IntrospectInput,
   type IntrospectTokenDeps,
@@ -7,7 +9,9 @@ import {
 } from "./introspect-token.js";
 import { type ListSessionsDeps, type ListSessionsInput, listSessions } from "./list-sessions.js";
 import { type RequestOtpDeps, type RequestOtpInput, requestOtp } from "./request-otp.js";
+import { type RevokeUserSessionsDeps, revokeUserSessions } from "./revoke-user-sessions.js";
 import { type SignOutDeps, type SignOutInput, signOut } from "./sign-out.js";
+import type { AdminInput } from "./user-name.js";
 import { type VerifyOtpDeps, type VerifyOtpInput, verifyOtp } from "./verify-otp.js";
 
 /**
@@ -20,7 +24,10 @@ export interface OtpServiceDeps
     GetStatusDeps,
     SignOutDeps,
     ListSessionsDeps,
-    IntrospectTokenDeps {}
+    IntrospectTokenDeps,
+    GetUserDeps,
+    RevokeUserSessionsDeps,
+    DeleteUserDeps {}
 
 export type OtpService = ReturnType<typeof createOtpService>;
 
@@ -44,5 +51,8 @@ export function createOtpService(deps: OtpServiceDeps) {
     signOut: (input: SignOutInput) => reportRefusal(signOut(deps, input)),
     listSessions: (input: ListSessionsInput) => reportRefusal(listSessions(deps, input)),
     introspectToken: (input: IntrospectInput) => reportRefusal(introspectToken(deps, input)),
+    getUser: (input: AdminInput) => reportRefusal(getUser(deps, input)),
+    revokeUserSessions: (input: AdminInput) => reportRefusal(revokeUserSessions(deps, input)),
+    deleteUser: (input: AdminInput) => reportRefusal(deleteUser(deps, input)),
   };
 }

@@ -1,3 +1,4 @@
+import type { AccountBuckets } from "./account.js";
 import type { RateLimit } from "./policy.js";
 
 /**
@@ -124,6 +125,33 @@ export interface OtpStore {
    */
   revokeSessions(revocation: SessionRevocation): Promise<void>;
 
+  /**
+   * The user record `user` names, with the counts an operator asks for at `now` (a session last
+   * seen at or before `idleCutoff`, when given, is not live), or null when there is none (never
+   * made, erased, or forgotten by a store that forgets).
+   */
+  findUser(user: UserRef, now: number, idleCutoff?: number): Promise<UserRecord | null>;
+
+  /**
+   * Marks revoked at `now` every session of the user `user` names that is live at `now` (not last
+   * seen at or before `idleCutoff`, when given), and answers how many. Serialised with `consumeCode` for the same account: a session whose
+   * consumeCode took effect before this step did is among those it revokes; a consumeCode that
+   * comes later creates its session after it (a new login). Once it resolves, no lookup (on any
+   * instance) sees the revoked sessions live. 0 for an unknown user.
+   */
+  revokeUserSessions(user: UserRef, now: number, idleCutoff?: number): Promise<number>;
+
+  /**
+   * Erases, in one step, everything kept under the account `erasure.email`: its user record, its
+   * codes and failure counts, its sessions, its idempotency records, and the limit windows
+   * `erasure.buckets` names. With `erasure.userId`, only if the account's user record still has
+   * that id (otherwise nothing). Serialised with `activateCode` and `consumeCode` for the same
+   * account: each either finishes before the erasure (and is erased with it) or runs after it,
+   * against a new user record; never a code or session without its user. Resolves true when a
+   * user record was erased.
+   */
+  eraseUser(erasure: UserErasure): Promise<boolean>;
+
   /** Resolves when the backend answers; rejects (storage_unavailable) when it cannot be reached. */
   ping(): Promise<void>;
 
@@ -132,6 +160,33 @@ export interface OtpStore {
 
   /** Releases resources; the store is unusable afterwards. */
   close(): Promise<void>;
+}
+
+/** A user record, named by its account's key (`email`, as elsewhere on the port) or by its id. */
+export type UserRef =
+  | { readonly email: string; readonly userId?: undefined }
+  | { readonly userId: string; readonly email?: undefined };
+
+/** A user record as an operator sees it. */
+export interface UserRecord {
+  readonly userId: string;
+  /** The account's key (account.ts `accountKey`). */
+  readonly email: string;
+  /** When the user record was made. */
+  readonly createdAt: number;
+  /** When the latest session was created, or null if none ever was. */
+  readonly lastAuthenticatedAt: number | null;
+  /** Sessions live at the `now` asked about: neither revoked nor expired. */
+  readonly liveSessions: number;
+}
+
+export interface UserErasure {
+  /** The account's key. */
+  readonly email: string;
+  /** Erase only if the account's user record has this id (the operator named the user by it). */
+  readonly userId?: string | undefined;
+  /** The limit windows kept under the account's name (account.ts `accountBuckets`). */
+  readonly buckets: AccountBuckets;
 }
 
 /** A code as stored: only its HMAC, never the digits. */

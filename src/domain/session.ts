@@ -4,6 +4,7 @@ import { invalidArgument } from "./errors.js";
 import type { SessionUse, StoredSession } from "./otp-store.js";
 import type { Policy } from "./policy.js";
 import type { AccessTokenSigner, RandomSource } from "./ports.js";
+import { checkServiceId } from "./validate.js";
 
 // What the service hands out is at least 22 URL-safe characters (128 bits); the upper bound only
 // keeps junk from being hashed.
@@ -30,18 +31,13 @@ export function checkSessionToken(token: string): string {
   return token;
 }
 
-// Session ids are the random source's ids (22 URL-safe characters); the bound keeps junk out.
-const SESSION_ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
-
 /** Returns the id unchanged. Throws naming `session_id` unless it has a session id's shape. */
 export function checkSessionId(sessionId: string): string {
-  if (!SESSION_ID_SHAPE.test(sessionId)) {
-    throw invalidArgument(
-      "session_id",
-      "session_id must be a session's id, as ListSessions or a verification answers it",
-    );
-  }
-  return sessionId;
+  return checkServiceId(
+    "session_id",
+    sessionId,
+    "session_id must be a session's id, as ListSessions or a verification answers it",
+  );
 }
 
 /**

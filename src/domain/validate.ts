@@ -8,6 +8,10 @@ const EMAIL_SHAPE = /^[^\s@\p{Cc}\uFFFD]+@[^\s@\p{Cc}\uFFFD.]+(\.[^\s@\p{Cc}\uFF
 const PURPOSE_SHAPE = /^[a-z][a-z0-9_-]{0,31}$/;
 const IDEMPOTENCY_KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const EXTERNAL_ID_SHAPE = /^[\x21-\x7e]{1,128}$/;
+// The ids this service makes (otp, user and session ids) are 22 URL-safe base64 characters
+// (crypto-random.ts, and the PostgreSQL migration's default): the alphabet is checked, and a
+// length its columns can hold. A well-formed id that names nothing is answered as not found.
+const SERVICE_ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The purpose used when a request leaves it empty. */
 export const DEFAULT_PURPOSE = "login";
@@ -91,23 +95,38 @@ export function checkExternalId(externalId: string): string {
   return externalId;
 }
 
-// RequestOtp's ids are 22 base64url characters; any id of this shape is looked up (and, if it is
-// not a code of the account, answered as not found), anything else is a malformed request.
-const OTP_ID_SHAPE = /^[A-Za-z0-9_-]{1,64}$/;
-
 /**
- * The otp_id a verification is bound to, or null when absent (empty). Throws naming `otp_id`
- * unless it is 1 to 64 URL-safe base64 characters, the shape RequestOtp hands out.
+ * `id` unchanged if it has the shape of an id this service makes; else an invalid_argument
+ * naming `field`, described by `description`.
  */
+export function checkServiceId(
+  field: "otp_id" | "user_id" | "session_id",
+  id: string,
+  description: string,
+): string {
+  if (!SERVICE_ID_SHAPE.test(id)) {
+    throw invalidArgument(field, description);
+  }
+  return id;
+}
+
+/** The otp_id a verification is bound to, or null when absent (empty); malformed, refused. */
 export function normalizeOtpId(otpId: string | undefined): string | null {
   if (otpId === undefined || otpId === "") {
     return null;
   }
-  if (!OTP_ID_SHAPE.test(otpId)) {
-    throw invalidArgument(
-      "otp_id",
-      "otp_id must be the otp_id RequestOtp answered (1 to 64 URL-safe characters)",
-    );
-  }
-  return otpId;
+  return checkServiceId(
+    "otp_id",
+    otpId,
+    "otp_id must be the otp_id RequestOtp answered (1 to 64 URL-safe characters)",
+  );
+}
+
+/** The user id unchanged (ids compare exactly); malformed, refused naming `user_id`. */
+export function checkUserId(userId: string): string {
+  return checkServiceId(
+    "user_id",
+    userId,
+    "user_id must be 1 to 64 URL-safe base64 characters (A-Z, a-z, 0-9, - and _), as VerifyOtp answers it",
+  );
 }

@@ -3,6 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { AuthService } from "../../gen/auth/v1/auth_pb.js";
 import { invalidArgument } from "../domain/errors.js";
 import type { OtpService } from "../domain/otp-service.js";
+import { bearerToken } from "./bearer-token.js";
 import { callOf } from "./call-context.js";
 
 /** Request header carrying the RequestOtp idempotency key. */
@@ -139,10 +140,4 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
       };
     },
   };
-}
-
-/** The credentials of an `authorization: Bearer <token>` header, if it is one. */
-function bearerToken(header: string | null): string | undefined {
-  const match = header === null ? null : /^Bearer +(\S+) *$/i.exec(header);
-  return match?.[1];
 }

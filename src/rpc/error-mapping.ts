@@ -135,6 +135,7 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
   switch (refusal.kind) {
     // A request field, a body that cannot be read, and a REST query parameter are one row.
     case "invalid_argument":
+      return invalidArgumentRow(refusal.field, refusal.description, refusal.moreFields);
     case "invalid_parameter":
       return invalidArgumentRow(refusal.field, refusal.description);
     case "undecodable_body":
@@ -167,6 +168,8 @@ function errorTable(refusal: Refusal | FrameworkRefusal): Row {
       };
     case "not_found":
       return { code: Code.NotFound, reason: "OTP_NOT_FOUND" };
+    case "user_not_found":
+      return { code: Code.NotFound, reason: "USER_NOT_FOUND" };
     case "expired":
       return { code: Code.DeadlineExceeded, reason: "OTP_EXPIRED" };
     case "already_used":
@@ -195,19 +198,28 @@ export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function invalidArgumentRow(field: string, description: string): Row {
+/**
+ * INVALID_ARGUMENT naming `field` (ErrorInfo metadata `field`, and the first BadRequest
+ * violation) and `moreFields` (a violation each, with the same description: a request that names
+ * a user twice is wrong in both fields).
+ */
+function invalidArgumentRow(
+  field: string,
+  description: string,
+  moreFields: readonly string[] = [],
+): Row {
   return {
     code: Code.InvalidArgument,
     reason: "INVALID_ARGUMENT",
     metadata: { field },
-    details: [badRequest(field, description)],
+    details: [badRequest([field, ...moreFields], description)],
   };
 }
 
-function badRequest(field: string, description: string): ErrorDetail {
+function badRequest(fields: readonly string[], description: string): ErrorDetail {
   return {
     desc: BadRequestSchema,
-    value: { fieldViolations: [{ field, description }] },
+    value: { fieldViolations: fields.map((field) => ({ field, description })) },
   };
 }
 

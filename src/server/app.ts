@@ -10,6 +10,7 @@ import { createLogger, type Logger } from "../observability/logger.js";
 import { createMetrics } from "../observability/metrics.js";
 import { cryptoRandom } from "../platform/crypto-random.js";
 import { systemClock } from "../platform/system-clock.js";
+import { createAdminHandlers } from "../rpc/admin-handlers.js";
 import { createAuthHandlers } from "../rpc/auth-handlers.js";
 import { createCallPipeline } from "../rpc/call-pipeline.js";
 import { createClientAddressResolver } from "../rpc/client-address.js";
@@ -147,7 +148,8 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
   });
   // One set of handlers for every door (docs/development.md "The path of one call").
   const auth = createAuthHandlers(service);
-  const routes = createRoutes(auth, { health });
+  const admin = createAdminHandlers(service);
+  const routes = createRoutes(auth, { health, admin });
   const rest = createRestDoor(routes, pipeline, config.serveLimits);
   const surface = createHttpSurface({
     pipeline,
@@ -203,6 +205,7 @@ export async function startApp(config: Config, world: AppWorld = {}): Promise<Ap
           serveLimits: config.serveLimits,
           pipeline,
           auth,
+          admin,
           health,
           tls,
         }).catch(async (error: unknown) => {

@@ -19,6 +19,8 @@ import type {
   SlotsRequest,
   StoredCode,
   StoredSession,
+  UserRecord,
+  UserRef,
 } from "../domain/otp-store.js";
 import { unlessAborted } from "./unless-aborted.js";
 
@@ -37,8 +39,11 @@ interface AttemptRecord {
   retainUntil: number;
 }
 
-interface UserRecord {
+interface UserEntry {
   readonly userId: string;
+  readonly createdAt: number;
+  /** When its latest session was created; null until one is. */
+  authenticatedAt: number | null;
   retainUntil: number;
 }
 
@@ -73,7 +78,7 @@ export function createMemoryStore(): OtpStore {
   const codes = new Map<string, CodeRecord[]>();
   const failuresOf = new Map<string, AccountFailure[]>();
   const attempts = new Map<string, AttemptRecord>();
-  const users = new Map<string, UserRecord>();
+  const users = new Map<string, UserEntry>();
   const slots = new Map<string, Slot[]>();
   const idempotency = new Map<string, IdempotencyRecord>();
   // By token hash (hex), and the hashes of each email's sessions for lookups by email and user,
@@ -99,6 +104,39 @@ export function createMemoryStore(): OtpStore {
       record.lastSeenAt = use.now;
     }
     return { record, touched };
+  }
+
+  /** The account key and user record `ref` names, if there is one. */
+  function userOf(ref: UserRef): { email: string; user: UserEntry } | null {
+    if (ref.email !== undefined) {
+      const user = users.get(ref.email);
+      return user === undefined ? null : { email: ref.email, user };
+    }
+    for (const [email, user] of users) {
+      if (user.userId === ref.userId) {
+        return { email, user };
+      }
+    }
+    return null;
+  }
+
+  /** The sessions of `userId` under the account `email`. */
+  function sessionsOfUser(email: string, userId: string): SessionRecord[] {
+    return [...(sessionsOfEmail.get(email) ?? [])]
+      .map((tokenKey) => sessions.get(tokenKey))
+      .filter((session) => session !== undefined && session.userId === userId) as SessionRecord[];
+  }
+
+  /** Deletes every key of `map` that starts with `prefix`; how many. */
+  function deleteByPrefix(map: Map<string, unknown>, prefix: string): number {
+    let deleted = 0;
+    for (const key of map.keys()) {
+      if (key.startsWith(prefix)) {
+        map.delete(key);
+        deleted++;
+      }
+    }
+    return deleted;
   }
 
   function lockOf(key: string, now: number): number | null {
@@ -157,6 +195,8 @@ export function createMemoryStore(): OtpStore {
       const user = users.get(code.email);
       users.set(code.email, {
         userId: user?.userId ?? code.userId,
+        createdAt: user?.createdAt ?? code.issuedAt,
+        authenticatedAt: user?.authenticatedAt ?? null,
         retainUntil: Math.max(code.retainUntil, user?.retainUntil ?? 0),
       });
     },
@@ -180,7 +220,12 @@ export function createMemoryStore(): OtpStore {
       const user = users.get(use.email);
       const userId = user?.userId ?? use.userId;
       const retainUntil = Math.max(use.retainUntil, user?.retainUntil ?? 0);
-      users.set(use.email, { userId, retainUntil });
+      users.set(use.email, {
+        userId,
+        createdAt: user?.createdAt ?? use.now,
+        authenticatedAt: use.now,
+        retainUntil,
+      });
       const tokenKey = hashKey(use.session.tokenHash);
       sessions.set(tokenKey, {
         sessionId: use.session.sessionId,
@@ -404,6 +449,72 @@ export function createMemoryStore(): OtpStore {
           target.revokedAt = now;
         }
       }
+    },
+
+    async findUser(ref, now, idleCutoff): Promise<UserRecord | null> {
+      const found = userOf(ref);
+      if (found === null) {
+        return null;
+      }
+      const { email, user } = found;
+      return {
+        userId: user.userId,
+        email,
+        createdAt: user.createdAt,
+        lastAuthenticatedAt: user.authenticatedAt,
+        liveSessions: sessionsOfUser(email, user.userId).filter((s) => liveAt(s, now, idleCutoff))
+          .length,
+      };
+    },
+
+    async revokeUserSessions(ref, now, idleCutoff): Promise<number> {
+      const found = userOf(ref);
+      if (found === null) {
+        return 0;
+      }
+      let revoked = 0;
+      for (const session of sessionsOfUser(found.email, found.user.userId)) {
+        if (liveAt(session, now, idleCutoff)) {
+          session.revokedAt = now;
+          revoked++;
+        }
+      }
+      return revoked;
+    },
+
+    async eraseUser({ email, userId, buckets }): Promise<boolean> {
+      const user = users.get(email);
+      if (userId !== undefined && user?.userId !== userId) {
+        return false;
+      }
+      users.delete(email);
+      // Keys of (email, purpose) and (email, idempotency key) pairs: the account's own start with
+      // its key and the separator, which neither an email nor an external id contains.
+      deleteByPrefix(codes, pairKey(email, ""));
+      deleteByPrefix(attempts, pairKey(email, ""));
+      failuresOf.delete(email);
+      for (const [key, record] of idempotency) {
+        if (key.startsWith(pairKey(email, ""))) {
+          idempotency.delete(key);
+          // A request still holding the key finds it gone; whoever waits on it looks again.
+          record.pending?.settle();
+        }
+      }
+      for (const tokenKey of sessionsOfEmail.get(email) ?? []) {
+        const session = sessions.get(tokenKey);
+        sessions.delete(tokenKey);
+        if (session !== undefined) {
+          sessionsById.delete(session.sessionId);
+        }
+      }
+      sessionsOfEmail.delete(email);
+      for (const bucket of buckets.names) {
+        slots.delete(bucket);
+      }
+      for (const prefix of buckets.prefixes) {
+        deleteByPrefix(slots, prefix);
+      }
+      return user !== undefined;
     },
 
     async ping(): Promise<void> {},

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { create, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AdminService, GetUserRequestSchema } from "../../gen/auth/v1/admin_pb.js";
 import {
   AuthService,
   GetStatusRequestSchema,
@@ -22,6 +23,8 @@ import { OtpError } from "../../src/domain/errors.js";
 import {
   createAuthClient,
   createGrpcJsClient,
+  createGrpcJsServiceClient,
+  createTransport,
   detailsOf,
   type Protocol,
   protocols,
@@ -73,6 +76,11 @@ interface Caller {
   /** Absent for seed B's dialect, which has no session routes. */
   signOut?(req: SignOutInit): Promise<unknown>;
   listSessions?(req: { sessionToken: string }): Promise<unknown>;
+  /** AdminService GetUser; absent for the doors that do not serve AdminService (REST, seed B). */
+  getUser?(
+    req: { email?: string; userId?: string; externalId?: string },
+    options?: { anonymous?: boolean },
+  ): Promise<{ userId: string }>;
   /** Seed B's dialect names an account by one field, user_id, so never by two at once. */
   readonly oneAccountField?: true;
   close(): void;
@@ -88,7 +96,9 @@ type Door = GrpcDoor;
 /** A connect-node client; `retry-after` is in `error.metadata` (headers and trailers merged). */
 function connectNodeCaller(protocol: Protocol, door: Door = "the main port") {
   return (server: TestServer): Caller => {
-    const client = createAuthClient(protocol, `http://127.0.0.1:${doors[door](server)}`);
+    const baseUrl = `http://127.0.0.1:${doors[door](server)}`;
+    const client = createAuthClient(protocol, baseUrl);
+    const admin = createClient(AdminService, createTransport(protocol, baseUrl));
     return {
       requestOtp: (req, options = {}) =>
         client.requestOtp(req, { headers: idempotencyHeader(options.idempotencyKey) }),
@@ -97,6 +107,8 @@ function connectNodeCaller(protocol: Protocol, door: Door = "the main port") {
         client.getStatus(req, { headers: serviceHeader(options.anonymous) }),
       signOut: (req) => client.signOut(req),
       listSessions: (req) => client.listSessions(req),
+      getUser: (req, options = {}) =>
+        admin.getUser(req, { headers: serviceHeader(options.anonymous) }),
       close() {},
     };
   };
@@ -105,7 +117,8 @@ function connectNodeCaller(protocol: Protocol, door: Door = "the main port") {
 /** Plain fetch with Connect JSON; an error's metadata is the HTTP response headers. */
 function fetchCaller(server: TestServer): Caller {
   const post = async (method: string, body: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${server.baseUrl}/auth.v1.AuthService/${method}`, {
+    const path = method.includes("/") ? method : `auth.v1.AuthService/${method}`;
+    const res = await fetch(`${server.baseUrl}/${path}`, {
       method: "POST",
       headers: { "content-type": "application/json", ...headers },
       body: JSON.stringify(body),
@@ -134,6 +147,10 @@ function fetchCaller(server: TestServer): Caller {
     }),
     signOut: (req) => post("SignOut", req),
     listSessions: (req) => post("ListSessions", req),
+    getUser: async (req, options = {}) => ({
+      userId: (await post("auth.v1.AdminService/GetUser", req, serviceHeader(options.anonymous)))
+        .userId as string,
+    }),
     close() {},
   };
 }
@@ -313,6 +330,7 @@ function errorFromSeedB(status: number, json: Record<string, unknown>, headers: 
 function grpcJsCaller(door: Door) {
   return (server: TestServer): Caller => {
     const client = createGrpcJsClient(doors[door](server));
+    const admin = createGrpcJsServiceClient(doors[door](server), AdminService);
     return {
       requestOtp: (req, options = {}) =>
         callGrpcJs(client, "RequestOtp", create(RequestOtpRequestSchema, req), {
@@ -326,7 +344,14 @@ function grpcJsCaller(door: Door) {
       signOut: (req) => callGrpcJs(client, "SignOut", create(SignOutRequestSchema, req)),
       listSessions: (req) =>
         callGrpcJs(client, "ListSessions", create(ListSessionsRequestSchema, req)),
-      close: () => client.close(),
+      getUser: (req, options = {}) =>
+        callGrpcJs(admin, "GetUser", create(GetUserRequestSchema, req), {
+          metadata: serviceHeader(options.anonymous),
+        }),
+      close: () => {
+        client.close();
+        admin.close();
+      },
     };
   };
 }
@@ -338,14 +363,17 @@ function grpcJsCaller(door: Door) {
 function rawGrpcCaller(door: Door) {
   return (server: TestServer): Caller => {
     const call = async <O extends DescMessage>(
-      method: keyof typeof AuthService.method,
+      method: keyof typeof AuthService.method | "admin.getUser",
       request: Uint8Array,
       output: O,
       headers: Record<string, string> = {},
     ) => {
-      const { name } = AuthService.method[method];
+      const path =
+        method === "admin.getUser"
+          ? `/${AdminService.typeName}/${AdminService.method.getUser.name}`
+          : `/${AuthService.typeName}/${AuthService.method[method].name}`;
       const res = await http2Request(doors[door](server), {
-        path: `/${AuthService.typeName}/${name}`,
+        path,
         headers: { "content-type": "application/grpc", te: "trailers", ...headers },
         body: envelope(request),
       });
@@ -389,6 +417,13 @@ function rawGrpcCaller(door: Door) {
           "listSessions",
           toBinary(ListSessionsRequestSchema, create(ListSessionsRequestSchema, req)),
           listSessions.output,
+        ),
+      getUser: (req, options = {}) =>
+        call(
+          "admin.getUser",
+          toBinary(GetUserRequestSchema, create(GetUserRequestSchema, req)),
+          AdminService.method.getUser.output,
+          serviceHeader(options.anonymous),
         ),
       close() {},
     };
@@ -908,6 +943,49 @@ describe.each(callers)("the error table over %s", (_name, connect, callerView = 
     expect(detailsOf(error).errorInfo).toBeUndefined();
     expect(server.internalErrors).toEqual([bug]);
     expect(server.internalErrors[0]).toBe(bug);
+  });
+});
+
+// AdminService is served on the main port's Connect, gRPC and gRPC-Web and on GRPC_PORT, not by
+// REST (no routes) or seed B's dialect: its rows are held to the doors that serve it.
+const adminCallers = callers.filter(
+  ([name]) => !name.startsWith("REST") && !name.startsWith("seed B"),
+);
+
+describe.each(adminCallers)("the error table's AdminService rows over %s", (_name, connect) => {
+  const getUser = (caller: Caller, ...args: Parameters<NonNullable<Caller["getUser"]>>) =>
+    caller.getUser?.(...args) ?? Promise.reject(new Error("this caller has no GetUser"));
+
+  it("GetUser of an unknown user is NOT_FOUND USER_NOT_FOUND", async () => {
+    const { caller } = await serve(connect);
+    for (const name of [
+      { email: EMAIL },
+      { userId: "AAAAAAAAAAAAAAAAAAAAAA" },
+      { externalId: "x" },
+    ]) {
+      await expectRefusal(getUser(caller, name), { code: Code.NotFound, reason: "USER_NOT_FOUND" });
+    }
+  });
+
+  it("without a service token, or with none configured, CALLER_UNAUTHENTICATED", async () => {
+    const envs: Record<string, string>[] = [{}, { SERVICE_TOKENS: "", STATUS_BY_EMAIL: "open" }];
+    for (const env of envs) {
+      const { caller } = await serve(connect, env);
+      await expectRefusal(getUser(caller, { email: EMAIL }, { anonymous: true }), {
+        code: Code.Unauthenticated,
+        reason: "CALLER_UNAUTHENTICATED",
+      });
+    }
+  });
+
+  it("a malformed user_id is INVALID_ARGUMENT naming user_id", async () => {
+    const { caller } = await serve(connect);
+    await expectRefusal(getUser(caller, { userId: "not an id" }), {
+      code: Code.InvalidArgument,
+      reason: "INVALID_ARGUMENT",
+      field: "user_id",
+      metadata: { field: "user_id" },
+    });
   });
 });
 

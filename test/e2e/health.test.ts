@@ -122,6 +122,7 @@ describe("grpc.health.v1.Health Check", () => {
     const client = grpcJsHealthClient(server.grpcPort as number);
     expect(await client.check("")).toBe(ServingStatus.SERVING);
     expect(await client.check(AUTH_SERVICE)).toBe(ServingStatus.SERVING);
+    expect(await client.check("auth.v1.AdminService")).toBe(ServingStatus.SERVING);
     const error = await client.check("auth.v1.Nope").then(
       () => expect.fail("Check of an unknown service succeeded"),
       (reason: ServiceError) => reason,
@@ -144,11 +145,12 @@ describe("grpc.health.v1.Health Check", () => {
     expect(grpcJsError.code).toBe(Code.NotFound);
   });
 
-  it("lists the server and AuthService with their status", async () => {
+  it("lists the server, AuthService and AdminService with their status", async () => {
     await start();
     const { statuses } = await connectHealthClient().list({});
-    expect(Object.keys(statuses).sort()).toEqual(["", AUTH_SERVICE]);
+    expect(Object.keys(statuses).sort()).toEqual(["", "auth.v1.AdminService", AUTH_SERVICE]);
     expect(statuses[AUTH_SERVICE]?.status).toBe(ServingStatus.SERVING);
+    expect(statuses["auth.v1.AdminService"]?.status).toBe(ServingStatus.SERVING);
   });
 });
 

@@ -27,6 +27,7 @@ const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const buf = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));
 
 const ALL_SERVICES = [
+  "auth.v1.AdminService",
   "auth.v1.AuthService",
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
@@ -65,6 +66,19 @@ describe.each(
   it("lists every service the server registered", async () => {
     const out = await bufCurl(["--reflect-protocol", protocol, "--list-services", baseUrl()]);
     expect(out.trim().split("\n").sort()).toEqual(ALL_SERVICES);
+  });
+
+  it("lists AdminService's methods", async () => {
+    const out = await bufCurl(["--reflect-protocol", protocol, "--list-methods", baseUrl()]);
+    const admin = out
+      .trim()
+      .split("\n")
+      .filter((method) => method.startsWith("auth.v1.AdminService/"));
+    expect(admin.sort()).toEqual([
+      "auth.v1.AdminService/DeleteUser",
+      "auth.v1.AdminService/GetUser",
+      "auth.v1.AdminService/RevokeSessions",
+    ]);
   });
 
   it("lists AuthService's methods", async () => {

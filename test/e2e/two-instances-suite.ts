@@ -1,10 +1,17 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { Code, type ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { AdminService } from "../../gen/auth/v1/admin_pb.js";
 import { writeKeySetFile } from "../support/access-token-keys.js";
-import { createAuthClient, detailsOf, type Protocol, rejection } from "../support/clients.js";
+import {
+  createAuthClient,
+  createTransport,
+  detailsOf,
+  type Protocol,
+  rejection,
+} from "../support/clients.js";
 import type { DatabaseEngine } from "../support/database-engine.js";
 import type { DatabaseRoute, OpenRoute } from "../support/database-route.js";
 import { postgresEngine } from "../support/postgres-engine.js";
@@ -411,6 +418,54 @@ export function describeTwoInstances(
           );
           expect(byEmail.authenticated).toBe(false);
         }
+      });
+
+      it("RevokeSessions on one instance: every session of the user is dead at once on the other", async () => {
+        const [a, b] = await startBoth();
+        const sessions = [];
+        for (const on of [a, b]) {
+          const { code } = await requestCode(on);
+          sessions.push(
+            await createAuthClient("grpc", on.baseUrl).verifyOtp({ email: EMAIL, otp: code }),
+          );
+        }
+        const admin = createClient(AdminService, createTransport("grpc", a.baseUrl));
+        expect(await admin.revokeSessions({ email: EMAIL }, asService)).toMatchObject({
+          revoked: 2,
+        });
+        for (const on of [b, a]) {
+          const auth = createAuthClient("connect-json-h1", on.baseUrl);
+          for (const { sessionToken } of sessions) {
+            expect((await auth.getStatus({ sessionToken })).authenticated).toBe(false);
+            expect((await auth.introspectToken({ token: sessionToken }, asService)).active).toBe(
+              false,
+            );
+          }
+          expect((await auth.getStatus({ email: EMAIL }, asService)).authenticated).toBe(false);
+        }
+        const onB = createClient(AdminService, createTransport("connect-json-h1", b.baseUrl));
+        expect(await onB.getUser({ email: EMAIL }, asService)).toMatchObject({
+          userId: sessions[0]?.userId,
+          liveSessions: 0,
+        });
+      });
+
+      it("DeleteUser on one instance: the other knows the user no more, and its sessions are dead", async () => {
+        const [a, b] = await startBoth();
+        const { code } = await requestCode(a);
+        const { sessionToken, userId } = await createAuthClient("grpc", a.baseUrl).verifyOtp({
+          email: EMAIL,
+          otp: code,
+        });
+        const onB = createClient(AdminService, createTransport("grpc", b.baseUrl));
+        expect(await onB.deleteUser({ userId }, asService)).toMatchObject({ deleted: true });
+        const auth = createAuthClient("grpc", a.baseUrl);
+        expect((await auth.getStatus({ sessionToken })).authenticated).toBe(false);
+        const onA = createClient(AdminService, createTransport("grpc-web", a.baseUrl));
+        expect(reasonOf(await rejection(onA.getUser({ email: EMAIL }, asService)))).toBe(
+          "USER_NOT_FOUND",
+        );
+        expect(await activeOtpId(EMAIL)).toBeUndefined();
       });
 
       it("N concurrent wrong codes: counted exactly, two mismatches, the rest locked", async () => {

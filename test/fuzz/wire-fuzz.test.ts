@@ -5,6 +5,11 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import * as fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  DeleteUserRequestSchema,
+  GetUserRequestSchema,
+  RevokeSessionsRequestSchema,
+} from "../../gen/auth/v1/admin_pb.js";
+import {
   GetStatusRequestSchema,
   RequestOtpRequestSchema,
   VerifyOtpRequestSchema,
@@ -19,6 +24,7 @@ import {
   type RawResponse,
 } from "../support/raw-requests.js";
 import { killServices, type ServiceProcess, startService } from "../support/service-process.js";
+import { asService, SERVICE_TOKEN, serviceAuthorization } from "../support/service-token.js";
 
 // Random and malformed bytes sent to a real service process over every protocol, for every RPC.
 // Whatever arrives, the answer is a success or a client error in the service's shape (a gRPC
@@ -26,10 +32,14 @@ import { killServices, type ServiceProcess, startService } from "../support/serv
 // (grpc-status 13 or 2) nor an HTTP 5xx; the service keeps serving, and its memory stays
 // flat.
 
+// By path; AdminService's too, behind the service token every request presents.
 const METHODS: Record<string, DescMessage> = {
-  RequestOtp: RequestOtpRequestSchema,
-  VerifyOtp: VerifyOtpRequestSchema,
-  GetStatus: GetStatusRequestSchema,
+  "auth.v1.AuthService/RequestOtp": RequestOtpRequestSchema,
+  "auth.v1.AuthService/VerifyOtp": VerifyOtpRequestSchema,
+  "auth.v1.AuthService/GetStatus": GetStatusRequestSchema,
+  "auth.v1.AdminService/GetUser": GetUserRequestSchema,
+  "auth.v1.AdminService/RevokeSessions": RevokeSessionsRequestSchema,
+  "auth.v1.AdminService/DeleteUser": DeleteUserRequestSchema,
 };
 const PROTOCOLS = ["connect-json", "connect-proto", "grpc", "grpc-web"] as const;
 type WireProtocol = (typeof PROTOCOLS)[number];
@@ -50,8 +60,9 @@ beforeAll(async () => {
     OTP_IP_REQUEST_LIMIT: "off",
     OTP_SENDER: "discard",
     LOG_LEVEL: "silent",
-    // Open, so that fuzzed GetStatus requests get past the gate to the email's own checks.
-    STATUS_BY_EMAIL: "open",
+    // Presented by every request, so that fuzzed GetStatus and AdminService requests get past
+    // the gate to the request's own checks.
+    SERVICE_TOKENS: SERVICE_TOKEN,
   }));
 });
 
@@ -148,9 +159,10 @@ function send(
   contentType = CONTENT_TYPES[protocol],
 ): Promise<RawResponse> {
   const request = {
-    path: `/auth.v1.AuthService/${method}`,
+    path: `/${method}`,
     headers: {
       "content-type": contentType,
+      ...serviceAuthorization,
       ...(protocol === "grpc" ? { te: "trailers" } : {}),
       ...(protocol.startsWith("connect") ? { "connect-protocol-version": "1" } : {}),
     },
@@ -295,7 +307,9 @@ function rss(): number {
 async function normalCallsSucceed() {
   for (const protocol of ["connect-json-h1", "connect-proto-h2", "grpc", "grpc-web"] as const) {
     const client = createAuthClient(protocol, `http://127.0.0.1:${port}`);
-    expect((await client.getStatus({ email: "ada@example.com" })).authenticated).toBe(false);
+    expect((await client.getStatus({ email: "ada@example.com" }, asService)).authenticated).toBe(
+      false,
+    );
   }
 }
 

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe } from "vitest";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import { describeAccountContract } from "./contract/accounts.js";
+import { describeAdminContract } from "./contract/admin.js";
 import { describeCodeContract } from "./contract/codes.js";
 import { describeIdempotencyContract } from "./contract/idempotency.js";
 import { describeLimitContract } from "./contract/limits.js";
@@ -37,5 +38,6 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
     describeIdempotencyContract(store);
     describePurgeContract(store);
     describeAccountContract(store);
+    describeAdminContract(store);
   });
 }

@@ -1,6 +1,7 @@
 import {
   create,
   type DescMessage,
+  type DescService,
   fromBinary,
   type MessageShape,
   toBinary,
@@ -103,6 +104,36 @@ export function createGrpcJsClient(
     },
     "AuthService",
   );
+  return new Ctor(`127.0.0.1:${port}`, credentials) as grpc.Client &
+    Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>;
+}
+
+/**
+ * An @grpc/grpc-js client for every unary method of `service` (by the method's proto name:
+ * `GetUser`), with protobuf-es doing the (de)serialization; call it with `callGrpcJs`.
+ */
+export function createGrpcJsServiceClient(
+  port: number,
+  service: DescService,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+) {
+  const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const method of service.methods) {
+    definition[method.name] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (value: object) =>
+        Buffer.from(toBinary(method.input, create(method.input, value as Record<string, unknown>))),
+      requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
+      responseSerialize: (value: object) =>
+        Buffer.from(
+          toBinary(method.output, create(method.output, value as Record<string, unknown>)),
+        ),
+      responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
+    };
+  }
+  const Ctor = grpc.makeGenericClientConstructor(definition, service.name);
   return new Ctor(`127.0.0.1:${port}`, credentials) as grpc.Client &
     Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>;
 }

@@ -227,7 +227,7 @@ export function errorFromGrpcJsStatus(status: StatusObject): ConnectError {
   return errorFromGrpcStatus(trailer);
 }
 
-/** A @grpc/grpc-js client made by `createGrpcJsClient`. */
+/** A @grpc/grpc-js client made by `createGrpcJsClient` (or `createGrpcJsServiceClient`). */
 export type GrpcJsClient = ReturnType<typeof createGrpcJsClient>;
 
 /**
@@ -236,7 +236,7 @@ export type GrpcJsClient = ReturnType<typeof createGrpcJsClient>;
  */
 export function callGrpcJs<T>(
   client: GrpcJsClient,
-  method: "RequestOtp" | "VerifyOtp" | "GetStatus" | "SignOut" | "ListSessions",
+  method: string,
   request: unknown,
   options: { metadata?: Record<string, string>; deadline?: Date } = {},
 ): Promise<T> {

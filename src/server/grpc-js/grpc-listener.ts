@@ -3,6 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { AdminService } from "../../../gen/auth/v1/admin_pb.js";
 import { AuthService } from "../../../gen/auth/v1/auth_pb.js";
 import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
 import { file_grpc_reflection_v1_reflection } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
@@ -12,6 +13,7 @@ import type { ServeLimits } from "../../config/serve-limits.js";
 import type { CallPipeline } from "../../rpc/call-pipeline.js";
 import { createDescriptorIndex } from "../../rpc/descriptor-index.js";
 import type { HealthSource, ServingState } from "../../rpc/health.js";
+import { API_SERVICE_NAMES } from "../../rpc/routes.js";
 import type { ConnectionLimits } from "../connection-limits.js";
 import type { Listener } from "../listener.js";
 import type { TlsKeyPair } from "../tls.js";
@@ -26,6 +28,8 @@ export interface GrpcListenOptions {
   readonly pipeline: CallPipeline;
   /** The AuthService handlers, the same object the main port serves. */
   readonly auth: ServiceImpl<typeof AuthService>;
+  /** The AdminService handlers, the same object the main port serves. */
+  readonly admin: ServiceImpl<typeof AdminService>;
   /** The serving state health reports, the main port's. */
   readonly health: HealthSource;
   /** The main port's certificate and key (TLS_CERT_FILE, TLS_KEY_FILE); plaintext (h2c) without. */
@@ -34,8 +38,8 @@ export interface GrpcListenOptions {
 
 /**
  * Serves gRPC on its own port through @grpc/grpc-js's server (the grpc-js door, grpc-door.ts):
- * AuthService, grpc.health.v1.Health (the official grpc-health-check, told the main port's
- * state) and server reflection (@grpc/reflection, v1 and v1alpha, fed the generated
+ * AuthService and AdminService, grpc.health.v1.Health (the official grpc-health-check, told the
+ * main port's state) and server reflection (@grpc/reflection, v1 and v1alpha, fed the generated
  * descriptors). Connections are held to the main port's limits; `close` drains within its grace.
  */
 export async function listenGrpc(options: GrpcListenOptions): Promise<Listener> {
@@ -50,6 +54,7 @@ export async function listenGrpc(options: GrpcListenOptions): Promise<Listener> 
     "grpc.max_connection_idle_ms": limits.idleMs,
   });
   server.addService(...door.serve(AuthService, options.auth));
+  server.addService(...door.serve(AdminService, options.admin));
   const stopHealth = serveHealth(server, options.health);
   new ReflectionService(packageDefinitionOf(REFLECTED_FILES)).addToServer(server);
 
@@ -111,6 +116,7 @@ class ReloadableTlsCredentials extends grpc.ServerCredentials {
 /** Everything reflection describes here, as on the main port. */
 const REFLECTED_FILES: readonly DescFile[] = [
   AuthService.file,
+  AdminService.file,
   file_health_v1_health,
   file_grpc_reflection_v1_reflection,
   file_grpc_reflection_v1alpha_reflection,
@@ -139,12 +145,12 @@ function packageDefinitionOf(
 }
 
 /**
- * grpc.health.v1.Health for the server ("") and AuthService, following `source`. Once shutdown
- * begins, watchers hear NOT_SERVING and their streams end, as on the main port, so that a graceful
- * close need not wait them out; the returned function does that at close.
+ * grpc.health.v1.Health for the server ("") and the API's services, following `source`. Once
+ * shutdown begins, watchers hear NOT_SERVING and their streams end, as on the main port, so that a
+ * graceful close need not wait them out; the returned function does that at close.
  */
 function serveHealth(server: grpc.Server, source: HealthSource): () => void {
-  const names = ["", AuthService.typeName];
+  const names = ["", ...API_SERVICE_NAMES];
   const health = new HealthImplementation();
   const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   let told: ServingState | undefined;

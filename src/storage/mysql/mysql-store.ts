@@ -5,6 +5,7 @@ import { createIdempotencySteps } from "./idempotency.js";
 import { createLimitSteps } from "./limits.js";
 import { createQuery, DATABASE_NOW_MS } from "./query.js";
 import { createSessionSteps } from "./sessions.js";
+import { createUserSteps } from "./users.js";
 
 /**
  * The storage port on MySQL 8.0+ or MariaDB 10.11+, for several instances sharing one database,
@@ -30,6 +31,7 @@ export function createMysqlStore(
     ...createLimitSteps(query),
     ...createIdempotencySteps(query, options.idempotencyLeaseMs),
     ...createSessionSteps(query),
+    ...createUserSteps(query),
 
     async ping() {
       await query("SELECT 1");

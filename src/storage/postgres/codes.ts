@@ -1,4 +1,5 @@
 import type { AccountFailure, OtpState, OtpStore } from "../../domain/otp-store.js";
+import { sharedAccountGate } from "./account-gate.js";
 import { date, millis, type Query } from "./query.js";
 
 type CodeSteps = Pick<OtpStore, "readOtpState" | "activateCode" | "consumeCode" | "recordFailure">;
@@ -67,14 +68,18 @@ export function createCodeSteps(query: Query): CodeSteps {
       };
     },
 
+    // Under the account gate (shared, account-gate.ts): an erasure of the account sees this code
+    // and its user record, or runs before both, never between them.
     async activateCode(code) {
       await query(
         "otp_activate_code",
-        `WITH code AS (
+        `WITH gate AS (SELECT ${sharedAccountGate("$1")}), code AS (
            INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
-           VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)
+           SELECT $1::text, $2::text, $3::text, $4::bytea, $5::timestamptz, $6::timestamptz, NULL, $7::timestamptz
+             FROM gate
          )
-         INSERT INTO otp_users (email, user_id, created_at, retain_until) VALUES ($1, $8, $5, $7)
+         INSERT INTO otp_users (email, user_id, created_at, retain_until)
+         SELECT $1::text, $8::text, $5::timestamptz, $7::timestamptz FROM gate
          ON CONFLICT (email) DO NOTHING`,
         [
           code.email,

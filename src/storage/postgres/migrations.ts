@@ -1,4 +1,5 @@
 import type { Pool } from "pg";
+import { sharedAccountGate } from "./account-gate.js";
 
 /**
  * Schema versions, applied in order, each once. Never edit one that has shipped: add another.
@@ -178,6 +179,9 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         v_failures integer;
         v_locked timestamptz;
       BEGIN
+        -- The account gate (shared) first, as every step that creates for the account: an
+        -- erasure or a revocation of it (exclusive) comes wholly before or after this step.
+        PERFORM ${sharedAccountGate("p_email")};
         PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
         IF NOT FOUND OR otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
           RETURN;
@@ -275,6 +279,9 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       DECLARE
         v_user text;
       BEGIN
+        -- The account gate (shared) first, as every step that creates for the account: an
+        -- erasure or a revocation of it (exclusive) comes wholly before or after this step.
+        PERFORM ${sharedAccountGate("p_email")};
         PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
         IF otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
           RETURN NULL;

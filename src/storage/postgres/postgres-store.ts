@@ -2,8 +2,9 @@ import type { OtpStore } from "../../domain/otp-store.js";
 import { createCodeSteps } from "./codes.js";
 import { createIdempotencySteps } from "./idempotency.js";
 import { createLimitSteps } from "./limits.js";
-import { createQuery, date, type Pooler, type StatementPool } from "./query.js";
+import { createQuery, createTransact, date, type Pooler, type StatementPool } from "./query.js";
 import { createSessionSteps } from "./sessions.js";
+import { createUserSteps } from "./users.js";
 
 /**
  * The storage port on PostgreSQL, for several instances sharing one database, composed of one
@@ -12,7 +13,9 @@ import { createSessionSteps } from "./sessions.js";
  * Race-freedom comes from single statements, each serialised on the row it writes, or on the
  * account's user row for the two steps that judge an attempt (see each module). Single statements
  * rather than client-side transactions: one round trip each, and no lock is held across a network
- * wait. Behind a transaction pooler (`pooler`), statements are
+ * wait. The operator's steps on a whole user (users.ts) are the exception: rare, and they must
+ * read after a lock, so they are short transactions. Behind a transaction pooler (`pooler`),
+ * statements are
  * unnamed (see createQuery).
  */
 export function createPostgresStore(
@@ -30,6 +33,7 @@ export function createPostgresStore(
     ...createLimitSteps(query),
     ...createIdempotencySteps(query, options.idempotencyLease),
     ...createSessionSteps(query),
+    ...createUserSteps(query, createTransact(pool, options.pooler ?? "none")),
 
     async ping() {
       await query("otp_ping", "SELECT 1");

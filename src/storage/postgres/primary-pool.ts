@@ -204,6 +204,7 @@ export function createPrimaryPool(
     lastFailover: () => lastFailover,
     run,
     query: (config) => run((pool) => pool.query(config)),
+    connect: () => run((pool) => pool.connect()),
     async end() {
       closed = true;
       wake?.();

@@ -1,4 +1,4 @@
-import type { QueryConfig, QueryResult, QueryResultRow } from "pg";
+import type { PoolClient, QueryConfig, QueryResult, QueryResultRow } from "pg";
 import { unavailableAsRefusal } from "../storage-unavailable.js";
 import { isUnavailable } from "./storage-errors.js";
 
@@ -8,6 +8,8 @@ import { isUnavailable } from "./storage-errors.js";
  */
 export interface StatementPool {
   query<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>>;
+  /** A connection of its own, for a transaction; released by the caller. */
+  connect(): Promise<PoolClient>;
   end(): Promise<void>;
 }
 
@@ -48,3 +50,40 @@ export const date = (ms: number) => new Date(ms);
 /** Epoch milliseconds from a timestamp column, keeping NULL. */
 export const millis = (value: Date | null): number | null =>
   value === null ? null : value.getTime();
+
+/**
+ * Runs `work` in one transaction on one connection of the pool, its statements through the Query
+ * it is handed (named or unnamed as `pooler` says), and commits; rolls back and rejects with what
+ * `work` threw (storage_unavailable when the database cannot be reached). For steps that must
+ * wait for a lock before they read: each statement of a READ COMMITTED transaction reads what is
+ * committed when it starts, after the locks the earlier ones waited for.
+ */
+export type Transact = <T>(work: (query: Query) => Promise<T>) => Promise<T>;
+
+/** The Transact of a pool. */
+export function createTransact(pool: StatementPool, pooler: Pooler = "none"): Transact {
+  return (work) =>
+    unavailableAsRefusal(async () => {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      const query: Query = (name, text, values = []) =>
+        unavailableAsRefusal(
+          () => client.query(pooler === "transaction" ? { text, values } : { name, text, values }),
+          isUnavailable,
+        );
+      try {
+        await client.query("BEGIN");
+        const result = await work(query);
+        await client.query("COMMIT");
+        return result;
+      } catch (error) {
+        await client.query("ROLLBACK").catch((rollback: unknown) => {
+          // A connection that cannot even roll back is not given to the next caller.
+          broken = rollback instanceof Error ? rollback : new Error(String(rollback));
+        });
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    }, isUnavailable);
+}

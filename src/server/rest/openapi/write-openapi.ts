@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ServiceImpl } from "@connectrpc/connect";
+import type { AdminService } from "../../../../gen/auth/v1/admin_pb.js";
 import type { AuthService } from "../../../../gen/auth/v1/auth_pb.js";
 import { collectMethodImpls } from "../../../rpc/method-impls.js";
 import { createRoutes } from "../../../rpc/routes.js";
@@ -17,6 +18,7 @@ const out =
 // The methods the server registers, read from its one routes function; no handler is ever called.
 const routes = createRoutes({} as ServiceImpl<typeof AuthService>, {
   health: { state: () => "serving", subscribe: () => () => {} },
+  admin: {} as ServiceImpl<typeof AdminService>,
 });
 const methods = collectMethodImpls(routes).map((spec) => spec.method);
 mkdirSync(dirname(out), { recursive: true });

@@ -1,0 +1,39 @@
+import { accountBuckets, accountKey, accountOfKey } from "./account.js";
+import type { OtpStore } from "./otp-store.js";
+import type { Clock } from "./ports.js";
+import { requireOperator } from "./require-operator.js";
+import { type AdminInput, readUserName } from "./user-name.js";
+
+/** What erasing a user needs. */
+export interface DeleteUserDeps {
+  readonly store: OtpStore;
+  readonly clock: Clock;
+  readonly serviceTokens?: readonly string[];
+}
+
+/**
+ * Erases the user a trusted service names: the user record and everything kept under the
+ * account's name (codes, failure counts, sessions, idempotency records, the limit windows
+ * `accountBuckets` lists). Resolves true when a user record was erased, false for an unknown
+ * user (idempotent). Named by user id, the account is read from the user record first, and the
+ * erasure then applies only while that account still belongs to that id.
+ */
+export async function deleteUser(deps: DeleteUserDeps, input: AdminInput): Promise<boolean> {
+  requireOperator(deps.serviceTokens, input.serviceToken);
+  const name = readUserName(input);
+  if ("account" in name) {
+    return deps.store.eraseUser({
+      email: accountKey(name.account),
+      buckets: accountBuckets(name.account),
+    });
+  }
+  const user = await deps.store.findUser({ userId: name.userId }, deps.clock.now());
+  if (user === null) {
+    return false;
+  }
+  return deps.store.eraseUser({
+    email: user.email,
+    userId: user.userId,
+    buckets: accountBuckets(accountOfKey(user.email)),
+  });
+}

@@ -1,0 +1,51 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { AdminService } from "../../gen/auth/v1/admin_pb.js";
+import type { OtpService } from "../domain/otp-service.js";
+import { bearerToken } from "./bearer-token.js";
+
+/** AdminService handlers: translate wire messages to domain calls and back, nothing more. */
+export function createAdminHandlers(service: OtpService): ServiceImpl<typeof AdminService> {
+  return {
+    async getUser(req, ctx) {
+      const user = await service.getUser({
+        email: req.email,
+        userId: req.userId,
+        externalId: req.externalId,
+        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+      });
+      return {
+        userId: user.userId,
+        // One of the two names the account; the other stays empty.
+        email: user.account.email ?? "",
+        externalId: user.account.externalId ?? "",
+        createdAt: timestampFromMs(user.createdAt),
+        lastAuthenticatedAt:
+          user.lastAuthenticatedAt === undefined
+            ? undefined
+            : timestampFromMs(user.lastAuthenticatedAt),
+        liveSessions: user.liveSessions,
+      };
+    },
+
+    async revokeSessions(req, ctx) {
+      const revoked = await service.revokeUserSessions({
+        email: req.email,
+        userId: req.userId,
+        externalId: req.externalId,
+        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+      });
+      return { revoked };
+    },
+
+    async deleteUser(req, ctx) {
+      const deleted = await service.deleteUser({
+        email: req.email,
+        userId: req.userId,
+        externalId: req.externalId,
+        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+      });
+      return { deleted };
+    },
+  };
+}
