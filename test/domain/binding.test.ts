@@ -138,13 +138,12 @@ describe("the account's failure cap", () => {
     return ids;
   }
 
-  it("refuses unbound attempts and the failing network past 30 a day, judging a bound one from a clean network", async () => {
-    const { service, clock } = createDomainHarness({
-      codes: ["111111"],
-      policy: { ipRequestLimit: null, mailboxLimit: { count: 100, windowMs: HOUR } },
-    });
-    const ids = await attackerCodes(service, 10);
-    const outcomes: string[] = [];
+  /** 30 wrong codes from the attacker's network at the first ten of `ids`; their refusals' kinds. */
+  async function thirtyWrong(
+    service: ReturnType<typeof createDomainHarness>["service"],
+    ids: string[],
+  ): Promise<string[]> {
+    const kinds: string[] = [];
     for (let i = 0; i < 30; i++) {
       const refusal = await refusalOf(
         service.verifyOtp({
@@ -155,8 +154,18 @@ describe("the account's failure cap", () => {
           clientIp: attacker,
         }),
       );
-      outcomes.push(refusal.kind);
+      kinds.push(refusal.kind);
     }
+    return kinds;
+  }
+
+  it("refuses unbound attempts and the failing network past 30 a day, judging a bound one from a clean network", async () => {
+    const { service, clock } = createDomainHarness({
+      codes: ["111111"],
+      policy: { ipRequestLimit: null, mailboxLimit: { count: 100, windowMs: HOUR } },
+    });
+    const ids = await attackerCodes(service, 10);
+    const outcomes = await thirtyWrong(service, ids);
     // The 30th failure reaches the cap and answers locked.
     expect(outcomes.at(-1)).toBe("locked");
     const capLifts = 24 * HOUR;
@@ -193,17 +202,7 @@ describe("the account's failure cap", () => {
       policy: { ipRequestLimit: null, mailboxLimit: { count: 100, windowMs: HOUR } },
     });
     const ids = await attackerCodes(service, 11);
-    for (let i = 0; i < 30; i++) {
-      await refusalOf(
-        service.verifyOtp({
-          email,
-          otp: "999999",
-          purpose: "",
-          otpId: ids[i % 10],
-          clientIp: attacker,
-        }),
-      );
-    }
+    await thirtyWrong(service, ids);
     const guess = () =>
       refusalOf(
         service.verifyOtp({ email, otp: "999999", purpose: "", otpId: ids[10], clientIp: owner }),

@@ -2,9 +2,8 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { freePort, postgresUser } from "./postgres-server.js";
-import { childrenOf, findReplicationBinaries } from "./replicated-postgres.js";
+import { childrenOf, findReplicationBinaries, queryRows } from "./replicated-postgres.js";
 
 /**
  * A pg_auto_failover formation (Debian's postgresql-15-auto-failover): a monitor and two
@@ -131,19 +130,20 @@ export async function startAutoFailover(): Promise<AutoFailoverFormation> {
       join(dir, "monitor"),
     );
     await until(
-      async () => (await rows(monitorUrl, "SELECT 1 FROM pgautofailover.formation")).length > 0,
+      async () =>
+        (await queryRows(monitorUrl, "SELECT 1 FROM pgautofailover.formation")).length > 0,
       "the pg_auto_failover monitor",
       keepers,
     );
     for (const [name, value] of Object.entries(MONITOR_SETTINGS)) {
-      await rows(monitorUrl, `ALTER SYSTEM SET ${name} = ${value}`);
+      await queryRows(monitorUrl, `ALTER SYSTEM SET ${name} = ${value}`);
     }
-    await rows(monitorUrl, "SELECT pg_reload_conf()");
+    await queryRows(monitorUrl, "SELECT pg_reload_conf()");
 
     const ports: [number, number] = [await freePort(), await freePort()];
     const states = async () =>
       (
-        await rows(
+        await queryRows(
           monitorUrl,
           "SELECT nodeport, reportedstate, goalstate FROM pgautofailover.node ORDER BY nodeid",
         )
@@ -208,18 +208,6 @@ function readPostmasterPid(pgdata: string): number | undefined {
     return pid > 0 ? pid : undefined;
   } catch {
     return undefined;
-  }
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: rows of ad-hoc test queries
-async function rows(url: string, text: string): Promise<any[]> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    return (await client.query(text)).rows;
-  } finally {
-    await client.end().catch(() => {});
   }
 }
 

@@ -26,6 +26,20 @@ import { spawnServer, stopServer } from "./server-process.js";
  */
 export type PostgresServer = DatabaseServer;
 
+/** initdb's arguments for a throw-away cluster in `data`: superuser `postgres`, trusted, no fsync. */
+export function initdbArgs(data: string): string[] {
+  return [
+    "-D",
+    data,
+    "-U",
+    "postgres",
+    "--auth=trust",
+    "--no-sync",
+    "--encoding=UTF8",
+    "--locale=C",
+  ];
+}
+
 export async function startPostgresServer(): Promise<PostgresServer> {
   const { bin, source } = findPostgres();
   const asRoot = process.getuid?.() === 0;
@@ -39,16 +53,7 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     chownSync(dir, user.uid, user.gid);
   }
   const runAs = (command: string, args: string[]) => ({ file: command, args, options: user });
-  const initdb = runAs(join(bin, "initdb"), [
-    "-D",
-    data,
-    "-U",
-    "postgres",
-    "--auth=trust",
-    "--no-sync",
-    "--encoding=UTF8",
-    "--locale=C",
-  ]);
+  const initdb = runAs(join(bin, "initdb"), initdbArgs(data));
   try {
     execFileSync(initdb.file, initdb.args, { stdio: "pipe", ...initdb.options });
   } catch (error) {

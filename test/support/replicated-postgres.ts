@@ -3,7 +3,7 @@ import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { findPostgres, freePort, postgresUser } from "./postgres-server.js";
+import { findPostgres, freePort, initdbArgs, postgresUser } from "./postgres-server.js";
 import { spawnServer, stopServer } from "./server-process.js";
 
 /**
@@ -66,16 +66,7 @@ export async function startReplicatedPostgres(options: {
   };
   const primaryData = join(dir, "primary");
   const standbyData = join(dir, "standby");
-  run("initdb", [
-    "-D",
-    primaryData,
-    "-U",
-    "postgres",
-    "--auth=trust",
-    "--no-sync",
-    "--encoding=UTF8",
-    "--locale=C",
-  ]);
+  run("initdb", initdbArgs(primaryData));
   const [primaryPort, standbyPort] = [await freePort(), await freePort()];
   const children: ChildProcess[] = [];
   const start = async (data: string, port: number, settings: string[]) => {
@@ -193,8 +184,9 @@ async function accepts(port: number): Promise<boolean> {
   }
 }
 
+/** The rows `text` answers on a connection of its own to `url` (ad-hoc queries of the tests). */
 // biome-ignore lint/suspicious/noExplicitAny: rows of ad-hoc test queries
-async function queryRows(url: string, text: string): Promise<any[]> {
+export async function queryRows(url: string, text: string): Promise<any[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
   client.on("error", () => {});
   try {

@@ -166,6 +166,28 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       -- statement): the cap, a code's attempts and the unbound count are then exact under races,
       -- in one round trip.
 
+      -- Takes the account gate (shared, as every step that creates for the account, so that an
+      -- erasure or a revocation of it comes wholly before or after), then the account's user row;
+      -- false when the account has no user record (and so no code).
+      CREATE FUNCTION otp_lock_account(p_email text) RETURNS boolean
+      LANGUAGE plpgsql VOLATILE AS $$
+      BEGIN
+        PERFORM ${sharedAccountGate("p_email")};
+        PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
+        RETURN FOUND;
+      END
+      $$;
+
+      -- Whether code p_otp_id is the pair's latest and not burned: what unbound verification
+      -- judges.
+      CREATE FUNCTION otp_is_unbound_latest(p_email text, p_purpose text, p_otp_id text)
+      RETURNS boolean LANGUAGE sql STABLE AS $$
+        SELECT EXISTS (SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
+                                       WHERE l.email = p_email AND l.purpose = p_purpose
+                                       ORDER BY l.seq DESC LIMIT 1) latest
+                        WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned)
+      $$;
+
       -- Counts a wrong code compared with code p_otp_id (see the store port's recordFailure). No
       -- row when not counted.
       CREATE FUNCTION otp_record_failure(
@@ -179,22 +201,18 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         v_failures integer;
         v_locked timestamptz;
       BEGIN
-        -- The account gate (shared) first, as every step that creates for the account: an
-        -- erasure or a revocation of it (exclusive) comes wholly before or after this step.
-        PERFORM ${sharedAccountGate("p_email")};
-        PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
-        IF NOT FOUND OR otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
+        -- Two statements: the cap is read with a snapshot taken after the lock.
+        IF NOT otp_lock_account(p_email) THEN
+          RETURN;
+        END IF;
+        IF otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
           RETURN;
         END IF;
         -- The code compared must still be live; unbound, also still the latest and not burned.
         IF NOT EXISTS (SELECT 1 FROM otp_codes c
                         WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
                           AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max)
-           OR (NOT p_bound AND NOT EXISTS (
-                 SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
-                                 WHERE l.email = p_email AND l.purpose = p_purpose
-                                 ORDER BY l.seq DESC LIMIT 1) latest
-                  WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned)) THEN
+           OR (NOT p_bound AND NOT otp_is_unbound_latest(p_email, p_purpose, p_otp_id)) THEN
           RETURN;
         END IF;
         IF p_bound THEN
@@ -279,10 +297,7 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       DECLARE
         v_user text;
       BEGIN
-        -- The account gate (shared) first, as every step that creates for the account: an
-        -- erasure or a revocation of it (exclusive) comes wholly before or after this step.
-        PERFORM ${sharedAccountGate("p_email")};
-        PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
+        PERFORM otp_lock_account(p_email);
         IF otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
           RETURN NULL;
         END IF;
@@ -291,10 +306,7 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
                         AND a.locked_until > p_now) THEN
             RETURN NULL;
           END IF;
-          IF NOT EXISTS (SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
-                                         WHERE l.email = p_email AND l.purpose = p_purpose
-                                         ORDER BY l.seq DESC LIMIT 1) latest
-                          WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned) THEN
+          IF NOT otp_is_unbound_latest(p_email, p_purpose, p_otp_id) THEN
             RETURN NULL;
           END IF;
         END IF;
