@@ -54,7 +54,7 @@ describe("upgrading MariaDB from schema version 1", () => {
     )) {
       await connection.query(statement);
     }
-    expect(await migrate(connection)).toEqual([2]);
+    expect(await migrate(connection)).toEqual([2, 3]);
     const now = Date.now();
     await insertAsVersion1(connection, 2, now);
     const store = createMysqlStore(mysql.createPool(poolSettings(url)));

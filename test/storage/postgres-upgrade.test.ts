@@ -40,7 +40,7 @@ describe("upgrading PostgreSQL from schema version 2", () => {
   it("existing sessions were last seen when created; rows the previous version inserts meanwhile likewise; no device is known", async () => {
     const pool = await databaseAt(2);
     await insertAsVersion2(pool, 1, "timestamptz '2026-01-01T00:00:00Z'");
-    expect(await migrate(pool)).toEqual([3]);
+    expect(await migrate(pool)).toEqual([3, 4]);
     // The previous version, still running, inserts as it always did.
     await insertAsVersion2(pool, 2, "now()");
     const store = createPostgresStore(pool);
@@ -55,5 +55,34 @@ describe("upgrading PostgreSQL from schema version 2", () => {
       expect(session?.lastSeenAt).toBe(session?.createdAt);
     }
     expect(sessions[0]?.createdAt).toBe(Date.parse("2026-01-01T00:00:00Z"));
+  });
+});
+
+describe("upgrading PostgreSQL from schema version 3", () => {
+  it("a code live before the upgrade stays the pair's latest, verifiable unbound and by its otp_id", async () => {
+    const pool = await databaseAt(3);
+    await pool.query(
+      `INSERT INTO otp_users (email, user_id, created_at, retain_until)
+       VALUES ('ann@example.com', 'user-ann', now(), now() + interval '1 day')`,
+    );
+    // As version 3's activateCode left it: one row per (email, purpose).
+    await pool.query(
+      `INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
+       VALUES ('ann@example.com', 'login', 'otp-old', '\\x07', now(), now() + interval '5 minutes',
+               NULL, now() + interval '10 minutes')`,
+    );
+    expect(await migrate(pool)).toEqual([4]);
+    const store = createPostgresStore(pool);
+    const now = Date.now();
+    for (const otpId of [null, "otp-old"]) {
+      const state = await store.readOtpState({
+        email: "ann@example.com",
+        purpose: "login",
+        otpId,
+        now,
+        failureWindowMs: 86_400_000,
+      });
+      expect(state.code).toMatchObject({ otpId: "otp-old", failures: 0, usedAt: null });
+    }
   });
 });

@@ -345,7 +345,7 @@ export function describeAdminContract(store: CurrentStore): void {
           store().consumeCode(u),
           store().eraseUser({ email, buckets: { names: [], prefixes: [] } }),
         ]);
-        expect(["consumed", "replaced"]).toContain(outcome.kind);
+        expect(["consumed", "refused"]).toContain(outcome.kind);
         expect({ round, session: await store().findSession(u.session.tokenHash) }).toEqual({
           round,
           session: null,
