@@ -1,5 +1,7 @@
 import { accountBuckets, accountKey, accountOfKey } from "./account.js";
+import { operatorAuditContextOf } from "./audit-event.js";
 import type { OtpStore } from "./otp-store.js";
+import type { Policy } from "./policy.js";
 import type { Clock } from "./ports.js";
 import { requireOperator } from "./require-operator.js";
 import { type AdminInput, readUserName } from "./user-name.js";
@@ -8,6 +10,8 @@ import { type AdminInput, readUserName } from "./user-name.js";
 export interface DeleteUserDeps {
   readonly store: OtpStore;
   readonly clock: Clock;
+  /** Its AUDIT_RETENTION: how long the erasure's own events are kept. */
+  readonly policy: Policy;
   readonly serviceTokens?: readonly string[];
 }
 
@@ -21,13 +25,17 @@ export interface DeleteUserDeps {
 export async function deleteUser(deps: DeleteUserDeps, input: AdminInput): Promise<boolean> {
   requireOperator(deps.serviceTokens, input.serviceToken);
   const name = readUserName(input);
+  const now = deps.clock.now();
+  const audit = operatorAuditContextOf(input, now, deps.policy.auditRetentionMs);
   if ("account" in name) {
     return deps.store.eraseUser({
       email: accountKey(name.account),
       buckets: accountBuckets(name.account),
+      now,
+      audit,
     });
   }
-  const user = await deps.store.findUser({ userId: name.userId }, deps.clock.now());
+  const user = await deps.store.findUser({ userId: name.userId }, now);
   if (user === null) {
     return false;
   }
@@ -35,5 +43,7 @@ export async function deleteUser(deps: DeleteUserDeps, input: AdminInput): Promi
     email: user.email,
     userId: user.userId,
     buckets: accountBuckets(accountOfKey(user.email)),
+    now,
+    audit,
   });
 }

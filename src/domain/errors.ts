@@ -10,6 +10,7 @@ export type RequestField =
   | "session_token"
   | "session_id"
   | "token"
+  | "page_token"
   | "body";
 
 /**

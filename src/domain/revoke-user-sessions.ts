@@ -1,3 +1,4 @@
+import { operatorAuditContextOf } from "./audit-event.js";
 import type { OtpStore } from "./otp-store.js";
 import type { Policy } from "./policy.js";
 import type { Clock } from "./ports.js";
@@ -29,5 +30,6 @@ export async function revokeUserSessions(
     userRefOf(readUserName(input)),
     now,
     idleCutoffOf(deps.policy, now),
+    operatorAuditContextOf(input, now, deps.policy.auditRetentionMs),
   );
 }

@@ -1,4 +1,5 @@
 import { accountKey, readAccount } from "./account.js";
+import { auditContextOf } from "./audit-event.js";
 import { invalidArgument, lockedError, OtpError } from "./errors.js";
 import { capRefusal } from "./failure-cap.js";
 import { networkOf } from "./ip-bucket.js";
@@ -39,6 +40,8 @@ export interface VerifyOtpInput {
   readonly clientIp?: string | undefined;
   /** The client's User-Agent: the new session keeps it, cut to 256 code points. */
   readonly userAgent?: string | undefined;
+  /** The call's request id, for the audit trail. */
+  readonly requestId?: string | undefined;
   /** Aborts when the caller gives up (deadline, disconnect): the check stops before its next step. */
   readonly signal?: AbortSignal | undefined;
 }
@@ -148,6 +151,7 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
         gate,
         now,
         lockUntil: now + policy.lockoutMs,
+        audit: auditContextOf(input, now, policy.auditRetentionMs),
       });
       if (!failure.counted) {
         // A concurrent attempt moved the state first (used or killed the code, locked the pair,
@@ -194,6 +198,7 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
       retainUntil: session.expiresAt,
       session,
       userId: deps.random.id(),
+      audit: auditContextOf(input, now, policy.auditRetentionMs),
     });
     if (outcome.kind === "consumed") {
       deps.events?.codeVerified();
