@@ -121,10 +121,10 @@ export interface OtpStore {
    * idle or revoked has no say over other sessions, whether or not a purge has forgotten it yet).
    * With `sessionId`, marks only that session of the same user instead, again only while the
    * token's session is live; a session id of another user (or none) marks nothing.
-   * Sessions already revoked keep their mark. Once this resolves, no `findSession`,
+   * Sessions already revoked keep their mark; answers how many it marked. Once this resolves, no `findSession`,
    * `useSession`, `listSessions` or `readAuthentication` (on any instance) sees them live.
    */
-  revokeSessions(revocation: SessionRevocation): Promise<void>;
+  revokeSessions(revocation: SessionRevocation): Promise<number>;
 
   /**
    * The user record `user` names, with the counts an operator asks for at `now` (a session last

@@ -142,7 +142,11 @@ async function issue(
   } catch (cause) {
     // The code was never activated, so it cannot verify; the previous one keeps working.
     await releaseSlots(store, taken, otpId);
-    await bestEffort(store.recordDeliveryFailure({ email: owner, purpose, now, audit }));
+    await bestEffort(
+      store
+        .recordDeliveryFailure({ email: owner, purpose, now, audit })
+        .then(() => deps.events?.audited?.("otp.delivery_failed", 1)),
+    );
     if (signal?.aborted) {
       throw signal.reason;
     }
@@ -165,6 +169,7 @@ async function issue(
     audit,
   });
   deps.events?.codeIssued();
+  deps.events?.audited?.("otp.requested", 1);
   return {
     otpId,
     expiresAt,

@@ -44,7 +44,7 @@ export async function signOut(deps: SignOutDeps, input: SignOutInput): Promise<v
     }
   }
   const now = deps.clock.now();
-  await deps.store.revokeSessions({
+  const revoked = await deps.store.revokeSessions({
     tokenHash: hashSessionToken(token),
     allOfUser: input.allSessions,
     sessionId: sessionId === "" ? undefined : sessionId,
@@ -52,6 +52,7 @@ export async function signOut(deps: SignOutDeps, input: SignOutInput): Promise<v
     idleCutoff: idleCutoffOf(deps.policy, now),
     audit: auditContextOf(input, now, deps.policy.auditRetentionMs),
   });
+  deps.events?.audited?.("session.revoked", revoked);
   deps.events?.signedOut(
     sessionId !== "" ? "other_session" : input.allSessions ? "all_sessions" : "session",
   );

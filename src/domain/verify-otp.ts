@@ -1,5 +1,5 @@
 import { accountKey, readAccount } from "./account.js";
-import { auditContextOf } from "./audit-event.js";
+import { auditContextOf, lockScopeOfFailure } from "./audit-event.js";
 import { invalidArgument, lockedError, OtpError } from "./errors.js";
 import { capRefusal } from "./failure-cap.js";
 import { networkOf } from "./ip-bucket.js";
@@ -159,6 +159,10 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
         continue;
       }
       deps.events?.codeFailed();
+      deps.events?.audited?.("otp.verify_failed", 1);
+      if (lockScopeOfFailure(gate, bound, failure) !== null) {
+        deps.events?.audited?.("otp.locked", 1);
+      }
       const cappedNow = capRefusal(failure.accountFailures, gate, bound, now);
       if (cappedNow !== null) {
         // This failure reached the account's cap.
@@ -202,6 +206,7 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
     });
     if (outcome.kind === "consumed") {
       deps.events?.codeVerified();
+      deps.events?.audited?.("session.created", 1);
       const { sessionId, expiresAt } = session;
       const { userId } = outcome;
       return {

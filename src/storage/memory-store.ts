@@ -508,11 +508,11 @@ export function createMemoryStore(): OtpStore {
       );
     },
 
-    async revokeSessions(revocation): Promise<void> {
+    async revokeSessions(revocation): Promise<number> {
       const { tokenHash, allOfUser, sessionId, now, idleCutoff } = revocation;
       const session = sessions.get(hashKey(tokenHash));
       if (session === undefined) {
-        return;
+        return 0;
       }
       const live = liveAt(session, now, idleCutoff);
       let targets: (SessionRecord | undefined)[] = [session];
@@ -524,12 +524,15 @@ export function createMemoryStore(): OtpStore {
       }
       const reason =
         sessionId !== undefined ? "other_device" : allOfUser ? "sign_out_all" : "sign_out";
+      let revoked = 0;
       for (const target of targets) {
         if (target !== undefined && target.revokedAt === null) {
           target.revokedAt = now;
+          revoked++;
           writeEvent("session.revoked", now, revocation.audit, { ...target, reason });
         }
       }
+      return revoked;
     },
 
     async findUser(ref, now, idleCutoff): Promise<UserRecord | null> {

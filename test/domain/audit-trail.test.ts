@@ -57,6 +57,56 @@ describe("the audit trail in the domain", () => {
     }
   });
 
+  it("tells the metrics how many events of each type it wrote", async () => {
+    const told = new Map<string, number>();
+    const events = {
+      codeIssued() {},
+      codeVerified() {},
+      codeFailed() {},
+      codeLocked() {},
+      sessionLookedUp() {},
+      signedOut() {},
+      refused() {},
+      audited: (type: string, count: number) => told.set(type, (told.get(type) ?? 0) + count),
+    };
+    const { service, sender } = createDomainHarness({
+      events,
+      policy: { maxAttempts: 2, requestLimit: { count: 10, windowMs: 60_000 } },
+    });
+    sender.fail(new Error("down"));
+    await refusalOf(service.requestOtp({ email, purpose: "" }));
+    sender.fail(null);
+    for (let i = 0; i < 2; i++) {
+      await service.requestOtp({ email, purpose: "" });
+      await refusalOf(service.verifyOtp({ email, otp: "999999", purpose: "" }));
+    }
+    await service.requestOtp({ email, purpose: "" });
+    const otpId = sender.sent.at(-1)?.otpId;
+    const a = await service.verifyOtp({
+      email,
+      otp: sender.lastCodeFor(email),
+      otpId,
+      purpose: "",
+    });
+    await service.requestOtp({ email, purpose: "" });
+    const b = await service.verifyOtp({
+      email,
+      otp: sender.lastCodeFor(email),
+      otpId: sender.sent.at(-1)?.otpId,
+      purpose: "",
+    });
+    await service.signOut({ sessionToken: a.session.token, allSessions: true });
+    await service.signOut({ sessionToken: b.session.token, allSessions: true });
+    const { events: trail } = await service.listAuditEvents({ email, ...asOperator });
+    const written = new Map<string, number>();
+    for (const event of trail) {
+      written.set(event.type, (written.get(event.type) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(told)).toEqual(Object.fromEntries(written));
+    expect(written.get("session.revoked")).toBe(2);
+    expect(written.get("otp.locked")).toBe(1);
+  });
+
   it("keeps the client's network masked, as a session does", async () => {
     const { service } = createDomainHarness();
     await service.requestOtp({ email, purpose: "", ...from });

@@ -278,6 +278,11 @@ describe.each(callers)("AdminService over %s", (_, makeCaller) => {
       nextPageToken: "",
     });
 
+    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    for (const type of ["otp.requested", "otp.verify_failed", "session.created"]) {
+      expect(metrics).toContain(`otp_auth_audit_events_total{type="${type}"} 1`);
+    }
+
     expect(await admin.deleteUser({ email: EMAIL })).toMatchObject({ deleted: true });
     expect((await admin.listAuditEvents({ email: EMAIL })).events).toEqual([]);
     const kept = (await admin.listAuditEvents({ userId: signedIn.userId })).events;

@@ -137,8 +137,9 @@ export function createSessionSteps(query: Query): SessionSteps {
                  OR ((:allOfUser OR :sessionId IS NOT NULL)
                      AND (:sessionId IS NULL OR session_id = :sessionId)
                      AND user_id = @otp_user))`;
-      await query(
-        `START TRANSACTION;
+      const rows = (
+        await query(
+          `START TRANSACTION;
          SET @otp_user = (SELECT user_id FROM otp_sessions WHERE token_hash = :tokenHash AND ${LIVE});
          SELECT session_id FROM otp_sessions WHERE ${targets} FOR UPDATE;
          INSERT INTO otp_audit_events ${AUDIT_INSERT}
@@ -146,18 +147,21 @@ export function createSessionSteps(query: Query): SessionSteps {
                 :reason, :auditUntil
            FROM otp_sessions WHERE ${targets} ORDER BY session_id;
          UPDATE otp_sessions SET revoked_at = :now WHERE ${targets};
+         SELECT ROW_COUNT() AS revoked;
          COMMIT`,
-        {
-          tokenHash: Buffer.from(tokenHash),
-          now,
-          allOfUser,
-          sessionId: sessionId ?? null,
-          idleCutoff,
-          reason:
-            sessionId !== undefined ? "other_device" : allOfUser ? "sign_out_all" : "sign_out",
-          ...auditParams(audit, now),
-        },
-      );
+          {
+            tokenHash: Buffer.from(tokenHash),
+            now,
+            allOfUser,
+            sessionId: sessionId ?? null,
+            idleCutoff,
+            reason:
+              sessionId !== undefined ? "other_device" : allOfUser ? "sign_out_all" : "sign_out",
+            ...auditParams(audit, now),
+          },
+        )
+      ).rows<{ revoked: number }>();
+      return Math.max(0, Number(rows[0]?.revoked ?? 0));
     },
   };
 }

@@ -122,7 +122,7 @@ export function createSessionSteps(query: Query): SessionSteps {
     async revokeSessions({ tokenHash, allOfUser, sessionId, now, idleCutoff = 0, audit }) {
       const reason =
         sessionId !== undefined ? "other_device" : allOfUser ? "sign_out_all" : "sign_out";
-      await query(
+      const { rows } = await query<{ revoked: string }>(
         "otp_revoke_sessions",
         `WITH revoked AS (
            UPDATE otp_sessions SET revoked_at = $2
@@ -134,11 +134,13 @@ export function createSessionSteps(query: Query): SessionSteps {
                                        WHERE token_hash = $1 AND revoked_at IS NULL
                                          AND expires_at > $2 AND last_seen_at > $5)))
            RETURNING email, user_id, purpose, session_id
+         ), event AS (
+           INSERT INTO otp_audit_events (type, at, email, user_id, purpose, session_id,
+                                         client_address, user_agent, request_id, reason, retain_until)
+           SELECT 'session.revoked', $2, email, user_id, purpose, session_id, $8, $9, $7, $6, $10
+             FROM revoked ORDER BY session_id
          )
-         INSERT INTO otp_audit_events (type, at, email, user_id, purpose, session_id, client_address,
-                                       user_agent, request_id, reason, retain_until)
-         SELECT 'session.revoked', $2, email, user_id, purpose, session_id, $8, $9, $7, $6, $10
-           FROM revoked ORDER BY session_id`,
+         SELECT count(*) AS revoked FROM revoked`,
         [
           Buffer.from(tokenHash),
           date(now),
@@ -149,6 +151,7 @@ export function createSessionSteps(query: Query): SessionSteps {
           ...auditValues(audit, now),
         ],
       );
+      return Number(rows[0]?.revoked ?? 0);
     },
   };
 }
