@@ -11,6 +11,7 @@ export type RequestField =
   | "session_id"
   | "token"
   | "page_token"
+  | "since"
   | "body";
 
 /**

@@ -55,6 +55,12 @@ export async function listAuditEvents(
 ): Promise<AuditPage> {
   requireOperator(deps.serviceTokens, input.serviceToken);
   const user = userRefOf(readUserName(input));
+  const since = input.since ?? 0;
+  // What a google.protobuf.Timestamp may hold (0001-01-01 to 9999-12-31), which every store's
+  // time type holds too.
+  if (!Number.isFinite(since) || since < MIN_TIME_MS || since > MAX_TIME_MS) {
+    throw invalidArgument("since", "since must be a time between 0001-01-01 and 9999-12-31");
+  }
   const after = readPageToken(input.pageToken ?? "");
   const size =
     input.pageSize === undefined || input.pageSize <= 0
@@ -63,7 +69,7 @@ export async function listAuditEvents(
   // One more than the page: whether a next page exists, without a second read.
   const found = await deps.store.listAuditEvents({
     user,
-    since: input.since ?? 0,
+    since,
     after,
     limit: size + 1,
   });
@@ -75,8 +81,12 @@ export async function listAuditEvents(
   };
 }
 
-// Opaque to clients: where the previous page ended, in the trail's order.
-const TOKEN_TEXT = /^a(\d{1,16})s(\d{1,19})$/;
+const MIN_TIME_MS = -62_135_596_800_000;
+const MAX_TIME_MS = 253_402_300_799_999;
+
+// Opaque to clients: where the previous page ended, in the trail's order. At most 15 digits
+// each: exact as a number, and a time every store holds.
+const TOKEN_TEXT = /^a(\d{1,15})s(\d{1,15})$/;
 
 function pageTokenOf(at: number, seq: number): string {
   return Buffer.from(`a${at}s${seq}`).toString("base64url");

@@ -1,4 +1,4 @@
-import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "../../gen/auth/v1/admin_pb.js";
 import type { OtpService } from "../domain/otp-service.js";
@@ -59,7 +59,11 @@ export function createAdminHandlers(service: OtpService): ServiceImpl<typeof Adm
         userId: req.userId,
         externalId: req.externalId,
         serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
-        since: req.since === undefined ? undefined : timestampDate(req.since).getTime(),
+        // Rounded up to the millisecond events are kept in: `since` stays inclusive.
+        since:
+          req.since === undefined
+            ? undefined
+            : Number(req.since.seconds) * 1000 + Math.ceil(req.since.nanos / 1_000_000),
         pageSize: req.pageSize,
         pageToken: req.pageToken,
       });

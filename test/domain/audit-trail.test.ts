@@ -177,12 +177,22 @@ describe("the audit trail in the domain", () => {
     expect(next.events.map((e) => e.requestId)).toEqual(["r-3", "r-4", "r-5"]);
   });
 
-  it("refuses a page_token no page answered, naming page_token; an unknown email is empty", async () => {
+  it("refuses a page_token no page answered (page_token), a time no store holds (since); an unknown email is empty", async () => {
     const { service } = createDomainHarness();
-    for (const pageToken of ["x", "not base64!", Buffer.from("a1s").toString("base64url")]) {
+    for (const pageToken of [
+      "x",
+      "not base64!",
+      Buffer.from("a1s").toString("base64url"),
+      Buffer.from(`a1s${"9".repeat(19)}`).toString("base64url"),
+    ]) {
       expect(
         await refusalOf(service.listAuditEvents({ email, pageToken, ...asOperator })),
       ).toMatchObject({ kind: "invalid_argument", field: "page_token" });
+    }
+    for (const since of [Number.NaN, -62_135_596_800_001, 253_402_300_800_000, 1e300]) {
+      expect(
+        await refusalOf(service.listAuditEvents({ email, since, ...asOperator })),
+      ).toMatchObject({ kind: "invalid_argument", field: "since" });
     }
     expect(await service.listAuditEvents({ email: "nobody@example.com", ...asOperator })).toEqual({
       events: [],

@@ -1,4 +1,8 @@
-import { type AuditEventType, auditContextOrDefault } from "../../domain/audit-event.js";
+import {
+  type AuditContext,
+  type AuditEventType,
+  auditContextOrDefault,
+} from "../../domain/audit-event.js";
 import type { OtpStore, StoredAuditEvent } from "../../domain/otp-store.js";
 import { date, type Query } from "./query.js";
 
@@ -81,7 +85,7 @@ export function createAuditSteps(query: Query): AuditSteps {
  * user agent, retain until (see audit-event.ts `auditContextOrDefault`).
  */
 export function auditValues(
-  audit: Parameters<typeof auditContextOrDefault>[0],
+  audit: AuditContext | undefined,
   now: number,
 ): [string, string, string, Date] {
   const { requestId, clientAddress, userAgent, retainUntil } = auditContextOrDefault(audit, now);
