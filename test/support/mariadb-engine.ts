@@ -31,7 +31,7 @@ export const mariadbEngine: DatabaseEngine = {
     withConnection(databaseUrl, async (connection) => {
       const rows = await rowsOf<{ otp_id: string }>(
         connection,
-        "SELECT otp_id FROM otp_codes WHERE email = ? AND purpose = 'login'",
+        "SELECT otp_id FROM otp_codes WHERE email = ? AND purpose = 'login' ORDER BY seq DESC LIMIT 1",
         [email],
       );
       return rows[0]?.otp_id;

@@ -24,7 +24,7 @@ export const postgresEngine: DatabaseEngine = {
   activeOtpId: (databaseUrl, email) =>
     withClient(databaseUrl, async (client) => {
       const { rows } = await client.query<{ otp_id: string }>(
-        "SELECT otp_id FROM otp_codes WHERE email = $1 AND purpose = 'login'",
+        "SELECT otp_id FROM otp_codes WHERE email = $1 AND purpose = 'login' ORDER BY seq DESC LIMIT 1",
         [email],
       );
       return rows[0]?.otp_id;
