@@ -28,6 +28,17 @@ export type RevocationReason =
   | "admin"
   | "user_deleted";
 
+/** Why a SignOut (store port `revokeSessions`) ends the sessions it ends. */
+export function revocationReasonOf(revocation: {
+  readonly allOfUser: boolean;
+  readonly sessionId?: string | undefined;
+}): RevocationReason {
+  if (revocation.sessionId !== undefined) {
+    return "other_device";
+  }
+  return revocation.allOfUser ? "sign_out_all" : "sign_out";
+}
+
 /**
  * The request an event comes from, as a store writes it beside the change. Never a code, a
  * session token or an access token: only the request id, the client's masked network and its

@@ -3,6 +3,7 @@ import {
   type AuditEventType,
   auditContextOrDefault,
   lockScopeOfFailure,
+  revocationReasonOf,
 } from "../domain/audit-event.js";
 import { capRefusal } from "../domain/failure-cap.js";
 import type {
@@ -522,8 +523,7 @@ export function createMemoryStore(): OtpStore {
       } else if (allOfUser && live) {
         targets = [...(sessionsOfEmail.get(session.email) ?? [])].map((key) => sessions.get(key));
       }
-      const reason =
-        sessionId !== undefined ? "other_device" : allOfUser ? "sign_out_all" : "sign_out";
+      const reason = revocationReasonOf(revocation);
       let revoked = 0;
       for (const target of targets) {
         if (target !== undefined && target.revokedAt === null) {

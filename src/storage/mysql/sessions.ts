@@ -1,3 +1,4 @@
+import { revocationReasonOf } from "../../domain/audit-event.js";
 import type { ListedSession, OtpStore, StoredSession } from "../../domain/otp-store.js";
 import { AUDIT_INSERT, AUDIT_REQUEST, auditParams } from "./audit.js";
 import type { Query } from "./query.js";
@@ -155,8 +156,7 @@ export function createSessionSteps(query: Query): SessionSteps {
             allOfUser,
             sessionId: sessionId ?? null,
             idleCutoff,
-            reason:
-              sessionId !== undefined ? "other_device" : allOfUser ? "sign_out_all" : "sign_out",
+            reason: revocationReasonOf({ allOfUser, sessionId }),
             ...auditParams(audit, now),
           },
         )

@@ -1,3 +1,4 @@
+import { revocationReasonOf } from "../../domain/audit-event.js";
 import type { ListedSession, OtpStore, StoredSession } from "../../domain/otp-store.js";
 import { auditValues } from "./audit.js";
 import { date, millis, type Query } from "./query.js";
@@ -120,8 +121,6 @@ export function createSessionSteps(query: Query): SessionSteps {
     // $4: another session of the token's user to end instead of the token's own; $3: all of them.
     // Each session marked gets its session.revoked from the UPDATE's RETURNING, in the statement.
     async revokeSessions({ tokenHash, allOfUser, sessionId, now, idleCutoff = 0, audit }) {
-      const reason =
-        sessionId !== undefined ? "other_device" : allOfUser ? "sign_out_all" : "sign_out";
       const { rows } = await query<{ revoked: string }>(
         "otp_revoke_sessions",
         `WITH revoked AS (
@@ -147,7 +146,7 @@ export function createSessionSteps(query: Query): SessionSteps {
           allOfUser,
           sessionId ?? null,
           date(idleCutoff),
-          reason,
+          revocationReasonOf({ allOfUser, sessionId }),
           ...auditValues(audit, now),
         ],
       );
