@@ -147,6 +147,7 @@ export function loadConfig(env: Env): Config {
       accessTokenTtlMs: optional("ACCESS_TOKEN_TTL", parseDuration, defaultPolicy.accessTokenTtlMs),
       idempotencyTtlMs: defaultPolicy.idempotencyTtlMs,
       statusByEmail: statusLookup.statusByEmail,
+      auditRetentionMs: optional("AUDIT_RETENTION", parseDuration, defaultPolicy.auditRetentionMs),
     },
     hmacKey: hmacKey === undefined ? null : new TextEncoder().encode(hmacKey),
     trustProxy: optional("TRUST_PROXY", parseAddressList, []),

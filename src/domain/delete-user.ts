@@ -1,6 +1,8 @@
 import { accountBuckets, accountKey, accountOfKey } from "./account.js";
+import { operatorAuditContextOf } from "./audit-event.js";
 import type { OtpStore } from "./otp-store.js";
-import type { Clock } from "./ports.js";
+import type { Policy } from "./policy.js";
+import type { Clock, OtpEvents } from "./ports.js";
 import { requireOperator } from "./require-operator.js";
 import { type AdminInput, readUserName } from "./user-name.js";
 
@@ -8,7 +10,11 @@ import { type AdminInput, readUserName } from "./user-name.js";
 export interface DeleteUserDeps {
   readonly store: OtpStore;
   readonly clock: Clock;
+  /** Its AUDIT_RETENTION: how long the erasure's own events are kept. */
+  readonly policy: Policy;
   readonly serviceTokens?: readonly string[];
+  /** Told of the user.deleted event written, if given. */
+  readonly events?: OtpEvents;
 }
 
 /**
@@ -21,19 +27,30 @@ export interface DeleteUserDeps {
 export async function deleteUser(deps: DeleteUserDeps, input: AdminInput): Promise<boolean> {
   requireOperator(deps.serviceTokens, input.serviceToken);
   const name = readUserName(input);
+  const now = deps.clock.now();
+  const audit = operatorAuditContextOf(input, now, deps.policy.auditRetentionMs);
+  let erased: boolean;
   if ("account" in name) {
-    return deps.store.eraseUser({
+    erased = await deps.store.eraseUser({
       email: accountKey(name.account),
       buckets: accountBuckets(name.account),
+      now,
+      audit,
     });
+  } else {
+    const user = await deps.store.findUser({ userId: name.userId }, now);
+    erased =
+      user !== null &&
+      (await deps.store.eraseUser({
+        email: user.email,
+        userId: user.userId,
+        buckets: accountBuckets(accountOfKey(user.email)),
+        now,
+        audit,
+      }));
   }
-  const user = await deps.store.findUser({ userId: name.userId }, deps.clock.now());
-  if (user === null) {
-    return false;
+  if (erased) {
+    deps.events?.audited?.("user.deleted", 1);
   }
-  return deps.store.eraseUser({
-    email: user.email,
-    userId: user.userId,
-    buckets: accountBuckets(accountOfKey(user.email)),
-  });
+  return erased;
 }

@@ -10,6 +10,8 @@ export type RequestField =
   | "session_token"
   | "session_id"
   | "token"
+  | "page_token"
+  | "since"
   | "body";
 
 /**

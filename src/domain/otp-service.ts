@@ -7,6 +7,11 @@ import {
   type IntrospectTokenDeps,
   introspectToken,
 } from "./introspect-token.js";
+import {
+  type ListAuditEventsDeps,
+  type ListAuditEventsInput,
+  listAuditEvents,
+} from "./list-audit-events.js";
 import { type ListSessionsDeps, type ListSessionsInput, listSessions } from "./list-sessions.js";
 import { type RequestOtpDeps, type RequestOtpInput, requestOtp } from "./request-otp.js";
 import { type RevokeUserSessionsDeps, revokeUserSessions } from "./revoke-user-sessions.js";
@@ -27,7 +32,8 @@ export interface OtpServiceDeps
     IntrospectTokenDeps,
     GetUserDeps,
     RevokeUserSessionsDeps,
-    DeleteUserDeps {}
+    DeleteUserDeps,
+    ListAuditEventsDeps {}
 
 export type OtpService = ReturnType<typeof createOtpService>;
 
@@ -54,5 +60,6 @@ export function createOtpService(deps: OtpServiceDeps) {
     getUser: (input: AdminInput) => reportRefusal(getUser(deps, input)),
     revokeUserSessions: (input: AdminInput) => reportRefusal(revokeUserSessions(deps, input)),
     deleteUser: (input: AdminInput) => reportRefusal(deleteUser(deps, input)),
+    listAuditEvents: (input: ListAuditEventsInput) => reportRefusal(listAuditEvents(deps, input)),
   };
 }

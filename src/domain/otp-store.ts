@@ -1,4 +1,5 @@
 import type { AccountBuckets } from "./account.js";
+import type { AuditContext, AuditEventType } from "./audit-event.js";
 import type { RateLimit } from "./policy.js";
 
 /**
@@ -120,10 +121,10 @@ export interface OtpStore {
    * idle or revoked has no say over other sessions, whether or not a purge has forgotten it yet).
    * With `sessionId`, marks only that session of the same user instead, again only while the
    * token's session is live; a session id of another user (or none) marks nothing.
-   * Sessions already revoked keep their mark. Once this resolves, no `findSession`,
+   * Sessions already revoked keep their mark; answers how many it marked. Once this resolves, no `findSession`,
    * `useSession`, `listSessions` or `readAuthentication` (on any instance) sees them live.
    */
-  revokeSessions(revocation: SessionRevocation): Promise<void>;
+  revokeSessions(revocation: SessionRevocation): Promise<number>;
 
   /**
    * The user record `user` names, with the counts an operator asks for at `now` (a session last
@@ -137,9 +138,15 @@ export interface OtpStore {
    * seen at or before `idleCutoff`, when given), and answers how many. Serialised with `consumeCode` for the same account: a session whose
    * consumeCode took effect before this step did is among those it revokes; a consumeCode that
    * comes later creates its session after it (a new login). Once it resolves, no lookup (on any
-   * instance) sees the revoked sessions live. 0 for an unknown user.
+   * instance) sees the revoked sessions live. 0 for an unknown user. Writes, in the same step, one
+   * `session.revoked` (reason `admin`) per session it ends.
    */
-  revokeUserSessions(user: UserRef, now: number, idleCutoff?: number): Promise<number>;
+  revokeUserSessions(
+    user: UserRef,
+    now: number,
+    idleCutoff?: number,
+    audit?: AuditContext,
+  ): Promise<number>;
 
   /**
    * Erases, in one step, everything kept under the account `erasure.email`: its user record, its
@@ -148,9 +155,24 @@ export interface OtpStore {
    * that id (otherwise nothing). Serialised with `activateCode` and `consumeCode` for the same
    * account: each either finishes before the erasure (and is erased with it) or runs after it,
    * against a new user record; never a code or session without its user. Resolves true when a
-   * user record was erased.
+   * user record was erased. In the same step, the account's audit events lose their account key,
+   * client address and user agent (user id, type, times and the rest stay), each session live at
+   * `erasure.now` gets a `session.revoked` (reason `user_deleted`), and `user.deleted` is written.
    */
   eraseUser(erasure: UserErasure): Promise<boolean>;
+
+  /**
+   * Writes `otp.delivery_failed` for the account `failure.email` (with its user id when it has a
+   * user record, else an empty one). The failed delivery changed nothing else: a step of its own.
+   */
+  recordDeliveryFailure(failure: DeliveryFailure): Promise<void>;
+
+  /**
+   * The audit events of the user `query.user` names (by account key: the events still carrying
+   * it; by user id: every event of that id, erased or not), at or after `query.since`, after
+   * `query.after` in their order, oldest first (by `at`, then by `seq`), at most `query.limit`.
+   */
+  listAuditEvents(query: AuditQuery): Promise<StoredAuditEvent[]>;
 
   /** Resolves when the backend answers; rejects (storage_unavailable) when it cannot be reached. */
   ping(): Promise<void>;
@@ -187,6 +209,45 @@ export interface UserErasure {
   readonly userId?: string | undefined;
   /** The limit windows kept under the account's name (account.ts `accountBuckets`). */
   readonly buckets: AccountBuckets;
+  /** When the erasure happens: the time of its audit events. */
+  readonly now: number;
+  readonly audit?: AuditContext | undefined;
+}
+
+/** A delivery that failed: the code was never activated. */
+export interface DeliveryFailure {
+  readonly email: string;
+  readonly purpose: string;
+  readonly now: number;
+  readonly audit?: AuditContext | undefined;
+}
+
+/** Which audit events `listAuditEvents` answers. */
+export interface AuditQuery {
+  readonly user: UserRef;
+  /** Events at or after this time (inclusive); 0 for all. */
+  readonly since: number;
+  /** Only events after this one in the order (its `at` and `seq`); null from the start. */
+  readonly after: { readonly at: number; readonly seq: number } | null;
+  readonly limit: number;
+}
+
+/**
+ * An audit event as stored. Its account key is not answered (erasure removes it). Text fields a
+ * step has nothing for are empty.
+ */
+export interface StoredAuditEvent {
+  /** The store's order of writing: unique, increasing; the event's id is made from it. */
+  readonly seq: number;
+  readonly type: AuditEventType;
+  readonly at: number;
+  readonly userId: string;
+  readonly purpose: string;
+  readonly sessionId: string;
+  readonly clientAddress: string;
+  readonly userAgent: string;
+  readonly requestId: string;
+  readonly reason: string;
 }
 
 /** A code as stored: only its HMAC, never the digits. */
@@ -248,6 +309,8 @@ export interface NewCode {
   readonly expiresAt: number;
   /** Until when the record is kept so that late attempts hear "expired" or "used". */
   readonly retainUntil: number;
+  /** The request: `otp.requested` is written with the code, in the same step. */
+  readonly audit?: AuditContext | undefined;
 }
 
 export interface CodeUse {
@@ -264,6 +327,8 @@ export interface CodeUse {
   readonly session: NewSession;
   /** The id a user record gets if the email has none any more (a store that forgot it). */
   readonly userId: string;
+  /** The request: `session.created` is written with the session, in the same step. */
+  readonly audit?: AuditContext | undefined;
 }
 
 /** A session as created: only a hash of its token is ever stored. */
@@ -325,6 +390,11 @@ export interface SessionRevocation {
   readonly now: number;
   /** The token's session last seen at or before this is idle: it has no say over others. */
   readonly idleCutoff?: number | undefined;
+  /**
+   * The request: each session marked writes `session.revoked` in the same step, with reason
+   * `sign_out` (the token's own), `other_device` (`sessionId`) or `sign_out_all` (`allOfUser`).
+   */
+  readonly audit?: AuditContext | undefined;
 }
 
 export type ConsumeOutcome =
@@ -344,6 +414,12 @@ export interface Failure {
   readonly now: number;
   /** Unbound: until when the failure that reaches `gate.maxAttempts` locks the pair. */
   readonly lockUntil: number;
+  /**
+   * The request: a counted failure writes `otp.verify_failed` (reason `mismatch`) in the same
+   * step, and one that locks also `otp.locked` with the lock's scope as its reason (audit-event.ts
+   * `lockScopeOfFailure`).
+   */
+  readonly audit?: AuditContext | undefined;
 }
 
 export type FailureOutcome =

@@ -53,6 +53,8 @@ export interface Policy {
   readonly idempotencyTtlMs: number;
   /** Who may look up an email's status when no service tokens are configured (STATUS_BY_EMAIL). */
   readonly statusByEmail: StatusByEmail;
+  /** How long audit events are kept before they are purged (AUDIT_RETENTION). */
+  readonly auditRetentionMs: number;
 }
 
 const MINUTE = 60_000;
@@ -75,4 +77,5 @@ export const defaultPolicy: Policy = {
   accessTokenTtlMs: 15 * MINUTE,
   idempotencyTtlMs: 24 * HOUR,
   statusByEmail: "closed",
+  auditRetentionMs: 90 * 24 * HOUR,
 };

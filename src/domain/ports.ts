@@ -1,3 +1,4 @@
+import type { AuditEventType } from "./audit-event.js";
 import type { Refusal } from "./errors.js";
 
 /** Where the domain reads the time. All instances sharing state must agree on it. */
@@ -122,4 +123,10 @@ export interface OtpEvents {
   codeLocked(): void;
   /** A request was refused, for the reason `refusal` gives (every kind, validation included). */
   refused(refusal: Refusal): void;
+  /**
+   * `count` audit events of `type` were written (a step's events, once it resolved). The
+   * `session.revoked` events of an erasure are not told (the erasure answers only whether it
+   * erased).
+   */
+  audited?(type: AuditEventType, count: number): void;
 }

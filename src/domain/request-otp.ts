@@ -5,6 +5,7 @@ import {
   readAccount,
   requestLimitBucket,
 } from "./account.js";
+import { type AuditContext, auditContextOf } from "./audit-event.js";
 import { describeWait, OtpError } from "./errors.js";
 import { networkOf } from "./ip-bucket.js";
 import { hashCode } from "./otp-code.js";
@@ -35,6 +36,10 @@ export interface RequestOtpInput {
   readonly idempotencyKey?: string | undefined;
   /** The client's address as the transport determined it; no per-IP limit without one. */
   readonly clientIp?: string | undefined;
+  /** The client's User-Agent, for the audit trail. */
+  readonly userAgent?: string | undefined;
+  /** The call's request id, for the audit trail. */
+  readonly requestId?: string | undefined;
   /**
    * Aborts when the caller gives up (deadline, disconnect): no code is issued for them then, and
    * waiting for a held key stops.
@@ -59,7 +64,7 @@ export async function requestOtp(deps: RequestOtpDeps, input: RequestOtpInput): 
     throw externalIdUndeliverable();
   }
   if (key === undefined) {
-    return issue(deps, account, purpose, input.clientIp, input.signal);
+    return issue(deps, account, purpose, input);
   }
   const owner = accountKey(account);
   const now = deps.clock.now();
@@ -82,7 +87,7 @@ export async function requestOtp(deps: RequestOtpDeps, input: RequestOtpInput): 
   }
   let issued: IssuedOtp;
   try {
-    issued = await issue(deps, account, purpose, input.clientIp, input.signal);
+    issued = await issue(deps, account, purpose, input);
   } catch (e) {
     await bestEffort(deps.store.releaseIdempotencyKey(owner, key, claim.holder));
     throw e;
@@ -95,15 +100,16 @@ async function issue(
   deps: RequestOtpDeps,
   account: AccountName,
   purpose: string,
-  clientIp: string | undefined,
-  signal: AbortSignal | undefined,
+  input: RequestOtpInput,
 ): Promise<IssuedOtp> {
   const { store, policy, clock, random } = deps;
+  const { clientIp, signal } = input;
   // A caller who has gone takes no quota and gets no code; the abort's reason is their answer.
   signal?.throwIfAborted();
   const now = clock.now();
   const otpId = random.id();
   const owner = accountKey(account);
+  const audit: AuditContext = auditContextOf(input, now, policy.auditRetentionMs);
   // Three limits, each its own rolling window, taken together or not at all: the account's codes
   // asked for from this network (so no network uses up another's), every code the mailbox
   // receives, and everything asked for from this network.
@@ -136,6 +142,11 @@ async function issue(
   } catch (cause) {
     // The code was never activated, so it cannot verify; the previous one keeps working.
     await releaseSlots(store, taken, otpId);
+    await bestEffort(
+      store
+        .recordDeliveryFailure({ email: owner, purpose, now, audit })
+        .then(() => deps.events?.audited?.("otp.delivery_failed", 1)),
+    );
     if (signal?.aborted) {
       throw signal.reason;
     }
@@ -155,8 +166,10 @@ async function issue(
     expiresAt,
     // Kept one more TTL after expiry so a late attempt hears "expired", not "not found".
     retainUntil: expiresAt + policy.codeTtlMs,
+    audit,
   });
   deps.events?.codeIssued();
+  deps.events?.audited?.("otp.requested", 1);
   return {
     otpId,
     expiresAt,

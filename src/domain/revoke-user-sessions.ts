@@ -1,6 +1,7 @@
+import { operatorAuditContextOf } from "./audit-event.js";
 import type { OtpStore } from "./otp-store.js";
 import type { Policy } from "./policy.js";
-import type { Clock } from "./ports.js";
+import type { Clock, OtpEvents } from "./ports.js";
 import { requireOperator } from "./require-operator.js";
 import { idleCutoffOf } from "./session.js";
 import { type AdminInput, readUserName, userRefOf } from "./user-name.js";
@@ -12,6 +13,8 @@ export interface RevokeUserSessionsDeps {
   /** Its SESSION_IDLE_TTL: an idle session is over already, and not counted as ended. */
   readonly policy: Policy;
   readonly serviceTokens?: readonly string[];
+  /** Told of the session.revoked events written, if given. */
+  readonly events?: OtpEvents;
 }
 
 /**
@@ -25,9 +28,12 @@ export async function revokeUserSessions(
 ): Promise<number> {
   requireOperator(deps.serviceTokens, input.serviceToken);
   const now = deps.clock.now();
-  return deps.store.revokeUserSessions(
+  const revoked = await deps.store.revokeUserSessions(
     userRefOf(readUserName(input)),
     now,
     idleCutoffOf(deps.policy, now),
+    operatorAuditContextOf(input, now, deps.policy.auditRetentionMs),
   );
+  deps.events?.audited?.("session.revoked", revoked);
+  return revoked;
 }

@@ -1,10 +1,12 @@
+import { type AuditSource, auditContextOf } from "./audit-event.js";
 import { invalidArgument } from "./errors.js";
 import type { OtpStore } from "./otp-store.js";
 import type { Policy } from "./policy.js";
 import type { Clock, OtpEvents } from "./ports.js";
 import { checkSessionId, checkSessionToken, hashSessionToken, idleCutoffOf } from "./session.js";
 
-export interface SignOutInput {
+/** The request's id, address and User-Agent are for the audit trail. */
+export interface SignOutInput extends AuditSource {
   readonly sessionToken: string;
   /** End every session of the token's user, not only this one. */
   readonly allSessions: boolean;
@@ -42,13 +44,15 @@ export async function signOut(deps: SignOutDeps, input: SignOutInput): Promise<v
     }
   }
   const now = deps.clock.now();
-  await deps.store.revokeSessions({
+  const revoked = await deps.store.revokeSessions({
     tokenHash: hashSessionToken(token),
     allOfUser: input.allSessions,
     sessionId: sessionId === "" ? undefined : sessionId,
     now,
     idleCutoff: idleCutoffOf(deps.policy, now),
+    audit: auditContextOf(input, now, deps.policy.auditRetentionMs),
   });
+  deps.events?.audited?.("session.revoked", revoked);
   deps.events?.signedOut(
     sessionId !== "" ? "other_session" : input.allSessions ? "all_sessions" : "session",
   );

@@ -20,6 +20,8 @@ export interface UserNameInput {
 export interface AdminInput extends UserNameInput {
   /** `authorization: Bearer …` of the call. */
   readonly serviceToken?: string | undefined;
+  /** The call's request id: the audit events the call writes carry it. */
+  readonly requestId?: string | undefined;
 }
 
 const NAMING_FIELDS = [

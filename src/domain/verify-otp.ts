@@ -1,4 +1,5 @@
 import { accountKey, readAccount } from "./account.js";
+import { auditContextOf, lockScopeOfFailure } from "./audit-event.js";
 import { invalidArgument, lockedError, OtpError } from "./errors.js";
 import { capRefusal } from "./failure-cap.js";
 import { networkOf } from "./ip-bucket.js";
@@ -39,6 +40,8 @@ export interface VerifyOtpInput {
   readonly clientIp?: string | undefined;
   /** The client's User-Agent: the new session keeps it, cut to 256 code points. */
   readonly userAgent?: string | undefined;
+  /** The call's request id, for the audit trail. */
+  readonly requestId?: string | undefined;
   /** Aborts when the caller gives up (deadline, disconnect): the check stops before its next step. */
   readonly signal?: AbortSignal | undefined;
 }
@@ -148,6 +151,7 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
         gate,
         now,
         lockUntil: now + policy.lockoutMs,
+        audit: auditContextOf(input, now, policy.auditRetentionMs),
       });
       if (!failure.counted) {
         // A concurrent attempt moved the state first (used or killed the code, locked the pair,
@@ -155,6 +159,10 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
         continue;
       }
       deps.events?.codeFailed();
+      deps.events?.audited?.("otp.verify_failed", 1);
+      if (lockScopeOfFailure(gate, bound, failure) !== null) {
+        deps.events?.audited?.("otp.locked", 1);
+      }
       const cappedNow = capRefusal(failure.accountFailures, gate, bound, now);
       if (cappedNow !== null) {
         // This failure reached the account's cap.
@@ -194,9 +202,11 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
       retainUntil: session.expiresAt,
       session,
       userId: deps.random.id(),
+      audit: auditContextOf(input, now, policy.auditRetentionMs),
     });
     if (outcome.kind === "consumed") {
       deps.events?.codeVerified();
+      deps.events?.audited?.("session.created", 1);
       const { sessionId, expiresAt } = session;
       const { userId } = outcome;
       return {

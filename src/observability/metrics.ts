@@ -106,7 +106,19 @@ export function createMetrics() {
     registers,
   });
 
+  const auditEvents = new Counter({
+    name: "otp_auth_audit_events_total",
+    help: "Audit events written, by type (an erasure's session.revoked events are not counted).",
+    labelNames: ["type"] as const,
+    registers,
+  });
+
   const events: OtpEvents = {
+    audited: (type, count) => {
+      if (count > 0) {
+        auditEvents.inc({ type }, count);
+      }
+    },
     codeIssued: () => issued.inc(),
     codeVerified: () => {
       verified.inc();

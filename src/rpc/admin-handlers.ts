@@ -3,6 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "../../gen/auth/v1/admin_pb.js";
 import type { OtpService } from "../domain/otp-service.js";
 import { bearerToken } from "./bearer-token.js";
+import { callOf } from "./call-context.js";
 
 /** AdminService handlers: translate wire messages to domain calls and back, nothing more. */
 export function createAdminHandlers(service: OtpService): ServiceImpl<typeof AdminService> {
@@ -34,6 +35,8 @@ export function createAdminHandlers(service: OtpService): ServiceImpl<typeof Adm
         userId: req.userId,
         externalId: req.externalId,
         serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+        // The audit events the call writes carry its request id.
+        requestId: callOf(ctx.values)?.requestId,
       });
       return { revoked };
     },
@@ -44,8 +47,30 @@ export function createAdminHandlers(service: OtpService): ServiceImpl<typeof Adm
         userId: req.userId,
         externalId: req.externalId,
         serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+        // The audit events the call writes carry its request id.
+        requestId: callOf(ctx.values)?.requestId,
       });
       return { deleted };
+    },
+
+    async listAuditEvents(req, ctx) {
+      const page = await service.listAuditEvents({
+        email: req.email,
+        userId: req.userId,
+        externalId: req.externalId,
+        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+        // Rounded up to the millisecond events are kept in: `since` stays inclusive.
+        since:
+          req.since === undefined
+            ? undefined
+            : Number(req.since.seconds) * 1000 + Math.ceil(req.since.nanos / 1_000_000),
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return {
+        events: page.events.map((event) => ({ ...event, at: timestampFromMs(event.at) })),
+        nextPageToken: page.nextPageToken,
+      };
     },
   };
 }

@@ -20,6 +20,9 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         idempotencyKey: ctx.requestHeader.get(IDEMPOTENCY_KEY_HEADER) ?? undefined,
         // Resolved once, at the door (TRUST_PROXY); absent when no door started the call.
         clientIp: callOf(ctx.values)?.clientAddress,
+        // For the audit trail's otp.requested.
+        userAgent: ctx.requestHeader.get("user-agent") ?? undefined,
+        requestId: callOf(ctx.values)?.requestId,
         // The client's deadline or disconnect: the domain stops, and delivery with it.
         signal: ctx.signal,
       });
@@ -43,6 +46,7 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
         // on what, for ListSessions.
         clientIp: callOf(ctx.values)?.clientAddress,
         userAgent: ctx.requestHeader.get("user-agent") ?? undefined,
+        requestId: callOf(ctx.values)?.requestId,
         signal: ctx.signal,
       });
       return {
@@ -91,11 +95,15 @@ export function createAuthHandlers(service: OtpService): ServiceImpl<typeof Auth
       };
     },
 
-    async signOut(req) {
+    async signOut(req, ctx) {
       await service.signOut({
         sessionToken: req.sessionToken,
         allSessions: req.allSessions,
         sessionId: req.sessionId,
+        // For the audit trail's session.revoked: who ended it, from where.
+        requestId: callOf(ctx.values)?.requestId,
+        clientIp: callOf(ctx.values)?.clientAddress,
+        userAgent: ctx.requestHeader.get("user-agent") ?? undefined,
       });
       return {};
     },

@@ -1,3 +1,10 @@
+import {
+  type AuditContext,
+  type AuditEventType,
+  auditContextOrDefault,
+  lockScopeOfFailure,
+  revocationReasonOf,
+} from "../domain/audit-event.js";
 import { capRefusal } from "../domain/failure-cap.js";
 import type {
   AccountFailure,
@@ -17,6 +24,7 @@ import type {
   SessionUse,
   SlotsOutcome,
   SlotsRequest,
+  StoredAuditEvent,
   StoredCode,
   StoredSession,
   UserRecord,
@@ -66,12 +74,28 @@ interface IdempotencyRecord {
   pending: { promise: Promise<void>; settle: () => void; readonly holder: string } | null;
 }
 
+interface AuditRecord extends StoredAuditEvent {
+  /** The account's key; empty once the account is erased. */
+  email: string;
+  clientAddress: string;
+  userAgent: string;
+  readonly retainUntil: number;
+}
+
+/**
+ * The most audit events the memory store keeps, all accounts together: when full, the oldest
+ * tenth is dropped, so a flood of requests cannot grow the process without bound before
+ * AUDIT_RETENTION purges them. A database keeps every event for its retention.
+ */
+export const MEMORY_AUDIT_LIMIT = 100_000;
+
 /**
  * The storage port in process memory, for a single instance.
  *
  * Atomicity: every step reads and writes its records without an `await` in between, so on Node's
  * single thread no other request can interleave inside a step. Memory stays bounded by
- * `purgeExpired`, which drops every record past its retention time.
+ * `purgeExpired`, which drops every record past its retention time, and the audit trail by
+ * MEMORY_AUDIT_LIMIT.
  */
 export function createMemoryStore(): OtpStore {
   // Each pair's live codes in issue order: the last is the latest.
@@ -86,6 +110,9 @@ export function createMemoryStore(): OtpStore {
   const sessions = new Map<string, SessionRecord>();
   const sessionsOfEmail = new Map<string, Set<string>>();
   const sessionsById = new Map<string, string>();
+  // Oldest first (in order of writing, which is also the order of `at` on one clock).
+  const audit: AuditRecord[] = [];
+  let auditSeq = 0;
   let holders = 0;
   const pairKey = (a: string, b: string) => `${a}\n${b}`;
   const hashKey = (hash: Uint8Array) => Buffer.from(hash).toString("hex");
@@ -162,6 +189,39 @@ export function createMemoryStore(): OtpStore {
     return latest?.unboundBurned ? undefined : latest;
   }
 
+  /** Writes one audit event, in the step that calls it. */
+  function writeEvent(
+    type: AuditEventType,
+    at: number,
+    context: AuditContext | undefined,
+    fields: {
+      email: string;
+      userId: string;
+      purpose?: string;
+      sessionId?: string;
+      reason?: string;
+    },
+  ): void {
+    const { requestId, clientAddress, userAgent, retainUntil } = auditContextOrDefault(context, at);
+    if (audit.length >= MEMORY_AUDIT_LIMIT) {
+      audit.splice(0, MEMORY_AUDIT_LIMIT / 10);
+    }
+    audit.push({
+      seq: ++auditSeq,
+      type,
+      at,
+      email: fields.email,
+      userId: fields.userId,
+      purpose: fields.purpose ?? "",
+      sessionId: fields.sessionId ?? "",
+      clientAddress,
+      userAgent,
+      requestId,
+      reason: fields.reason ?? "",
+      retainUntil,
+    });
+  }
+
   const isLive = (code: CodeRecord, gate: AccountGate, now: number) =>
     code.usedAt === null && code.expiresAt > now && code.failures < gate.maxAttempts;
 
@@ -198,6 +258,11 @@ export function createMemoryStore(): OtpStore {
         createdAt: user?.createdAt ?? code.issuedAt,
         authenticatedAt: user?.authenticatedAt ?? null,
         retainUntil: Math.max(code.retainUntil, user?.retainUntil ?? 0),
+      });
+      writeEvent("otp.requested", code.issuedAt, code.audit, {
+        email: code.email,
+        userId: user?.userId ?? code.userId,
+        purpose: code.purpose,
       });
     },
 
@@ -243,6 +308,12 @@ export function createMemoryStore(): OtpStore {
       ofEmail.add(tokenKey);
       sessionsOfEmail.set(use.email, ofEmail);
       sessionsById.set(use.session.sessionId, tokenKey);
+      writeEvent("session.created", use.now, use.audit, {
+        email: use.email,
+        userId,
+        purpose: use.purpose,
+        sessionId: use.session.sessionId,
+      });
       return { kind: "consumed", userId };
     },
 
@@ -291,7 +362,14 @@ export function createMemoryStore(): OtpStore {
       if (user !== undefined) {
         user.retainUntil = Math.max(user.retainUntil, now + gate.windowMs);
       }
-      return { counted: true, failures, lockedUntil, accountFailures: [...accountFailures] };
+      const counted = { failures, lockedUntil, accountFailures: [...accountFailures] };
+      const event = { email, userId: user?.userId ?? "", purpose: failure.purpose };
+      writeEvent("otp.verify_failed", now, failure.audit, { ...event, reason: "mismatch" });
+      const scope = lockScopeOfFailure(gate, bound, counted);
+      if (scope !== null) {
+        writeEvent("otp.locked", now, failure.audit, { ...event, reason: scope });
+      }
+      return { counted: true, ...counted };
     },
 
     async takeSlots({ slotId, now, limits }: SlotsRequest): Promise<SlotsOutcome> {
@@ -431,10 +509,11 @@ export function createMemoryStore(): OtpStore {
       );
     },
 
-    async revokeSessions({ tokenHash, allOfUser, sessionId, now, idleCutoff }): Promise<void> {
+    async revokeSessions(revocation): Promise<number> {
+      const { tokenHash, allOfUser, sessionId, now, idleCutoff } = revocation;
       const session = sessions.get(hashKey(tokenHash));
       if (session === undefined) {
-        return;
+        return 0;
       }
       const live = liveAt(session, now, idleCutoff);
       let targets: (SessionRecord | undefined)[] = [session];
@@ -444,11 +523,16 @@ export function createMemoryStore(): OtpStore {
       } else if (allOfUser && live) {
         targets = [...(sessionsOfEmail.get(session.email) ?? [])].map((key) => sessions.get(key));
       }
+      const reason = revocationReasonOf(revocation);
+      let revoked = 0;
       for (const target of targets) {
         if (target !== undefined && target.revokedAt === null) {
           target.revokedAt = now;
+          revoked++;
+          writeEvent("session.revoked", now, revocation.audit, { ...target, reason });
         }
       }
+      return revoked;
     },
 
     async findUser(ref, now, idleCutoff): Promise<UserRecord | null> {
@@ -467,7 +551,7 @@ export function createMemoryStore(): OtpStore {
       };
     },
 
-    async revokeUserSessions(ref, now, idleCutoff): Promise<number> {
+    async revokeUserSessions(ref, now, idleCutoff, context): Promise<number> {
       const found = userOf(ref);
       if (found === null) {
         return 0;
@@ -477,17 +561,39 @@ export function createMemoryStore(): OtpStore {
         if (liveAt(session, now, idleCutoff)) {
           session.revokedAt = now;
           revoked++;
+          writeEvent("session.revoked", now, context, { ...session, reason: "admin" });
         }
       }
       return revoked;
     },
 
-    async eraseUser({ email, userId, buckets }): Promise<boolean> {
+    async eraseUser({ email, userId, buckets, now, audit: context }): Promise<boolean> {
       const user = users.get(email);
       if (userId !== undefined && user?.userId !== userId) {
         return false;
       }
       users.delete(email);
+      // The trail keeps what happened, not who it happened to.
+      for (const event of audit) {
+        if (event.email === email) {
+          event.email = "";
+          event.clientAddress = "";
+          event.userAgent = "";
+        }
+      }
+      for (const tokenKey of sessionsOfEmail.get(email) ?? []) {
+        const session = sessions.get(tokenKey);
+        if (session !== undefined && liveAt(session, now)) {
+          writeEvent("session.revoked", now, context, {
+            ...session,
+            email: "",
+            reason: "user_deleted",
+          });
+        }
+      }
+      if (user !== undefined) {
+        writeEvent("user.deleted", now, context, { email: "", userId: user.userId });
+      }
       // Keys of (email, purpose) and (email, idempotency key) pairs: the account's own start with
       // its key and the separator, which neither an email nor an external id contains.
       deleteByPrefix(codes, pairKey(email, ""));
@@ -515,6 +621,30 @@ export function createMemoryStore(): OtpStore {
         deleteByPrefix(slots, prefix);
       }
       return user !== undefined;
+    },
+
+    async recordDeliveryFailure(failure): Promise<void> {
+      writeEvent("otp.delivery_failed", failure.now, failure.audit, {
+        email: failure.email,
+        userId: users.get(failure.email)?.userId ?? "",
+        purpose: failure.purpose,
+      });
+    },
+
+    async listAuditEvents({ user, since, after, limit }): Promise<StoredAuditEvent[]> {
+      const found: StoredAuditEvent[] = [];
+      for (const event of audit) {
+        const named =
+          user.email !== undefined ? event.email === user.email : event.userId === user.userId;
+        const later =
+          after === null || event.at > after.at || (event.at === after.at && event.seq > after.seq);
+        if (named && event.at >= since && later) {
+          const { email: _email, retainUntil: _retainUntil, ...answered } = event;
+          found.push(answered);
+        }
+      }
+      // Written in order, but a step's `now` is its caller's: sorted, as a database's ORDER BY.
+      return found.sort((a, b) => a.at - b.at || a.seq - b.seq).slice(0, limit);
     },
 
     async ping(): Promise<void> {},
@@ -577,6 +707,9 @@ export function createMemoryStore(): OtpStore {
           purged++;
         }
       }
+      const keptEvents = audit.filter((event) => event.retainUntil > now);
+      purged += audit.length - keptEvents.length;
+      audit.splice(0, audit.length, ...keptEvents);
       return purged;
     },
 
@@ -590,6 +723,7 @@ export function createMemoryStore(): OtpStore {
       sessions.clear();
       sessionsOfEmail.clear();
       sessionsById.clear();
+      audit.length = 0;
     },
   };
 }

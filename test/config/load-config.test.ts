@@ -45,6 +45,7 @@ describe("configuration", () => {
         idempotencyTtlMs: 24 * 60 * 60_000,
         accessTokenTtlMs: 15 * 60_000,
         statusByEmail: "closed",
+        auditRetentionMs: 90 * 24 * 60 * 60_000,
       },
       hmacKey: null,
       trustProxy: [],
@@ -304,6 +305,14 @@ describe("configuration", () => {
     );
   });
 
+  it("keeps audit events 90 days unless AUDIT_RETENTION says otherwise", () => {
+    expect(loadConfig({}).policy.auditRetentionMs).toBe(90 * 86_400_000);
+    expect(loadConfig({ AUDIT_RETENTION: "30d" }).policy.auditRetentionMs).toBe(30 * 86_400_000);
+    expect(errorFor({ AUDIT_RETENTION: "0d" }).message).toBe(
+      'AUDIT_RETENTION="0d" is not valid: expected a duration like 500ms, 30s, 5m, 1h or 1d, greater than zero',
+    );
+  });
+
   it.each([
     ["PORT", "70000"],
     ["PORT", "http"],
@@ -331,6 +340,8 @@ describe("configuration", () => {
     ["SESSION_TTL", "1y"],
     ["SESSION_IDLE_TTL", "30"],
     ["SESSION_IDLE_TTL", "on"],
+    ["AUDIT_RETENTION", "90"],
+    ["AUDIT_RETENTION", "forever"],
     ["LOG_LEVEL", "verbose"],
     ["LOG_LEVEL", "warning"],
     ["SHUTDOWN_GRACE", "10"],

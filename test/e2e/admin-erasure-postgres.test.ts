@@ -10,7 +10,8 @@ import { startTestServer, type TestServer } from "../support/test-server.js";
 
 // DeleteUser erases the person (SPEC.md "Session lifecycle"): after it, no text, varchar, bytea or
 // jsonb column of any table of the service's schema holds the email, in any form the service
-// writes it (the account key, a limit bucket's name), while another user's records stay.
+// writes it (the account key, a limit bucket's name), the audit trail included, while another
+// user's records stay, and the erased user's pseudonymised events stay readable by user id.
 
 const ADA = "ada@example.com";
 const BOB = "bob@example.com";
@@ -91,6 +92,7 @@ describe("DeleteUser on PostgreSQL", () => {
     expect(await columnsHolding(ADA)).toEqual(
       expect.arrayContaining([
         "otp_attempts.email",
+        "otp_audit_events.email",
         "otp_codes.email",
         "otp_idempotency.email",
         "otp_sessions.email",
@@ -99,12 +101,28 @@ describe("DeleteUser on PostgreSQL", () => {
       ]),
     );
 
+    const { userId } = await admin.getUser({ email: ADA }, asService);
     expect(await admin.deleteUser({ email: ADA }, asService)).toMatchObject({ deleted: true });
 
     expect(await columnsHolding(ADA)).toEqual([]);
     expect(await columnsHolding(BOB)).toEqual(
-      expect.arrayContaining(["otp_sessions.email", "otp_slots.bucket", "otp_users.email"]),
+      expect.arrayContaining([
+        "otp_audit_events.email",
+        "otp_sessions.email",
+        "otp_slots.bucket",
+        "otp_users.email",
+      ]),
     );
+    const { events } = await admin.listAuditEvents({ userId }, asService);
+    expect(events.map((e) => e.type)).toEqual([
+      "otp.requested",
+      "session.created",
+      "otp.requested",
+      "otp.verify_failed",
+      "session.revoked",
+      "user.deleted",
+    ]);
+    expect((await admin.listAuditEvents({ email: ADA }, asService)).events).toEqual([]);
     expect((await auth.getStatus({ email: BOB }, asService)).authenticated).toBe(true);
   });
 });

@@ -34,12 +34,29 @@ interface UserAnswer {
   liveSessions: number;
 }
 type Naming = { email?: string; userId?: string; externalId?: string };
+interface EventAnswer {
+  eventId: string;
+  type: string;
+  at?: { seconds: bigint; nanos: number } | undefined;
+  userId: string;
+  purpose: string;
+  sessionId: string;
+  clientAddress: string;
+  userAgent: string;
+  requestId: string;
+  reason: string;
+}
+type AuditRequest = Naming & { pageSize?: number; pageToken?: string };
 
 /** AdminService as one kind of client calls it; `headers` replace the service token. */
 interface AdminCaller {
   getUser(req: Naming, headers?: Record<string, string>): Promise<UserAnswer>;
   revokeSessions(req: Naming, headers?: Record<string, string>): Promise<{ revoked: number }>;
   deleteUser(req: Naming, headers?: Record<string, string>): Promise<{ deleted: boolean }>;
+  listAuditEvents(
+    req: AuditRequest,
+    headers?: Record<string, string>,
+  ): Promise<{ events: EventAnswer[]; nextPageToken: string }>;
   close(): void;
 }
 
@@ -50,6 +67,8 @@ function connectCaller(protocol: (typeof protocols)[number], server: TestServer)
     revokeSessions: (req, headers = serviceAuthorization) =>
       client.revokeSessions(req, { headers }),
     deleteUser: (req, headers = serviceAuthorization) => client.deleteUser(req, { headers }),
+    listAuditEvents: (req, headers = serviceAuthorization) =>
+      client.listAuditEvents(req, { headers }),
     close() {},
   };
 }
@@ -58,12 +77,13 @@ function grpcJsCaller(server: TestServer): AdminCaller {
   const client = createGrpcJsServiceClient(server.grpcPort as number, AdminService);
   const call =
     <T>(method: string) =>
-    (req: Naming, headers: Record<string, string> = serviceAuthorization) =>
+    (req: AuditRequest, headers: Record<string, string> = serviceAuthorization) =>
       callGrpcJs<T>(client, method, req, { metadata: headers });
   return {
     getUser: call("GetUser"),
     revokeSessions: call("RevokeSessions"),
     deleteUser: call("DeleteUser"),
+    listAuditEvents: call("ListAuditEvents"),
     close: () => client.close(),
   };
 }
@@ -198,6 +218,80 @@ describe.each(callers)("AdminService over %s", (_, makeCaller) => {
     expect(fresh.userId).not.toBe(signedIn.userId);
   });
 
+  it("ListAuditEvents answers the trail oldest first, a page at a time, and keeps it past DeleteUser", async () => {
+    server = await startTestServer({ SERVICE_TOKENS: SERVICE_TOKEN, TRUST_PROXY: "127.0.0.1" });
+    const auth = createAuthClient("connect-json-h1", server.baseUrl);
+    const from = { "x-forwarded-for": "198.51.100.23", "user-agent": "Audit-Test/2.0" };
+    await auth.requestOtp({ email: EMAIL }, { headers: { ...from, "x-request-id": "req-ask" } });
+    const code = server.sender.lastCodeFor(EMAIL);
+    await rejection(
+      auth.verifyOtp(
+        { email: EMAIL, otp: code === "000000" ? "111111" : "000000" },
+        { headers: from },
+      ),
+    );
+    const signedIn = await auth.verifyOtp(
+      { email: EMAIL, otp: code },
+      { headers: { ...from, "x-request-id": "req-in" } },
+    );
+    await auth.signOut({ sessionToken: signedIn.sessionToken }, { headers: from });
+    admin = makeCaller(server);
+
+    const { events, nextPageToken } = await admin.listAuditEvents({ email: EMAIL });
+    expect(nextPageToken).toBe("");
+    expect(events.map((e) => [e.type, e.reason])).toEqual([
+      ["otp.requested", ""],
+      ["otp.verify_failed", "mismatch"],
+      ["session.created", ""],
+      ["session.revoked", "sign_out"],
+    ]);
+    for (const event of events) {
+      expect(event).toMatchObject({
+        userId: signedIn.userId,
+        purpose: "login",
+        clientAddress: "198.51.100.0/24",
+        userAgent: "Audit-Test/2.0",
+      });
+    }
+    expect(events[0]?.requestId).toBe("req-ask");
+    expect(events[2]).toMatchObject({ requestId: "req-in", sessionId: signedIn.sessionId });
+    // Never a code or a token.
+    const text = JSON.stringify(events, (_, v) => (typeof v === "bigint" ? String(v) : v));
+    for (const secret of [code, signedIn.sessionToken, signedIn.accessToken]) {
+      expect(text).not.toContain(secret);
+    }
+
+    const first = await admin.listAuditEvents({ userId: signedIn.userId, pageSize: 3 });
+    expect(first.events.map((e) => e.eventId)).toEqual(events.slice(0, 3).map((e) => e.eventId));
+    const rest = await admin.listAuditEvents({
+      userId: signedIn.userId,
+      pageSize: 3,
+      pageToken: first.nextPageToken,
+    });
+    expect(rest).toMatchObject({ events: [{ type: "session.revoked" }], nextPageToken: "" });
+
+    const bad = await rejection(admin.listAuditEvents({ email: EMAIL, pageToken: "not-a-token" }));
+    expect(bad.code).toBe(Code.InvalidArgument);
+    expect(detailsOf(bad).badRequest?.fieldViolations.map((v) => v.field)).toEqual(["page_token"]);
+    expect(await admin.listAuditEvents({ email: "nobody@example.com" })).toMatchObject({
+      events: [],
+      nextPageToken: "",
+    });
+
+    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    for (const type of ["otp.requested", "otp.verify_failed", "session.created"]) {
+      expect(metrics).toContain(`otp_auth_audit_events_total{type="${type}"} 1`);
+    }
+
+    expect(await admin.deleteUser({ email: EMAIL })).toMatchObject({ deleted: true });
+    expect((await admin.listAuditEvents({ email: EMAIL })).events).toEqual([]);
+    const kept = (await admin.listAuditEvents({ userId: signedIn.userId })).events;
+    expect(kept.map((e) => e.type)).toEqual([...events.map((e) => e.type), "user.deleted"]);
+    for (const event of kept) {
+      expect(event).toMatchObject({ clientAddress: "", userAgent: "" });
+    }
+  });
+
   it("needs a service token: none, a wrong one, another scheme are CALLER_UNAUTHENTICATED", async () => {
     server = await startTestServer({ SERVICE_TOKENS: SERVICE_TOKEN });
     admin = makeCaller(server);
@@ -211,6 +305,7 @@ describe.each(callers)("AdminService over %s", (_, makeCaller) => {
         admin.getUser({ email: EMAIL }, headers),
         admin.revokeSessions({ email: EMAIL }, headers),
         admin.deleteUser({ email: EMAIL }, headers),
+        admin.listAuditEvents({ email: EMAIL }, headers),
       ]) {
         const error = await rejection(call);
         expect(error.code).toBe(Code.Unauthenticated);
@@ -236,6 +331,7 @@ describe.each(callers)("AdminService over %s", (_, makeCaller) => {
         admin.getUser(naming),
         admin.revokeSessions(naming),
         admin.deleteUser(naming),
+        admin.listAuditEvents(naming),
       ]) {
         const error = await rejection(call);
         expect({ naming, code: error.code }).toEqual({ naming, code: Code.InvalidArgument });
@@ -258,6 +354,7 @@ describe("AdminService without SERVICE_TOKENS", () => {
         caller.getUser({ email: EMAIL }, {}),
         caller.revokeSessions({ email: EMAIL }, serviceAuthorization),
         caller.deleteUser({ email: EMAIL }, serviceAuthorization),
+        caller.listAuditEvents({ email: EMAIL }, serviceAuthorization),
       ]) {
         const error = await rejection(call);
         expect(error.code).toBe(Code.Unauthenticated);

@@ -2,7 +2,11 @@ import { randomUUID } from "node:crypto";
 import { create, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AdminService, GetUserRequestSchema } from "../../gen/auth/v1/admin_pb.js";
+import {
+  AdminService,
+  GetUserRequestSchema,
+  ListAuditEventsRequestSchema,
+} from "../../gen/auth/v1/admin_pb.js";
 import {
   AuthService,
   GetStatusRequestSchema,
@@ -81,6 +85,8 @@ interface Caller {
     req: { email?: string; userId?: string; externalId?: string },
     options?: { anonymous?: boolean },
   ): Promise<{ userId: string }>;
+  /** AdminService ListAuditEvents with the service token; absent where GetUser is. */
+  listAuditEvents?(req: { email: string; pageToken: string }): Promise<unknown>;
   /** Seed B's dialect names an account by one field, user_id, so never by two at once. */
   readonly oneAccountField?: true;
   close(): void;
@@ -109,6 +115,7 @@ function connectNodeCaller(protocol: Protocol, door: Door = "the main port") {
       listSessions: (req) => client.listSessions(req),
       getUser: (req, options = {}) =>
         admin.getUser(req, { headers: serviceHeader(options.anonymous) }),
+      listAuditEvents: (req) => admin.listAuditEvents(req, { headers: serviceAuthorization }),
       close() {},
     };
   };
@@ -151,6 +158,8 @@ function fetchCaller(server: TestServer): Caller {
       userId: (await post("auth.v1.AdminService/GetUser", req, serviceHeader(options.anonymous)))
         .userId as string,
     }),
+    listAuditEvents: (req) =>
+      post("auth.v1.AdminService/ListAuditEvents", req, serviceAuthorization),
     close() {},
   };
 }
@@ -348,6 +357,10 @@ function grpcJsCaller(door: Door) {
         callGrpcJs(admin, "GetUser", create(GetUserRequestSchema, req), {
           metadata: serviceHeader(options.anonymous),
         }),
+      listAuditEvents: (req) =>
+        callGrpcJs(admin, "ListAuditEvents", create(ListAuditEventsRequestSchema, req), {
+          metadata: serviceAuthorization,
+        }),
       close: () => {
         client.close();
         admin.close();
@@ -363,7 +376,7 @@ function grpcJsCaller(door: Door) {
 function rawGrpcCaller(door: Door) {
   return (server: TestServer): Caller => {
     const call = async <O extends DescMessage>(
-      method: keyof typeof AuthService.method | "admin.getUser",
+      method: keyof typeof AuthService.method | "admin.getUser" | "admin.listAuditEvents",
       request: Uint8Array,
       output: O,
       headers: Record<string, string> = {},
@@ -371,7 +384,9 @@ function rawGrpcCaller(door: Door) {
       const path =
         method === "admin.getUser"
           ? `/${AdminService.typeName}/${AdminService.method.getUser.name}`
-          : `/${AuthService.typeName}/${AuthService.method[method].name}`;
+          : method === "admin.listAuditEvents"
+            ? `/${AdminService.typeName}/${AdminService.method.listAuditEvents.name}`
+            : `/${AuthService.typeName}/${AuthService.method[method].name}`;
       const res = await http2Request(doors[door](server), {
         path,
         headers: { "content-type": "application/grpc", te: "trailers", ...headers },
@@ -424,6 +439,13 @@ function rawGrpcCaller(door: Door) {
           toBinary(GetUserRequestSchema, create(GetUserRequestSchema, req)),
           AdminService.method.getUser.output,
           serviceHeader(options.anonymous),
+        ),
+      listAuditEvents: (req) =>
+        call(
+          "admin.listAuditEvents",
+          toBinary(ListAuditEventsRequestSchema, create(ListAuditEventsRequestSchema, req)),
+          AdminService.method.listAuditEvents.output,
+          serviceAuthorization,
         ),
       close() {},
     };
@@ -976,6 +998,17 @@ describe.each(adminCallers)("the error table's AdminService rows over %s", (_nam
         reason: "CALLER_UNAUTHENTICATED",
       });
     }
+  });
+
+  it("a page_token ListAuditEvents never answered is INVALID_ARGUMENT naming page_token", async () => {
+    const { caller } = await serve(connect);
+    const list = caller.listAuditEvents ?? (() => Promise.reject(new Error("no ListAuditEvents")));
+    await expectRefusal(list({ email: EMAIL, pageToken: "not-a-page-token" }), {
+      code: Code.InvalidArgument,
+      reason: "INVALID_ARGUMENT",
+      field: "page_token",
+      metadata: { field: "page_token" },
+    });
   });
 
   it("a malformed user_id is INVALID_ARGUMENT naming user_id", async () => {

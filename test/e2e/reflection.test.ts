@@ -77,6 +77,7 @@ describe.each(
     expect(admin.sort()).toEqual([
       "auth.v1.AdminService/DeleteUser",
       "auth.v1.AdminService/GetUser",
+      "auth.v1.AdminService/ListAuditEvents",
       "auth.v1.AdminService/RevokeSessions",
     ]);
   });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   DeleteUserRequestSchema,
   GetUserRequestSchema,
+  ListAuditEventsRequestSchema,
   RevokeSessionsRequestSchema,
 } from "../../gen/auth/v1/admin_pb.js";
 import {
@@ -40,6 +41,7 @@ const METHODS: Record<string, DescMessage> = {
   "auth.v1.AdminService/GetUser": GetUserRequestSchema,
   "auth.v1.AdminService/RevokeSessions": RevokeSessionsRequestSchema,
   "auth.v1.AdminService/DeleteUser": DeleteUserRequestSchema,
+  "auth.v1.AdminService/ListAuditEvents": ListAuditEventsRequestSchema,
 };
 const PROTOCOLS = ["connect-json", "connect-proto", "grpc", "grpc-web"] as const;
 type WireProtocol = (typeof PROTOCOLS)[number];

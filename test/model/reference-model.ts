@@ -21,6 +21,7 @@ export const MODEL_POLICY = {
   accessTokenTtlMs: 15 * 60_000,
   idempotencyTtlMs: 24 * 60 * 60_000,
   statusByEmail: "closed",
+  auditRetentionMs: 90 * 24 * 60 * 60_000,
 } as const;
 
 /** The service token the model's GetStatus by email presents: it asks as a trusted service. */

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe } from "vitest";
 import type { OtpStore } from "../../src/domain/otp-store.js";
 import { describeAccountContract } from "./contract/accounts.js";
 import { describeAdminContract } from "./contract/admin.js";
+import { describeAuditContract } from "./contract/audit.js";
 import { describeCodeContract } from "./contract/codes.js";
 import { describeIdempotencyContract } from "./contract/idempotency.js";
 import { describeLimitContract } from "./contract/limits.js";
@@ -39,5 +40,6 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
     describePurgeContract(store);
     describeAccountContract(store);
     describeAdminContract(store);
+    describeAuditContract(store);
   });
 }

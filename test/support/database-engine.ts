@@ -39,7 +39,7 @@ export interface DatabaseEngine {
   startServer(): Promise<DatabaseServer>;
   /** Creates a fresh, empty database on the server at `serverUrl` and returns its URL. */
   createDatabase(serverUrl: string): Promise<string>;
-  /** The otp_id of the latest code of (email, login): the one unbound verification judges. */
+  /** The otp_id of the latest code of (email, login): the last activated (highest seq). */
   activeOtpId(databaseUrl: string, email: string): Promise<string | undefined>;
   /** Every stored session: its id and its token hash in lowercase hex. */
   sessionRows(databaseUrl: string): Promise<{ session_id: string; token_hash: string }[]>;

@@ -238,6 +238,8 @@ export function createFailingStore(makeError: () => unknown): OtpStore {
     findSession: fail,
     findSessionById: fail,
     useSession: fail,
+    recordDeliveryFailure: fail,
+    listAuditEvents: fail,
     listSessions: fail,
     revokeSessions: fail,
     findUser: fail,

@@ -56,6 +56,7 @@ export const mariadbEngine: DatabaseEngine = {
         "otp_buckets",
         "otp_slots",
         "otp_idempotency",
+        "otp_audit_events",
       ]) {
         const rows = await rowsOf<Record<string, unknown>>(connection, `SELECT * FROM ${table}`);
         texts.push(

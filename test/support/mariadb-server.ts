@@ -176,6 +176,7 @@ export async function truncateAllMysql(connection: mysql.Connection | mysql.Pool
     "otp_slots",
     "otp_idempotency",
     "otp_sessions",
+    "otp_audit_events",
   ]) {
     await connection.query(`DELETE FROM ${table}`);
   }

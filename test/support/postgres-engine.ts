@@ -47,7 +47,8 @@ export const postgresEngine: DatabaseEngine = {
            UNION ALL SELECT f::text FROM otp_failures f
            UNION ALL SELECT u::text FROM otp_users u
            UNION ALL SELECT s::text FROM otp_slots s
-           UNION ALL SELECT i::text FROM otp_idempotency i) AS everything`,
+           UNION ALL SELECT i::text FROM otp_idempotency i
+           UNION ALL SELECT e::text FROM otp_audit_events e) AS everything`,
       );
       return rows[0]?.dump ?? "";
     }),

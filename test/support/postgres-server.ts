@@ -278,6 +278,6 @@ export function postgresUser(): { uid: number; gid: number } {
  */
 export async function truncateAll(pool: pg.Pool): Promise<void> {
   await pool.query(
-    "TRUNCATE otp_users, otp_codes, otp_attempts, otp_failures, otp_slots, otp_idempotency, otp_sessions",
+    "TRUNCATE otp_users, otp_codes, otp_attempts, otp_failures, otp_slots, otp_idempotency, otp_sessions, otp_audit_events",
   );
 }

@@ -13,8 +13,6 @@
 // external_id; none or two are INVALID_ARGUMENT (BadRequest naming the
 // fields). Refusals carry a google.rpc.ErrorInfo with domain "auth.v1", as
 // AuthService's do.
-//
-// The audit trail (ListAuditEvents) is to come as one more RPC here.
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -26,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file auth/v1/admin.proto.
  */
 export const file_auth_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChNhdXRoL3YxL2FkbWluLnByb3RvEgdhdXRoLnYxIkUKDkdldFVzZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEwoLZXh0ZXJuYWxfaWQYAyABKAkiyAEKD0dldFVzZXJSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhMKC2V4dGVybmFsX2lkGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKFWxhc3RfYXV0aGVudGljYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNbGl2ZV9zZXNzaW9ucxgGIAEoDSJMChVSZXZva2VTZXNzaW9uc1JlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHdXNlcl9pZBgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSIpChZSZXZva2VTZXNzaW9uc1Jlc3BvbnNlEg8KB3Jldm9rZWQYASABKA0iSAoRRGVsZXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHdXNlcl9pZBgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSIlChJEZWxldGVVc2VyUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCDLrAQoMQWRtaW5TZXJ2aWNlEkEKB0dldFVzZXISFy5hdXRoLnYxLkdldFVzZXJSZXF1ZXN0GhguYXV0aC52MS5HZXRVc2VyUmVzcG9uc2UiA5ACARJRCg5SZXZva2VTZXNzaW9ucxIeLmF1dGgudjEuUmV2b2tlU2Vzc2lvbnNSZXF1ZXN0Gh8uYXV0aC52MS5SZXZva2VTZXNzaW9uc1Jlc3BvbnNlEkUKCkRlbGV0ZVVzZXISGi5hdXRoLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0GhsuYXV0aC52MS5EZWxldGVVc2VyUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChNhdXRoL3YxL2FkbWluLnByb3RvEgdhdXRoLnYxIkUKDkdldFVzZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSEwoLZXh0ZXJuYWxfaWQYAyABKAkiyAEKD0dldFVzZXJSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhMKC2V4dGVybmFsX2lkGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjkKFWxhc3RfYXV0aGVudGljYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNbGl2ZV9zZXNzaW9ucxgGIAEoDSJMChVSZXZva2VTZXNzaW9uc1JlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHdXNlcl9pZBgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSIpChZSZXZva2VTZXNzaW9uc1Jlc3BvbnNlEg8KB3Jldm9rZWQYASABKA0iSAoRRGVsZXRlVXNlclJlcXVlc3QSDQoFZW1haWwYASABKAkSDwoHdXNlcl9pZBgCIAEoCRITCgtleHRlcm5hbF9pZBgDIAEoCSIlChJEZWxldGVVc2VyUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCKfAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhMKC2V4dGVybmFsX2lkGAMgASgJEikKBXNpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBSABKA0SEgoKcGFnZV90b2tlbhgGIAEoCSJXChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIjCgZldmVudHMYASADKAsyEy5hdXRoLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJItoBCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEgwKBHR5cGUYAiABKAkSJgoCYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYBCABKAkSDwoHcHVycG9zZRgFIAEoCRISCgpzZXNzaW9uX2lkGAYgASgJEhYKDmNsaWVudF9hZGRyZXNzGAcgASgJEhIKCnVzZXJfYWdlbnQYCCABKAkSEgoKcmVxdWVzdF9pZBgJIAEoCRIOCgZyZWFzb24YCiABKAkyxgIKDEFkbWluU2VydmljZRJBCgdHZXRVc2VyEhcuYXV0aC52MS5HZXRVc2VyUmVxdWVzdBoYLmF1dGgudjEuR2V0VXNlclJlc3BvbnNlIgOQAgESUQoOUmV2b2tlU2Vzc2lvbnMSHi5hdXRoLnYxLlJldm9rZVNlc3Npb25zUmVxdWVzdBofLmF1dGgudjEuUmV2b2tlU2Vzc2lvbnNSZXNwb25zZRJFCgpEZWxldGVVc2VyEhouYXV0aC52MS5EZWxldGVVc2VyUmVxdWVzdBobLmF1dGgudjEuRGVsZXRlVXNlclJlc3BvbnNlElkKD0xpc3RBdWRpdEV2ZW50cxIfLmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBogLmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message auth.v1.GetUserRequest
@@ -221,7 +219,178 @@ export const DeleteUserResponseSchema: GenMessage<DeleteUserResponse> = /*@__PUR
   messageDesc(file_auth_v1_admin, 5);
 
 /**
- * Looks up, signs out and erases users; for trusted services only.
+ * @generated from message auth.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"auth.v1.ListAuditEventsRequest"> & {
+  /**
+   * The user's email address.
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * The user's stable id: also finds the events of an erased user.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * The application's own id for the user.
+   *
+   * @generated from field: string external_id = 3;
+   */
+  externalId: string;
+
+  /**
+   * Only events at or after this time (inclusive); absent for all.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 4;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * Events per page: 0 means 100; more than 500 is taken as 500.
+   *
+   * @generated from field: uint32 page_size = 5;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page, unchanged; empty for the first.
+   *
+   * @generated from field: string page_token = 6;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message auth.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_auth_v1_admin, 6);
+
+/**
+ * @generated from message auth.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"auth.v1.ListAuditEventsResponse"> & {
+  /**
+   * Oldest first.
+   *
+   * @generated from field: repeated auth.v1.AuditEvent events = 1;
+   */
+  events: AuditEvent[];
+
+  /**
+   * Send it as page_token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message auth.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_auth_v1_admin, 7);
+
+/**
+ * One thing that happened to a user. Never holds a code, a session token or
+ * an access token. Fields an event has nothing for are empty.
+ *
+ * @generated from message auth.v1.AuditEvent
+ */
+export type AuditEvent = Message<"auth.v1.AuditEvent"> & {
+  /**
+   * Unique for the event.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * otp.requested, otp.delivery_failed, otp.verify_failed, otp.locked,
+   * session.created, session.revoked or user.deleted.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * When it happened.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 3;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * The user's id (empty for a delivery that failed before the user had one).
+   *
+   * @generated from field: string user_id = 4;
+   */
+  userId: string;
+
+  /**
+   * The purpose of the code or session.
+   *
+   * @generated from field: string purpose = 5;
+   */
+  purpose: string;
+
+  /**
+   * The session created or ended.
+   *
+   * @generated from field: string session_id = 6;
+   */
+  sessionId: string;
+
+  /**
+   * The client's network, masked as in SessionInfo (IPv4 /24, IPv6 /48);
+   * empty for an operator's calls and after DeleteUser.
+   *
+   * @generated from field: string client_address = 7;
+   */
+  clientAddress: string;
+
+  /**
+   * The client's User-Agent; empty for an operator's calls and after
+   * DeleteUser.
+   *
+   * @generated from field: string user_agent = 8;
+   */
+  userAgent: string;
+
+  /**
+   * The request id (x-request-id) of the call that caused it.
+   *
+   * @generated from field: string request_id = 9;
+   */
+  requestId: string;
+
+  /**
+   * otp.verify_failed: mismatch. otp.locked: the lock's scope (code,
+   * unbound, account). session.revoked: sign_out, sign_out_all,
+   * other_device, admin or user_deleted.
+   *
+   * @generated from field: string reason = 10;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message auth.v1.AuditEvent.
+ * Use `create(AuditEventSchema)` to create a new message.
+ */
+export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
+  messageDesc(file_auth_v1_admin, 8);
+
+/**
+ * Looks up, signs out and erases users, and reads their audit trail; for
+ * trusted services only.
  *
  * @generated from service auth.v1.AdminService
  */
@@ -272,6 +441,23 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof DeleteUserRequestSchema;
     output: typeof DeleteUserResponseSchema;
+  },
+  /**
+   * What happened to one user, oldest first, a page at a time: codes
+   * requested, deliveries failed, wrong codes, locks, sessions created and
+   * ended, the erasure. An unknown email answers an empty list. After
+   * DeleteUser the events no longer carry the email, client address or user
+   * agent, and are found by user_id only. Events are kept AUDIT_RETENTION.
+   *
+   * Errors (ErrorInfo.reason): INVALID_ARGUMENT (also a page_token no page
+   * answered), CALLER_UNAUTHENTICATED, STORAGE_UNAVAILABLE.
+   *
+   * @generated from rpc auth.v1.AdminService.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_auth_v1_admin, 0);

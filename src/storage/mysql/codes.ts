@@ -1,4 +1,5 @@
 import type { AccountFailure, OtpState, OtpStore } from "../../domain/otp-store.js";
+import { AUDIT_INSERT, AUDIT_REQUEST, auditParams } from "./audit.js";
 import type { Query } from "./query.js";
 
 type CodeSteps = Pick<OtpStore, "readOtpState" | "activateCode" | "consumeCode" | "recordFailure">;
@@ -103,6 +104,9 @@ export function createCodeSteps(query: Query): CodeSteps {
          ON DUPLICATE KEY UPDATE ${SAME_EMAIL_ONLY};
          INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
          VALUES (:email, :purpose, :otpId, :codeHash, :issuedAt, :expiresAt, NULL, :retainUntil);
+         INSERT INTO otp_audit_events ${AUDIT_INSERT}
+         SELECT 'otp.requested', :issuedAt, :email, user_id, :purpose, '', ${AUDIT_REQUEST}, '', :auditUntil
+           FROM otp_users WHERE email = :email;
          COMMIT`,
         {
           email: code.email,
@@ -113,6 +117,7 @@ export function createCodeSteps(query: Query): CodeSteps {
           expiresAt: code.expiresAt,
           retainUntil: code.retainUntil,
           userId: code.userId,
+          ...auditParams(code.audit, code.issuedAt),
         },
       );
     },
@@ -149,6 +154,10 @@ export function createCodeSteps(query: Query): CodeSteps {
            SELECT :tokenHash, :sessionId, user_id, :email, :purpose, :now, :sessionExpiresAt,
                   :now, :clientAddress, :userAgent
              FROM otp_users WHERE email = :email AND @otp_won = 1;
+           INSERT INTO otp_audit_events ${AUDIT_INSERT}
+           SELECT 'session.created', :now, :email, user_id, :purpose, :sessionId, ${AUDIT_REQUEST}, '',
+                  :auditUntil
+             FROM otp_users WHERE email = :email AND @otp_won = 1;
            SELECT @otp_won = 1 AS won, (SELECT user_id FROM otp_users WHERE email = :email) AS user_id;
            COMMIT`,
           {
@@ -168,6 +177,7 @@ export function createCodeSteps(query: Query): CodeSteps {
             sessionExpiresAt: use.session.expiresAt,
             clientAddress: use.session.clientAddress,
             userAgent: use.session.userAgent,
+            ...auditParams(use.audit, use.now),
           },
         )
       ).rows<{ won: number; user_id: string | null }>();
@@ -217,6 +227,20 @@ export function createCodeSteps(query: Query): CodeSteps {
            SET @otp_counted = @otp_bound_counted = 1 OR @otp_unbound_counted;
            INSERT INTO otp_failures (email, at, network, retain_until)
            SELECT :email, :now, :network, :retainUntil FROM DUAL WHERE @otp_counted;
+           SET @otp_user = COALESCE((SELECT user_id FROM otp_users WHERE email = :email), '');
+           INSERT INTO otp_audit_events ${AUDIT_INSERT}
+           SELECT 'otp.verify_failed', :now, :email, @otp_user, :purpose, '', ${AUDIT_REQUEST},
+                  'mismatch', :auditUntil FROM DUAL WHERE @otp_counted;
+           SET @otp_scope = IF(NOT @otp_counted, NULL,
+             IF((SELECT COUNT(*) FROM otp_failures WHERE email = :email AND at > :since) >= :cap, 'account',
+             IF(NOT :bound AND (SELECT locked_until FROM otp_attempts
+                                 WHERE email = :email AND purpose = :purpose) IS NOT NULL, 'unbound',
+             IF(:bound AND (SELECT failures FROM otp_codes
+                             WHERE email = :email AND purpose = :purpose AND otp_id = :otpId)
+                           >= :maxAttempts, 'code', NULL))));
+           INSERT INTO otp_audit_events ${AUDIT_INSERT}
+           SELECT 'otp.locked', :now, :email, @otp_user, :purpose, '', ${AUDIT_REQUEST},
+                  @otp_scope, :auditUntil FROM DUAL WHERE @otp_scope IS NOT NULL;
            SELECT @otp_counted AS counted,
                   IF(:bound,
                      (SELECT failures FROM otp_codes
@@ -240,6 +264,7 @@ export function createCodeSteps(query: Query): CodeSteps {
             now: failure.now,
             lockUntil: failure.lockUntil,
             retainUntil: failure.now + gate.windowMs,
+            ...auditParams(failure.audit, failure.now),
           },
         )
       ).rows<{

@@ -167,6 +167,31 @@ export const migrations: readonly { readonly version: number; readonly statement
        ) ${TABLE}`,
     ],
   },
+  {
+    version: 4,
+    statements: [
+      // The audit trail (SPEC "Session lifecycle"), written by the batch that makes each change.
+      // email is the account's key until an erasure empties it (with client_address and
+      // user_agent); user_id stays. Never a code or a token.
+      `CREATE TABLE IF NOT EXISTS otp_audit_events (
+         seq            BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+         type           VARCHAR(32) NOT NULL,
+         at             BIGINT NOT NULL,
+         email          VARCHAR(320) NOT NULL,
+         user_id        VARCHAR(64) NOT NULL,
+         purpose        VARCHAR(64) NOT NULL,
+         session_id     VARCHAR(64) NOT NULL,
+         client_address VARCHAR(64) NOT NULL,
+         user_agent     VARCHAR(256) NOT NULL,
+         request_id     VARCHAR(128) NOT NULL,
+         reason         VARCHAR(32) NOT NULL,
+         retain_until   BIGINT NOT NULL,
+         KEY otp_audit_events_email (email, at, seq),
+         KEY otp_audit_events_user_id (user_id, at, seq),
+         KEY otp_audit_events_retain_until (retain_until)
+       ) ${TABLE}`,
+    ],
+  },
 ];
 
 /**

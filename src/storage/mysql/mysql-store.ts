@@ -1,5 +1,6 @@
 import type { Pool } from "mysql2/promise";
 import type { OtpStore } from "../../domain/otp-store.js";
+import { createAuditSteps } from "./audit.js";
 import { createCodeSteps } from "./codes.js";
 import { createIdempotencySteps } from "./idempotency.js";
 import { createLimitSteps } from "./limits.js";
@@ -32,6 +33,7 @@ export function createMysqlStore(
     ...createIdempotencySteps(query, options.idempotencyLeaseMs),
     ...createSessionSteps(query),
     ...createUserSteps(query),
+    ...createAuditSteps(query),
 
     async ping() {
       await query("SELECT 1");
@@ -46,7 +48,8 @@ export function createMysqlStore(
          DELETE FROM otp_buckets WHERE expires_at <= :now;
          DELETE FROM otp_idempotency
           WHERE expires_at <= :now AND (response IS NOT NULL OR lease_until <= ${DATABASE_NOW_MS});
-         DELETE FROM otp_sessions WHERE expires_at <= :now`,
+         DELETE FROM otp_sessions WHERE expires_at <= :now;
+         DELETE FROM otp_audit_events WHERE retain_until <= :now`,
         { now },
       );
       return affectedRows;

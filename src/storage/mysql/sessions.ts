@@ -1,4 +1,6 @@
+import { revocationReasonOf } from "../../domain/audit-event.js";
 import type { ListedSession, OtpStore, StoredSession } from "../../domain/otp-store.js";
+import { AUDIT_INSERT, AUDIT_REQUEST, auditParams } from "./audit.js";
 import type { Query } from "./query.js";
 
 type SessionSteps = Pick<
@@ -127,23 +129,39 @@ export function createSessionSteps(query: Query): SessionSteps {
     // MySQL refuses a subquery on the table an UPDATE changes (error 1093), so the token's user,
     // while its session is live, is read first into @otp_user, in the same round trip. With
     // :sessionId, only that session of the user ends instead of the token's own.
-    async revokeSessions({ tokenHash, allOfUser, sessionId, now, idleCutoff = 0 }) {
-      await query(
-        `SET @otp_user = (SELECT user_id FROM otp_sessions WHERE token_hash = :tokenHash AND ${LIVE});
-         UPDATE otp_sessions SET revoked_at = :now
-          WHERE revoked_at IS NULL
+    // One transaction: the sessions to end are locked first, so that the events written and the
+    // rows marked are the same sessions, and another revocation of one of them waits, then finds
+    // it revoked (no second event).
+    async revokeSessions({ tokenHash, allOfUser, sessionId, now, idleCutoff = 0, audit }) {
+      const targets = `revoked_at IS NULL
             AND ((:sessionId IS NULL AND token_hash = :tokenHash)
                  OR ((:allOfUser OR :sessionId IS NOT NULL)
                      AND (:sessionId IS NULL OR session_id = :sessionId)
-                     AND user_id = @otp_user))`,
-        {
-          tokenHash: Buffer.from(tokenHash),
-          now,
-          allOfUser,
-          sessionId: sessionId ?? null,
-          idleCutoff,
-        },
-      );
+                     AND user_id = @otp_user))`;
+      const rows = (
+        await query(
+          `START TRANSACTION;
+         SET @otp_user = (SELECT user_id FROM otp_sessions WHERE token_hash = :tokenHash AND ${LIVE});
+         SELECT session_id FROM otp_sessions WHERE ${targets} FOR UPDATE;
+         INSERT INTO otp_audit_events ${AUDIT_INSERT}
+         SELECT 'session.revoked', :now, email, user_id, purpose, session_id, ${AUDIT_REQUEST},
+                :reason, :auditUntil
+           FROM otp_sessions WHERE ${targets} ORDER BY session_id;
+         UPDATE otp_sessions SET revoked_at = :now WHERE ${targets};
+         SELECT ROW_COUNT() AS revoked;
+         COMMIT`,
+          {
+            tokenHash: Buffer.from(tokenHash),
+            now,
+            allOfUser,
+            sessionId: sessionId ?? null,
+            idleCutoff,
+            reason: revocationReasonOf({ allOfUser, sessionId }),
+            ...auditParams(audit, now),
+          },
+        )
+      ).rows<{ revoked: number }>();
+      return Math.max(0, Number(rows[0]?.revoked ?? 0));
     },
   };
 }

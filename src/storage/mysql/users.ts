@@ -1,5 +1,6 @@
 import type { AccountBuckets } from "../../domain/account.js";
 import type { OtpStore, UserRef } from "../../domain/otp-store.js";
+import { AUDIT_INSERT, auditParams } from "./audit.js";
 import type { Params, Query } from "./query.js";
 
 type UserSteps = Pick<OtpStore, "findUser" | "revokeUserSessions" | "eraseUser">;
@@ -68,31 +69,50 @@ export function createUserSteps(query: Query): UserSteps {
       };
     },
 
-    async revokeUserSessions(ref, now) {
+    async revokeUserSessions(ref, now, _idleCutoff, audit) {
+      const live = "user_id = @otp_admin_user AND revoked_at IS NULL AND expires_at > :now";
       const rows = (
         await query(
           `START TRANSACTION;
            SET @otp_admin_user = NULL;
            SELECT user_id INTO @otp_admin_user FROM otp_users WHERE ${userWhere(ref)} FOR UPDATE;
-           UPDATE otp_sessions SET revoked_at = :now
-            WHERE user_id = @otp_admin_user AND revoked_at IS NULL AND expires_at > :now;
+           SELECT session_id FROM otp_sessions WHERE ${live} FOR UPDATE;
+           INSERT INTO otp_audit_events ${AUDIT_INSERT}
+           SELECT 'session.revoked', :now, email, user_id, purpose, session_id, '', '',
+                  :auditRequestId, 'admin', :auditUntil
+             FROM otp_sessions WHERE ${live} ORDER BY session_id;
+           UPDATE otp_sessions SET revoked_at = :now WHERE ${live};
            SELECT ROW_COUNT() AS revoked;
            COMMIT`,
-          { ref: refValue(ref), now },
+          { ref: refValue(ref), now, ...auditParams(audit, now) },
         )
       ).rows<{ revoked: number }>();
       return Math.max(0, Number(rows[0]?.revoked ?? 0));
     },
 
-    async eraseUser({ email, userId, buckets }) {
+    async eraseUser({ email, userId, buckets, now, audit }) {
       const inBuckets = bucketCondition(buckets);
       // Named by user id, the rest goes only if that user row went (@otp_erased).
       const allowed = "(:userId IS NULL OR @otp_erased = 1)";
       const rows = (
         await query(
           `START TRANSACTION;
+           SET @otp_erased_user = NULL;
+           SELECT user_id INTO @otp_erased_user FROM otp_users
+            WHERE email = :email AND (:userId IS NULL OR user_id = :userId) FOR UPDATE;
            DELETE FROM otp_users WHERE email = :email AND (:userId IS NULL OR user_id = :userId);
            SET @otp_erased = ROW_COUNT();
+           UPDATE otp_audit_events SET email = '', client_address = '', user_agent = ''
+            WHERE email = :email AND ${allowed};
+           INSERT INTO otp_audit_events ${AUDIT_INSERT}
+           SELECT 'session.revoked', :now, '', user_id, purpose, session_id, '', '', :auditRequestId,
+                  'user_deleted', :auditUntil
+             FROM otp_sessions
+            WHERE email = :email AND ${allowed} AND revoked_at IS NULL AND expires_at > :now
+            ORDER BY session_id;
+           INSERT INTO otp_audit_events ${AUDIT_INSERT}
+           SELECT 'user.deleted', :now, '', @otp_erased_user, '', '', '', '', :auditRequestId, '',
+                  :auditUntil FROM DUAL WHERE @otp_erased = 1;
            DELETE FROM otp_codes WHERE email = :email AND ${allowed};
            DELETE FROM otp_attempts WHERE email = :email AND ${allowed};
            DELETE FROM otp_failures WHERE email = :email AND ${allowed};
@@ -102,7 +122,7 @@ export function createUserSteps(query: Query): UserSteps {
            DELETE FROM otp_buckets WHERE ${inBuckets.sql} AND ${allowed};
            SELECT @otp_erased AS erased;
            COMMIT`,
-          { email, userId: userId ?? null, ...inBuckets.params },
+          { email, userId: userId ?? null, now, ...auditParams(audit, now), ...inBuckets.params },
         )
       ).rows<{ erased: number }>();
       return Number(rows[0]?.erased ?? 0) === 1;

@@ -1,5 +1,6 @@
 import type { AccountFailure, OtpState, OtpStore } from "../../domain/otp-store.js";
 import { sharedAccountGate } from "./account-gate.js";
+import { auditValues } from "./audit.js";
 import { date, millis, type Query } from "./query.js";
 
 type CodeSteps = Pick<OtpStore, "readOtpState" | "activateCode" | "consumeCode" | "recordFailure">;
@@ -13,7 +14,8 @@ const failuresOf = (rows: FailureRows | null): AccountFailure[] =>
 /**
  * Codes, the unbound lane's attempts and the account's failures (tables otp_codes, otp_attempts,
  * otp_failures). A read is one statement; the two steps that judge an attempt are the functions
- * otp_record_failure and otp_use_code (migration 3), which take the account's user row first and
+ * otp_record_audited_failure (migration 5, around version 4's otp_record_failure) and otp_use_code
+ * (migration 4), which take the account's user row first and
  * so run one at a time per account, each in one round trip. A code is used by a guarded UPDATE
  * (`… AND used_at IS NULL`) under that lock.
  */
@@ -68,8 +70,9 @@ export function createCodeSteps(query: Query): CodeSteps {
       };
     },
 
-    // Under the account gate (shared, account-gate.ts): an erasure of the account sees this code
-    // and its user record, or runs before both, never between them.
+    // Under the account gate (shared, account-gate.ts): an erasure of the account sees this code,
+    // its user record and its event, or runs before all three, never between them. The user row
+    // is upserted (a no-op update when it exists) so that its id, new or old, reaches the event.
     async activateCode(code) {
       await query(
         "otp_activate_code",
@@ -77,10 +80,15 @@ export function createCodeSteps(query: Query): CodeSteps {
            INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
            SELECT $1::text, $2::text, $3::text, $4::bytea, $5::timestamptz, $6::timestamptz, NULL, $7::timestamptz
              FROM gate
+         ), owner AS (
+           INSERT INTO otp_users AS u (email, user_id, created_at, retain_until)
+           SELECT $1::text, $8::text, $5::timestamptz, $7::timestamptz FROM gate
+           ON CONFLICT (email) DO UPDATE SET retain_until = u.retain_until
+           RETURNING u.user_id
          )
-         INSERT INTO otp_users (email, user_id, created_at, retain_until)
-         SELECT $1::text, $8::text, $5::timestamptz, $7::timestamptz FROM gate
-         ON CONFLICT (email) DO NOTHING`,
+         INSERT INTO otp_audit_events (type, at, email, user_id, purpose, session_id, client_address,
+                                       user_agent, request_id, reason, retain_until)
+         SELECT 'otp.requested', $5, $1, user_id, $2, '', $10, $11, $9, '', $12 FROM owner`,
         [
           code.email,
           code.purpose,
@@ -90,12 +98,13 @@ export function createCodeSteps(query: Query): CodeSteps {
           date(code.expiresAt),
           date(code.retainUntil),
           code.userId,
+          ...auditValues(code.audit, code.issuedAt),
         ],
       );
     },
 
-    // The session is inserted by the same statement that uses the code, from the user id
-    // otp_use_code answers: one round trip, and no session without its code or code without it.
+    // The session and its event are inserted by the same statement that uses the code, from the
+    // user id otp_use_code answers: one round trip, and no session without its code or its event.
     async consumeCode(use) {
       const { gate } = use;
       const { rows } = await query<{ user_id: string | null }>(
@@ -107,6 +116,10 @@ export function createCodeSteps(query: Query): CodeSteps {
                                      last_seen_at, client_address, user_agent)
            SELECT $12, $13, user_id, $1, $2, $6, $14, $6, $15, $16 FROM used WHERE user_id IS NOT NULL
            RETURNING user_id
+         ), event AS (
+           INSERT INTO otp_audit_events (type, at, email, user_id, purpose, session_id, client_address,
+                                         user_agent, request_id, reason, retain_until)
+           SELECT 'session.created', $6, $1, user_id, $2, $13, $18, $19, $17, '', $20 FROM session
          )
          SELECT (SELECT user_id FROM session) AS user_id`,
         [
@@ -126,6 +139,7 @@ export function createCodeSteps(query: Query): CodeSteps {
           date(use.session.expiresAt),
           use.session.clientAddress,
           use.session.userAgent,
+          ...auditValues(use.audit, use.now),
         ],
       );
       const userId = rows[0]?.user_id ?? null;
@@ -141,7 +155,8 @@ export function createCodeSteps(query: Query): CodeSteps {
       }>(
         "otp_record_failure",
         `SELECT failures, locked_until, account_failures
-           FROM otp_record_failure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+           FROM otp_record_audited_failure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                                           $12, $13, $14, $15)`,
         [
           failure.email,
           failure.purpose,
@@ -154,6 +169,7 @@ export function createCodeSteps(query: Query): CodeSteps {
           gate.maxAttempts,
           date(failure.lockUntil),
           date(failure.now + gate.windowMs),
+          ...auditValues(failure.audit, failure.now),
         ],
       );
       const counted = rows[0];

@@ -331,6 +331,69 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       $$;
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- The audit trail (SPEC "Session lifecycle"): what happened to an account, written by the
+      -- statement that made the change. email is the account's key until an erasure empties it
+      -- (with client_address and user_agent); user_id stays. Never a code or a token.
+      CREATE TABLE otp_audit_events (
+        seq            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        type           text NOT NULL,
+        at             timestamptz NOT NULL,
+        email          text NOT NULL,
+        user_id        text NOT NULL,
+        purpose        text NOT NULL,
+        session_id     text NOT NULL,
+        client_address text NOT NULL,
+        user_agent     text NOT NULL,
+        request_id     text NOT NULL,
+        reason         text NOT NULL,
+        retain_until   timestamptz NOT NULL
+      );
+      CREATE INDEX otp_audit_events_email ON otp_audit_events (email, at, seq);
+      CREATE INDEX otp_audit_events_user_id ON otp_audit_events (user_id, at, seq);
+      CREATE INDEX otp_audit_events_retain_until ON otp_audit_events (retain_until);
+
+      -- otp_record_failure (version 4), and its events in the same step: otp.verify_failed for a
+      -- counted failure and, when it locked, otp.locked with the lock's scope (audit-event.ts
+      -- lockScopeOfFailure: the account's cap, then the unbound lock, then a bound code out of
+      -- attempts). A function of its own, so that instances of version 4 keep theirs during a
+      -- rolling upgrade.
+      CREATE FUNCTION otp_record_audited_failure(
+        p_email text, p_purpose text, p_otp_id text, p_bound boolean, p_network text,
+        p_now timestamptz, p_since timestamptz, p_cap integer, p_max integer,
+        p_lock_until timestamptz, p_retain_until timestamptz,
+        p_request_id text, p_client_address text, p_user_agent text, p_audit_until timestamptz)
+      RETURNS TABLE (failures integer, locked_until timestamptz, account_failures jsonb)
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      DECLARE
+        r record;
+        v_user text;
+        v_scope text;
+      BEGIN
+        SELECT * INTO r FROM otp_record_failure(p_email, p_purpose, p_otp_id, p_bound, p_network,
+          p_now, p_since, p_cap, p_max, p_lock_until, p_retain_until);
+        IF NOT FOUND THEN
+          RETURN;
+        END IF;
+        v_user := coalesce((SELECT u.user_id FROM otp_users u WHERE u.email = p_email), '');
+        v_scope := CASE WHEN jsonb_array_length(r.account_failures) >= p_cap THEN 'account'
+                        WHEN r.locked_until IS NOT NULL THEN 'unbound'
+                        WHEN p_bound AND r.failures >= p_max THEN 'code' END;
+        INSERT INTO otp_audit_events (type, at, email, user_id, purpose, session_id, client_address,
+                                      user_agent, request_id, reason, retain_until)
+        SELECT e.type, p_now, p_email, v_user, p_purpose, '', p_client_address, p_user_agent,
+               p_request_id, e.reason, p_audit_until
+          FROM (VALUES (1, 'otp.verify_failed', 'mismatch'), (2, 'otp.locked', v_scope)) AS e (ord, type, reason)
+         WHERE e.reason IS NOT NULL
+         ORDER BY e.ord;
+        RETURN QUERY SELECT r.failures, r.locked_until, r.account_failures;
+      END
+      $$;
+    `,
+  },
 ];
 
 // Any constant works; it only has to be the same for every instance of this service.

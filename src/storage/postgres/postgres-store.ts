@@ -1,4 +1,5 @@
 import type { OtpStore } from "../../domain/otp-store.js";
+import { createAuditSteps } from "./audit.js";
 import { createCodeSteps } from "./codes.js";
 import { createIdempotencySteps } from "./idempotency.js";
 import { createLimitSteps } from "./limits.js";
@@ -34,6 +35,7 @@ export function createPostgresStore(
     ...createIdempotencySteps(query, options.idempotencyLease),
     ...createSessionSteps(query),
     ...createUserSteps(query, createTransact(pool, options.pooler ?? "none")),
+    ...createAuditSteps(query),
 
     async ping() {
       await query("otp_ping", "SELECT 1");
@@ -49,10 +51,11 @@ export function createPostgresStore(
               i AS (DELETE FROM otp_idempotency
                      WHERE expires_at <= $1 AND (response IS NOT NULL OR lease_until <= clock_timestamp())
                     RETURNING 1),
-              se AS (DELETE FROM otp_sessions WHERE expires_at <= $1 RETURNING 1)
+              se AS (DELETE FROM otp_sessions WHERE expires_at <= $1 RETURNING 1),
+              ae AS (DELETE FROM otp_audit_events WHERE retain_until <= $1 RETURNING 1)
          SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a) + (SELECT count(*) FROM f)
               + (SELECT count(*) FROM s) + (SELECT count(*) FROM i) + (SELECT count(*) FROM se)
-              AS purged`,
+              + (SELECT count(*) FROM ae) AS purged`,
         [date(now)],
       );
       return Number(rows[0]?.purged ?? 0);

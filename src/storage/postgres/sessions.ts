@@ -1,4 +1,6 @@
+import { revocationReasonOf } from "../../domain/audit-event.js";
 import type { ListedSession, OtpStore, StoredSession } from "../../domain/otp-store.js";
+import { auditValues } from "./audit.js";
 import { date, millis, type Query } from "./query.js";
 
 type SessionSteps = Pick<
@@ -117,19 +119,38 @@ export function createSessionSteps(query: Query): SessionSteps {
     },
 
     // $4: another session of the token's user to end instead of the token's own; $3: all of them.
-    async revokeSessions({ tokenHash, allOfUser, sessionId, now, idleCutoff = 0 }) {
-      await query(
+    // Each session marked gets its session.revoked from the UPDATE's RETURNING, in the statement.
+    async revokeSessions({ tokenHash, allOfUser, sessionId, now, idleCutoff = 0, audit }) {
+      const { rows } = await query<{ revoked: string }>(
         "otp_revoke_sessions",
-        `UPDATE otp_sessions SET revoked_at = $2
-          WHERE revoked_at IS NULL
-            AND (($4::text IS NULL AND token_hash = $1)
-                 OR (($3 OR $4::text IS NOT NULL)
-                     AND ($4::text IS NULL OR session_id = $4)
-                     AND user_id = (SELECT user_id FROM otp_sessions
-                                     WHERE token_hash = $1 AND revoked_at IS NULL
-                                       AND expires_at > $2 AND last_seen_at > $5)))`,
-        [Buffer.from(tokenHash), date(now), allOfUser, sessionId ?? null, date(idleCutoff)],
+        `WITH revoked AS (
+           UPDATE otp_sessions SET revoked_at = $2
+            WHERE revoked_at IS NULL
+              AND (($4::text IS NULL AND token_hash = $1)
+                   OR (($3 OR $4::text IS NOT NULL)
+                       AND ($4::text IS NULL OR session_id = $4)
+                       AND user_id = (SELECT user_id FROM otp_sessions
+                                       WHERE token_hash = $1 AND revoked_at IS NULL
+                                         AND expires_at > $2 AND last_seen_at > $5)))
+           RETURNING email, user_id, purpose, session_id
+         ), event AS (
+           INSERT INTO otp_audit_events (type, at, email, user_id, purpose, session_id,
+                                         client_address, user_agent, request_id, reason, retain_until)
+           SELECT 'session.revoked', $2, email, user_id, purpose, session_id, $8, $9, $7, $6, $10
+             FROM revoked ORDER BY session_id
+         )
+         SELECT count(*) AS revoked FROM revoked`,
+        [
+          Buffer.from(tokenHash),
+          date(now),
+          allOfUser,
+          sessionId ?? null,
+          date(idleCutoff),
+          revocationReasonOf({ allOfUser, sessionId }),
+          ...auditValues(audit, now),
+        ],
       );
+      return Number(rows[0]?.revoked ?? 0);
     },
   };
 }

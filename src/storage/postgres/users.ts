@@ -1,5 +1,6 @@
 import type { OtpStore, UserRecord } from "../../domain/otp-store.js";
 import { exclusiveAccountGate } from "./account-gate.js";
+import { auditValues } from "./audit.js";
 import { date, millis, type Query, type Transact } from "./query.js";
 
 type UserSteps = Pick<OtpStore, "findUser" | "revokeUserSessions" | "eraseUser">;
@@ -51,7 +52,7 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
       };
     },
 
-    revokeUserSessions(ref, now) {
+    revokeUserSessions(ref, now, _idleCutoff, audit) {
       return transact(async (tx) => {
         // The account of the user id, read and gated in one statement; none for an unknown id.
         const gated =
@@ -65,20 +66,31 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
         if (gated.rowCount === 0) {
           return 0;
         }
-        const { rowCount } = await tx(
+        const { rows } = await tx<{ revoked: string }>(
           "otp_revoke_user_sessions",
-          `UPDATE otp_sessions SET revoked_at = $3
-            WHERE revoked_at IS NULL AND expires_at > $3
-              AND user_id = (SELECT user_id FROM otp_users
-                              WHERE ($1::text IS NOT NULL AND email = $1)
-                                 OR ($2::text IS NOT NULL AND user_id = $2))`,
-          [ref.email ?? null, ref.userId ?? null, date(now)],
+          `WITH revoked AS (
+             UPDATE otp_sessions SET revoked_at = $3
+              WHERE revoked_at IS NULL AND expires_at > $3
+                AND user_id = (SELECT user_id FROM otp_users
+                                WHERE ($1::text IS NOT NULL AND email = $1)
+                                   OR ($2::text IS NOT NULL AND user_id = $2))
+             RETURNING email, user_id, purpose, session_id
+           ), event AS (
+             INSERT INTO otp_audit_events (type, at, email, user_id, purpose, session_id,
+                                           client_address, user_agent, request_id, reason, retain_until)
+             SELECT 'session.revoked', $3, email, user_id, purpose, session_id, $5, $6, $4, 'admin', $7
+               FROM revoked ORDER BY session_id
+           )
+           SELECT count(*) AS revoked FROM revoked`,
+          [ref.email ?? null, ref.userId ?? null, date(now), ...auditValues(audit, now)],
         );
-        return rowCount ?? 0;
+        return Number(rows[0]?.revoked ?? 0);
       });
     },
 
-    eraseUser({ email, userId, buckets }) {
+    eraseUser({ email, userId, buckets, now, audit }) {
+      // An operator's request: its id; the person's address and agent are what it erases.
+      const [requestId, , , auditUntil] = auditValues(audit, now);
       return transact(async (tx) => {
         await tx("otp_gate_account", `SELECT ${exclusiveAccountGate("$1")}`, [email]);
         // Named by user id, only while the account still belongs to it; named by its account,
@@ -96,6 +108,11 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
              DELETE FROM otp_failures WHERE email = $1 AND EXISTS (SELECT 1 FROM allowed)
            ), s AS (
              DELETE FROM otp_sessions WHERE email = $1 AND EXISTS (SELECT 1 FROM allowed)
+             RETURNING user_id, purpose, session_id, revoked_at, expires_at
+           ), trail AS (
+             -- What happened stays; who it happened to goes.
+             UPDATE otp_audit_events SET email = '', client_address = '', user_agent = ''
+              WHERE email = $1 AND EXISTS (SELECT 1 FROM allowed)
            ), i AS (
              DELETE FROM otp_idempotency WHERE email = $1 AND EXISTS (SELECT 1 FROM allowed)
            ), l AS (
@@ -106,10 +123,29 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
                 AND EXISTS (SELECT 1 FROM allowed)
            ), u AS (
              DELETE FROM otp_users WHERE email = $1 AND EXISTS (SELECT 1 FROM allowed)
-             RETURNING 1
+             RETURNING user_id
+           ), event AS (
+             -- Each session live until now, then the erasure itself; written without the account.
+             INSERT INTO otp_audit_events (type, at, email, user_id, purpose, session_id,
+                                           client_address, user_agent, request_id, reason, retain_until)
+             SELECT e.type, $5, '', e.user_id, e.purpose, e.session_id, '', '', $6, e.reason, $7
+               FROM (SELECT 1 AS ord, 'session.revoked' AS type, user_id, purpose, session_id,
+                            'user_deleted' AS reason
+                       FROM s WHERE revoked_at IS NULL AND expires_at > $5
+                     UNION ALL
+                     SELECT 2, 'user.deleted', user_id, '', '', '' FROM u) AS e
+              ORDER BY e.ord, e.session_id
            )
            SELECT EXISTS (SELECT 1 FROM u) AS erased`,
-          [email, userId ?? null, [...buckets.names], [...buckets.prefixes]],
+          [
+            email,
+            userId ?? null,
+            [...buckets.names],
+            [...buckets.prefixes],
+            date(now),
+            requestId,
+            auditUntil,
+          ],
         );
         return rows[0]?.erased === true;
       });

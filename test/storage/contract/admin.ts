@@ -203,7 +203,9 @@ export function describeAdminContract(store: CurrentStore): void {
 
     it("erases the user record and everything kept under the account's name", async () => {
       const u = await annWithEverything();
-      expect(await store().eraseUser({ email: ANN, buckets: annBuckets })).toBe(true);
+      expect(await store().eraseUser({ email: ANN, buckets: annBuckets, now: T0 + MINUTE })).toBe(
+        true,
+      );
 
       expect(await store().findUser({ email: ANN }, T0 + 2 * MINUTE)).toBeNull();
       expect(await store().findUser({ userId: "user-ann" }, T0 + 2 * MINUTE)).toBeNull();
@@ -260,7 +262,7 @@ export function describeAdminContract(store: CurrentStore): void {
       await take(store, `email:${lookalike}`, "s");
       await take(store, "ip:192.0.2.1", "s");
 
-      await store().eraseUser({ email: ANN, buckets: annBuckets });
+      await store().eraseUser({ email: ANN, buckets: annBuckets, now: T0 + MINUTE });
 
       expect(await store().findUser({ email: lookalike }, T0 + MINUTE)).toMatchObject({
         userId: `user-${lookalike}`,
@@ -274,24 +276,38 @@ export function describeAdminContract(store: CurrentStore): void {
     });
 
     it("is idempotent, and erases nothing when named by an id the account no longer has", async () => {
-      expect(await store().eraseUser({ email: ANN, buckets: annBuckets })).toBe(false);
+      expect(await store().eraseUser({ email: ANN, buckets: annBuckets, now: T0 + MINUTE })).toBe(
+        false,
+      );
       await annSignedIn();
       expect(
-        await store().eraseUser({ email: ANN, userId: "user-someone-else", buckets: annBuckets }),
+        await store().eraseUser({
+          email: ANN,
+          userId: "user-someone-else",
+          buckets: annBuckets,
+          now: T0 + MINUTE,
+        }),
       ).toBe(false);
       expect(await store().findUser({ email: ANN }, T0 + MINUTE)).toMatchObject({
         userId: "user-ann",
         liveSessions: 1,
       });
-      expect(await store().eraseUser({ email: ANN, userId: "user-ann", buckets: annBuckets })).toBe(
-        true,
+      expect(
+        await store().eraseUser({
+          email: ANN,
+          userId: "user-ann",
+          buckets: annBuckets,
+          now: T0 + MINUTE,
+        }),
+      ).toBe(true);
+      expect(await store().eraseUser({ email: ANN, buckets: annBuckets, now: T0 + MINUTE })).toBe(
+        false,
       );
-      expect(await store().eraseUser({ email: ANN, buckets: annBuckets })).toBe(false);
     });
 
     it("a code asked for after the erasure makes a new user, with a new id", async () => {
       await annSignedIn();
-      await store().eraseUser({ email: ANN, buckets: annBuckets });
+      await store().eraseUser({ email: ANN, buckets: annBuckets, now: T0 + MINUTE });
       await store().activateCode(newCode({ userId: "user-ann-again", issuedAt: T0 + 2 * MINUTE }));
       expect(await store().findUser({ email: ANN }, T0 + 2 * MINUTE)).toEqual({
         userId: "user-ann-again",
@@ -313,7 +329,11 @@ export function describeAdminContract(store: CurrentStore): void {
         const fresh = codeOf(email, { userId: `new-${round}`, otpId: "otp-new", purpose });
         const [, erased] = await Promise.all([
           store().activateCode(fresh),
-          store().eraseUser({ email, buckets: { names: [`email:${email}`], prefixes: [] } }),
+          store().eraseUser({
+            email,
+            buckets: { names: [`email:${email}`], prefixes: [] },
+            now: T0 + MINUTE,
+          }),
         ]);
         expect(erased).toBe(true);
         const user = await store().findUser({ email }, T0 + MINUTE);
@@ -343,8 +363,9 @@ export function describeAdminContract(store: CurrentStore): void {
         const u = useOf(email);
         const [outcome] = await Promise.all([
           store().consumeCode(u),
-          store().eraseUser({ email, buckets: { names: [], prefixes: [] } }),
+          store().eraseUser({ email, buckets: { names: [], prefixes: [] }, now: T0 + MINUTE }),
         ]);
+        // Refused when the erasure came first: the code went with it.
         expect(["consumed", "refused"]).toContain(outcome.kind);
         expect({ round, session: await store().findSession(u.session.tokenHash) }).toEqual({
           round,
