@@ -1,5 +1,5 @@
 import type { Pool } from "pg";
-import { sharedAccountGate } from "./account-gate.js";
+import { exclusiveAccountGate } from "./account-gate.js";
 
 /**
  * Schema versions, applied in order, each once. Never edit one that has shipped: add another.
@@ -143,21 +143,31 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       CREATE INDEX otp_failures_email_at ON otp_failures (email, at);
       CREATE INDEX otp_failures_retain_until ON otp_failures (retain_until);
 
+      -- The helpers below are PL/pgSQL although each is one query: a SQL function with a FROM
+      -- is not inlined, and before PostgreSQL 18 its plan is made anew on every call, which
+      -- doubled VerifyOtp's database time; PL/pgSQL keeps its plans per connection. STABLE: they
+      -- read with the snapshot of the statement that calls them.
+
       -- Whether the account's failure cap refuses an attempt (domain/failure-cap.ts): it has
       -- p_cap failures after p_since, and the attempt is unbound or from a network among them.
       CREATE FUNCTION otp_capped(p_email text, p_bound boolean, p_network text,
                                  p_since timestamptz, p_cap integer) RETURNS boolean
-      LANGUAGE sql STABLE AS $$
-        SELECT count(*) >= p_cap AND (NOT p_bound OR coalesce(bool_or(network = p_network), false))
-          FROM otp_failures WHERE email = p_email AND at > p_since
+      LANGUAGE plpgsql STABLE AS $$
+      BEGIN
+        RETURN (SELECT count(*) >= p_cap
+                       AND (NOT p_bound OR coalesce(bool_or(f.network = p_network), false))
+                  FROM otp_failures f WHERE f.email = p_email AND f.at > p_since);
+      END
       $$;
 
       -- The account's failures after p_since, oldest first, as [[epoch ms, network], ...].
       CREATE FUNCTION otp_failures_since(p_email text, p_since timestamptz) RETURNS jsonb
-      LANGUAGE sql STABLE AS $$
-        SELECT coalesce(jsonb_agg(jsonb_build_array(round(extract(epoch FROM at) * 1000), network)
-                                  ORDER BY at), '[]'::jsonb)
-          FROM otp_failures WHERE email = p_email AND at > p_since
+      LANGUAGE plpgsql STABLE AS $$
+      BEGIN
+        RETURN (SELECT coalesce(jsonb_agg(jsonb_build_array(round(extract(epoch FROM f.at) * 1000),
+                                                            f.network) ORDER BY f.at), '[]'::jsonb)
+                  FROM otp_failures f WHERE f.email = p_email AND f.at > p_since);
+      END
       $$;
 
       -- The steps that judge an attempt (count a failure, use a code) take the account's user
@@ -166,26 +176,29 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       -- statement): the cap, a code's attempts and the unbound count are then exact under races,
       -- in one round trip.
 
-      -- Takes the account gate (shared, as every step that creates for the account, so that an
-      -- erasure or a revocation of it comes wholly before or after), then the account's user row;
-      -- false when the account has no user record (and so no code).
+      -- Takes the account gate exclusive (account-gate.ts): the steps that judge an attempt run
+      -- one at a time per account, and an erasure or a revocation of it (exclusive too) and a
+      -- new code (shared) come wholly before or after. A lock in memory rather than the user
+      -- row's FOR UPDATE, which would write to the row on every verification. False when the
+      -- account has no user record (and so no code), read after the lock.
       CREATE FUNCTION otp_lock_account(p_email text) RETURNS boolean
       LANGUAGE plpgsql VOLATILE AS $$
       BEGIN
-        PERFORM ${sharedAccountGate("p_email")};
-        PERFORM 1 FROM otp_users u WHERE u.email = p_email FOR UPDATE;
-        RETURN FOUND;
+        PERFORM ${exclusiveAccountGate("p_email")};
+        RETURN EXISTS (SELECT 1 FROM otp_users u WHERE u.email = p_email);
       END
       $$;
 
       -- Whether code p_otp_id is the pair's latest and not burned: what unbound verification
       -- judges.
       CREATE FUNCTION otp_is_unbound_latest(p_email text, p_purpose text, p_otp_id text)
-      RETURNS boolean LANGUAGE sql STABLE AS $$
-        SELECT EXISTS (SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
+      RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+      BEGIN
+        RETURN EXISTS (SELECT 1 FROM (SELECT l.otp_id, l.unbound_burned FROM otp_codes l
                                        WHERE l.email = p_email AND l.purpose = p_purpose
                                        ORDER BY l.seq DESC LIMIT 1) latest
-                        WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned)
+                        WHERE latest.otp_id = p_otp_id AND NOT latest.unbound_burned);
+      END
       $$;
 
       -- Counts a wrong code compared with code p_otp_id (see the store port's recordFailure). No
@@ -301,14 +314,11 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         IF otp_capped(p_email, p_bound, p_network, p_since, p_cap) THEN
           RETURN NULL;
         END IF;
-        IF NOT p_bound THEN
-          IF EXISTS (SELECT 1 FROM otp_attempts a WHERE a.email = p_email AND a.purpose = p_purpose
-                        AND a.locked_until > p_now) THEN
-            RETURN NULL;
-          END IF;
-          IF NOT otp_is_unbound_latest(p_email, p_purpose, p_otp_id) THEN
-            RETURN NULL;
-          END IF;
+        IF NOT p_bound
+           AND (EXISTS (SELECT 1 FROM otp_attempts a WHERE a.email = p_email AND a.purpose = p_purpose
+                           AND a.locked_until > p_now)
+                OR NOT otp_is_unbound_latest(p_email, p_purpose, p_otp_id)) THEN
+          RETURN NULL;
         END IF;
         UPDATE otp_codes c SET used_at = p_now
          WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
@@ -319,13 +329,19 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         IF NOT p_bound THEN
           DELETE FROM otp_attempts a WHERE a.email = p_email AND a.purpose = p_purpose;
         END IF;
-        INSERT INTO otp_users AS u (email, user_id, created_at, authenticated_at, retain_until)
-        VALUES (p_email, p_user_id, p_now, p_now, p_retain_until)
-        -- The latest verification wins, whichever commits last (GREATEST ignores a NULL).
-        ON CONFLICT (email) DO UPDATE SET
-          authenticated_at = GREATEST(u.authenticated_at, EXCLUDED.authenticated_at),
-          retain_until = GREATEST(u.retain_until, EXCLUDED.retain_until)
+        -- The user row is there (a code has one, and the gate keeps an erasure out): an UPDATE,
+        -- not an upsert's speculative insertion. The latest verification wins, whichever commits
+        -- last (GREATEST ignores a NULL).
+        UPDATE otp_users u SET
+          authenticated_at = GREATEST(u.authenticated_at, p_now),
+          retain_until = GREATEST(u.retain_until, p_retain_until)
+         WHERE u.email = p_email
         RETURNING u.user_id INTO v_user;
+        IF NOT FOUND THEN
+          INSERT INTO otp_users (email, user_id, created_at, authenticated_at, retain_until)
+          VALUES (p_email, p_user_id, p_now, p_now, p_retain_until)
+          RETURNING user_id INTO v_user;
+        END IF;
         RETURN v_user;
       END
       $$;
