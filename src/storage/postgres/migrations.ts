@@ -170,8 +170,8 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       END
       $$;
 
-      -- The steps that judge an attempt (count a failure, use a code) take the account's user
-      -- row first, so that they run one at a time per account and each statement after the lock
+      -- The steps that judge an attempt (count a failure, use a code) take the account's gate
+      -- first (otp_lock_account), so that they run one at a time per account and each statement after the lock
       -- sees what the one before committed (a VOLATILE function reads with a fresh snapshot per
       -- statement): the cap, a code's attempts and the unbound count are then exact under races,
       -- in one round trip.

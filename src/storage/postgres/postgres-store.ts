@@ -12,7 +12,7 @@ import { createUserSteps } from "./users.js";
  * module per aggregate (codes and attempts with their users, limits, idempotency keys, sessions).
  *
  * Race-freedom comes from single statements, each serialised on the row it writes, or on the
- * account's user row for the two steps that judge an attempt (see each module). Single statements
+ * account's gate for the two steps that judge an attempt (see each module). Single statements
  * rather than client-side transactions: one round trip each, and no lock is held across a network
  * wait. The operator's steps on a whole user (users.ts) are the exception: rare, and they must
  * read after a lock, so they are short transactions. Behind a transaction pooler (`pooler`),
