@@ -80,17 +80,63 @@ const database: DatabaseState = {
     ],
   ]),
   authenticatedAt: new Map([[EMAIL, 1_105]]),
+  sessions: new Map(),
+  events: [requestedEvent(), requestedEvent()],
 };
+
+function requestedEvent() {
+  return { type: "otp.requested", email: EMAIL, sessionId: "" };
+}
+const sessionEvent = (type: string, sessionId: string) => ({ type, email: EMAIL, sessionId });
+
+// The honest run with sessions: s1 (from the first verification) signed out, and s2 (a bound
+// verification during the unbound lock) live.
+const signOut = (at: number, sessionId: string, more: Partial<LedgerEntry> = {}) =>
+  entry("SignOut", at, { ok: true }, { sessionId, sessionIds: [sessionId], ...more });
+const signedIn: LedgerEntry[] = [
+  ...honest.map((e) => (e === honest[1] ? { ...e, sessionId: "s1" } : e)),
+  entry(
+    "VerifyOtp",
+    1_800,
+    { ok: true, authenticated: true, authenticatedAt: 1_805 },
+    { otpId: "b", boundTo: "b", sessionId: "s2" },
+  ),
+  signOut(2_000, "s1"),
+];
+const sessionsDatabase: DatabaseState = {
+  ...database,
+  authenticatedAt: new Map([[EMAIL, 1_805]]),
+  sessions: new Map([
+    ["s1", { email: EMAIL, revoked: true }],
+    ["s2", { email: EMAIL, revoked: false }],
+  ]),
+  events: [
+    ...database.events,
+    sessionEvent("session.created", "s1"),
+    sessionEvent("session.created", "s2"),
+    sessionEvent("session.revoked", "s1"),
+  ],
+};
+const sessionStatuses = new Map([
+  ["s1", false],
+  ["s2", true],
+]);
 
 function violations(
   ledger: LedgerEntry[],
-  overrides: { database?: DatabaseState; statuses?: Map<string, boolean>; faults?: Fault[] } = {},
+  overrides: {
+    database?: DatabaseState;
+    statuses?: Map<string, boolean>;
+    sessionStatuses?: Map<string, boolean>;
+    faults?: Fault[];
+  } = {},
 ) {
   return audit({
     ledger,
     faults: overrides.faults ?? [fault],
     instances: 2,
     statuses: overrides.statuses ?? new Map([[EMAIL, true]]),
+    sessionStatuses: overrides.sessionStatuses ?? new Map(),
     database: overrides.database ?? database,
     policy,
   }).violations;
@@ -245,5 +291,107 @@ describe("the fault audit", () => {
   it("catches an instance that never answered OK after a fault", () => {
     const silent = honest.filter((e) => !(e.instance === 1 && e.startedAt > fault.to));
     expect(violations(silent)["recovered after each fault"]).toHaveLength(1);
+  });
+
+  it("finds nothing wrong with sessions started, signed out and audited as they happened", () => {
+    const found = violations(signedIn, { database: sessionsDatabase, sessionStatuses });
+    expect(Object.values(found).flat()).toEqual([]);
+  });
+
+  it("catches an acknowledged SignOut whose session is still authenticated", () => {
+    const found = violations(signedIn, {
+      database: sessionsDatabase,
+      sessionStatuses: new Map([
+        ["s1", true],
+        ["s2", true],
+      ]),
+    })["acknowledged revokes held"];
+    expect(found).toHaveLength(1);
+  });
+
+  it("holds all_sessions to every earlier session, but a dead token only to itself", () => {
+    const all = signOut(2_100, "s2", { allSessions: true, sessionIds: ["s1", "s2"] });
+    const ledger = [...signedIn.filter((e) => e.rpc !== "SignOut"), all];
+    const revokedBoth: DatabaseState = {
+      ...sessionsDatabase,
+      sessions: new Map([
+        ["s1", { email: EMAIL, revoked: true }],
+        ["s2", { email: EMAIL, revoked: true }],
+      ]),
+      events: [...sessionsDatabase.events, sessionEvent("session.revoked", "s2")],
+    };
+    const run = (statuses: [string, boolean][], more: LedgerEntry[] = []) =>
+      violations([...ledger, ...more], {
+        database: revokedBoth,
+        statuses: new Map([[EMAIL, false]]),
+        sessionStatuses: new Map(statuses),
+      });
+    const bothEnded = run([
+      ["s1", false],
+      ["s2", false],
+    ]);
+    expect(Object.values(bothEnded).flat()).toEqual([]);
+    expect(
+      run([
+        ["s1", true],
+        ["s2", false],
+      ])["acknowledged revokes held"],
+    ).toHaveLength(1);
+    // s2 signed out before (answer lost): its all_sessions SignOut then ends only itself.
+    const earlier = entry(
+      "SignOut",
+      2_050,
+      { ok: false, code: Code.Unavailable, message: "read ECONNRESET" },
+      { sessionId: "s2", sessionIds: ["s2"] },
+    );
+    const kill: Fault = { kind: "kill", instance: 0, from: 2_000, to: 2_060 };
+    const found = audit({
+      ledger: [...ledger, earlier],
+      faults: [fault, kill],
+      instances: 2,
+      statuses: new Map([[EMAIL, false]]),
+      sessionStatuses: new Map([
+        ["s1", true],
+        ["s2", false],
+      ]),
+      database: revokedBoth,
+      policy,
+    }).violations;
+    expect(found["acknowledged revokes held"]).toEqual([]);
+  });
+
+  it("catches session events without their change, and changes without their event", () => {
+    const doctored = (events: DatabaseState["events"], ledger = signedIn) =>
+      violations(ledger, {
+        database: { ...sessionsDatabase, events },
+        sessionStatuses,
+      })["audit events match changes"];
+    const kept = sessionsDatabase.events.filter(
+      (e) => !(e.type === "session.created" && e.sessionId === "s2"),
+    );
+    expect(doctored(kept)).toEqual([`${EMAIL}: session s2 has 0 session.created events`]);
+    expect(doctored([...sessionsDatabase.events, sessionEvent("session.revoked", "s2")])).toEqual([
+      `${EMAIL}: session s2, live, has 1 session.revoked events`,
+    ]);
+    expect(doctored([...sessionsDatabase.events, sessionEvent("session.created", "s9")])).toEqual([
+      `${EMAIL}: session.created names session s9, not one of its sessions in otp_sessions`,
+    ]);
+    expect(
+      doctored(sessionsDatabase.events, [
+        ...signedIn,
+        { ...(signedIn[1] as LedgerEntry), sessionId: "s3", startedAt: 2_500, endedAt: 2_510 },
+      ]),
+    ).toContain(`${EMAIL}: session s3 answered at 2500 is not in otp_sessions`);
+  });
+
+  it("catches otp.requested events fewer than the codes issued or more than the calls", () => {
+    const withRequested = (count: number) =>
+      violations(honest, {
+        database: { ...database, events: Array.from({ length: count }, requestedEvent) },
+      })["audit events match changes"];
+    expect(withRequested(1)).toEqual([
+      `${EMAIL}: 1 otp.requested events for 2 codes issued in 2 calls`,
+    ]);
+    expect(withRequested(3)).toHaveLength(1);
   });
 });

@@ -54,8 +54,9 @@ export function describeDatabaseFaults(engine: DatabaseEngine): void {
       faults.push(await stopDatabase(database, cluster, running));
       // (b) One instance dies mid-load; the other keeps serving; it comes back.
       faults.push(await killInstance(1, cluster, running));
-      // Load on until a lock was hit and an email over its limit got a code again (its window
-      // rolled on), so that the audit has locks and windows to check.
+      // Load on until a lock was hit, an email over its limit got a code again (its window
+      // rolled on) and a SignOut with all_sessions was acknowledged, so that the audit has locks,
+      // windows and revokes to check.
       const refusedEmails = () =>
         new Set(
           running.ledger
@@ -65,6 +66,7 @@ export function describeDatabaseFaults(engine: DatabaseEngine): void {
       await Promise.all([
         running.next((e) => !e.outcome.ok && e.outcome.reason === "OTP_LOCKED"),
         running.next((e) => e.rpc === "RequestOtp" && e.outcome.ok && refusedEmails().has(e.email)),
+        running.next((e) => e.rpc === "SignOut" && e.outcome.ok && e.allSessions === true),
       ]);
 
       const outage = faults[0] as Fault;
@@ -81,7 +83,10 @@ export function describeDatabaseFaults(engine: DatabaseEngine): void {
       expect(
         storageRefusals.every((e) => !e.outcome.ok && e.outcome.code === Code.Unavailable),
       ).toBe(true);
-      // The load reached every rule the audit checks.
+      // The load reached every rule the audit checks, and signed sessions out.
+      expect(
+        running.ledger.some((e) => e.rpc === "SignOut" && e.outcome.ok && !e.allSessions),
+      ).toBe(true);
       const reasons = new Set(running.ledger.map((e) => (e.outcome.ok ? "OK" : e.outcome.reason)));
       expect([...reasons]).toEqual(
         expect.arrayContaining(["OK", "OTP_MISMATCH", "OTP_LOCKED", "OTP_ALREADY_USED"]),

@@ -7,7 +7,7 @@ import { Code } from "@connectrpc/connect";
 
 /** What one call answered, as the client saw it. Times are the client's wall clock (ms). */
 export interface LedgerEntry {
-  readonly rpc: "RequestOtp" | "VerifyOtp" | "GetStatus";
+  readonly rpc: "RequestOtp" | "VerifyOtp" | "GetStatus" | "SignOut";
   readonly email: string;
   readonly purpose: string;
   /** Which service instance the call went to. */
@@ -23,6 +23,12 @@ export interface LedgerEntry {
   readonly idempotencyKey?: string;
   /** RequestOtp: an OK answer to a key answered OK before (a replay issues no code). */
   readonly replay?: boolean | undefined;
+  /** VerifyOtp: the session an OK answer started. SignOut: the session of the token sent. */
+  readonly sessionId?: string;
+  /** SignOut: every session it ends if acknowledged (with all_sessions, each of the email's sessions answered before it started). */
+  readonly sessionIds?: readonly string[];
+  /** SignOut: sent with all_sessions. */
+  readonly allSessions?: boolean;
 }
 
 export type Outcome =
@@ -68,9 +74,17 @@ export interface DatabaseState {
   readonly slots: ReadonlyMap<string, readonly { id: string; exp: number }[]>;
   /** otp_users.authenticated_at (ms) by email; null when never authenticated. */
   readonly authenticatedAt: ReadonlyMap<string, number | null>;
+  /** The run's emails' rows of otp_sessions, by session_id. */
+  readonly sessions: ReadonlyMap<string, { readonly email: string; readonly revoked: boolean }>;
+  /** The run's emails' rows of otp_audit_events (session_id is '' for events of no session). */
+  readonly events: readonly {
+    readonly type: string;
+    readonly email: string;
+    readonly sessionId: string;
+  }[];
 }
 
-/** Final GetStatus answers, by email. */
+/** Final GetStatus answers, by email; or, by session token, by session id. */
 export type FinalStatuses = ReadonlyMap<string, boolean>;
 
 const isOk = (entry: LedgerEntry) => entry.outcome.ok;
@@ -254,8 +268,24 @@ export function checkLockoutNotSkipped(
 }
 
 /**
- * No authenticated state was lost: every email with an OK VerifyOtp is authenticated per the
- * final GetStatus, and otp_users.authenticated_at is at least its latest authenticated_at.
+ * Whether a SignOut of the ledger (answered or not: an unheard one may have been applied) may
+ * have ended the session `verify` started: one sent with its token, or an all_sessions one of
+ * its email that ended after the verification started.
+ */
+function mayHaveEnded(ledger: readonly LedgerEntry[], verify: LedgerEntry): boolean {
+  return ledger.some(
+    (e) =>
+      e.rpc === "SignOut" &&
+      e.email === verify.email &&
+      ((verify.sessionId !== undefined && e.sessionId === verify.sessionId) ||
+        (e.allSessions === true && verify.startedAt < e.endedAt)),
+  );
+}
+
+/**
+ * No authenticated state was lost: every email with an OK VerifyOtp whose session no SignOut may
+ * have ended is authenticated per the final GetStatus, and otp_users.authenticated_at is at least
+ * its latest authenticated_at (a sign-out leaves it).
  */
 export function checkAuthenticationKept(
   ledger: readonly LedgerEntry[],
@@ -268,13 +298,117 @@ export function checkAuthenticationKept(
     const latest = Math.max(
       ...wins.map((e) => (e.outcome.ok ? (e.outcome.authenticatedAt ?? 0) : 0)),
     );
-    if (statuses.get(email) !== true) {
+    const live = wins.some((e) => !mayHaveEnded(ledger, e));
+    if (live && statuses.get(email) !== true) {
       violations.push(`${email}: verified, but GetStatus says not authenticated`);
     }
     const stored = database.authenticatedAt.get(email);
     if (stored === undefined || stored === null || stored < latest) {
       violations.push(
         `${email}: verified at ${latest}, but otp_users.authenticated_at is ${stored ?? "empty"}`,
+      );
+    }
+  }
+  return violations;
+}
+
+/**
+ * Every acknowledged revoke holds: each session an OK SignOut ended is not authenticated per the
+ * final GetStatus by its token (`sessionStatuses`, by session id). With all_sessions that is every
+ * session of the email answered before the SignOut started, when the token's own session was
+ * still live, i.e. no earlier SignOut may have ended it (a dead token ends only itself: SPEC).
+ */
+export function checkRevokesHeld(
+  ledger: readonly LedgerEntry[],
+  sessionStatuses: FinalStatuses,
+): string[] {
+  const violations: string[] = [];
+  for (const signOut of ledger.filter((e) => e.rpc === "SignOut" && isOk(e))) {
+    const own = ledger.find((e) => e.rpc === "VerifyOtp" && e.sessionId === signOut.sessionId);
+    const endedBefore = (earlier: LedgerEntry) =>
+      earlier !== signOut &&
+      earlier.rpc === "SignOut" &&
+      earlier.email === signOut.email &&
+      earlier.startedAt < signOut.endedAt &&
+      (earlier.sessionId === signOut.sessionId ||
+        (earlier.allSessions === true && own !== undefined && own.startedAt < earlier.endedAt));
+    const ended =
+      signOut.allSessions === true && !ledger.some(endedBefore)
+        ? (signOut.sessionIds ?? [])
+        : [signOut.sessionId];
+    for (const sessionId of ended) {
+      const status = sessionStatuses.get(sessionId ?? "");
+      if (status !== false) {
+        violations.push(
+          `${signOut.email}: session ${sessionId} signed out at ${signOut.startedAt}${signOut.allSessions ? " (all_sessions)" : ""}, but GetStatus by its token says ${status === undefined ? "nothing (never asked)" : "authenticated"}`,
+        );
+      }
+    }
+  }
+  return violations;
+}
+
+/**
+ * Every audit event matches a change that happened, and every change has its event (each is
+ * written by the step that makes the change). Sessions: every session event names a session
+ * otp_sessions holds, of the event's email; every session there has exactly one session.created,
+ * and one session.revoked if it is revoked, none if not; every session an OK VerifyOtp answered is
+ * there. Codes: an event carries no otp id, so per email the otp.requested events are counted: at
+ * least the codes OK answers issued, at most the RequestOtp calls not answered as a replay (a
+ * call whose answer was lost may have issued one).
+ */
+export function checkAuditEventsMatch(
+  ledger: readonly LedgerEntry[],
+  database: DatabaseState,
+): string[] {
+  const violations: string[] = [];
+  const sessionEvents = database.events.filter((e) => e.type.startsWith("session."));
+  for (const event of sessionEvents) {
+    const session = database.sessions.get(event.sessionId);
+    if (session === undefined || session.email !== event.email) {
+      violations.push(
+        `${event.email}: ${event.type} names session ${event.sessionId}, not one of its sessions in otp_sessions`,
+      );
+    }
+  }
+  const count = (type: string, sessionId: string) =>
+    sessionEvents.filter((e) => e.type === type && e.sessionId === sessionId).length;
+  for (const [sessionId, session] of database.sessions) {
+    const created = count("session.created", sessionId);
+    const revoked = count("session.revoked", sessionId);
+    if (created !== 1) {
+      violations.push(
+        `${session.email}: session ${sessionId} has ${created} session.created events`,
+      );
+    }
+    if (revoked !== (session.revoked ? 1 : 0)) {
+      violations.push(
+        `${session.email}: session ${sessionId}, ${session.revoked ? "revoked" : "live"}, has ${revoked} session.revoked events`,
+      );
+    }
+  }
+  for (const verify of ledger.filter((e) => e.rpc === "VerifyOtp" && isOk(e) && e.sessionId)) {
+    if (!database.sessions.has(verify.sessionId as string)) {
+      violations.push(
+        `${verify.email}: session ${verify.sessionId} answered at ${verify.startedAt} is not in otp_sessions`,
+      );
+    }
+  }
+  const requests = groupBy(
+    ledger.filter((e) => e.rpc === "RequestOtp" && !(isOk(e) && e.replay === true)),
+    (e) => e.email,
+  );
+  const requested = groupBy(
+    database.events.filter((e) => e.type === "otp.requested"),
+    (e) => e.email,
+  );
+  for (const email of new Set([...requests.keys(), ...requested.keys()])) {
+    const calls = requests.get(email) ?? [];
+    const issued = calls.filter(isOk).length;
+    const events = requested.get(email)?.length ?? 0;
+    if (events < issued || events > calls.length) {
+      violations.push(
+        `${email}: ${events} otp.requested events for ${issued} codes issued in ${calls.length} calls`,
       );
     }
   }
@@ -406,10 +540,12 @@ export function audit(input: {
   faults: readonly Fault[];
   instances: number;
   statuses: FinalStatuses;
+  /** Final GetStatus answers by session token, by session id. */
+  sessionStatuses: FinalStatuses;
   database: DatabaseState;
   policy: AuditPolicy;
 }): AuditReport {
-  const { ledger, faults, instances, statuses, database, policy } = input;
+  const { ledger, faults, instances, statuses, sessionStatuses, database, policy } = input;
   const violations = {
     "no code verified twice": checkNoDoubleVerification(ledger),
     "request limit held": checkRequestLimit(ledger, policy),
@@ -419,6 +555,8 @@ export function audit(input: {
     "a bound code is judged alone": checkBindingHeld(ledger),
     "no lockout skipped": checkLockoutNotSkipped(ledger, policy),
     "authenticated state kept": checkAuthenticationKept(ledger, statuses, database),
+    "acknowledged revokes held": checkRevokesHeld(ledger, sessionStatuses),
+    "audit events match changes": checkAuditEventsMatch(ledger, database),
     "every error explained": checkErrorsExplained(ledger, faults, policy),
     "recovered after each fault": checkRecovered(ledger, faults, instances, policy),
   };

@@ -158,11 +158,17 @@ export async function auditRun(
   for (const email of load.emails) {
     statuses.set(email, (await client.getStatus({ email }, asService)).authenticated);
   }
+  // By token: every acknowledged SignOut must hold (checkRevokesHeld).
+  const sessionStatuses = new Map<string, boolean>();
+  for (const [sessionId, sessionToken] of load.sessionTokens) {
+    sessionStatuses.set(sessionId, (await client.getStatus({ sessionToken })).authenticated);
+  }
   return audit({
     ledger: load.ledger,
     faults,
     instances: cluster.baseUrls.length,
     statuses,
+    sessionStatuses,
     database: await cluster.engine.readState(databaseUrl, load.emails),
     policy: FAULT_POLICY,
   });

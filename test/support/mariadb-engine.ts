@@ -84,6 +84,16 @@ export const mariadbEngine: DatabaseEngine = {
         "SELECT email, authenticated_at FROM otp_users WHERE email IN (?)",
         [emails],
       );
+      const sessions = await rowsOf<{ session_id: string; email: string; revoked: number }>(
+        connection,
+        "SELECT session_id, email, revoked_at IS NOT NULL AS revoked FROM otp_sessions WHERE email IN (?)",
+        [emails],
+      );
+      const events = await rowsOf<{ type: string; email: string; session_id: string }>(
+        connection,
+        "SELECT type, email, session_id FROM otp_audit_events WHERE email IN (?)",
+        [emails],
+      );
       const byEmail = new Map<string, { id: string; exp: number }[]>();
       for (const slot of slots) {
         const email = slot.bucket.slice("email:".length);
@@ -101,6 +111,17 @@ export const mariadbEngine: DatabaseEngine = {
             row.authenticated_at === null ? null : Number(row.authenticated_at),
           ]),
         ),
+        sessions: new Map(
+          sessions.map((row) => [
+            row.session_id,
+            { email: row.email, revoked: Number(row.revoked) === 1 },
+          ]),
+        ),
+        events: events.map((row) => ({
+          type: row.type,
+          email: row.email,
+          sessionId: row.session_id,
+        })),
       };
     }),
 };

@@ -14,10 +14,11 @@ import { serviceAuthorization } from "./service-token.js";
 //
 // The mix, per step: 25% RequestOtp (two in five with an idempotency-key, and half of those
 // retried with the same key on the other instance, as a client does whose answer was lost), 30%
-// VerifyOtp with the right code, 30% with a wrong one, 15% GetStatus. An email whose RequestOtp
-// is refused for its limit or a lock rests for the retry-after it was given, as a client that
-// honours it does: asked again at once, it turned most of the load into refused RequestOtps
-// (89% of the calls of a soak, against 43% now).
+// VerifyOtp with the right code, 30% with a wrong one, 7% SignOut of a session a VerifyOtp
+// answered (half of them with all_sessions; GetStatus instead while the email has none), the rest
+// GetStatus. An email whose RequestOtp is refused for its limit or a lock rests for the
+// retry-after it was given, as a client that honours it does: asked again at once, it turned most
+// of the load into refused RequestOtps (89% of the calls of a soak, against 43% now).
 
 const PURPOSE = "login";
 // A client deadline far above the service's own 2-second storage timeouts: hitting it is a finding.
@@ -26,6 +27,8 @@ const CALL_TIMEOUT_MS = 6_000;
 export interface MixedLoad {
   readonly ledger: LedgerEntry[];
   readonly emails: readonly string[];
+  /** The token of every session an OK VerifyOtp answered, by session id. */
+  readonly sessionTokens: ReadonlyMap<string, string>;
   /** Points instance `index` at a new base URL (after a restart on another port). */
   retarget(index: number, baseUrl: string): void;
   /** Resolves with the next answer matching `wanted` from a call that starts after now. */
@@ -46,6 +49,8 @@ interface EmailState {
   previous?: { readonly otpId: string; readonly code: string };
   /** Not called before this time (ms): RequestOtp's retry-after. */
   restUntil?: number;
+  /** The sessions OK VerifyOtps answered that no SignOut was sent for yet: live ones. */
+  sessions: { readonly sessionId: string; readonly token: string }[];
 }
 
 export function startMixedLoad(options: {
@@ -87,15 +92,18 @@ export function startMixedLoad(options: {
     sentOtpId?: string,
     idempotencyKey?: string,
     boundTo?: string,
+    signOut: Pick<LedgerEntry, "sessionId" | "sessionIds" | "allSessions"> = {},
   ): Promise<T | undefined> => {
     const startedAt = Date.now();
     let response: T | undefined;
     let outcome: Outcome;
     let otpId = sentOtpId;
+    let sessionId = signOut.sessionId;
     try {
       response = await send((targets[instance] as Target).client);
       outcome = okOutcome(response);
       otpId ??= (response as { otpId?: string }).otpId;
+      sessionId ??= (response as { sessionId?: string }).sessionId || undefined;
     } catch (error) {
       const refusal = ConnectError.from(error);
       const { errorInfo, retryInfo } = detailsOf(refusal);
@@ -117,6 +125,8 @@ export function startMixedLoad(options: {
       endedAt: Date.now(),
       otpId,
       ...(boundTo === undefined ? {} : { boundTo }),
+      ...signOut,
+      ...(sessionId === undefined ? {} : { sessionId }),
       outcome,
       ...(idempotencyKey === undefined
         ? {}
@@ -168,15 +178,17 @@ export function startMixedLoad(options: {
     }
   };
 
+  const sessionTokens = new Map<string, string>();
+
   /** `otpId` is the id of the code sent; `boundTo`, the otp_id the attempt names (unbound if absent). */
-  const verifyOtp = (
+  const verifyOtp = async (
     state: EmailState,
     instance: number,
     otp: string,
     otpId?: string,
     boundTo?: string,
-  ) =>
-    call(
+  ) => {
+    const verified = await call(
       "VerifyOtp",
       state,
       instance,
@@ -196,6 +208,53 @@ export function startMixedLoad(options: {
       undefined,
       boundTo,
     );
+    if (verified !== undefined && verified.sessionId !== "") {
+      sessionTokens.set(verified.sessionId, verified.sessionToken);
+      state.sessions.push({ sessionId: verified.sessionId, token: verified.sessionToken });
+    }
+  };
+
+  /**
+   * Signs out one live session of the email, with all_sessions one time in two. Its session
+   * (or, with all_sessions, every one of the email's) is then forgotten: it may have ended, so it
+   * is never sent again, and an all_sessions SignOut is always sent with a live token.
+   */
+  const signOutOne = async (state: EmailState, instance: number) => {
+    const session = state.sessions[randomInt(state.sessions.length)] as {
+      sessionId: string;
+      token: string;
+    };
+    const allSessions = randomInt(2) === 0;
+    const startedAt = Date.now();
+    const sessionIds = allSessions
+      ? ledger
+          .filter(
+            (e) =>
+              e.rpc === "VerifyOtp" &&
+              e.email === state.email &&
+              e.outcome.ok &&
+              e.sessionId !== undefined &&
+              e.endedAt < startedAt,
+          )
+          .map((e) => e.sessionId as string)
+      : [session.sessionId];
+    state.sessions = allSessions ? [] : state.sessions.filter((s) => s !== session);
+    await call(
+      "SignOut",
+      state,
+      instance,
+      (client) =>
+        client.signOut(
+          { sessionToken: session.token, allSessions },
+          { timeoutMs: CALL_TIMEOUT_MS },
+        ),
+      () => ({ ok: true }),
+      undefined,
+      undefined,
+      undefined,
+      { sessionId: session.sessionId, sessionIds, allSessions },
+    );
+  };
 
   const getStatus = (state: EmailState, instance: number) =>
     call(
@@ -256,6 +315,8 @@ export function startMixedLoad(options: {
       } else {
         await verifyOtp(state, instance, wrongCode(state.code), undefined, otpId);
       }
+    } else if (dice < 92 && state.sessions.length > 0) {
+      await signOutOne(state, instance);
     } else {
       await getStatus(state, instance);
     }
@@ -265,6 +326,7 @@ export function startMixedLoad(options: {
   const workers = Array.from({ length: options.workers }, async (_, w) => {
     const owned: EmailState[] = Array.from({ length: options.emailsPerWorker }, (_, e) => ({
       email: `w${w}-e${e}-${run}@example.com`,
+      sessions: [],
     }));
     emails.push(...owned.map((s) => s.email));
     while (!stopped) {
@@ -302,6 +364,7 @@ export function startMixedLoad(options: {
   return {
     ledger,
     emails,
+    sessionTokens,
     retarget(index, baseUrl) {
       (targets[index] as Target).client = createAuthClient(protocolFor(index), baseUrl);
     },

@@ -67,6 +67,19 @@ export const postgresEngine: DatabaseEngine = {
         email: string;
         authenticated_at: Date | null;
       }>("SELECT email, authenticated_at FROM otp_users WHERE email = ANY($1)", [emails]);
+      const { rows: sessions } = await client.query<{
+        session_id: string;
+        email: string;
+        revoked: boolean;
+      }>(
+        "SELECT session_id, email, revoked_at IS NOT NULL AS revoked FROM otp_sessions WHERE email = ANY($1)",
+        [emails],
+      );
+      const { rows: events } = await client.query<{
+        type: string;
+        email: string;
+        session_id: string;
+      }>("SELECT type, email, session_id FROM otp_audit_events WHERE email = ANY($1)", [emails]);
       return {
         now,
         slots: new Map(
@@ -78,6 +91,14 @@ export const postgresEngine: DatabaseEngine = {
         authenticatedAt: new Map(
           users.map((row) => [row.email, row.authenticated_at?.getTime() ?? null]),
         ),
+        sessions: new Map(
+          sessions.map((row) => [row.session_id, { email: row.email, revoked: row.revoked }]),
+        ),
+        events: events.map((row) => ({
+          type: row.type,
+          email: row.email,
+          sessionId: row.session_id,
+        })),
       };
     }),
 };
