@@ -83,6 +83,7 @@ export async function outcomeOf(
   try {
     const value = (await call) as Record<string, unknown> | undefined;
     if (value === undefined) return { outcome: { ok: "signed-out" } };
+    if (Array.isArray(value)) return { outcome: { ok: "sessions", sessions: value } };
     if ("otpId" in value) {
       const { otpId, ...rest } = value;
       return { outcome: { ok: "issued", ...rest } as Outcome, otpId: otpId as string };
@@ -297,6 +298,33 @@ class VerifyOtp implements Command {
     `VerifyOtp(${JSON.stringify(this.account)}, ${JSON.stringify(this.purpose)}, ${this.choice}, ${this.other}, ${JSON.stringify(this.binding)}, ${this.clientIp})`;
 }
 
+/**
+ * A sign-in as a client makes it: a request, then its code with its otp_id, each checked against
+ * the model. Random requests and verifications seldom meet, and sessions are what
+ * ListSessions and SignOut of another device need, several of one user at once.
+ */
+class SignIn implements Command {
+  constructor(
+    readonly account: AccountInput,
+    readonly purpose: string,
+    readonly clientIp?: string,
+  ) {}
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    const ip = this.clientIp === undefined ? {} : { clientIp: this.clientIp };
+    await new RequestOtp({ ...this.account, purpose: this.purpose, ...ip }, false).run(
+      model,
+      system,
+    );
+    await new VerifyOtp(this.account, this.purpose, "right", "000000", "own", this.clientIp).run(
+      model,
+      system,
+    );
+  }
+  toString = () =>
+    `SignIn(${JSON.stringify(this.account)}, ${JSON.stringify(this.purpose)}, ${this.clientIp})`;
+}
+
 class GetStatus implements Command {
   constructor(readonly account: AccountInput) {}
   check = () => true;
@@ -317,7 +345,8 @@ function tokenFor(model: ReferenceModel, choice: TokenChoice): string {
   if (choice === "malformed") return "not a session token";
   const known =
     typeof choice === "object"
-      ? model.sessions.at(choice.known % Math.max(1, model.sessions.length))
+      ? // Newest first: the latest sessions are the ones likely still live.
+        model.sessions.at(-1 - (choice.known % Math.max(1, model.sessions.length)))
       : undefined;
   return known?.token ?? "unknown-session-token-0000000";
 }
@@ -351,6 +380,66 @@ class SignOut implements Command {
   toString = () => `SignOut(${JSON.stringify(this.choice)}, all=${this.allSessions})`;
 }
 
+class ListSessions implements Command {
+  constructor(readonly choice: TokenChoice) {}
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    const sessionToken = tokenFor(model, this.choice);
+    const expected = model.listSessions(sessionToken);
+    const actual = await outcomeOf(system.service.listSessions({ sessionToken }));
+    expect(actual.outcome).toEqual(expected);
+  }
+  toString = () => `ListSessions(${JSON.stringify(this.choice)})`;
+}
+
+/**
+ * Which session a SignOut of another device names: one of the token's own user (mostly another
+ * device), any session started (often another user's), one never started, or a malformed id.
+ */
+type DeviceChoice =
+  | { readonly sibling: number }
+  | { readonly known: number }
+  | "unknown"
+  | "malformed";
+
+function sessionIdFor(model: ReferenceModel, token: string, choice: DeviceChoice): string {
+  if (choice === "unknown") return "session-never-started";
+  if (choice === "malformed") return "not an id";
+  const owner = model.sessions.find((s) => s.token === token);
+  const pool =
+    "sibling" in choice
+      ? model.sessions.filter((s) => s.account === owner?.account)
+      : model.sessions;
+  const index = "sibling" in choice ? choice.sibling : choice.known;
+  return pool.at(index % Math.max(1, pool.length))?.sessionId ?? "session-never-started";
+}
+
+class SignOutDevice implements Command {
+  constructor(
+    readonly choice: TokenChoice,
+    readonly device: DeviceChoice,
+    readonly allSessions: boolean,
+  ) {}
+  check = () => true;
+  async run(model: ReferenceModel, system: System) {
+    const sessionToken = tokenFor(model, this.choice);
+    const sessionId = sessionIdFor(model, sessionToken, this.device);
+    const expected = model.signOut(sessionToken, this.allSessions, sessionId);
+    const actual = await outcomeOf(
+      system.service.signOut({ sessionToken, allSessions: this.allSessions, sessionId }),
+    );
+    expect(actual.outcome).toEqual(expected);
+  }
+  toString = () =>
+    `SignOutDevice(${JSON.stringify(this.choice)}, ${JSON.stringify(this.device)}, all=${this.allSessions})`;
+}
+
+const deviceChoices = fc.oneof(
+  { weight: 6, arbitrary: fc.nat(3).map((sibling): DeviceChoice => ({ sibling })) },
+  { weight: 3, arbitrary: fc.nat(7).map((known): DeviceChoice => ({ known })) },
+  { weight: 1, arbitrary: fc.constantFrom<DeviceChoice>("unknown", "malformed") },
+);
+
 const tokenChoices = fc.oneof(
   { weight: 8, arbitrary: fc.nat(7).map((known) => ({ known })) },
   { weight: 1, arbitrary: fc.constantFrom<TokenChoice>("unknown", "malformed") },
@@ -382,11 +471,14 @@ const advances = fc.oneof(
     arbitrary: fc.constantFrom(
       1,
       SECOND,
+      MINUTE - 1,
       MINUTE,
       5 * MINUTE - 1,
       5 * MINUTE,
       10 * MINUTE,
       15 * MINUTE,
+      30 * MINUTE - 1,
+      30 * MINUTE,
       60 * MINUTE,
       24 * 60 * MINUTE,
     ),
@@ -439,6 +531,23 @@ export function commands(maxCommands: number) {
       accounts.map((account) => new GetStatus(account)),
       tokenChoices.map((choice) => new GetSessionStatus(choice)),
       fc.tuple(tokenChoices, fc.boolean()).map(([choice, all]) => new SignOut(choice, all)),
+      fc
+        .tuple(
+          fc.constantFrom<AccountInput>(
+            { email: "ann@example.com" },
+            { email: "ann@example.com" },
+            { email: "bob@example.org" },
+            { externalId: "user-42" },
+          ),
+          fc.constantFrom("login", "login", "reset"),
+          ips,
+        )
+        .map(([account, purpose, ip]) => new SignIn(account, purpose, ip)),
+      tokenChoices.map((choice) => new ListSessions(choice)),
+      // One in ten also asks for all sessions: refused, naming session_id.
+      fc
+        .tuple(tokenChoices, deviceChoices, fc.nat(9))
+        .map(([choice, device, dice]) => new SignOutDevice(choice, device, dice === 0)),
       advances.map((ms) => new AdvanceClock(ms)),
       fc.constant(new Purge()),
     ],

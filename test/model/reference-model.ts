@@ -17,7 +17,8 @@ export const MODEL_POLICY = {
   verifyBinding: "optional",
   ipRequestLimit: { count: 2, windowMs: 15 * 60_000 },
   sessionTtlMs: 24 * 60 * 60_000,
-  sessionIdleTtlMs: null,
+  // Within reach of the clock's random moves, so that sessions go idle (and stay live when used).
+  sessionIdleTtlMs: 30 * 60_000,
   accessTokenTtlMs: 15 * 60_000,
   idempotencyTtlMs: 24 * 60 * 60_000,
   statusByEmail: "closed",
@@ -58,6 +59,7 @@ export type Outcome =
       readonly accessTokenExpiresAt: number;
     }
   | { readonly ok: "signed-out" }
+  | { readonly ok: "sessions"; readonly sessions: readonly ListedSession[] }
   | { readonly refused: "invalid_argument"; readonly field: string }
   | { readonly refused: "request_limit" | "ip_limit"; readonly retryAfterMs: number }
   | {
@@ -75,6 +77,19 @@ export type Outcome =
         | "idempotency_mismatch"
         | "delivery_failed";
     };
+
+/** One session in a ListSessions answer. */
+export interface ListedSession {
+  readonly sessionId: string;
+  readonly createdAt: number;
+  readonly lastSeenAt: number;
+  readonly expiresAt: number;
+  readonly purpose: string;
+  /** The verifying client's network, masked (an IPv4 address as its /24); empty when unknown. */
+  readonly clientAddress: string;
+  readonly userAgent: string;
+  readonly current: boolean;
+}
 
 interface ModelCode {
   readonly code: string;
@@ -114,6 +129,9 @@ interface ModelSession {
   readonly purpose: string;
   readonly createdAt: number;
   readonly expiresAt: number;
+  readonly clientAddress: string;
+  /** Moved to now by a use (GetStatus by token, ListSessions) at most once per touch interval. */
+  lastSeenAt: number;
   revoked: boolean;
 }
 
@@ -124,12 +142,17 @@ interface Replay {
   readonly outcome: Outcome;
 }
 
+/** SPEC: last_seen_at moves at most once per min(1m, SESSION_IDLE_TTL/4). */
+const TOUCH_INTERVAL_MS = Math.min(60_000, Math.floor(P.sessionIdleTtlMs / 4));
+
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 /** SPEC: URL-safe, at least 128 bits (22 characters). */
 const SESSION_TOKEN = /^[A-Za-z0-9_-]{22,512}$/;
 const PURPOSE = /^[a-z][a-z0-9_-]{0,31}$/;
 /** SPEC: 1–128 visible ASCII, case-sensitive, taken as it is. */
 const EXTERNAL_ID = /^[\x21-\x7e]{1,128}$/;
+/** SPEC: a session id is an id the service answered: 1–64 URL-safe characters. */
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** The model's key of an account named by external id: a space is in no address EMAIL takes. */
 const EXTERNAL_KEY = "ext ";
 
@@ -430,7 +453,7 @@ export class ReferenceModel {
 
   /** Records the session a successful verification of (email, purpose) started, with its token. */
   sessionStarted(
-    input: AccountInput & { purpose: string },
+    input: AccountInput & { purpose: string; clientIp?: string },
     session: { token: string; sessionId: string; userId: string },
   ): void {
     this.sessions.push({
@@ -439,12 +462,30 @@ export class ReferenceModel {
       purpose: ReferenceModel.purpose(input.purpose) as string,
       createdAt: this.now,
       expiresAt: this.now + P.sessionTtlMs,
+      clientAddress:
+        input.clientIp === undefined
+          ? ""
+          : `${input.clientIp.split(".").slice(0, 3).join(".")}.0/24`,
+      lastSeenAt: this.now,
       revoked: false,
     });
   }
 
+  /** SPEC "Session lifecycle": not revoked, not expired, and used within SESSION_IDLE_TTL. */
   private live(session: ModelSession): boolean {
-    return !session.revoked && session.expiresAt > this.now;
+    return (
+      !session.revoked &&
+      session.expiresAt > this.now &&
+      session.lastSeenAt + P.sessionIdleTtlMs > this.now
+    );
+  }
+
+  /** A use of the session of `token`: the live session, marked seen when due, or undefined. */
+  private use(token: string): ModelSession | undefined {
+    const session = this.sessions.find((s) => s.token === token);
+    if (session === undefined || !this.live(session)) return undefined;
+    if (session.lastSeenAt + TOUCH_INTERVAL_MS <= this.now) session.lastSeenAt = this.now;
+    return session;
   }
 
   /** What GetStatus by account must answer: authenticated while a session of any purpose is live. */
@@ -462,8 +503,8 @@ export class ReferenceModel {
   /** What GetStatus by session token must answer: the session while live, else only false. */
   sessionStatus(token: string): Outcome {
     if (!SESSION_TOKEN.test(token)) return { refused: "invalid_argument", field: "session_token" };
-    const session = this.sessions.find((s) => s.token === token);
-    if (session === undefined || !this.live(session)) {
+    const session = this.use(token);
+    if (session === undefined) {
       return { ok: "status", authenticated: false };
     }
     return {
@@ -481,11 +522,55 @@ export class ReferenceModel {
     };
   }
 
-  /** What SignOut must answer, applying it: one session, or every session of its user. */
-  signOut(token: string, allSessions: boolean): Outcome {
+  /**
+   * What ListSessions must answer, marking the caller's session seen: the live sessions of its
+   * user, newest first (equal times by session id, descending), the caller's `current`; nothing
+   * for a token whose session is not live.
+   */
+  listSessions(token: string): Outcome {
     if (!SESSION_TOKEN.test(token)) return { refused: "invalid_argument", field: "session_token" };
+    const caller = this.use(token);
+    if (caller === undefined) return { ok: "sessions", sessions: [] };
+    const sessions = this.sessions
+      .filter((s) => s.account === caller.account && this.live(s))
+      .sort((a, b) =>
+        a.createdAt !== b.createdAt
+          ? b.createdAt - a.createdAt
+          : a.sessionId < b.sessionId
+            ? 1
+            : a.sessionId > b.sessionId
+              ? -1
+              : 0,
+      )
+      .map((s) => ({
+        sessionId: s.sessionId,
+        createdAt: s.createdAt,
+        lastSeenAt: s.lastSeenAt,
+        expiresAt: s.expiresAt,
+        purpose: s.purpose,
+        clientAddress: s.clientAddress,
+        userAgent: "", // the model's verifications send no User-Agent
+        current: s === caller,
+      }));
+    return { ok: "sessions", sessions };
+  }
+
+  /**
+   * What SignOut must answer, applying it: one session, every session of its user, or
+   * (`sessionId`, while the token's session is live) that session if it is the same user's.
+   */
+  signOut(token: string, allSessions: boolean, sessionId = ""): Outcome {
+    if (!SESSION_TOKEN.test(token)) return { refused: "invalid_argument", field: "session_token" };
+    if (sessionId !== "" && (!SESSION_ID.test(sessionId) || allSessions)) {
+      return { refused: "invalid_argument", field: "session_id" };
+    }
     const session = this.sessions.find((s) => s.token === token);
-    if (session !== undefined) {
+    if (session !== undefined && sessionId !== "") {
+      const target = this.sessions.find((s) => s.sessionId === sessionId);
+      if (this.live(session) && target !== undefined && target.account === session.account) {
+        target.revoked = true;
+      }
+    } else if (session !== undefined) {
       // Only a live session's token speaks for its user's other sessions.
       const all = allSessions && this.live(session);
       for (const s of this.sessions) {
