@@ -39,15 +39,16 @@ function bucketCondition(buckets: AccountBuckets): { sql: string; params: Params
  */
 export function createUserSteps(query: Query): UserSteps {
   return {
-    async findUser(ref, now) {
+    async findUser(ref, now, idleCutoff = 0) {
       const rows = (
         await query(
           `SELECT u.user_id, u.email, u.created_at, u.authenticated_at,
                   (SELECT COUNT(*) FROM otp_sessions s
                     WHERE s.email = u.email AND s.user_id = u.user_id
-                      AND s.revoked_at IS NULL AND s.expires_at > :now) AS live_sessions
+                      AND s.revoked_at IS NULL AND s.expires_at > :now
+                      AND s.last_seen_at > :idleCutoff) AS live_sessions
              FROM otp_users u WHERE u.${userWhere(ref)}`,
-          { ref: refValue(ref), now },
+          { ref: refValue(ref), now, idleCutoff },
         )
       ).rows<{
         user_id: string;
@@ -69,8 +70,9 @@ export function createUserSteps(query: Query): UserSteps {
       };
     },
 
-    async revokeUserSessions(ref, now, _idleCutoff, audit) {
-      const live = "user_id = @otp_admin_user AND revoked_at IS NULL AND expires_at > :now";
+    async revokeUserSessions(ref, now, idleCutoff = 0, audit) {
+      const live =
+        "user_id = @otp_admin_user AND revoked_at IS NULL AND expires_at > :now AND last_seen_at > :idleCutoff";
       const rows = (
         await query(
           `START TRANSACTION;
@@ -84,7 +86,7 @@ export function createUserSteps(query: Query): UserSteps {
            UPDATE otp_sessions SET revoked_at = :now WHERE ${live};
            SELECT ROW_COUNT() AS revoked;
            COMMIT`,
-          { ref: refValue(ref), now, ...auditParams(audit, now) },
+          { ref: refValue(ref), now, idleCutoff, ...auditParams(audit, now) },
         )
       ).rows<{ revoked: number }>();
       return Math.max(0, Number(rows[0]?.revoked ?? 0));

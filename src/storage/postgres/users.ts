@@ -17,7 +17,7 @@ interface UserRow {
 const USER_FACTS = `SELECT u.user_id, u.email, u.created_at, u.authenticated_at,
          (SELECT count(*) FROM otp_sessions s
            WHERE s.email = u.email AND s.user_id = u.user_id
-             AND s.revoked_at IS NULL AND s.expires_at > $2) AS live_sessions
+             AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3) AS live_sessions
     FROM otp_users u`;
 
 /**
@@ -28,16 +28,18 @@ const USER_FACTS = `SELECT u.user_id, u.email, u.created_at, u.authenticated_at,
  */
 export function createUserSteps(query: Query, transact: Transact): UserSteps {
   return {
-    async findUser(ref, now): Promise<UserRecord | null> {
+    async findUser(ref, now, idleCutoff = 0): Promise<UserRecord | null> {
       const { rows } =
         ref.email !== undefined
           ? await query<UserRow>("otp_find_user", `${USER_FACTS} WHERE u.email = $1`, [
               ref.email,
               date(now),
+              date(idleCutoff),
             ])
           : await query<UserRow>("otp_find_user_by_id", `${USER_FACTS} WHERE u.user_id = $1`, [
               ref.userId,
               date(now),
+              date(idleCutoff),
             ]);
       const row = rows[0];
       if (row === undefined) {
@@ -52,7 +54,7 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
       };
     },
 
-    revokeUserSessions(ref, now, _idleCutoff, audit) {
+    revokeUserSessions(ref, now, idleCutoff = 0, audit) {
       return transact(async (tx) => {
         // The account of the user id, read and gated in one statement; none for an unknown id.
         const gated =
@@ -70,7 +72,7 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
           "otp_revoke_user_sessions",
           `WITH revoked AS (
              UPDATE otp_sessions SET revoked_at = $3
-              WHERE revoked_at IS NULL AND expires_at > $3
+              WHERE revoked_at IS NULL AND expires_at > $3 AND last_seen_at > $8
                 AND user_id = (SELECT user_id FROM otp_users
                                 WHERE ($1::text IS NOT NULL AND email = $1)
                                    OR ($2::text IS NOT NULL AND user_id = $2))
@@ -82,7 +84,13 @@ export function createUserSteps(query: Query, transact: Transact): UserSteps {
                FROM revoked ORDER BY session_id
            )
            SELECT count(*) AS revoked FROM revoked`,
-          [ref.email ?? null, ref.userId ?? null, date(now), ...auditValues(audit, now)],
+          [
+            ref.email ?? null,
+            ref.userId ?? null,
+            date(now),
+            ...auditValues(audit, now),
+            date(idleCutoff),
+          ],
         );
         return Number(rows[0]?.revoked ?? 0);
       });

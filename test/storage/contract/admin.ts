@@ -62,6 +62,22 @@ export function describeAdminContract(store: CurrentStore): void {
       expect(await store().findUser({ userId: "user-ann" }, T0)).toEqual(expected);
     });
 
+    it("neither counts nor ends a session idle past the cutoff (SESSION_IDLE_TTL)", async () => {
+      await annSignedIn();
+      // The session was last seen when created, at T0 + 1 minute.
+      const idle = T0 + MINUTE;
+      expect(await store().findUser({ email: ANN }, T0 + 2 * MINUTE, idle)).toMatchObject({
+        liveSessions: 0,
+      });
+      expect(await store().revokeUserSessions({ email: ANN }, T0 + 2 * MINUTE, idle)).toBe(0);
+      expect(await store().findUser({ email: ANN }, T0 + 2 * MINUTE, idle - 1)).toMatchObject({
+        liveSessions: 1,
+      });
+      expect(
+        await store().revokeUserSessions({ userId: "user-ann" }, T0 + 2 * MINUTE, idle - 1),
+      ).toBe(1);
+    });
+
     it("counts live sessions only, and keeps the latest authentication", async () => {
       const first = await annSignedIn();
       await store().activateCode(newCode({ otpId: "otp-2", issuedAt: T0 + 2 * MINUTE }));
