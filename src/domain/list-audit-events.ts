@@ -1,6 +1,5 @@
-import type { AuditEventType } from "./audit-event.js";
 import { invalidArgument } from "./errors.js";
-import type { OtpStore } from "./otp-store.js";
+import type { OtpStore, StoredAuditEvent } from "./otp-store.js";
 import { requireOperator } from "./require-operator.js";
 import { type AdminInput, readUserName, userRefOf } from "./user-name.js";
 
@@ -20,18 +19,7 @@ export interface ListAuditEventsInput extends AdminInput {
 }
 
 /** One event as AdminService answers it. */
-export interface AuditEventFacts {
-  readonly eventId: string;
-  readonly type: AuditEventType;
-  readonly at: number;
-  readonly userId: string;
-  readonly purpose: string;
-  readonly sessionId: string;
-  readonly clientAddress: string;
-  readonly userAgent: string;
-  readonly requestId: string;
-  readonly reason: string;
-}
+export type AuditEventFacts = Omit<StoredAuditEvent, "seq"> & { readonly eventId: string };
 
 export interface AuditPage {
   readonly events: readonly AuditEventFacts[];
