@@ -35,7 +35,8 @@ export interface OtpStore {
    * only while the account's failure cap (`use.gate`) does not refuse this attempt and the code is
    * unused, unexpired and not dead (fewer than `gate.maxAttempts` failures); unbound, also only
    * while the code is still the pair's latest, not burned, and the pair not locked, and then the
-   * pair's unbound failures are cleared. Of concurrent calls for one code, at most one is
+   * pair's unbound failures are cleared; with `use.codeHash`, also only while the code's HMAC is
+   * that one. Of concurrent calls for one code, at most one is
    * `consumed`; no session exists without its consumed code, and no consumed code without its
    * session. `refused` says nothing about why: the caller reads the state again.
    */
@@ -329,6 +330,12 @@ export interface CodeUse {
   readonly userId: string;
   /** The request: `session.created` is written with the session, in the same step. */
   readonly audit?: AuditContext | undefined;
+  /**
+   * When given, the code is used only if its stored HMAC is this one: a code the store compares
+   * itself, for a bound verification that has read nothing yet. Compared in constant time, or by
+   * comparing digests of both, whose timing says nothing of either.
+   */
+  readonly codeHash?: Uint8Array | undefined;
 }
 
 /** A session as created: only a hash of its token is ever stored. */

@@ -109,6 +109,71 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
     maxAttempts: policy.maxAttempts,
   };
 
+  /**
+   * Uses code `codeOtpId` and starts its session, in one store step; null when the store refused
+   * (the state moved since it was read, or, with `codeHash`, the code is not that one).
+   */
+  const useCode = async (
+    codeOtpId: string,
+    now: number,
+    codeHash?: Uint8Array,
+  ): Promise<Verified | null> => {
+    const token = deps.random.token();
+    const session = {
+      sessionId: deps.random.id(),
+      tokenHash: hashSessionToken(token),
+      expiresAt: now + policy.sessionTtlMs,
+      clientAddress: clientNetworkOf(input.clientIp),
+      userAgent: userAgentOf(input.userAgent),
+    };
+    const outcome = await store.consumeCode({
+      email,
+      purpose,
+      otpId: codeOtpId,
+      bound,
+      gate,
+      now,
+      retainUntil: session.expiresAt,
+      session,
+      userId: deps.random.id(),
+      audit: auditContextOf(input, now, policy.auditRetentionMs),
+      codeHash,
+    });
+    if (outcome.kind !== "consumed") {
+      return null;
+    }
+    deps.events?.codeVerified();
+    deps.events?.audited?.("session.created", 1);
+    const { sessionId, expiresAt } = session;
+    const { userId } = outcome;
+    return {
+      authenticatedAt: now,
+      session: { token, sessionId, userId, expiresAt },
+      accessToken: await issueAccessToken(
+        deps,
+        { sessionId, userId, account, purpose, expiresAt },
+        now,
+      ),
+    };
+  };
+
+  if (otpId !== null) {
+    // Bound, the code is known before anything is read: the store uses it in one step if its
+    // hash is the one this code makes and every condition the read below would check holds (see
+    // the port's consumeCode). A right code then costs one round trip; anything else is refused
+    // without a trace and judged below, which says why.
+    input.signal?.throwIfAborted();
+    const now = clock.now();
+    const verified = await useCode(
+      otpId,
+      now,
+      hashCode(deps.hmacKey, { otpId, email, purpose, code: otp }),
+    );
+    if (verified !== null) {
+      return verified;
+    }
+  }
+
   for (let round = 1; ; round++) {
     input.signal?.throwIfAborted();
     const now = clock.now();
@@ -184,40 +249,9 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
         Math.min(policy.maxAttempts - failure.failures, policy.accountMaxFailures - live.length),
       );
     }
-    const token = deps.random.token();
-    const session = {
-      sessionId: deps.random.id(),
-      tokenHash: hashSessionToken(token),
-      expiresAt: now + policy.sessionTtlMs,
-      clientAddress: clientNetworkOf(input.clientIp),
-      userAgent: userAgentOf(input.userAgent),
-    };
-    const outcome = await store.consumeCode({
-      email,
-      purpose,
-      otpId: code.otpId,
-      bound,
-      gate,
-      now,
-      retainUntil: session.expiresAt,
-      session,
-      userId: deps.random.id(),
-      audit: auditContextOf(input, now, policy.auditRetentionMs),
-    });
-    if (outcome.kind === "consumed") {
-      deps.events?.codeVerified();
-      deps.events?.audited?.("session.created", 1);
-      const { sessionId, expiresAt } = session;
-      const { userId } = outcome;
-      return {
-        authenticatedAt: now,
-        session: { token, sessionId, userId, expiresAt },
-        accessToken: await issueAccessToken(
-          deps,
-          { sessionId, userId, account, purpose, expiresAt },
-          now,
-        ),
-      };
+    const verified = await useCode(code.otpId, now);
+    if (verified !== null) {
+      return verified;
     }
     // Refused: used, expired, replaced, locked or capped since the read. Unbound, a newer code is
     // then judged in the next round, as the latest code is what an unbound attempt means.

@@ -6,6 +6,7 @@ import {
   revocationReasonOf,
 } from "../domain/audit-event.js";
 import { capRefusal } from "../domain/failure-cap.js";
+import { hashesEqual } from "../domain/otp-code.js";
 import type {
   AccountFailure,
   AccountGate,
@@ -276,6 +277,9 @@ export function createMemoryStore(): OtpStore {
       }
       const code = codeOf(key, use.bound ? use.otpId : null);
       if (code === undefined || code.otpId !== use.otpId || !isLive(code, use.gate, use.now)) {
+        return { kind: "refused" };
+      }
+      if (use.codeHash !== undefined && !hashesEqual(use.codeHash, code.codeHash)) {
         return { kind: "refused" };
       }
       code.usedAt = use.now;

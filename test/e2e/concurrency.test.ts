@@ -167,6 +167,7 @@ describe("concurrent requests against one server", () => {
 
   it("of N simultaneous verifications bound to one request's code exactly one wins", async () => {
     // Guard: consumeCode's check that the code is unused, in the same step that marks it used.
+    // Bound, a verification tries that step first, before any read; the losers then read why.
     const { server, gate } = await startRaceServer({});
     const email = "race-bound@example.com";
     const { otpId } = await callerAt(0).requestOtp(email);
@@ -174,7 +175,7 @@ describe("concurrent requests against one server", () => {
     // A newer code does not replace a bound one.
     await callerAt(1).requestOtp(email);
 
-    gate.holdUntil("readOtpState", N);
+    gate.holdUntil("consumeCode", N);
     const outcomes = await race(N, (caller) => caller.verifyOtp(email, code, otpId));
 
     expect(tally(outcomes)).toEqual({ OK: 1, "OTP_ALREADY_USED FailedPrecondition": N - 1 });

@@ -53,7 +53,26 @@ export function describeRoundTrips(engine: string, store: OtpStore, counter: Rou
       expect((await request({ clientIp: "192.0.2.1", idempotencyKey: "k1" })).queries).toBe(4);
     });
 
-    it("VerifyOtp, starting its session, takes two; GetStatus, IntrospectToken and SignOut take one", async () => {
+    it("VerifyOtp, starting its session, takes one bound and two unbound; a wrong bound code three", async () => {
+      const { otpId } = await service.requestOtp({ email: "dee@example.com", purpose: "" });
+      const bound = (otp: string) =>
+        counted(() =>
+          service
+            .verifyOtp({ email: "dee@example.com", otp, purpose: "", otpId })
+            .catch((error: unknown) => error),
+        );
+      // Wrong: the store refuses to use it, the read says why, and the failure is counted.
+      expect(await bound("654321")).toMatchObject({
+        result: { refusal: { kind: "mismatch" } },
+        queries: 3,
+      });
+      expect(await bound("123456")).toMatchObject({
+        result: { session: { userId: expect.any(String) } },
+        queries: 1,
+      });
+    });
+
+    it("VerifyOtp unbound takes two; GetStatus, IntrospectToken and SignOut take one", async () => {
       await service.requestOtp({ email: "ann@example.com", purpose: "" });
       const verify = await counted(() =>
         service.verifyOtp({ email: "ann@example.com", otp: "123456", purpose: "" }),

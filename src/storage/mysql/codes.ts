@@ -125,6 +125,8 @@ export function createCodeSteps(query: Query): CodeSteps {
     // One batch: under the account's lock, the cap and (unbound) the lock and latest code decide
     // whether the guarded UPDATE may run; it wins or not (@otp_won), and the rest of the batch
     // acts only for the winner: clear the unbound failures, upsert the user, insert the session.
+    // A code the store compares (use.codeHash) is compared by the SHA-256 of both HMACs, so that
+    // the comparison's timing says nothing of the stored one.
     // So no session exists without its code used, nor a used code without its session.
     async consumeCode(use) {
       const { gate } = use;
@@ -140,6 +142,7 @@ export function createCodeSteps(query: Query): CodeSteps {
            UPDATE otp_codes SET used_at = :now
             WHERE email = :email AND purpose = :purpose AND otp_id = :otpId
               AND used_at IS NULL AND expires_at > :now AND failures < :maxAttempts
+              AND (:codeHash IS NULL OR SHA2(code_hash, 256) = SHA2(:codeHash, 256))
               AND @otp_may;
            SET @otp_won = ROW_COUNT();
            DELETE FROM otp_attempts
@@ -177,6 +180,7 @@ export function createCodeSteps(query: Query): CodeSteps {
             sessionExpiresAt: use.session.expiresAt,
             clientAddress: use.session.clientAddress,
             userAgent: use.session.userAgent,
+            codeHash: use.codeHash === undefined ? null : Buffer.from(use.codeHash),
             ...auditParams(use.audit, use.now),
           },
         )

@@ -14,8 +14,8 @@ const failuresOf = (rows: FailureRows | null): AccountFailure[] =>
 /**
  * Codes, the unbound lane's attempts and the account's failures (tables otp_codes, otp_attempts,
  * otp_failures). A read is one statement; the two steps that judge an attempt are the functions
- * otp_record_audited_failure (migration 5, around version 4's otp_record_failure) and otp_use_code
- * (migration 4), which take the account's gate exclusive first (account-gate.ts) and so run
+ * otp_record_audited_failure (migration 5, around version 4's otp_record_failure) and
+ * otp_consume_code (migration 6), which take the account's gate exclusive first (account-gate.ts) and so run
  * one at a time per account, each in one round trip. A code is used by a guarded UPDATE
  * (`… AND used_at IS NULL`) under that lock.
  */
@@ -38,7 +38,9 @@ export function createCodeSteps(query: Query): CodeSteps {
                 c.unbound_burned,
                 (SELECT a.locked_until FROM otp_attempts a WHERE a.email = $1 AND a.purpose = $2)
                   AS locked_until,
-                otp_failures_since($1, $4) AS account_failures
+                (SELECT jsonb_agg(jsonb_build_array(round(extract(epoch FROM f.at) * 1000), f.network)
+                                  ORDER BY f.at)
+                   FROM otp_failures f WHERE f.email = $1 AND f.at > $4) AS account_failures
            FROM (SELECT 1) AS k
            LEFT JOIN LATERAL (
              SELECT * FROM otp_codes c
@@ -110,7 +112,7 @@ export function createCodeSteps(query: Query): CodeSteps {
       const { rows } = await query<{ user_id: string | null }>(
         "otp_consume_code",
         `WITH used AS (
-           SELECT otp_use_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS user_id
+           SELECT otp_consume_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $21) AS user_id
          ), session AS (
            INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at,
                                      last_seen_at, client_address, user_agent)
@@ -140,6 +142,7 @@ export function createCodeSteps(query: Query): CodeSteps {
           use.session.clientAddress,
           use.session.userAgent,
           ...auditValues(use.audit, use.now),
+          use.codeHash === undefined ? null : Buffer.from(use.codeHash),
         ],
       );
       const userId = rows[0]?.user_id ?? null;

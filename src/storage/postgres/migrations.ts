@@ -410,6 +410,68 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       $$;
     `,
   },
+  {
+    version: 6,
+    sql: `
+      -- Uses a code as otp_use_code (version 4) does, in two statements rather than eight, for
+      -- speed: the account's gate, then one statement, with a snapshot taken after it, whose
+      -- WHERE holds every check (the cap, the code live, unbound: not locked, the latest and not
+      -- burned) and whose other parts clear the unbound failures and update the user row. With
+      -- p_code_hash, also only a code whose HMAC is that one: a bound verification that has read
+      -- nothing compares in the same step. Compared as SHA-256 digests of both, so that where
+      -- the comparison stops says nothing of the stored HMAC. otp_use_code stays for instances of
+      -- version 5 during a rolling upgrade.
+      CREATE FUNCTION otp_consume_code(
+        p_email text, p_purpose text, p_otp_id text, p_bound boolean, p_network text,
+        p_now timestamptz, p_since timestamptz, p_cap integer, p_max integer,
+        p_retain_until timestamptz, p_user_id text, p_code_hash bytea)
+      RETURNS text
+      LANGUAGE plpgsql VOLATILE AS $$
+      DECLARE
+        v_used boolean;
+        v_user text;
+      BEGIN
+        PERFORM ${exclusiveAccountGate("p_email")};
+        WITH used AS (
+          UPDATE otp_codes c SET used_at = p_now
+           WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+             AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max
+             AND (p_code_hash IS NULL OR sha256(c.code_hash) = sha256(p_code_hash))
+             AND (p_bound OR (NOT c.unbound_burned
+               AND NOT EXISTS (SELECT 1 FROM otp_codes l
+                                WHERE l.email = p_email AND l.purpose = p_purpose AND l.seq > c.seq)
+               AND NOT EXISTS (SELECT 1 FROM otp_attempts a
+                                WHERE a.email = p_email AND a.purpose = p_purpose
+                                  AND a.locked_until > p_now)))
+             AND NOT (SELECT count(*) >= p_cap
+                             AND (NOT p_bound OR coalesce(bool_or(f.network = p_network), false))
+                        FROM otp_failures f WHERE f.email = p_email AND f.at > p_since)
+          RETURNING 1
+        ), cleared AS (
+          DELETE FROM otp_attempts a
+           WHERE NOT p_bound AND a.email = p_email AND a.purpose = p_purpose
+             AND EXISTS (SELECT 1 FROM used)
+        ), owner AS (
+          -- The latest verification wins, whichever commits last (GREATEST ignores a NULL).
+          UPDATE otp_users u SET
+            authenticated_at = GREATEST(u.authenticated_at, p_now),
+            retain_until = GREATEST(u.retain_until, p_retain_until)
+           WHERE u.email = p_email AND EXISTS (SELECT 1 FROM used)
+          RETURNING u.user_id
+        )
+        SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
+        IF v_used AND v_user IS NULL THEN
+          -- A code has its user row (activateCode writes both, and the gate keeps an erasure
+          -- out); this only mends a row lost some other way.
+          INSERT INTO otp_users (email, user_id, created_at, authenticated_at, retain_until)
+          VALUES (p_email, p_user_id, p_now, p_now, p_retain_until)
+          RETURNING user_id INTO v_user;
+        END IF;
+        RETURN v_user;
+      END
+      $$;
+    `,
+  },
 ];
 
 // Any constant works; it only has to be the same for every instance of this service.

@@ -121,9 +121,39 @@ export function describeCodeContract(store: CurrentStore): void {
       ).toMatchObject({ kind: "consumed" });
     });
 
+    it("uses a code it compares itself only when the HMAC is the code's, and counts nothing otherwise", async () => {
+      await store().activateCode(newCode());
+      const wrong = new Uint8Array(32).fill(7);
+      wrong[31] = 8;
+      for (const codeHash of [wrong, new Uint8Array(31).fill(7), new Uint8Array(0)]) {
+        expect(await store().consumeCode(use({ bound: true, codeHash }))).toEqual({
+          kind: "refused",
+        });
+      }
+      // Refused without a trace: the code is unused and has no failure, the account none either.
+      const state = await store().readOtpState(lookup(ANN, "login", "otp-1"));
+      expect(state.code).toMatchObject({ usedAt: null, failures: 0 });
+      expect(state.failures).toEqual([]);
+      expect(await store().readAuthentication(ANN, T0 + MINUTE)).toBeNull();
+      const right = use({ bound: true, codeHash: new Uint8Array(32).fill(7) });
+      expect(await store().consumeCode(right)).toEqual({ kind: "consumed", userId: "user-ann" });
+      expect(await store().findSession(right.session.tokenHash)).not.toBeNull();
+      // The hash does not lift any other condition: a used code stays used.
+      expect(
+        await store().consumeCode(use({ bound: true, codeHash: new Uint8Array(32).fill(7) })),
+      ).toEqual({ kind: "refused" });
+    });
+
     it("lets exactly one of many concurrent consumptions win, bound or not", async () => {
       await store().activateCode(newCode());
-      const uses = Array.from({ length: 50 }, (_, i) => use({ bound: i % 2 === 0 }));
+      // Bound ones alternate between comparing the code themselves and having it compared.
+      const uses = Array.from({ length: 50 }, (_, i) =>
+        use(
+          i % 2 === 0
+            ? { bound: true, ...(i % 4 === 0 ? { codeHash: new Uint8Array(32).fill(7) } : {}) }
+            : { bound: false },
+        ),
+      );
       const outcomes = await Promise.all(uses.map((u) => store().consumeCode(u)));
       expect(outcomes.filter((o) => o.kind === "consumed")).toHaveLength(1);
       expect(outcomes.filter((o) => o.kind === "refused")).toHaveLength(49);
