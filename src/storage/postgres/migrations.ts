@@ -470,6 +470,62 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         RETURN v_user;
       END
       $$;
+
+      -- Takes slot p_slot in every bucket, all or none, as version 4's otp_take_slots did (same
+      -- answer), in one statement rather than two per bucket: one upsert of every bucket's row,
+      -- in one order (by name) so that concurrent takers of overlapping buckets wait rather than
+      -- deadlock, prunes each of dead slots and appends the slot where there is room. When one
+      -- had none, a second statement takes the slot out of the rest again, which this
+      -- transaction still holds locked: nobody sees it taken. The live slots are an inline
+      -- subquery, planned with the statement, rather than otp_live_slots, a SQL function planned
+      -- anew on each call. Replaced in place: instances of version 5 call it with the same
+      -- arguments and get the same answer.
+      CREATE OR REPLACE FUNCTION otp_take_slots(p_buckets text[], p_counts integer[],
+                                                p_windows bigint[], p_slot text, p_now_ms bigint)
+      RETURNS TABLE (refused integer, retry_at bigint, remaining integer[])
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      DECLARE
+        v_took boolean[];
+        v_live integer[];
+        v_oldest bigint[];
+        v_refused integer;
+      BEGIN
+        WITH taken AS (
+          INSERT INTO otp_slots AS s (bucket, slots, expires_at)
+          SELECT b.name,
+                 jsonb_build_array(jsonb_build_object('id', p_slot, 'exp', p_now_ms + p_windows[b.ord])),
+                 to_timestamp((p_now_ms + p_windows[b.ord]) / 1000.0)
+            FROM unnest(p_buckets) WITH ORDINALITY AS b (name, ord)
+           ORDER BY b.name
+          ON CONFLICT (bucket) DO UPDATE SET
+            slots = (SELECT CASE WHEN jsonb_array_length(l.live) < p_counts[array_position(p_buckets, s.bucket)]
+                                 THEN l.live || EXCLUDED.slots ELSE l.live END
+                       FROM (SELECT coalesce(jsonb_agg(e ORDER BY (e->>'exp')::bigint), '[]'::jsonb) AS live
+                               FROM jsonb_array_elements(s.slots) AS e
+                              WHERE (e->>'exp')::bigint > p_now_ms) l),
+            expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at)
+          RETURNING s.bucket, s.slots
+        )
+        SELECT array_agg(t.slots -> -1 ->> 'id' = p_slot ORDER BY t.ord),
+               array_agg(jsonb_array_length(t.slots) ORDER BY t.ord),
+               array_agg((t.slots->0->>'exp')::bigint ORDER BY t.ord)
+          INTO v_took, v_live, v_oldest
+          FROM (SELECT array_position(p_buckets, k.bucket) AS ord, k.slots FROM taken k) t;
+        v_refused := array_position(v_took, false);
+        IF v_refused IS NULL THEN
+          RETURN QUERY SELECT NULL::integer, NULL::bigint,
+            (SELECT array_agg(p_counts[i] - v_live[i] ORDER BY i) FROM generate_subscripts(p_buckets, 1) AS i);
+          RETURN;
+        END IF;
+        UPDATE otp_slots s SET slots = (
+          SELECT coalesce(jsonb_agg(e ORDER BY x.pos), '[]'::jsonb)
+            FROM jsonb_array_elements(s.slots) WITH ORDINALITY AS x (e, pos)
+           WHERE x.e->>'id' <> p_slot)
+         WHERE s.bucket = ANY (p_buckets) AND s.slots -> -1 ->> 'id' = p_slot;
+        RETURN QUERY SELECT v_refused - 1, v_oldest[v_refused], NULL::integer[];
+      END
+      $$;
     `,
   },
 ];
