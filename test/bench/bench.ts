@@ -356,17 +356,26 @@ async function withService(
  * The login flow on one service process with the console sender, whose stdout goes to a file
  * that this process reads: every code is learnt the way a user learns it, from what was
  * delivered. RequestOtp is measured first; then more codes are requested (not measured) until
- * there are enough for VerifyOtp to verify each code once for the whole measurement.
+ * there are enough for VerifyOtp to verify each code once for the whole measurement. `bound`:
+ * VerifyOtp sends the otp_id RequestOtp answered, as the login page and the README do; else it
+ * names no code (the latest, seed A's call). Each on a process and database of its own, so that
+ * both verify against as many codes as the other.
  */
-async function loginFlow(pass: Pass, options: Options) {
+async function loginFlow(pass: Pass, options: Options, bound: boolean) {
   await withService(pass, { OTP_SENDER: "console" }, options, async (service) => {
-    const requested: string[] = [];
+    const requested: { email: string; otpId: string }[] = [];
     const request = () => {
-      const email = nextEmail("l");
-      requested.push(email);
-      return service.client.requestOtp(email);
+      const login = { email: nextEmail("l"), otpId: "" };
+      requested.push(login);
+      return service.client.requestOtp(login.email).then((otpId) => {
+        login.otpId = otpId;
+      });
     };
-    const step1 = await service.measure("RequestOtp", "login step 1: console sender", request);
+    const step1 = await service.measure(
+      "RequestOtp",
+      `login step 1: console sender${bound ? " (bound login)" : ""}`,
+      request,
+    );
     // Every warm-up and measured VerifyOtp at up to 1.3 times the no-op's pace.
     const seconds =
       options.warmUpSeconds + options.rounds * (options.seconds + ROUND_RAMP_MS / 1000);
@@ -378,16 +387,25 @@ async function loginFlow(pass: Pass, options: Options) {
       next: () => (requested.length >= needed ? null : request()),
     });
     const codes = printedCodes(service.server);
-    const logins = requested.map((email) => ({ email, code: codes.get(email) ?? "" }));
-    await service.measure("VerifyOtp", `login step 2: ${logins.length} printed codes`, () => {
+    const logins = requested.map(({ email, otpId }) => ({
+      email,
+      otpId,
+      code: codes.get(email) ?? "",
+    }));
+    const note = bound
+      ? `login step 2, bound (otp_id): ${logins.length} printed codes`
+      : `login step 2: ${logins.length} printed codes`;
+    await service.measure("VerifyOtp", note, () => {
       const login = logins.pop();
       return login === undefined
         ? null
-        : service.client.verifyOtp(login.email, login.code).then((authenticated) => {
-            if (!authenticated) {
-              throw new Error("VerifyOtp answered authenticated=false");
-            }
-          });
+        : service.client
+            .verifyOtp(login.email, login.code, bound ? login.otpId : undefined)
+            .then((authenticated) => {
+              if (!authenticated) {
+                throw new Error("VerifyOtp answered authenticated=false");
+              }
+            });
     });
   });
 }
@@ -408,7 +426,8 @@ async function runPass(pass: Pass, options: Options = DEFAULTS) {
       client.requestOtp(nextEmail("r")),
     );
   });
-  await loginFlow(pass, options);
+  await loginFlow(pass, options, false);
+  await loginFlow(pass, options, true);
 }
 
 const sweep: Row[] = [];

@@ -63,12 +63,12 @@ export function rpcs(transport: Transport, port: number, concurrency: number) {
             toBinary(RequestOtpRequestSchema, create(RequestOtpRequestSchema, { email })),
           ),
         ).otpId,
-      verifyOtp: async (email: string, otp: string) =>
+      verifyOtp: async (email: string, otp: string, otpId = "") =>
         fromBinary(
           VerifyOtpResponseSchema,
           await call(
             PATHS.verifyOtp,
-            toBinary(VerifyOtpRequestSchema, create(VerifyOtpRequestSchema, { email, otp })),
+            toBinary(VerifyOtpRequestSchema, create(VerifyOtpRequestSchema, { email, otp, otpId })),
           ),
         ).authenticated,
     };
@@ -84,8 +84,9 @@ export function rpcs(transport: Transport, port: number, concurrency: number) {
         call("GET", `${REST_PATHS.getStatus}?email=${encodeURIComponent(email)}`),
       requestOtp: async (email: string) =>
         (await call("POST", REST_PATHS.requestOtp, { email })).otpId as string,
-      verifyOtp: async (email: string, otp: string) =>
-        (await call("POST", REST_PATHS.verifyOtp, { email, otp })).authenticated === true,
+      verifyOtp: async (email: string, otp: string, otpId?: string) =>
+        (await call("POST", REST_PATHS.verifyOtp, { email, otp, ...(otpId ? { otpId } : {}) }))
+          .authenticated === true,
     };
   }
   const { call, close } = createConnectCaller(port, concurrency);
@@ -94,7 +95,8 @@ export function rpcs(transport: Transport, port: number, concurrency: number) {
     noop: () => call(PATHS.noop, {}),
     getStatus: (email: string) => call(PATHS.getStatus, { email }),
     requestOtp: async (email: string) => (await call(PATHS.requestOtp, { email })).otpId as string,
-    verifyOtp: async (email: string, otp: string) =>
-      (await call(PATHS.verifyOtp, { email, otp })).authenticated === true,
+    verifyOtp: async (email: string, otp: string, otpId?: string) =>
+      (await call(PATHS.verifyOtp, { email, otp, ...(otpId ? { otpId } : {}) })).authenticated ===
+      true,
   };
 }

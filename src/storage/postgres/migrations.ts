@@ -1,6 +1,23 @@
 import type { Pool } from "pg";
 import { exclusiveAccountGate } from "./account-gate.js";
 
+// Part of version 6's text below, so never to be changed once shipped. otp_consume_code's checks
+// of code `c` that both lanes make: the code named, live, and (when the caller sent one) with
+// HMAC p_code_hash.
+const USABLE_CODE = `c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+               AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max
+               AND (p_code_hash IS NULL OR sha256(c.code_hash) = sha256(p_code_hash))`;
+
+// And what using it does to the user row, once `used` says it was used: the latest
+// verification wins, whichever commits last (GREATEST ignores a NULL).
+const AUTHENTICATED = `owner AS (
+            UPDATE otp_users u SET
+              authenticated_at = GREATEST(u.authenticated_at, p_now),
+              retain_until = GREATEST(u.retain_until, p_retain_until)
+             WHERE u.email = p_email AND EXISTS (SELECT 1 FROM used)
+            RETURNING u.user_id
+          )`;
+
 /**
  * Schema versions, applied in order, each once. Never edit one that has shipped: add another.
  *
@@ -419,8 +436,10 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       -- burned) and whose other parts clear the unbound failures and update the user row. With
       -- p_code_hash, also only a code whose HMAC is that one: a bound verification that has read
       -- nothing compares in the same step. Compared as SHA-256 digests of both, so that where
-      -- the comparison stops says nothing of the stored HMAC. otp_use_code stays for instances of
-      -- version 5 during a rolling upgrade.
+      -- the comparison stops says nothing of the stored HMAC. One statement per lane rather than
+      -- one with \`p_bound OR …\`: PostgreSQL would find a plan made for the bound lane's
+      -- values cheaper than the generic one and plan that statement anew on every call.
+      -- otp_use_code stays for instances of version 5 during a rolling upgrade.
       CREATE FUNCTION otp_consume_code(
         p_email text, p_purpose text, p_otp_id text, p_bound boolean, p_network text,
         p_now timestamptz, p_since timestamptz, p_cap integer, p_max integer,
@@ -432,34 +451,34 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         v_user text;
       BEGIN
         PERFORM ${exclusiveAccountGate("p_email")};
-        WITH used AS (
-          UPDATE otp_codes c SET used_at = p_now
-           WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
-             AND c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max
-             AND (p_code_hash IS NULL OR sha256(c.code_hash) = sha256(p_code_hash))
-             AND (p_bound OR (NOT c.unbound_burned
+        IF p_bound THEN
+          WITH used AS (
+            UPDATE otp_codes c SET used_at = p_now
+             WHERE ${USABLE_CODE}
+               AND NOT (SELECT count(*) >= p_cap AND coalesce(bool_or(f.network = p_network), false)
+                          FROM otp_failures f WHERE f.email = p_email AND f.at > p_since)
+            RETURNING 1
+          ), ${AUTHENTICATED}
+          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
+        ELSE
+          WITH used AS (
+            UPDATE otp_codes c SET used_at = p_now
+             WHERE ${USABLE_CODE}
+               AND NOT c.unbound_burned
                AND NOT EXISTS (SELECT 1 FROM otp_codes l
                                 WHERE l.email = p_email AND l.purpose = p_purpose AND l.seq > c.seq)
                AND NOT EXISTS (SELECT 1 FROM otp_attempts a
                                 WHERE a.email = p_email AND a.purpose = p_purpose
-                                  AND a.locked_until > p_now)))
-             AND NOT (SELECT count(*) >= p_cap
-                             AND (NOT p_bound OR coalesce(bool_or(f.network = p_network), false))
-                        FROM otp_failures f WHERE f.email = p_email AND f.at > p_since)
-          RETURNING 1
-        ), cleared AS (
-          DELETE FROM otp_attempts a
-           WHERE NOT p_bound AND a.email = p_email AND a.purpose = p_purpose
-             AND EXISTS (SELECT 1 FROM used)
-        ), owner AS (
-          -- The latest verification wins, whichever commits last (GREATEST ignores a NULL).
-          UPDATE otp_users u SET
-            authenticated_at = GREATEST(u.authenticated_at, p_now),
-            retain_until = GREATEST(u.retain_until, p_retain_until)
-           WHERE u.email = p_email AND EXISTS (SELECT 1 FROM used)
-          RETURNING u.user_id
-        )
-        SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
+                                  AND a.locked_until > p_now)
+               AND (SELECT count(*) < p_cap FROM otp_failures f
+                     WHERE f.email = p_email AND f.at > p_since)
+            RETURNING 1
+          ), cleared AS (
+            DELETE FROM otp_attempts a
+             WHERE a.email = p_email AND a.purpose = p_purpose AND EXISTS (SELECT 1 FROM used)
+          ), ${AUTHENTICATED}
+          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
+        END IF;
         IF v_used AND v_user IS NULL THEN
           -- A code has its user row (activateCode writes both, and the gate keeps an erasure
           -- out); this only mends a row lost some other way.
