@@ -497,18 +497,19 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       -- had none, a second statement takes the slot out of the rest again, which this
       -- transaction still holds locked: nobody sees it taken. The live slots are an inline
       -- subquery, planned with the statement, rather than otp_live_slots, a SQL function planned
-      -- anew on each call. Replaced in place: instances of version 5 call it with the same
-      -- arguments and get the same answer.
-      CREATE OR REPLACE FUNCTION otp_take_slots(p_buckets text[], p_counts integer[],
-                                                p_windows bigint[], p_slot text, p_now_ms bigint)
-      RETURNS TABLE (refused integer, retry_at bigint, remaining integer[])
+      -- anew on each call; and the answer is one row of OUT parameters rather than a set, which
+      -- PL/pgSQL would gather in a tuplestore first. Replaced under the same name and
+      -- arguments: instances of version 5 call it as before and get the same answer.
+      DROP FUNCTION otp_take_slots(text[], integer[], bigint[], text, bigint);
+      CREATE FUNCTION otp_take_slots(p_buckets text[], p_counts integer[], p_windows bigint[],
+                                     p_slot text, p_now_ms bigint, OUT refused integer,
+                                     OUT retry_at bigint, OUT remaining integer[])
       LANGUAGE plpgsql VOLATILE AS $$
       #variable_conflict use_column
       DECLARE
         v_took boolean[];
-        v_live integer[];
+        v_left integer[];
         v_oldest bigint[];
-        v_refused integer;
       BEGIN
         WITH taken AS (
           INSERT INTO otp_slots AS s (bucket, slots, expires_at)
@@ -527,22 +528,22 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
           RETURNING s.bucket, s.slots
         )
         SELECT array_agg(t.slots -> -1 ->> 'id' = p_slot ORDER BY t.ord),
-               array_agg(jsonb_array_length(t.slots) ORDER BY t.ord),
-               array_agg((t.slots->0->>'exp')::bigint ORDER BY t.ord)
-          INTO v_took, v_live, v_oldest
+               array_agg(p_counts[t.ord] - jsonb_array_length(t.slots) ORDER BY t.ord),
+               array_agg((t.slots -> 0 ->> 'exp')::bigint ORDER BY t.ord)
+          INTO v_took, v_left, v_oldest
           FROM (SELECT array_position(p_buckets, k.bucket) AS ord, k.slots FROM taken k) t;
-        v_refused := array_position(v_took, false);
-        IF v_refused IS NULL THEN
-          RETURN QUERY SELECT NULL::integer, NULL::bigint,
-            (SELECT array_agg(p_counts[i] - v_live[i] ORDER BY i) FROM generate_subscripts(p_buckets, 1) AS i);
+        refused := array_position(v_took, false);
+        IF refused IS NULL THEN
+          remaining := v_left;
           RETURN;
         END IF;
         UPDATE otp_slots s SET slots = (
-          SELECT coalesce(jsonb_agg(e ORDER BY x.pos), '[]'::jsonb)
+          SELECT coalesce(jsonb_agg(x.e ORDER BY x.pos), '[]'::jsonb)
             FROM jsonb_array_elements(s.slots) WITH ORDINALITY AS x (e, pos)
-           WHERE x.e->>'id' <> p_slot)
+           WHERE x.e ->> 'id' <> p_slot)
          WHERE s.bucket = ANY (p_buckets) AND s.slots -> -1 ->> 'id' = p_slot;
-        RETURN QUERY SELECT v_refused - 1, v_oldest[v_refused], NULL::integer[];
+        retry_at := v_oldest[refused];
+        refused := refused - 1;
       END
       $$;
     `,
