@@ -15,9 +15,9 @@ const failuresOf = (rows: FailureRows | null): AccountFailure[] =>
  * Codes, the unbound lane's attempts and the account's failures (tables otp_codes, otp_attempts,
  * otp_failures). A read is one statement; the two steps that judge an attempt are the functions
  * otp_record_audited_failure (migration 5, around version 4's otp_record_failure) and
- * otp_consume_code (migration 6), which take the account's gate exclusive first (account-gate.ts) and so run
- * one at a time per account, each in one round trip. A code is used by a guarded UPDATE
- * (`… AND used_at IS NULL`) under that lock.
+ * otp_consume_code (migration 6), which take the account's gate exclusive first
+ * (account-gate.ts) and so run one at a time per account, each in one round trip. A code is used
+ * by a guarded UPDATE (`… AND used_at IS NULL`) under that lock.
  */
 export function createCodeSteps(query: Query): CodeSteps {
   return {
@@ -106,7 +106,8 @@ export function createCodeSteps(query: Query): CodeSteps {
     },
 
     // The session and its event are inserted by the same statement that uses the code, from the
-    // user id otp_use_code answers: one round trip, and no session without its code or its event.
+    // user id otp_consume_code answers: one round trip, and no session without its code or its
+    // event. With use.codeHash the function also compares the code (migration 6).
     async consumeCode(use) {
       const { gate } = use;
       const { rows } = await query<{ user_id: string | null }>(

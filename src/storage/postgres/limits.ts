@@ -3,8 +3,8 @@ import type { Query } from "./query.js";
 
 /**
  * Rolling-window limits (table otp_slots): a bucket is one row holding its live slots. Taking a
- * slot in several buckets at once is the function otp_take_slots (migrations 4 and 6): one round trip,
- * all or none, serialised on the buckets' rows.
+ * slot in several buckets at once is the function otp_take_slots (migrations 4 and 6): one round
+ * trip, all or none, serialised on the buckets' rows.
  */
 export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "releaseSlots"> {
   return {
