@@ -1,23 +1,28 @@
-// Profiles the service (in-memory store) under one scenario's load with node --cpu-prof, and
-// prints where the server's time went during the measured window only: the functions with the
-// most self time, then self time by package or source directory, in µs per call. Used to find
-// hotspots (docs/benchmarks.md).
+// Profiles the service (in-memory store, or PostgreSQL at PROFILE_DATABASE_URL) under one
+// scenario's load with node --cpu-prof, and prints where the server's time went during the
+// measured window only: the functions with the most self time, then self time by package or
+// source directory, in µs per call. Used to find hotspots (docs/benchmarks.md).
 //
-//   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp|grpc-js] [grpc|grpc-port|connect|rest]
+//   npx tsx test/bench/profile.ts [no-op|GetStatus|RequestOtp|VerifyOtp|VerifyOtp-bound|grpc-js] [grpc|grpc-port|connect|rest]
+//   PROFILE_DATABASE_URL=postgres://… npx tsx test/bench/profile.ts VerifyOtp grpc-port
 //
 // `grpc-js` profiles the bench's bare @grpc/grpc-js no-op server instead (over grpc or grpc-port).
 // The no-op over rest is Connect JSON's health Check (the health Check has no REST route).
 // RequestOtp uses the discard sender. VerifyOtp first requests codes with the console sender
-// and reads them from the service's output, as the bench does (not profiled), then verifies them.
+// and reads them from the service's output, as the bench does (not profiled), then verifies them;
+// VerifyOtp-bound sends each with the otp_id its RequestOtp answered.
 
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeKeySetFile } from "../support/access-token-keys.js";
 import { printedCodes, startGrpcJsNoop, startServiceProcess } from "./bench-processes.js";
 import { rpcs, transportsOf } from "./rpcs.js";
 import { runLoad } from "./run-load.js";
 
 const scenario = process.argv[2] ?? "RequestOtp";
+const verifying = scenario === "VerifyOtp" || scenario === "VerifyOtp-bound";
+const database = process.env.PROFILE_DATABASE_URL;
 const [transport] = transportsOf(process.argv[3] ?? "grpc", "transport (second argument)");
 const CONCURRENCY = 64;
 const SECONDS = 5;
@@ -31,9 +36,15 @@ const server = bare
       {
         OTP_IP_REQUEST_LIMIT: "off",
         OTP_REQUEST_LIMIT: "1000/1h",
-        OTP_SENDER: scenario === "VerifyOtp" ? "console" : "discard",
+        OTP_SENDER: verifying ? "console" : "discard",
         // GetStatus by email without a service token, as the bench measures it.
         STATUS_BY_EMAIL: "open",
+        ...(database !== undefined && {
+          STORAGE: "postgres",
+          DATABASE_URL: database,
+          OTP_HMAC_KEY: "profile-hmac-key-of-at-least-32-characters",
+          ACCESS_TOKEN_KEYS: writeKeySetFile(),
+        }),
       },
       profiling,
     );
@@ -46,8 +57,9 @@ let serial = 0;
 const email = () => `p-${serial++}@bench.example.com`;
 
 let next: () => Promise<unknown> | null;
-if (scenario === "VerifyOtp") {
+if (verifying) {
   const requested: string[] = [];
+  const otpIds = new Map<string, string>();
   await runLoad({
     concurrency: CONCURRENCY,
     warmUpMs: 0,
@@ -58,13 +70,21 @@ if (scenario === "VerifyOtp") {
       }
       const address = email();
       requested.push(address);
-      return client.requestOtp(address);
+      return client.requestOtp(address).then((otpId) => {
+        otpIds.set(address, otpId);
+      });
     },
   });
   const codes = printedCodes(server);
   next = () => {
     const address = requested.pop();
-    return address === undefined ? null : client.verifyOtp(address, codes.get(address) ?? "");
+    return address === undefined
+      ? null
+      : client.verifyOtp(
+          address,
+          codes.get(address) ?? "",
+          scenario === "VerifyOtp-bound" ? otpIds.get(address) : undefined,
+        );
   };
 } else if (scenario === "no-op" || bare) {
   next = client.noop;
