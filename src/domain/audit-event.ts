@@ -81,12 +81,7 @@ export function operatorAuditContextOf(
   now: number,
   retentionMs: number,
 ): AuditContext {
-  return {
-    requestId: source.requestId ?? "",
-    clientAddress: "",
-    userAgent: "",
-    retainUntil: now + retentionMs,
-  };
+  return auditContextOf({ requestId: source.requestId }, now, retentionMs);
 }
 
 /**

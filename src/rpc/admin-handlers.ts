@@ -1,20 +1,28 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { AdminService } from "../../gen/auth/v1/admin_pb.js";
 import type { OtpService } from "../domain/otp-service.js";
 import { bearerToken } from "./bearer-token.js";
 import { callOf } from "./call-context.js";
 
+/** The account a request names (exactly one of the three) and the operator's credential. */
+function namedAccount(
+  req: { email: string; userId: string; externalId: string },
+  ctx: HandlerContext,
+) {
+  return {
+    email: req.email,
+    userId: req.userId,
+    externalId: req.externalId,
+    serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+  };
+}
+
 /** AdminService handlers: translate wire messages to domain calls and back, nothing more. */
 export function createAdminHandlers(service: OtpService): ServiceImpl<typeof AdminService> {
   return {
     async getUser(req, ctx) {
-      const user = await service.getUser({
-        email: req.email,
-        userId: req.userId,
-        externalId: req.externalId,
-        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
-      });
+      const user = await service.getUser(namedAccount(req, ctx));
       return {
         userId: user.userId,
         // One of the two names the account; the other stays empty.
@@ -31,10 +39,7 @@ export function createAdminHandlers(service: OtpService): ServiceImpl<typeof Adm
 
     async revokeSessions(req, ctx) {
       const revoked = await service.revokeUserSessions({
-        email: req.email,
-        userId: req.userId,
-        externalId: req.externalId,
-        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+        ...namedAccount(req, ctx),
         // The audit events the call writes carry its request id.
         requestId: callOf(ctx.values)?.requestId,
       });
@@ -43,10 +48,7 @@ export function createAdminHandlers(service: OtpService): ServiceImpl<typeof Adm
 
     async deleteUser(req, ctx) {
       const deleted = await service.deleteUser({
-        email: req.email,
-        userId: req.userId,
-        externalId: req.externalId,
-        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+        ...namedAccount(req, ctx),
         // The audit events the call writes carry its request id.
         requestId: callOf(ctx.values)?.requestId,
       });
@@ -55,10 +57,7 @@ export function createAdminHandlers(service: OtpService): ServiceImpl<typeof Adm
 
     async listAuditEvents(req, ctx) {
       const page = await service.listAuditEvents({
-        email: req.email,
-        userId: req.userId,
-        externalId: req.externalId,
-        serviceToken: bearerToken(ctx.requestHeader.get("authorization")),
+        ...namedAccount(req, ctx),
         // Rounded up to the millisecond events are kept in: `since` stays inclusive.
         since:
           req.since === undefined

@@ -1,9 +1,6 @@
-import {
-  type AuditContext,
-  type AuditEventType,
-  auditContextOrDefault,
-} from "../../domain/audit-event.js";
+import { type AuditContext, auditContextOrDefault } from "../../domain/audit-event.js";
 import type { OtpStore, StoredAuditEvent } from "../../domain/otp-store.js";
+import { type AuditEventRow, storedAuditEventOf } from "../audit-event-row.js";
 import type { Query } from "./query.js";
 
 type AuditSteps = Pick<OtpStore, "recordDeliveryFailure" | "listAuditEvents">;
@@ -33,17 +30,8 @@ export function auditParams(audit: AuditContext | undefined, now: number) {
 /** The request fields of AUDIT_INSERT, in its order, as SQL over auditParams. */
 export const AUDIT_REQUEST = ":auditClientAddress, :auditUserAgent, :auditRequestId";
 
-interface EventRow {
-  seq: number | string;
-  type: AuditEventType;
+interface EventRow extends AuditEventRow {
   at: number | string;
-  user_id: string;
-  purpose: string;
-  session_id: string;
-  client_address: string;
-  user_agent: string;
-  request_id: string;
-  reason: string;
 }
 
 /** The audit trail's steps of their own (table otp_audit_events): each one statement. */
@@ -76,18 +64,7 @@ export function createAuditSteps(query: Query): AuditSteps {
           },
         )
       ).rows<EventRow>();
-      return rows.map((row) => ({
-        seq: Number(row.seq),
-        type: row.type,
-        at: Number(row.at),
-        userId: row.user_id,
-        purpose: row.purpose,
-        sessionId: row.session_id,
-        clientAddress: row.client_address,
-        userAgent: row.user_agent,
-        requestId: row.request_id,
-        reason: row.reason,
-      }));
+      return rows.map((row) => storedAuditEventOf(row, Number(row.at)));
     },
   };
 }

@@ -1,9 +1,6 @@
-import {
-  type AuditContext,
-  type AuditEventType,
-  auditContextOrDefault,
-} from "../../domain/audit-event.js";
+import { type AuditContext, auditContextOrDefault } from "../../domain/audit-event.js";
 import type { OtpStore, StoredAuditEvent } from "../../domain/otp-store.js";
+import { type AuditEventRow, storedAuditEventOf } from "../audit-event-row.js";
 import { date, type Query } from "./query.js";
 
 type AuditSteps = Pick<OtpStore, "recordDeliveryFailure" | "listAuditEvents">;
@@ -13,17 +10,8 @@ type AuditSteps = Pick<OtpStore, "recordDeliveryFailure" | "listAuditEvents">;
 const COLUMNS =
   "seq, type, at, user_id, purpose, session_id, client_address, user_agent, request_id, reason";
 
-interface EventRow {
-  seq: string;
-  type: AuditEventType;
+interface EventRow extends AuditEventRow {
   at: Date;
-  user_id: string;
-  purpose: string;
-  session_id: string;
-  client_address: string;
-  user_agent: string;
-  request_id: string;
-  reason: string;
 }
 
 // $1 the account key or user id, $2 since, $3/$4 the event the previous page ended at, $5 limit.
@@ -64,18 +52,7 @@ export function createAuditSteps(query: Query): AuditSteps {
               `SELECT ${COLUMNS} FROM otp_audit_events WHERE user_id = $1 ${PAGE}`,
               values,
             );
-      return rows.map((row) => ({
-        seq: Number(row.seq),
-        type: row.type,
-        at: row.at.getTime(),
-        userId: row.user_id,
-        purpose: row.purpose,
-        sessionId: row.session_id,
-        clientAddress: row.client_address,
-        userAgent: row.user_agent,
-        requestId: row.request_id,
-        reason: row.reason,
-      }));
+      return rows.map((row) => storedAuditEventOf(row, row.at.getTime()));
     },
   };
 }
