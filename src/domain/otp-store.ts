@@ -35,8 +35,13 @@ export interface OtpStore {
    * only while the account's failure cap (`use.gate`) does not refuse this attempt and the code is
    * unused, unexpired and not dead (fewer than `gate.maxAttempts` failures); unbound, also only
    * while the code is still the pair's latest, not burned, and the pair not locked, and then the
-   * pair's unbound failures are cleared; with `use.codeHash`, also only while the code's HMAC is
-   * that one. Of concurrent calls for one code, at most one is
+   * pair's unbound failures are cleared. With `use.keyed` (a verification that has read nothing),
+   * the code named (bound) or the pair's latest (unbound, `use.otpId` null) is used only while its
+   * keyed hash is the one the key makes of its otp id; when it has a keyed hash the key does not
+   * make, the attempt is instead counted in the same step, exactly as recordFailure counts a
+   * wrong code compared with it (`keyed.lockUntil` its lockUntil), and answered `mismatch` if
+   * counted; a code without one (written by an older version) is refused. So no attempt is
+   * compared without being counted, races included. Of concurrent calls for one code, at most one is
    * `consumed`; no session exists without its consumed code, and no consumed code without its
    * session. `refused` says nothing about why: the caller reads the state again.
    */
@@ -306,6 +311,8 @@ export interface NewCode {
   readonly purpose: string;
   readonly otpId: string;
   readonly codeHash: Uint8Array;
+  /** keyedCodeHash of the code's key and otp id (otp-code.ts): what consumeCode's codeKey finds. */
+  readonly keyedHash: Uint8Array;
   readonly issuedAt: number;
   readonly expiresAt: number;
   /** Until when the record is kept so that late attempts hear "expired" or "used". */
@@ -317,7 +324,8 @@ export interface NewCode {
 export interface CodeUse {
   readonly email: string;
   readonly purpose: string;
-  readonly otpId: string;
+  /** The code to use; null (unbound, with `keyed` only) for the pair's latest. */
+  readonly otpId: string | null;
   /** Whether the verification named the otp_id (else it was judged as the latest code). */
   readonly bound: boolean;
   readonly gate: AccountGate;
@@ -330,12 +338,20 @@ export interface CodeUse {
   readonly userId: string;
   /** The request: `session.created` is written with the session, in the same step. */
   readonly audit?: AuditContext | undefined;
-  /**
-   * When given, the code is used only if its stored HMAC is this one: a code the store compares
-   * itself, for a bound verification that has read nothing yet. Compared in constant time, or by
-   * comparing digests of both, whose timing says nothing of either.
-   */
-  readonly codeHash?: Uint8Array | undefined;
+  /** A code the store compares and judges itself (see consumeCode). */
+  readonly keyed?: KeyedAttempt | undefined;
+}
+
+/**
+ * What a verification that has read nothing hands consumeCode: the key its digits make. The store
+ * compares keyedCodeHash(codeKey, the code's otp id) with the code's keyed hash in constant time,
+ * or by comparing digests of both, whose timing says nothing of either.
+ */
+export interface KeyedAttempt {
+  /** codeKeyOf the digits sent (otp-code.ts). */
+  readonly codeKey: Uint8Array;
+  /** Unbound: until when the failure that reaches the attempt limit locks the pair. */
+  readonly lockUntil: number;
 }
 
 /** A session as created: only a hash of its token is ever stored. */
@@ -407,6 +423,11 @@ export interface SessionRevocation {
 export type ConsumeOutcome =
   /** The code is used and the session created, for the user `userId`. */
   | { readonly kind: "consumed"; readonly userId: string }
+  /**
+   * Keyed only: the code was not the one sent, and the attempt was counted against it (`failure`)
+   * and the account; `expiresAt` is that code's expiry.
+   */
+  | { readonly kind: "mismatch"; readonly failure: CountedFailure; readonly expiresAt: number }
   /** Nothing changed: the state moved since it was read (read it again to say why). */
   | { readonly kind: "refused" };
 
@@ -443,6 +464,8 @@ export type FailureOutcome =
     }
   /** Not counted: the state moved since it was read (read it again to say why). */
   | { readonly counted: false };
+
+export type CountedFailure = Extract<FailureOutcome, { readonly counted: true }>;
 
 export interface SlotsRequest {
   readonly slotId: string;

@@ -8,7 +8,7 @@ import {
 import { type AuditContext, auditContextOf } from "./audit-event.js";
 import { describeWait, OtpError } from "./errors.js";
 import { networkOf } from "./ip-bucket.js";
-import { hashCode } from "./otp-code.js";
+import { codeKeyOf, hashCode, keyedCodeHash } from "./otp-code.js";
 import type { IssuedOtp, OtpStore } from "./otp-store.js";
 import type { Policy, RateLimit } from "./policy.js";
 import type { Clock, OtpEvents, OtpSender, RandomSource } from "./ports.js";
@@ -162,6 +162,7 @@ async function issue(
     purpose,
     otpId,
     codeHash: hashCode(deps.hmacKey, { otpId, email: owner, purpose, code }),
+    keyedHash: keyedCodeHash(codeKeyOf(deps.hmacKey, { email: owner, purpose, code }), otpId),
     issuedAt: now,
     expiresAt,
     // Kept one more TTL after expiry so a late attempt hears "expired", not "not found".

@@ -3,8 +3,14 @@ import { auditContextOf, lockScopeOfFailure } from "./audit-event.js";
 import { invalidArgument, lockedError, OtpError } from "./errors.js";
 import { capRefusal } from "./failure-cap.js";
 import { networkOf } from "./ip-bucket.js";
-import { hashCode, hashesEqual } from "./otp-code.js";
-import type { AccountGate, OtpStore } from "./otp-store.js";
+import { codeKeyOf, hashCode, hashesEqual } from "./otp-code.js";
+import type {
+  AccountGate,
+  ConsumeOutcome,
+  CountedFailure,
+  KeyedAttempt,
+  OtpStore,
+} from "./otp-store.js";
 import type { Clock, OtpEvents } from "./ports.js";
 import {
   type AccessToken,
@@ -110,14 +116,18 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
   };
 
   /**
-   * Uses code `codeOtpId` and starts its session, in one store step; null when the store refused
-   * (the state moved since it was read, or, with `codeHash`, the code is not that one).
+   * Uses code `codeOtpId` (null: the pair's latest, keyed only) and starts its session, in one
+   * store step: the verification when used; otherwise the store's outcome (keyed, the attempt may
+   * have been counted as a mismatch instead).
    */
   const useCode = async (
-    codeOtpId: string,
+    codeOtpId: string | null,
     now: number,
-    codeHash?: Uint8Array,
-  ): Promise<Verified | null> => {
+    keyed?: KeyedAttempt,
+  ): Promise<
+    | { readonly kind: "verified"; readonly verified: Verified }
+    | Exclude<ConsumeOutcome, { kind: "consumed" }>
+  > => {
     const token = deps.random.token();
     const session = {
       sessionId: deps.random.id(),
@@ -137,16 +147,16 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
       session,
       userId: deps.random.id(),
       audit: auditContextOf(input, now, policy.auditRetentionMs),
-      codeHash,
+      keyed,
     });
     if (outcome.kind !== "consumed") {
-      return null;
+      return outcome;
     }
     deps.events?.codeVerified();
     deps.events?.audited?.("session.created", 1);
     const { sessionId, expiresAt } = session;
     const { userId } = outcome;
-    return {
+    const verified: Verified = {
       authenticatedAt: now,
       session: { token, sessionId, userId, expiresAt },
       accessToken: await issueAccessToken(
@@ -155,22 +165,56 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
         now,
       ),
     };
+    return { kind: "verified", verified };
   };
 
-  if (otpId !== null) {
-    // Bound, the code is known before anything is read: the store uses it in one step if its
-    // hash is the one this code makes and every condition the read below would check holds (see
-    // the port's consumeCode). A right code then costs one round trip; anything else is refused
-    // without a trace and judged below, which says why.
+  /** The answer to a counted wrong code compared with a code that expires at `expiresAt`. */
+  const wrongCode = (failure: CountedFailure, expiresAt: number, now: number): OtpError => {
+    deps.events?.codeFailed();
+    deps.events?.audited?.("otp.verify_failed", 1);
+    if (lockScopeOfFailure(gate, bound, failure) !== null) {
+      deps.events?.audited?.("otp.locked", 1);
+    }
+    const cappedNow = capRefusal(failure.accountFailures, gate, bound, now);
+    if (cappedNow !== null) {
+      // This failure reached the account's cap.
+      deps.events?.codeLocked();
+      return lockedError(cappedNow - now, "account");
+    }
+    if (failure.lockedUntil !== null) {
+      deps.events?.codeLocked();
+      return lockedError(failure.lockedUntil - now, "unbound");
+    }
+    if (bound && failure.failures >= policy.maxAttempts) {
+      // The code is dead: the wait is the rest of its life, after which it would have expired
+      // anyway; a new code can be requested at once.
+      deps.events?.codeLocked();
+      return lockedError(expiresAt - now, "code");
+    }
+    const live = failure.accountFailures.filter((f) => f.at > now - policy.failureWindowMs);
+    return mismatch(
+      Math.min(policy.maxAttempts - failure.failures, policy.accountMaxFailures - live.length),
+    );
+  };
+
+  {
+    // First the store is handed the key this code makes, before anything is read: it judges the
+    // code named (bound) or the pair's latest (unbound) in one step, using it or counting the
+    // attempt against it exactly as the steps below would (see the port's consumeCode), so a
+    // right or wrong code costs one round trip. Anything else (no such code, used, expired,
+    // locked, capped, or a code written by an older version) is refused without a trace and
+    // judged below, which says why.
     input.signal?.throwIfAborted();
     const now = clock.now();
-    const verified = await useCode(
-      otpId,
-      now,
-      hashCode(deps.hmacKey, { otpId, email, purpose, code: otp }),
-    );
-    if (verified !== null) {
-      return verified;
+    const first = await useCode(otpId, now, {
+      codeKey: codeKeyOf(deps.hmacKey, { email, purpose, code: otp }),
+      lockUntil: now + policy.lockoutMs,
+    });
+    if (first.kind === "verified") {
+      return first.verified;
+    }
+    if (first.kind === "mismatch") {
+      throw wrongCode(first.failure, first.expiresAt, now);
     }
   }
 
@@ -223,35 +267,11 @@ export async function verifyOtp(deps: VerifyOtpDeps, input: VerifyOtpInput): Pro
         // reached the cap): judge again on what it left.
         continue;
       }
-      deps.events?.codeFailed();
-      deps.events?.audited?.("otp.verify_failed", 1);
-      if (lockScopeOfFailure(gate, bound, failure) !== null) {
-        deps.events?.audited?.("otp.locked", 1);
-      }
-      const cappedNow = capRefusal(failure.accountFailures, gate, bound, now);
-      if (cappedNow !== null) {
-        // This failure reached the account's cap.
-        deps.events?.codeLocked();
-        throw lockedError(cappedNow - now, "account");
-      }
-      if (failure.lockedUntil !== null) {
-        deps.events?.codeLocked();
-        throw lockedError(failure.lockedUntil - now, "unbound");
-      }
-      if (bound && failure.failures >= policy.maxAttempts) {
-        // The code is dead: the wait is the rest of its life, after which it would have expired
-        // anyway; a new code can be requested at once.
-        deps.events?.codeLocked();
-        throw lockedError(code.expiresAt - now, "code");
-      }
-      const live = failure.accountFailures.filter((f) => f.at > now - policy.failureWindowMs);
-      throw mismatch(
-        Math.min(policy.maxAttempts - failure.failures, policy.accountMaxFailures - live.length),
-      );
+      throw wrongCode(failure, code.expiresAt, now);
     }
-    const verified = await useCode(code.otpId, now);
-    if (verified !== null) {
-      return verified;
+    const used = await useCode(code.otpId, now);
+    if (used.kind === "verified") {
+      return used.verified;
     }
     // Refused: used, expired, replaced, locked or capped since the read. Unbound, a newer code is
     // then judged in the next round, as the latest code is what an unbound attempt means.

@@ -6,7 +6,7 @@ import {
   revocationReasonOf,
 } from "../domain/audit-event.js";
 import { capRefusal } from "../domain/failure-cap.js";
-import { hashesEqual } from "../domain/otp-code.js";
+import { hashesEqual, keyedCodeHash } from "../domain/otp-code.js";
 import type {
   AccountFailure,
   AccountGate,
@@ -34,6 +34,7 @@ import type {
 import { unlessAborted } from "./unless-aborted.js";
 
 interface CodeRecord extends StoredCode {
+  readonly keyedHash: Uint8Array;
   usedAt: number | null;
   failures: number;
   /** Burned by the unbound lane's lock: gone for unbound verification, judged when bound. */
@@ -181,6 +182,67 @@ export function createMemoryStore(): OtpStore {
   }
 
   /** The code an attempt means: bound, the pair's code `otpId`; unbound, the latest unless burned. */
+  /** recordFailure's step, which consumeCode also takes for a keyed attempt's wrong code. */
+  function countFailure(failure: Failure): FailureOutcome {
+    const { email, otpId, bound, gate, now } = failure;
+    const key = pairKey(email, failure.purpose);
+    if (capped(email, gate, bound, now)) {
+      return { counted: false };
+    }
+    // The code compared: bound, by its id; unbound, only while it is still the latest.
+    const code = codeOf(key, bound ? otpId : null);
+    if (code === undefined || code.otpId !== otpId || !isLive(code, gate, now)) {
+      return { counted: false };
+    }
+    let failures: number;
+    let lockedUntil: number | null = null;
+    if (bound) {
+      code.failures += 1;
+      failures = code.failures;
+    } else {
+      if (lockOf(key, now) !== null) {
+        return { counted: false };
+      }
+      let record = attempts.get(key);
+      if (record === undefined || record.retainUntil <= now) {
+        record = { failures: 0, lockedUntil: null, retainUntil: failure.lockUntil };
+        attempts.set(key, record);
+      }
+      record.failures += 1;
+      record.retainUntil = failure.lockUntil;
+      failures = record.failures;
+      if (record.failures >= gate.maxAttempts) {
+        record.failures = 0;
+        record.lockedUntil = failure.lockUntil;
+        lockedUntil = failure.lockUntil;
+        code.unboundBurned = true;
+      }
+    }
+    const accountFailures = [
+      ...liveFailures(email, now, gate.windowMs),
+      { at: now, network: gate.network },
+    ];
+    failuresOf.set(email, accountFailures);
+    // The user record (and with it the account) is kept while its failures count.
+    const user = users.get(email);
+    if (user !== undefined) {
+      user.retainUntil = Math.max(user.retainUntil, now + gate.windowMs);
+    }
+    const counted = { failures, lockedUntil, accountFailures: [...accountFailures] };
+    const event = { email, userId: user?.userId ?? "", purpose: failure.purpose };
+    writeEvent("otp.verify_failed", now, failure.audit, { ...event, reason: "mismatch" });
+    const scope = lockScopeOfFailure(gate, bound, counted);
+    if (scope !== null) {
+      writeEvent("otp.locked", now, failure.audit, { ...event, reason: scope });
+    }
+    return { counted: true, ...counted };
+  }
+
+  /** What a read answers of a code: a copy, without what only consumeCode compares. */
+  function storedCodeOf({ otpId, codeHash, issuedAt, expiresAt, usedAt, failures }: CodeRecord) {
+    return { otpId, codeHash, issuedAt, expiresAt, usedAt, failures };
+  }
+
   function codeOf(key: string, otpId: string | null): CodeRecord | undefined {
     const pair = codes.get(key) ?? [];
     if (otpId !== null) {
@@ -232,7 +294,7 @@ export function createMemoryStore(): OtpStore {
       const code = codeOf(key, otpId);
       return {
         // A snapshot, as a database would return: later steps must not change what was read.
-        code: code === undefined ? null : { ...code },
+        code: code === undefined ? null : storedCodeOf(code),
         lockedUntil: attempts.get(key)?.lockedUntil ?? null,
         failures: liveFailures(email, now, failureWindowMs),
       };
@@ -244,6 +306,7 @@ export function createMemoryStore(): OtpStore {
       pair.push({
         otpId: code.otpId,
         codeHash: code.codeHash,
+        keyedHash: code.keyedHash,
         issuedAt: code.issuedAt,
         expiresAt: code.expiresAt,
         usedAt: null,
@@ -276,10 +339,29 @@ export function createMemoryStore(): OtpStore {
         return { kind: "refused" };
       }
       const code = codeOf(key, use.bound ? use.otpId : null);
-      if (code === undefined || code.otpId !== use.otpId || !isLive(code, use.gate, use.now)) {
+      // The code named; or, unbound with a key and no name, the latest, whichever it is.
+      if (
+        code === undefined ||
+        (use.otpId === null ? use.keyed === undefined : code.otpId !== use.otpId)
+      ) {
         return { kind: "refused" };
       }
-      if (use.codeHash !== undefined && !hashesEqual(use.codeHash, code.codeHash)) {
+      const { keyed } = use;
+      if (
+        keyed !== undefined &&
+        !hashesEqual(keyedCodeHash(keyed.codeKey, code.otpId), code.keyedHash)
+      ) {
+        // Not the code sent: counted against it now, as recordFailure would count it.
+        const failure = countFailure({
+          ...use,
+          otpId: code.otpId,
+          lockUntil: keyed.lockUntil,
+        });
+        return failure.counted
+          ? { kind: "mismatch", failure, expiresAt: code.expiresAt }
+          : { kind: "refused" };
+      }
+      if (!isLive(code, use.gate, use.now)) {
         return { kind: "refused" };
       }
       code.usedAt = use.now;
@@ -322,58 +404,7 @@ export function createMemoryStore(): OtpStore {
     },
 
     async recordFailure(failure: Failure): Promise<FailureOutcome> {
-      const { email, otpId, bound, gate, now } = failure;
-      const key = pairKey(email, failure.purpose);
-      if (capped(email, gate, bound, now)) {
-        return { counted: false };
-      }
-      // The code compared: bound, by its id; unbound, only while it is still the latest.
-      const code = codeOf(key, bound ? otpId : null);
-      if (code === undefined || code.otpId !== otpId || !isLive(code, gate, now)) {
-        return { counted: false };
-      }
-      let failures: number;
-      let lockedUntil: number | null = null;
-      if (bound) {
-        code.failures += 1;
-        failures = code.failures;
-      } else {
-        if (lockOf(key, now) !== null) {
-          return { counted: false };
-        }
-        let record = attempts.get(key);
-        if (record === undefined || record.retainUntil <= now) {
-          record = { failures: 0, lockedUntil: null, retainUntil: failure.lockUntil };
-          attempts.set(key, record);
-        }
-        record.failures += 1;
-        record.retainUntil = failure.lockUntil;
-        failures = record.failures;
-        if (record.failures >= gate.maxAttempts) {
-          record.failures = 0;
-          record.lockedUntil = failure.lockUntil;
-          lockedUntil = failure.lockUntil;
-          code.unboundBurned = true;
-        }
-      }
-      const accountFailures = [
-        ...liveFailures(email, now, gate.windowMs),
-        { at: now, network: gate.network },
-      ];
-      failuresOf.set(email, accountFailures);
-      // The user record (and with it the account) is kept while its failures count.
-      const user = users.get(email);
-      if (user !== undefined) {
-        user.retainUntil = Math.max(user.retainUntil, now + gate.windowMs);
-      }
-      const counted = { failures, lockedUntil, accountFailures: [...accountFailures] };
-      const event = { email, userId: user?.userId ?? "", purpose: failure.purpose };
-      writeEvent("otp.verify_failed", now, failure.audit, { ...event, reason: "mismatch" });
-      const scope = lockScopeOfFailure(gate, bound, counted);
-      if (scope !== null) {
-        writeEvent("otp.locked", now, failure.audit, { ...event, reason: scope });
-      }
-      return { counted: true, ...counted };
+      return countFailure(failure);
     },
 
     async takeSlots({ slotId, now, limits }: SlotsRequest): Promise<SlotsOutcome> {

@@ -239,6 +239,22 @@ describe("VerifyOtp", () => {
         authenticated: false,
       });
     });
+
+    it("gives a guesser racing many codes bound to one request no more chances than its attempts", async () => {
+      // The same, naming the request: every guess is compared in the step that counts it, so
+      // the right one, eleventh, finds the code dead after the first three wrong ones.
+      const { service } = createDomainHarness();
+      const { otpId } = await service.requestOtp({ email, purpose: "" });
+      const guesses = Array.from({ length: 20 }, (_, i) => (i === 10 ? "111111" : "999999"));
+      const outcomes = await Promise.allSettled(
+        guesses.map((otp) => service.verifyOtp({ email, otp, purpose: "", otpId })),
+      );
+      expect(outcomes[10]?.status).toBe("rejected");
+      expect(outcomes.filter((o) => o.status === "rejected")).toHaveLength(20);
+      expect(await service.getStatus({ email, serviceToken: SERVICE_TOKEN })).toEqual({
+        authenticated: false,
+      });
+    });
   });
 });
 

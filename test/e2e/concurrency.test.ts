@@ -152,12 +152,13 @@ describe("concurrent requests against one server", () => {
   it("of N simultaneous verifications with the right code exactly one wins, the rest hear the code was used", async () => {
     // Guard: consumeCode's `code.usedAt !== null` check, made in the same synchronous step as
     // `code.usedAt = use.now`, so only the first of the racing consumers finds the code unused.
+    // Unbound too, a verification tries that step first (finding the latest code by its key).
     const { server, gate } = await startRaceServer({});
     const email = "race-verify@example.com";
     await callerAt(0).requestOtp(email);
     const code = server.sender.lastCodeFor(email);
 
-    gate.holdUntil("readOtpState", N);
+    gate.holdUntil("consumeCode", N);
     const outcomes = await race(N, (caller) => caller.verifyOtp(email, code));
 
     expect(tally(outcomes)).toEqual({ OK: 1, "OTP_ALREADY_USED FailedPrecondition": N - 1 });
@@ -182,13 +183,14 @@ describe("concurrent requests against one server", () => {
   });
 
   it("N simultaneous wrong codes bound to one request count exactly against that code and the account", async () => {
-    // Guard: recordFailure bumps the code's count only while it is under the limit, in the step
-    // that also adds the account's failure; the third kills the code.
+    // Guard: consumeCode, handed the key of a wrong code, bumps the code's count only while it is
+    // under the limit, in the step that compared it and that also adds the account's failure;
+    // the third kills the code.
     const { server, gate } = await startRaceServer({}, ["246810"]);
     const email = "race-bound-wrong@example.com";
     const { otpId } = await callerAt(0).requestOtp(email);
 
-    gate.holdUntil("readOtpState", N);
+    gate.holdUntil("consumeCode", N);
     const outcomes = await race(N, (caller) => caller.verifyOtp(email, "135790", otpId));
 
     expect(tally(outcomes)).toEqual({
@@ -209,13 +211,15 @@ describe("concurrent requests against one server", () => {
   });
 
   it("N simultaneous wrong codes are counted exactly: two mismatches, every other attempt is locked out", async () => {
-    // Guard: recordFailure checks the lock (`lockOf`) and bumps `record.failures` in one
-    // synchronous step, so no failure after the locking one is counted into a fresh count.
+    // Guard: the failure count (memory-store.ts countFailure, which consumeCode runs for a keyed
+    // attempt's wrong code) checks the lock (`lockOf`) and bumps `record.failures` in the
+    // synchronous step that compared the code, so no failure after the locking one is counted
+    // into a fresh count.
     const { server, gate } = await startRaceServer({ OTP_MAX_ATTEMPTS: "3" }, ["246810"]);
     const email = "race-wrong@example.com";
     await callerAt(0).requestOtp(email);
 
-    gate.holdUntil("readOtpState", N);
+    gate.holdUntil("consumeCode", N);
     const outcomes = await race(N, (caller) => caller.verifyOtp(email, "135790"));
 
     expect(tally(outcomes)).toEqual({

@@ -51,7 +51,7 @@ async function verdictOf(call: Promise<unknown>): Promise<string> {
 describe.each(Object.keys(backends))(
   "VerifyOtp racing a replacing RequestOtp (%s store)",
   (name) => {
-    it("the old code, replaced between VerifyOtp's read and its consume, does not authenticate", async () => {
+    it("the old code, replaced while VerifyOtp is on its way to the store, does not authenticate", async () => {
       const store = await (backends[name] as () => Promise<OtpStore>)();
       const gated = createGatedStore(store);
       server = await startTestServer(
@@ -62,11 +62,12 @@ describe.each(Object.keys(backends))(
       const email = "race-replace@example.com";
       await client.requestOtp({ email });
 
-      // VerifyOtp(old code) has read the active code and is about to consume it...
+      // VerifyOtp(old code) is about to be judged by the store (its first step, by the code's
+      // key: the pair's latest code)...
       const order = gated.holdUntilDone("consumeCode", "activateCode");
       const verifying = verdictOf(client.verifyOtp({ email, otp: "111111" }));
       await order.entered;
-      // ...when RequestOtp replaces it; only then does the consume go ahead.
+      // ...when RequestOtp replaces it; only then does that step go ahead, against the new code.
       await client.requestOtp({ email });
 
       expect(await verifying).toBe("OTP_MISMATCH Unauthenticated");

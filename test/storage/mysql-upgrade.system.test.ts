@@ -4,6 +4,7 @@ import { migrate, migrations } from "../../src/storage/mysql/migrations.js";
 import { createMysqlStore } from "../../src/storage/mysql/mysql-store.js";
 import { poolSettings } from "../../src/storage/mysql/open-mysql.js";
 import { createMysqlDatabase } from "../support/mariadb-server.js";
+import { CODE_KEY, gate, keyed, newCode, use } from "./contract/fixtures.js";
 
 // Upgrading a MariaDB database a previous version of the service made, while that version still
 // runs beside the new one (a rolling upgrade), as postgres-upgrade.test.ts does on PostgreSQL;
@@ -93,7 +94,7 @@ describe("upgrading MariaDB to the audit trail (version 4)", () => {
     for (const statement of audit) {
       await connection.query(statement);
     }
-    expect(await migrate(connection)).toEqual([4]);
+    expect(await migrate(connection)).toEqual([4, 5]);
     const store = createMysqlStore(mysql.createPool(poolSettings(url)));
     try {
       await store.recordDeliveryFailure({ email: "ann@example.com", purpose: "login", now: 1 });
@@ -105,6 +106,35 @@ describe("upgrading MariaDB to the audit trail (version 4)", () => {
           limit: 10,
         }),
       ).toMatchObject([{ type: "otp.delivery_failed", at: 1, userId: "" }]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("upgrading MariaDB to keyed hashes (version 5)", () => {
+  it("runs again whole after a start that stopped half way; a code without a keyed hash is judged once read", async () => {
+    const { url, connection } = await databaseAt(4);
+    for (const statement of migrations.find((m) => m.version === 5)?.statements ?? []) {
+      await connection.query(statement);
+    }
+    expect(await migrate(connection)).toEqual([5]);
+    const store = createMysqlStore(mysql.createPool(poolSettings(url)));
+    try {
+      const now = Date.now();
+      // As an instance of version 4, still running, activates a code: no keyed hash.
+      await store.activateCode({ ...newCode(), issuedAt: now, expiresAt: now + 300_000 });
+      await connection.query("UPDATE otp_codes SET keyed_hash = NULL");
+      const at = { now, gate: gate(), retainUntil: now + 86_400_000 };
+      // By its key, bound or as the latest: nothing compared, nothing counted.
+      for (const named of [{ bound: true }, { bound: false, otpId: null }]) {
+        expect(
+          await store.consumeCode(use({ ...named, ...at, keyed: keyed(CODE_KEY, now + 600_000) })),
+        ).toEqual({ kind: "refused" });
+      }
+      expect(await store.consumeCode(use({ bound: false, ...at }))).toMatchObject({
+        kind: "consumed",
+      });
     } finally {
       await store.close();
     }

@@ -1,8 +1,11 @@
 import pg from "pg";
 import { afterAll, describe, expect, inject, it } from "vitest";
+import { keyedCodeHash } from "../../src/domain/otp-code.js";
+import type { CodeUse } from "../../src/domain/otp-store.js";
 import { migrate, migrations } from "../../src/storage/postgres/migrations.js";
 import { createPostgresStore } from "../../src/storage/postgres/postgres-store.js";
 import { createDatabase } from "../support/postgres-server.js";
+import { CODE_KEY } from "./contract/fixtures.js";
 
 // Upgrading a database a previous version of the service made, while that version still runs
 // beside the new one (a rolling upgrade): what the session columns of version 3 hold for rows
@@ -89,5 +92,61 @@ describe("upgrading PostgreSQL from schema version 3", () => {
       });
       expect(state.code).toMatchObject({ otpId: "otp-old", failures: 0, usedAt: null });
     }
+  });
+});
+
+describe("upgrading PostgreSQL from schema version 6", () => {
+  it("a code without a keyed hash is refused by its key and used once read; version 6's function still uses version 7's codes", async () => {
+    const pool = await databaseAt(6);
+    expect(await migrate(pool)).toEqual([7]);
+    const store = createPostgresStore(pool);
+    const now = Date.now();
+    const code = {
+      userId: "user-ann",
+      email: "ann@example.com",
+      purpose: "login",
+      codeHash: new Uint8Array(32).fill(7),
+      keyedHash: keyedCodeHash(CODE_KEY, "otp-new"),
+      issuedAt: now,
+      expiresAt: now + 300_000,
+      retainUntil: now + 600_000,
+    };
+    // As an instance of version 6, still running, activates a code: no keyed hash.
+    await store.activateCode({ ...code, otpId: "otp-old" });
+    await pool.query("UPDATE otp_codes SET keyed_hash = NULL WHERE otp_id = 'otp-old'");
+    const use = (otpId: string | null, n: number, codeKey?: Uint8Array): CodeUse => ({
+      email: "ann@example.com",
+      purpose: "login",
+      otpId,
+      bound: otpId !== null,
+      gate: { network: "ip:192.0.2.1", maxFailures: 30, windowMs: 86_400_000, maxAttempts: 3 },
+      now,
+      retainUntil: now + 86_400_000,
+      session: {
+        sessionId: `session-${n}`,
+        tokenHash: new Uint8Array(32).fill(n),
+        expiresAt: now + 86_400_000,
+        clientAddress: "",
+        userAgent: "",
+      },
+      userId: "user-ann",
+      keyed: codeKey === undefined ? undefined : { codeKey, lockUntil: now + 600_000 },
+    });
+    // Found by its key, bound or as the latest: refused (not counted: nothing was compared), so
+    // the verification reads and judges it.
+    expect(await store.consumeCode(use(null, 1, CODE_KEY))).toEqual({ kind: "refused" });
+    expect(await store.consumeCode(use("otp-old", 2, CODE_KEY))).toEqual({ kind: "refused" });
+    expect(await store.consumeCode(use(null, 3))).toEqual({ kind: "refused" });
+    // Read (unbound) and compared by the service: used.
+    expect(await store.consumeCode(use("otp-old", 4))).toMatchObject({ kind: "consumed" });
+    // A code of version 7, used as version 6's consume statement does (its HMAC compared).
+    await store.activateCode({ ...code, otpId: "otp-new" });
+    const { rows } = await pool.query<{ user_id: string | null }>(
+      `SELECT otp_consume_code('ann@example.com', 'login', 'otp-new', true, 'ip:192.0.2.1', now(),
+                               now() - interval '1 day', 30, 3, now() + interval '1 day', 'user-ann',
+                               $1) AS user_id`,
+      [Buffer.from(code.codeHash)],
+    );
+    expect(rows[0]?.user_id).toBe("user-ann");
   });
 });

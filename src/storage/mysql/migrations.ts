@@ -192,6 +192,15 @@ export const migrations: readonly { readonly version: number; readonly statement
        ) ${TABLE}`,
     ],
   },
+  {
+    version: 5,
+    statements: [
+      // A code's second HMAC (domain/otp-code.ts keyedCodeHash): of its otp id, keyed by the
+      // code's key, so that a verification that has read nothing finds the code its digits
+      // make, bound or the pair's latest. NULL for codes written by version 4 and before.
+      ...addColumnIfMissing("otp_codes", "keyed_hash", "VARBINARY(64) NULL"),
+    ],
+  },
 ];
 
 /**

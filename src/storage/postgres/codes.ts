@@ -1,4 +1,5 @@
 import type { AccountFailure, OtpState, OtpStore } from "../../domain/otp-store.js";
+import { hmacPads } from "../hmac-pads.js";
 import { sharedAccountGate } from "./account-gate.js";
 import { auditValues } from "./audit.js";
 import { date, millis, type Query } from "./query.js";
@@ -79,8 +80,10 @@ export function createCodeSteps(query: Query): CodeSteps {
       await query(
         "otp_activate_code",
         `WITH gate AS (SELECT ${sharedAccountGate("$1")}), code AS (
-           INSERT INTO otp_codes (email, purpose, otp_id, code_hash, issued_at, expires_at, used_at, retain_until)
-           SELECT $1::text, $2::text, $3::text, $4::bytea, $5::timestamptz, $6::timestamptz, NULL, $7::timestamptz
+           INSERT INTO otp_codes (email, purpose, otp_id, code_hash, keyed_hash, issued_at, expires_at, used_at,
+                                  retain_until)
+           SELECT $1::text, $2::text, $3::text, $4::bytea, $13::bytea, $5::timestamptz, $6::timestamptz, NULL,
+                  $7::timestamptz
              FROM gate
          ), owner AS (
            INSERT INTO otp_users AS u (email, user_id, created_at, retain_until)
@@ -101,19 +104,41 @@ export function createCodeSteps(query: Query): CodeSteps {
           date(code.retainUntil),
           code.userId,
           ...auditValues(code.audit, code.issuedAt),
+          Buffer.from(code.keyedHash),
         ],
       );
     },
 
     // The session and its event are inserted by the same statement that uses the code, from the
-    // user id otp_consume_code answers: one round trip, and no session without its code or its
-    // event. With use.codeHash the function also compares the code (migration 6).
+    // user id the function answers: one round trip, and no session without its code or its
+    // event. The function is otp_consume_code (migration 6) for a code the domain compared, and
+    // otp_attempt_keyed_code (migration 7) for use.keyed, which finds and compares the code
+    // from the key's HMAC pads and, when it is not that code, counts the attempt instead.
     async consumeCode(use) {
-      const { gate } = use;
-      const { rows } = await query<{ user_id: string | null }>(
-        "otp_consume_code",
+      const { gate, keyed } = use;
+      // $21 to $24: the key's pads, the unbound lock's end, and the failure's retention.
+      const keyedValues = [];
+      if (keyed !== undefined) {
+        const { inner, outer } = hmacPads(keyed.codeKey);
+        keyedValues.push(inner, outer, date(keyed.lockUntil), date(use.now + gate.windowMs));
+      }
+      const { rows } = await query<{
+        user_id: string | null;
+        failures: number | null;
+        locked_until: Date | null;
+        account_failures: FailureRows | null;
+        expires_at: Date | null;
+      }>(
+        keyed === undefined ? "otp_consume_code" : "otp_attempt_keyed_code",
         `WITH used AS (
-           SELECT otp_consume_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $21) AS user_id
+           SELECT ${
+             keyed === undefined
+               ? `otp_consume_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL) AS user_id,
+                  NULL::integer AS failures, NULL::timestamptz AS locked_until,
+                  NULL::jsonb AS account_failures, NULL::timestamptz AS expires_at`
+               : `* FROM otp_attempt_keyed_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                                                $21, $22, $23, $24, $17, $18, $19, $20)`
+           }
          ), session AS (
            INSERT INTO otp_sessions (token_hash, session_id, user_id, email, purpose, created_at, expires_at,
                                      last_seen_at, client_address, user_agent)
@@ -124,7 +149,9 @@ export function createCodeSteps(query: Query): CodeSteps {
                                          user_agent, request_id, reason, retain_until)
            SELECT 'session.created', $6, $1, user_id, $2, $13, $18, $19, $17, '', $20 FROM session
          )
-         SELECT (SELECT user_id FROM session) AS user_id`,
+         SELECT (SELECT user_id FROM session) AS user_id, u.failures, u.locked_until,
+                u.account_failures, u.expires_at
+           FROM used u`,
         [
           use.email,
           use.purpose,
@@ -143,11 +170,26 @@ export function createCodeSteps(query: Query): CodeSteps {
           use.session.clientAddress,
           use.session.userAgent,
           ...auditValues(use.audit, use.now),
-          use.codeHash === undefined ? null : Buffer.from(use.codeHash),
+          ...keyedValues,
         ],
       );
-      const userId = rows[0]?.user_id ?? null;
-      return userId === null ? { kind: "refused" } : { kind: "consumed", userId };
+      const row = rows[0];
+      if (row?.user_id != null) {
+        return { kind: "consumed", userId: row.user_id };
+      }
+      if (row?.failures != null && row.expires_at !== null) {
+        return {
+          kind: "mismatch",
+          failure: {
+            counted: true,
+            failures: row.failures,
+            lockedUntil: millis(row.locked_until),
+            accountFailures: failuresOf(row.account_failures),
+          },
+          expiresAt: row.expires_at.getTime(),
+        };
+      }
+      return { kind: "refused" };
     },
 
     async recordFailure(failure) {

@@ -18,6 +18,15 @@ const AUTHENTICATED = `owner AS (
             RETURNING u.user_id
           )`;
 
+// Part of version 7's text below, likewise. The code `c` is live, and its keyed hash is the one
+// the caller's code key makes of its otp id: HMAC-SHA256 from the key's pads (hmac-pads.ts),
+// compared as SHA-256 digests of both, as USABLE_CODE compares. A code without one (written by
+// version 6 or before) is not this one.
+const LIVE_KEYED_CODE = `c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max
+               AND c.keyed_hash IS NOT NULL
+               AND sha256(c.keyed_hash)
+                   = sha256(sha256(p_outer || sha256(p_inner || convert_to(c.otp_id, 'UTF8'))))`;
+
 /**
  * Schema versions, applied in order, each once. Never edit one that has shipped: add another.
  *
@@ -544,6 +553,106 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
          WHERE s.bucket = ANY (p_buckets) AND s.slots -> -1 ->> 'id' = p_slot;
         retry_at := v_oldest[refused];
         refused := refused - 1;
+      END
+      $$;
+    `,
+  },
+  {
+    version: 7,
+    sql: `
+      -- A code's second HMAC (domain/otp-code.ts keyedCodeHash): of its otp id, keyed by the
+      -- code's key, so that a verification that has read nothing finds the code its digits make,
+      -- bound or the pair's latest. NULL for codes written by version 6 and before.
+      ALTER TABLE otp_codes ADD COLUMN keyed_hash bytea;
+
+      -- A verification's first step, before it has read anything: the code p_otp_id (bound) or
+      -- the pair's latest (unbound; p_otp_id is then NULL) judged by the key its digits make,
+      -- of which p_inner and p_outer are the HMAC pads. Under the account's gate: used, as
+      -- otp_consume_code (version 6) uses a code, if its keyed hash is the key's (user_id); else,
+      -- if it has one the key does not make, the attempt counted as a wrong code by
+      -- otp_record_audited_failure (version 5), with its answer and the code's expiry; else
+      -- nothing (all NULL), and the caller reads. So no attempt is compared without being
+      -- counted. One statement per lane, as in otp_consume_code. A function of its own, so that
+      -- instances of version 6 keep theirs during a rolling upgrade.
+      CREATE FUNCTION otp_attempt_keyed_code(
+        p_email text, p_purpose text, p_otp_id text, p_bound boolean, p_network text,
+        p_now timestamptz, p_since timestamptz, p_cap integer, p_max integer,
+        p_retain_until timestamptz, p_user_id text, p_inner bytea, p_outer bytea,
+        p_lock_until timestamptz, p_failure_until timestamptz, p_request_id text,
+        p_client_address text, p_user_agent text, p_audit_until timestamptz,
+        OUT user_id text, OUT failures integer, OUT locked_until timestamptz,
+        OUT account_failures jsonb, OUT expires_at timestamptz)
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      DECLARE
+        v_used boolean;
+        v_user text;
+        v_otp_id text;
+        v_wrong boolean;
+        v_expires timestamptz;
+        r record;
+      BEGIN
+        PERFORM ${exclusiveAccountGate("p_email")};
+        IF p_bound THEN
+          WITH used AS (
+            UPDATE otp_codes c SET used_at = p_now
+             WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+               AND ${LIVE_KEYED_CODE}
+               AND NOT (SELECT count(*) >= p_cap AND coalesce(bool_or(f.network = p_network), false)
+                          FROM otp_failures f WHERE f.email = p_email AND f.at > p_since)
+            RETURNING 1
+          ), ${AUTHENTICATED}
+          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
+        ELSE
+          WITH used AS (
+            UPDATE otp_codes c SET used_at = p_now
+             WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = coalesce(p_otp_id, c.otp_id)
+               AND ${LIVE_KEYED_CODE}
+               AND NOT c.unbound_burned
+               AND NOT EXISTS (SELECT 1 FROM otp_codes l
+                                WHERE l.email = p_email AND l.purpose = p_purpose AND l.seq > c.seq)
+               AND NOT EXISTS (SELECT 1 FROM otp_attempts a
+                                WHERE a.email = p_email AND a.purpose = p_purpose
+                                  AND a.locked_until > p_now)
+               AND (SELECT count(*) < p_cap FROM otp_failures f
+                     WHERE f.email = p_email AND f.at > p_since)
+            RETURNING 1
+          ), cleared AS (
+            DELETE FROM otp_attempts a
+             WHERE a.email = p_email AND a.purpose = p_purpose AND EXISTS (SELECT 1 FROM used)
+          ), ${AUTHENTICATED}
+          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
+        END IF;
+        IF v_used THEN
+          IF v_user IS NULL THEN
+            -- As in otp_consume_code: only mends a user row lost some other way.
+            INSERT INTO otp_users AS u (email, user_id, created_at, authenticated_at, retain_until)
+            VALUES (p_email, p_user_id, p_now, p_now, p_retain_until)
+            RETURNING u.user_id INTO v_user;
+          END IF;
+          user_id := v_user;
+          RETURN;
+        END IF;
+        -- Not used: the code compared, and whether it has a keyed hash the key does not make.
+        SELECT c.otp_id, c.expires_at, c.keyed_hash IS NOT NULL AND sha256(c.keyed_hash)
+                 <> sha256(sha256(p_outer || sha256(p_inner || convert_to(c.otp_id, 'UTF8'))))
+          INTO v_otp_id, v_expires, v_wrong
+          FROM otp_codes c
+         WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = coalesce(p_otp_id, c.otp_id)
+         ORDER BY c.seq DESC LIMIT 1;
+        IF v_wrong THEN
+          -- Counted only as a wrong code compared with it would be (live, not capped, unbound:
+          -- the latest, not burned, not locked); the gate it takes again is this one's.
+          SELECT * INTO r FROM otp_record_audited_failure(p_email, p_purpose, v_otp_id, p_bound,
+            p_network, p_now, p_since, p_cap, p_max, p_lock_until, p_failure_until, p_request_id,
+            p_client_address, p_user_agent, p_audit_until);
+          IF FOUND THEN
+            failures := r.failures;
+            locked_until := r.locked_until;
+            account_failures := r.account_failures;
+            expires_at := v_expires;
+          END IF;
+        END IF;
       END
       $$;
     `,

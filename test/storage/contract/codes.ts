@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { keyedCodeHash } from "../../../src/domain/otp-code.js";
 import {
+  CODE_KEY,
   type CurrentStore,
   countOf,
   failure,
   gate,
+  keyed,
   lookup,
   MINUTE,
   newCode,
@@ -121,37 +124,99 @@ export function describeCodeContract(store: CurrentStore): void {
       ).toMatchObject({ kind: "consumed" });
     });
 
-    it("uses a code it compares itself only when the HMAC is the code's, and counts nothing otherwise", async () => {
+    it("judges a code by its key: the right one uses it, a wrong one is counted against it", async () => {
       await store().activateCode(newCode());
-      const wrong = new Uint8Array(32).fill(7);
+      const wrong = new Uint8Array(CODE_KEY);
       wrong[31] = 8;
-      for (const codeHash of [wrong, new Uint8Array(31).fill(7), new Uint8Array(0)]) {
-        expect(await store().consumeCode(use({ bound: true, codeHash }))).toEqual({
+      // Bound, against the code's own attempts; unbound (named or the latest), the pair's count.
+      expect(await store().consumeCode(use({ bound: true, keyed: keyed(wrong) }))).toEqual({
+        kind: "mismatch",
+        failure: {
+          counted: true,
+          failures: 1,
+          lockedUntil: null,
+          accountFailures: [{ at: T0 + MINUTE, network: "ip:203.0.113.7" }],
+        },
+        expiresAt: T0 + 5 * MINUTE,
+      });
+      const short = use({ otpId: null, keyed: keyed(CODE_KEY.subarray(0, 31)) });
+      expect(await store().consumeCode(short)).toMatchObject({
+        kind: "mismatch",
+        failure: { failures: 1, lockedUntil: null, accountFailures: [{}, {}] },
+      });
+      expect(await store().consumeCode(use({ keyed: keyed(new Uint8Array(0)) }))).toMatchObject({
+        kind: "mismatch",
+        failure: { failures: 2, lockedUntil: null, accountFailures: [{}, {}, {}] },
+      });
+      // Without a key, no otp_id names no code.
+      expect(await store().consumeCode(use({ otpId: null }))).toEqual({ kind: "refused" });
+      const state = await store().readOtpState(lookup(ANN, "login", "otp-1"));
+      expect(state.code).toMatchObject({ usedAt: null, failures: 1 });
+      expect(state.failures).toHaveLength(3);
+      expect(await store().readAuthentication(ANN, T0 + MINUTE)).toBeNull();
+      const right = use({ bound: true, keyed: keyed() });
+      expect(await store().consumeCode(right)).toEqual({ kind: "consumed", userId: "user-ann" });
+      expect(await store().findSession(right.session.tokenHash)).not.toBeNull();
+      // The key lifts no other condition: a used code stays used, and is no longer guessed at.
+      for (const named of [{ bound: true }, { bound: false, otpId: null }]) {
+        for (const key of [CODE_KEY, wrong]) {
+          expect(await store().consumeCode(use({ ...named, keyed: keyed(key) }))).toEqual({
+            kind: "refused",
+          });
+        }
+      }
+      expect((await store().readOtpState(lookup())).failures).toHaveLength(3);
+    });
+
+    it("finds the pair's latest code by its key alone, unbound, under the unbound lane's rules", async () => {
+      const other = new Uint8Array(32).fill(1);
+      await store().activateCode(newCode());
+      await store().activateCode({
+        ...later("otp-2", T0 + 1),
+        keyedHash: keyedCodeHash(other, "otp-2"),
+      });
+      await store().activateCode(later("otp-3", T0 + 2));
+      // Unbound means the latest: a key that only an older code's hash answers is a wrong code.
+      const guess = use({ otpId: null, keyed: keyed(other), now: T0 + 3 });
+      expect(await store().consumeCode(guess)).toMatchObject({
+        kind: "mismatch",
+        failure: { failures: 1 },
+        expiresAt: T0 + 2 + 5 * MINUTE,
+      });
+      // Two more lock the pair and burn its latest code for unbound verification.
+      for (const at of [T0 + 4, T0 + 5]) {
+        await store().recordFailure(failure(at, { otpId: "otp-3" }));
+      }
+      for (const key of [CODE_KEY, other]) {
+        expect(await store().consumeCode(use({ otpId: null, keyed: keyed(key) }))).toEqual({
           kind: "refused",
         });
       }
-      // Refused without a trace: the code is unused and has no failure, the account none either.
-      const state = await store().readOtpState(lookup(ANN, "login", "otp-1"));
-      expect(state.code).toMatchObject({ usedAt: null, failures: 0 });
-      expect(state.failures).toEqual([]);
-      expect(await store().readAuthentication(ANN, T0 + MINUTE)).toBeNull();
-      const right = use({ bound: true, codeHash: new Uint8Array(32).fill(7) });
-      expect(await store().consumeCode(right)).toEqual({ kind: "consumed", userId: "user-ann" });
-      expect(await store().findSession(right.session.tokenHash)).not.toBeNull();
-      // The hash does not lift any other condition: a used code stays used.
-      expect(
-        await store().consumeCode(use({ bound: true, codeHash: new Uint8Array(32).fill(7) })),
-      ).toEqual({ kind: "refused" });
+      // Once the lock is over, a newer code is the latest, and its key finds it; no other is used.
+      const now = T0 + 11 * MINUTE;
+      await store().activateCode(later("otp-4", now));
+      const fresh = use({ otpId: null, keyed: keyed(), now });
+      expect(await store().consumeCode(fresh)).toEqual({ kind: "consumed", userId: "user-ann" });
+      expect(await store().findSession(fresh.session.tokenHash)).not.toBeNull();
+      for (const [otpId, usedAt] of [
+        ["otp-1", null],
+        ["otp-2", null],
+        ["otp-3", null],
+        ["otp-4", now],
+      ] as const) {
+        const state = await store().readOtpState(lookup(ANN, "login", otpId, now));
+        expect(state.code?.usedAt).toBe(usedAt);
+      }
     });
 
     it("lets exactly one of many concurrent consumptions win, bound or not", async () => {
       await store().activateCode(newCode());
-      // Bound ones alternate between comparing the code themselves and having it compared.
+      // Some compare the code themselves, others have it compared by its key.
       const uses = Array.from({ length: 50 }, (_, i) =>
         use(
           i % 2 === 0
-            ? { bound: true, ...(i % 4 === 0 ? { codeHash: new Uint8Array(32).fill(7) } : {}) }
-            : { bound: false },
+            ? { bound: true, ...(i % 4 === 0 ? { keyed: keyed() } : {}) }
+            : { bound: false, ...(i % 4 === 1 ? { otpId: null, keyed: keyed() } : {}) },
         ),
       );
       const outcomes = await Promise.all(uses.map((u) => store().consumeCode(u)));
@@ -163,6 +228,45 @@ export function describeCodeContract(store: CurrentStore): void {
       expect(found.filter((f) => f !== null)).toHaveLength(1);
       expect(found[winner]?.sessionId).toBe(uses[winner]?.session.sessionId);
     });
+
+    it.each([
+      ["bound", { bound: true }],
+      ["unbound", { bound: false, otpId: null }],
+    ] as const)(
+      "counts every concurrent %s guess it compares: a code takes no more than its attempts",
+      async (_, named) => {
+        await store().activateCode(newCode());
+        const guess = (i: number) => {
+          const key = new Uint8Array(32).fill(100 + i);
+          return use({ ...named, keyed: keyed(key) });
+        };
+        // Twenty wrong guesses at once: three are compared and counted, the third kills (bound) or
+        // locks (unbound), and the rest find nothing left to guess at.
+        const outcomes = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => store().consumeCode(guess(i))),
+        );
+        expect(outcomes.filter((o) => o.kind === "mismatch")).toHaveLength(3);
+        expect(outcomes.filter((o) => o.kind === "refused")).toHaveLength(17);
+        const state = await store().readOtpState(lookup(ANN, "login", "otp-1"));
+        expect(state.failures).toHaveLength(3);
+        // And the right code among wrong ones is judged in their order, never beyond the third.
+        await store().activateCode(later("otp-2", T0 + 11 * MINUTE));
+        const at = T0 + 22 * MINUTE;
+        await store().activateCode(later("otp-3", at));
+        const mixed = Array.from({ length: 20 }, (_, i) =>
+          use({
+            ...named,
+            ...(named.bound ? { otpId: "otp-3" } : {}),
+            now: at + MINUTE,
+            keyed: keyed(i === 10 ? CODE_KEY : new Uint8Array(32).fill(100 + i), at + 11 * MINUTE),
+          }),
+        );
+        const judged = (await Promise.all(mixed.map((u) => store().consumeCode(u)))).filter(
+          (o) => o.kind !== "refused",
+        );
+        expect(judged.length).toBeLessThanOrEqual(3);
+      },
+    );
   });
 
   describe("unbound failures", () => {

@@ -1,3 +1,4 @@
+import { keyedCodeHash } from "../../../src/domain/otp-code.js";
 import type {
   AccountGate,
   CodeLookup,
@@ -33,14 +34,31 @@ export const lookup = (
   now = T0 + MINUTE,
 ): CodeLookup => ({ email, purpose, otpId, now, failureWindowMs: 24 * 60 * MINUTE });
 
-/** Ann's login code "otp-1", issued at T0: it expires after 5 minutes and is kept for 10. */
+/**
+ * The key of the digits every contract code was sent with (domain/otp-code.ts codeKeyOf): a
+ * verification that has read nothing hands it to consumeCode.
+ */
+export const CODE_KEY = new Uint8Array(32).fill(9);
+
+/** A keyed attempt with `codeKey` (CODE_KEY: the right one), locking the pair 10 minutes. */
+export const keyed = (codeKey: Uint8Array = CODE_KEY, lockUntil = T0 + 11 * MINUTE) => ({
+  codeKey,
+  lockUntil,
+});
+
+/**
+ * Ann's login code "otp-1", issued at T0: it expires after 5 minutes and is kept for 10. Its keyed
+ * hash is the one CODE_KEY makes of its otp id.
+ */
 export function newCode(overrides: Partial<NewCode> = {}): NewCode {
+  const otpId = overrides.otpId ?? "otp-1";
   return {
     userId: "user-ann",
     email: "ann@example.com",
     purpose: "login",
-    otpId: "otp-1",
+    otpId,
     codeHash: new Uint8Array(32).fill(7),
+    keyedHash: keyedCodeHash(CODE_KEY, otpId),
     issuedAt: T0,
     expiresAt: T0 + 5 * MINUTE,
     retainUntil: T0 + 10 * MINUTE,
