@@ -311,7 +311,7 @@ export interface NewCode {
   readonly purpose: string;
   readonly otpId: string;
   readonly codeHash: Uint8Array;
-  /** keyedCodeHash of the code's key and otp id (otp-code.ts): what consumeCode's codeKey finds. */
+  /** keyedCodeHash of the code's key and otp id (otp-code.ts): what a keyed consumeCode compares. */
   readonly keyedHash: Uint8Array;
   readonly issuedAt: number;
   readonly expiresAt: number;

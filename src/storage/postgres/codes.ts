@@ -14,11 +14,12 @@ const failuresOf = (rows: FailureRows | null): AccountFailure[] =>
 
 /**
  * Codes, the unbound lane's attempts and the account's failures (tables otp_codes, otp_attempts,
- * otp_failures). A read is one statement; the two steps that judge an attempt are the functions
- * otp_record_audited_failure (migration 5, around version 4's otp_record_failure) and
- * otp_consume_code (migration 6), which take the account's gate exclusive first
- * (account-gate.ts) and so run one at a time per account, each in one round trip. A code is used
- * by a guarded UPDATE (`… AND used_at IS NULL`) under that lock.
+ * otp_failures). A read is one statement; the steps that judge an attempt are the functions
+ * otp_record_audited_failure (migration 5, around version 4's otp_record_failure),
+ * otp_consume_code (migration 6) and otp_attempt_keyed_code (migration 7, which uses a code or
+ * calls the first), which take the account's gate exclusive first (account-gate.ts) and so run
+ * one at a time per account, each in one round trip. A code is used by a guarded UPDATE
+ * (`… AND used_at IS NULL`) under that lock.
  */
 export function createCodeSteps(query: Query): CodeSteps {
   return {
