@@ -478,6 +478,43 @@ export function describeTwoInstances(
         expect(tally(outcomes)).toEqual({ OTP_MISMATCH: 2, OTP_LOCKED: N - 2 });
       });
 
+      it.each([
+        ["bound", true],
+        ["unbound", false],
+      ] as const)(
+        "a right code racing N - 1 wrong ones (%s): no more than three attempts are judged",
+        async (_, bound) => {
+          // Each attempt is compared in the step that counts it (or uses the code): of N guesses at
+          // once, the first three in the database's order are judged and the rest find the code
+          // dead, locked or used, whichever instance they reach. (Which guesses were compared
+          // cannot be seen from outside; domain/verify-otp.test.ts lines them up in a known order,
+          // and the store contract counts racing keyed guesses on every engine.)
+          const [a] = await startBoth();
+          const { otpId, code } = await requestCode(a);
+          const wrong = code === "000000" ? "111111" : "000000";
+          // Connected first, so that the guesses leave together.
+          const clients = Array.from({ length: N }, (_, i) => clientFor(i));
+          await Promise.allSettled(clients.map((client) => client.signOut({ sessionToken: "x" })));
+          const outcomes = await Promise.allSettled(
+            clients.map((client, i) =>
+              client.verifyOtp({
+                email: EMAIL,
+                otp: i === N / 2 ? code : wrong,
+                ...(bound ? { otpId } : {}),
+              }),
+            ),
+          );
+          const { events } = await engine.readState(databaseUrl, [EMAIL]);
+          const judged = events.filter(
+            (e) => e.type === "otp.verify_failed" || e.type === "session.created",
+          );
+          expect(judged.length, JSON.stringify(tally(outcomes))).toBeLessThanOrEqual(3);
+          expect(tally(outcomes).OK ?? 0).toBe(
+            events.filter((e) => e.type === "session.created").length,
+          );
+        },
+      );
+
       it("N concurrent requests for one email: exactly the limit succeed, one code is active", async () => {
         const [, b] = await startBoth({ OTP_REQUEST_LIMIT: "3/1h", OTP_MAX_ATTEMPTS: "100" });
         const outcomes = await Promise.allSettled(
