@@ -181,7 +181,6 @@ export function createMemoryStore(): OtpStore {
     return capRefusal(liveFailures(email, now, gate.windowMs), gate, bound, now) !== null;
   }
 
-  /** The code an attempt means: bound, the pair's code `otpId`; unbound, the latest unless burned. */
   /** recordFailure's step, which consumeCode also takes for a keyed attempt's wrong code. */
   function countFailure(failure: Failure): FailureOutcome {
     const { email, otpId, bound, gate, now } = failure;
@@ -243,6 +242,7 @@ export function createMemoryStore(): OtpStore {
     return { otpId, codeHash, issuedAt, expiresAt, usedAt, failures };
   }
 
+  /** The code an attempt means: bound, the pair's code `otpId`; unbound, the latest unless burned. */
   function codeOf(key: string, otpId: string | null): CodeRecord | undefined {
     const pair = codes.get(key) ?? [];
     if (otpId !== null) {
