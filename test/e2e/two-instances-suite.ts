@@ -487,8 +487,8 @@ export function describeTwoInstances(
           // Each attempt is compared in the step that counts it (or uses the code): of N guesses at
           // once, the first three in the database's order are judged and the rest find the code
           // dead, locked or used, whichever instance they reach. (Which guesses were compared
-          // cannot be seen from outside; domain/verify-otp.test.ts lines them up in a known order,
-          // and the store contract counts racing keyed guesses on every engine.)
+          // cannot be seen from outside; concurrency.test.ts lines them up in a known order over
+          // real sockets, and the store contract counts racing keyed guesses on every engine.)
           const [a] = await startBoth();
           const { otpId, code } = await requestCode(a);
           const wrong = code === "000000" ? "111111" : "000000";

@@ -118,6 +118,8 @@ export function createGatedStore(inner: OtpStore) {
     waiting: number;
     open: () => void;
     opened: Promise<void>;
+    /** Told of each held call as it arrives, with how many are still awaited. */
+    arrival: (waiting: number) => void;
   } | null = null;
   // A call of `method` held until a call of `after` has completed (holdUntilDone).
   let ordering: {
@@ -135,6 +137,7 @@ export function createGatedStore(inner: OtpStore) {
       const held = gate;
       if (held !== null && held.method === method) {
         held.waiting -= 1;
+        held.arrival(held.waiting);
         if (held.waiting === 0) {
           gate = null;
           held.open();
@@ -178,12 +181,28 @@ export function createGatedStore(inner: OtpStore) {
       ordering = { method, after, holding: false, entered, done, doneOnce };
       return { entered: arrived };
     },
+    /**
+     * Held calls run in the order they arrived. `arrived(k)` resolves once k of the n have, so a
+     * test can send the last one only after the others are lined up.
+     */
     holdUntil(method: keyof OtpStore, n: number) {
       let open = () => {};
       const opened = new Promise<void>((resolve) => {
         open = resolve;
       });
-      gate = { method, waiting: n, open, opened };
+      const waits: { k: number; resolve: () => void }[] = [];
+      const arrival = (waiting: number) => {
+        for (const wait of waits.filter(({ k }) => n - waiting >= k)) {
+          wait.resolve();
+        }
+      };
+      gate = { method, waiting: n, open, opened, arrival };
+      return {
+        arrived: (k: number) =>
+          new Promise<void>((resolve) => {
+            waits.push({ k, resolve });
+          }),
+      };
     },
   };
 }
