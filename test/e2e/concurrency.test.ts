@@ -182,47 +182,58 @@ describe("concurrent requests against one server", () => {
     expect(tally(outcomes)).toEqual({ OK: 1, "OTP_ALREADY_USED FailedPrecondition": N - 1 });
   });
 
+  /**
+   * Sends N - 1 wrong codes for `email` (bound to `otpId` if given), waits until they are lined up
+   * at the store's first step, then sends the right one ("246810") behind them; answers their
+   * tally, its verdict, and whether the email is signed in afterwards.
+   */
+  async function rightBehindWrong(
+    { server, gate }: Awaited<ReturnType<typeof startRaceServer>>,
+    email: string,
+    otpId?: string,
+  ) {
+    const lineUp = gate.holdUntil("consumeCode", N);
+    const wrong = race(N - 1, (caller) => caller.verifyOtp(email, "135790", otpId));
+    await lineUp.arrived(N - 1);
+    const right = await outcomeOf(callerAt(N - 1).verifyOtp(email, "246810", otpId));
+    const client = createAuthClient("connect-json-h1", server.baseUrl);
+    return {
+      wrong: tally(await wrong),
+      right: right.verdict,
+      signedIn: (await client.getStatus({ email }, asService)).authenticated,
+    };
+  }
+
   it("a right code bound to one request, lined up behind N - 1 wrong ones, finds the code dead", async () => {
     // Guard: consumeCode counts a keyed attempt's wrong code in the step that compares it, so
     // the three wrong attempts ahead kill the code before the right one is compared. (A first
     // step that compared without counting, counting after a read, let it sign in.)
-    const { server, gate } = await startRaceServer({}, ["246810"]);
+    const started = await startRaceServer({}, ["246810"]);
     const email = "race-bound-guess@example.com";
     const { otpId } = await callerAt(0).requestOtp(email);
 
-    const lineUp = gate.holdUntil("consumeCode", N);
-    const wrong = race(N - 1, (caller) => caller.verifyOtp(email, "135790", otpId));
-    await lineUp.arrived(N - 1);
-    const right = outcomeOf(callerAt(N - 1).verifyOtp(email, "246810", otpId));
-
-    expect(tally(await wrong)).toEqual({
-      "OTP_MISMATCH Unauthenticated": 2,
-      "OTP_LOCKED ResourceExhausted": 1,
-      "OTP_NOT_FOUND NotFound": N - 4,
+    expect(await rightBehindWrong(started, email, otpId)).toEqual({
+      wrong: {
+        "OTP_MISMATCH Unauthenticated": 2,
+        "OTP_LOCKED ResourceExhausted": 1,
+        "OTP_NOT_FOUND NotFound": N - 4,
+      },
+      right: "OTP_NOT_FOUND NotFound",
+      signedIn: false,
     });
-    expect((await right).verdict).toBe("OTP_NOT_FOUND NotFound");
-    const client = createAuthClient("connect-json-h1", server.baseUrl);
-    expect((await client.getStatus({ email }, asService)).authenticated).toBe(false);
   });
 
   it("a right code, unbound, lined up behind N - 1 wrong ones, finds the pair locked", async () => {
     // Guard: the same step, unbound: the third wrong attempt ahead locks the pair.
-    const { server, gate } = await startRaceServer({}, ["246810"]);
+    const started = await startRaceServer({}, ["246810"]);
     const email = "race-unbound-guess@example.com";
     await callerAt(0).requestOtp(email);
 
-    const lineUp = gate.holdUntil("consumeCode", N);
-    const wrong = race(N - 1, (caller) => caller.verifyOtp(email, "135790"));
-    await lineUp.arrived(N - 1);
-    const right = outcomeOf(callerAt(N - 1).verifyOtp(email, "246810"));
-
-    expect(tally(await wrong)).toEqual({
-      "OTP_MISMATCH Unauthenticated": 2,
-      "OTP_LOCKED ResourceExhausted": N - 3,
+    expect(await rightBehindWrong(started, email)).toEqual({
+      wrong: { "OTP_MISMATCH Unauthenticated": 2, "OTP_LOCKED ResourceExhausted": N - 3 },
+      right: "OTP_LOCKED ResourceExhausted",
+      signedIn: false,
     });
-    expect((await right).verdict).toBe("OTP_LOCKED ResourceExhausted");
-    const client = createAuthClient("connect-json-h1", server.baseUrl);
-    expect((await client.getStatus({ email }, asService)).authenticated).toBe(false);
   });
 
   it("N simultaneous wrong codes bound to one request count exactly against that code and the account", async () => {

@@ -118,7 +118,7 @@ export function createCodeSteps(query: Query): CodeSteps {
     async consumeCode(use) {
       const { gate, keyed } = use;
       // $21 to $24: the key's pads, the unbound lock's end, and the failure's retention.
-      const keyedValues = [];
+      const keyedValues: unknown[] = [];
       if (keyed !== undefined) {
         const { inner, outer } = hmacPads(keyed.codeKey);
         keyedValues.push(inner, outer, date(keyed.lockUntil), date(use.now + gate.windowMs));

@@ -18,14 +18,52 @@ const AUTHENTICATED = `owner AS (
             RETURNING u.user_id
           )`;
 
-// Part of version 7's text below, likewise. The code `c` is live, and its keyed hash is the one
-// the caller's code key makes of its otp id: HMAC-SHA256 from the key's pads (hmac-pads.ts),
-// compared as SHA-256 digests of both, as USABLE_CODE compares. A code without one (written by
-// version 6 or before) is not this one.
+// Part of version 7's text below, likewise. The SHA-256 of the keyed hash the caller's code key
+// makes of the otp id of code `c`: HMAC-SHA256 from the key's pads p_inner and p_outer
+// (hmac-pads.ts), digested again to be compared with sha256(c.keyed_hash), as USABLE_CODE
+// compares.
+const KEYED_HASH_DIGEST =
+  "sha256(sha256(p_outer || sha256(p_inner || convert_to(c.otp_id, 'UTF8'))))";
+
+// The code `c` is live, and its keyed hash is the one the caller's code key makes. A code
+// without one (written by version 6 or before) is not this one.
 const LIVE_KEYED_CODE = `c.used_at IS NULL AND c.expires_at > p_now AND c.failures < p_max
                AND c.keyed_hash IS NOT NULL
                AND sha256(c.keyed_hash)
-                   = sha256(sha256(p_outer || sha256(p_inner || convert_to(c.otp_id, 'UTF8'))))`;
+                   = ${KEYED_HASH_DIGEST}`;
+
+// Part of versions 6 and 7 below, so never to be changed once shipped: the two lanes that use a
+// code, one statement each (see version 6), into v_used and v_user. `bound` and `unbound` are
+// each lane's conditions on the code `c` beyond those the lane adds (the cap; unbound: not
+// burned, the latest, the pair not locked).
+const consumeLanes = (bound: string, unbound: string) => `IF p_bound THEN
+          WITH used AS (
+            UPDATE otp_codes c SET used_at = p_now
+             WHERE ${bound}
+               AND NOT (SELECT count(*) >= p_cap AND coalesce(bool_or(f.network = p_network), false)
+                          FROM otp_failures f WHERE f.email = p_email AND f.at > p_since)
+            RETURNING 1
+          ), ${AUTHENTICATED}
+          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
+        ELSE
+          WITH used AS (
+            UPDATE otp_codes c SET used_at = p_now
+             WHERE ${unbound}
+               AND NOT c.unbound_burned
+               AND NOT EXISTS (SELECT 1 FROM otp_codes l
+                                WHERE l.email = p_email AND l.purpose = p_purpose AND l.seq > c.seq)
+               AND NOT EXISTS (SELECT 1 FROM otp_attempts a
+                                WHERE a.email = p_email AND a.purpose = p_purpose
+                                  AND a.locked_until > p_now)
+               AND (SELECT count(*) < p_cap FROM otp_failures f
+                     WHERE f.email = p_email AND f.at > p_since)
+            RETURNING 1
+          ), cleared AS (
+            DELETE FROM otp_attempts a
+             WHERE a.email = p_email AND a.purpose = p_purpose AND EXISTS (SELECT 1 FROM used)
+          ), ${AUTHENTICATED}
+          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
+        END IF;`;
 
 /**
  * Schema versions, applied in order, each once. Never edit one that has shipped: add another.
@@ -460,34 +498,7 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         v_user text;
       BEGIN
         PERFORM ${exclusiveAccountGate("p_email")};
-        IF p_bound THEN
-          WITH used AS (
-            UPDATE otp_codes c SET used_at = p_now
-             WHERE ${USABLE_CODE}
-               AND NOT (SELECT count(*) >= p_cap AND coalesce(bool_or(f.network = p_network), false)
-                          FROM otp_failures f WHERE f.email = p_email AND f.at > p_since)
-            RETURNING 1
-          ), ${AUTHENTICATED}
-          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
-        ELSE
-          WITH used AS (
-            UPDATE otp_codes c SET used_at = p_now
-             WHERE ${USABLE_CODE}
-               AND NOT c.unbound_burned
-               AND NOT EXISTS (SELECT 1 FROM otp_codes l
-                                WHERE l.email = p_email AND l.purpose = p_purpose AND l.seq > c.seq)
-               AND NOT EXISTS (SELECT 1 FROM otp_attempts a
-                                WHERE a.email = p_email AND a.purpose = p_purpose
-                                  AND a.locked_until > p_now)
-               AND (SELECT count(*) < p_cap FROM otp_failures f
-                     WHERE f.email = p_email AND f.at > p_since)
-            RETURNING 1
-          ), cleared AS (
-            DELETE FROM otp_attempts a
-             WHERE a.email = p_email AND a.purpose = p_purpose AND EXISTS (SELECT 1 FROM used)
-          ), ${AUTHENTICATED}
-          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
-        END IF;
+        ${consumeLanes(USABLE_CODE, USABLE_CODE)}
         IF v_used AND v_user IS NULL THEN
           -- A code has its user row (activateCode writes both, and the gate keeps an erasure
           -- out); this only mends a row lost some other way.
@@ -593,36 +604,12 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         r record;
       BEGIN
         PERFORM ${exclusiveAccountGate("p_email")};
-        IF p_bound THEN
-          WITH used AS (
-            UPDATE otp_codes c SET used_at = p_now
-             WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
-               AND ${LIVE_KEYED_CODE}
-               AND NOT (SELECT count(*) >= p_cap AND coalesce(bool_or(f.network = p_network), false)
-                          FROM otp_failures f WHERE f.email = p_email AND f.at > p_since)
-            RETURNING 1
-          ), ${AUTHENTICATED}
-          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
-        ELSE
-          WITH used AS (
-            UPDATE otp_codes c SET used_at = p_now
-             WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = coalesce(p_otp_id, c.otp_id)
-               AND ${LIVE_KEYED_CODE}
-               AND NOT c.unbound_burned
-               AND NOT EXISTS (SELECT 1 FROM otp_codes l
-                                WHERE l.email = p_email AND l.purpose = p_purpose AND l.seq > c.seq)
-               AND NOT EXISTS (SELECT 1 FROM otp_attempts a
-                                WHERE a.email = p_email AND a.purpose = p_purpose
-                                  AND a.locked_until > p_now)
-               AND (SELECT count(*) < p_cap FROM otp_failures f
-                     WHERE f.email = p_email AND f.at > p_since)
-            RETURNING 1
-          ), cleared AS (
-            DELETE FROM otp_attempts a
-             WHERE a.email = p_email AND a.purpose = p_purpose AND EXISTS (SELECT 1 FROM used)
-          ), ${AUTHENTICATED}
-          SELECT EXISTS (SELECT 1 FROM used), (SELECT o.user_id FROM owner o) INTO v_used, v_user;
-        END IF;
+        ${consumeLanes(
+          `c.email = p_email AND c.purpose = p_purpose AND c.otp_id = p_otp_id
+               AND ${LIVE_KEYED_CODE}`,
+          `c.email = p_email AND c.purpose = p_purpose AND c.otp_id = coalesce(p_otp_id, c.otp_id)
+               AND ${LIVE_KEYED_CODE}`,
+        )}
         IF v_used THEN
           IF v_user IS NULL THEN
             -- As in otp_consume_code: only mends a user row lost some other way.
@@ -635,7 +622,7 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
         END IF;
         -- Not used: the code compared, and whether it has a keyed hash the key does not make.
         SELECT c.otp_id, c.expires_at, c.keyed_hash IS NOT NULL AND sha256(c.keyed_hash)
-                 <> sha256(sha256(p_outer || sha256(p_inner || convert_to(c.otp_id, 'UTF8'))))
+                 <> ${KEYED_HASH_DIGEST}
           INTO v_otp_id, v_expires, v_wrong
           FROM otp_codes c
          WHERE c.email = p_email AND c.purpose = p_purpose AND c.otp_id = coalesce(p_otp_id, c.otp_id)
