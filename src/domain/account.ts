@@ -1,4 +1,5 @@
 import { invalidArgument } from "./errors.js";
+import { shareBucket } from "./otp-store.js";
 import { checkExternalId, normalizeEmail } from "./validate.js";
 
 /**
@@ -56,19 +57,14 @@ export function accountOfKey(key: string): AccountName {
     : { email: key };
 }
 
-/** The bucket of the mailbox limit: every code the account receives, across networks and purposes. */
+/**
+ * The bucket of the mailbox limit: every code the account receives, across networks and purposes.
+ * Neither an email nor an external id holds a space, so a share of it (otp-store.ts shareBucket)
+ * never names another account's bucket.
+ */
 export function mailboxLimitBucket(account: AccountName): string {
   // `email:` as the per-account limit's bucket was before, so windows live at an upgrade carry on.
   return account.externalId === undefined ? `email:${account.email}` : `ext:${account.externalId}`;
-}
-
-/**
-/**
- * The bucket of the request limit of (account, requesting network), across purposes. Neither an
- * email nor an external id holds a space, so this never equals another account's bucket.
- */
-export function requestLimitBucket(account: AccountName, network: string): string {
-  return `${mailboxLimitBucket(account)} ${network}`;
 }
 
 /**
@@ -81,7 +77,11 @@ export interface AccountBuckets {
   readonly prefixes: readonly string[];
 }
 
-/** The limit windows `account` names (see AccountBuckets): its mailbox and each network's. */
+/**
+ * The limit windows `account` names (see AccountBuckets): its mailbox, and each network's share of
+ * it where a store keeps that as a bucket of its own (otp-store.ts shareBucket).
+ */
 export function accountBuckets(account: AccountName): AccountBuckets {
-  return { names: [mailboxLimitBucket(account)], prefixes: [`${mailboxLimitBucket(account)} `] };
+  const mailbox = mailboxLimitBucket(account);
+  return { names: [mailbox], prefixes: [shareBucket(mailbox, "")] };
 }

@@ -61,14 +61,18 @@ export interface OtpStore {
 
   /**
    * Takes the slot `slotId` in every bucket of `request.limits`, all or none, in one step: only if
-   * each bucket has fewer than its limit's count of slots taken within its window. Concurrent
-   * calls never grant more than any limit. Refused, says which limit refused first (in the order
-   * given) and when its oldest slot frees.
+   * each bucket has fewer than its limit's count of slots taken within its window, and each share
+   * fewer than its own of the slots taken under its tag. Concurrent calls never grant more than
+   * any limit. Refused, says which limit refused first (in the order given, a share before its
+   * bucket) and when its oldest slot frees.
    */
   takeSlots(request: SlotsRequest): Promise<SlotsOutcome>;
 
-  /** Gives back the slot `slotId` of each of `buckets`, as if it had never been taken. */
-  releaseSlots(buckets: readonly string[], slotId: string): Promise<void>;
+  /**
+   * Gives back the slot `slotId` of each of `limits`' buckets and shares, as if it had never been
+   * taken.
+   */
+  releaseSlots(limits: readonly SlotLimit[], slotId: string): Promise<void>;
 
   /**
    * Claims an idempotency key for a request. Resolves `claimed` with a holder id if the key is free
@@ -470,15 +474,41 @@ export type CountedFailure = Extract<FailureOutcome, { readonly counted: true }>
 export interface SlotsRequest {
   readonly slotId: string;
   readonly now: number;
-  /** Each bucket with the rolling-window limit it is held to; no bucket twice. */
-  readonly limits: readonly { readonly bucket: string; readonly limit: RateLimit }[];
+  /** Each bucket with the rolling-window limits it is held to; no bucket twice. */
+  readonly limits: readonly SlotLimit[];
 }
 
+/** A bucket and the rolling-window limit it is held to. */
+export interface SlotLimit {
+  readonly bucket: string;
+  readonly limit: RateLimit;
+  /**
+   * A limit within the bucket: of its slots, those taken under `tag` (the account's requesting
+   * network) are held to `limit` too. A store keeps a share in its bucket's row, or as a bucket of
+   * its own named by shareBucket, which an account's erasure finds by its bucket's prefix.
+   */
+  readonly share?: { readonly tag: string; readonly limit: RateLimit } | undefined;
+}
+
+/** The name of a share kept as a bucket of its own: its bucket's, a space and its tag. */
+export const shareBucket = (bucket: string, tag: string): string => `${bucket} ${tag}`;
+
 export type SlotsOutcome =
-  /** Taken in every bucket; `remaining[i]` is what `limits[i]` has left after it. */
+  /**
+   * Taken in every bucket; `remaining[i]` is what `limits[i]` has left after it (with a share,
+   * the lesser of the share's and the bucket's).
+   */
   | { readonly granted: true; readonly remaining: readonly number[] }
-  /** None taken: `limits[refused]` is reached, and its oldest slot frees at `retryAt`. */
-  | { readonly granted: false; readonly refused: number; readonly retryAt: number };
+  /**
+   * None taken: `limits[refused]` is reached (its share, when `share` is true), and its oldest
+   * slot frees at `retryAt`.
+   */
+  | {
+      readonly granted: false;
+      readonly refused: number;
+      readonly share?: true;
+      readonly retryAt: number;
+    };
 
 export interface IdempotencyClaim {
   readonly email: string;

@@ -1,16 +1,10 @@
-import {
-  type AccountName,
-  accountKey,
-  mailboxLimitBucket,
-  readAccount,
-  requestLimitBucket,
-} from "./account.js";
+import { type AccountName, accountKey, mailboxLimitBucket, readAccount } from "./account.js";
 import { type AuditContext, auditContextOf } from "./audit-event.js";
 import { describeWait, OtpError } from "./errors.js";
 import { networkOf } from "./ip-bucket.js";
 import { codeKeyOf, hashCode, keyedCodeHash } from "./otp-code.js";
-import type { IssuedOtp, OtpStore } from "./otp-store.js";
-import type { Policy, RateLimit } from "./policy.js";
+import type { IssuedOtp, OtpStore, SlotLimit } from "./otp-store.js";
+import type { Policy } from "./policy.js";
 import type { Clock, OtpEvents, OtpSender, RandomSource } from "./ports.js";
 import { checkIdempotencyKey, normalizePurpose } from "./validate.js";
 
@@ -110,29 +104,29 @@ async function issue(
   const otpId = random.id();
   const owner = accountKey(account);
   const audit: AuditContext = auditContextOf(input, now, policy.auditRetentionMs);
-  // Three limits, each its own rolling window, taken together or not at all: the account's codes
-  // asked for from this network (so no network uses up another's), every code the mailbox
-  // receives, and everything asked for from this network.
+  // Three limits, each its own rolling window, taken together or not at all: every code the
+  // mailbox receives, and of those the ones asked for from this network (its share, so no network
+  // uses up another's); and everything asked for from this network.
   const network = networkOf(clientIp);
-  const limits: { bucket: string; limit: RateLimit; refusal: keyof typeof LIMIT_MESSAGES }[] = [
+  const limits: SlotLimit[] = [
     {
-      bucket: requestLimitBucket(account, network),
-      limit: policy.requestLimit,
-      refusal: "request_limit",
+      bucket: mailboxLimitBucket(account),
+      limit: policy.mailboxLimit,
+      share: { tag: network, limit: policy.requestLimit },
     },
-    { bucket: mailboxLimitBucket(account), limit: policy.mailboxLimit, refusal: "mailbox_limit" },
   ];
   if (clientIp !== undefined && policy.ipRequestLimit !== null) {
-    limits.push({ bucket: network, limit: policy.ipRequestLimit, refusal: "ip_limit" });
+    limits.push({ bucket: network, limit: policy.ipRequestLimit });
   }
   const slots = await store.takeSlots({ slotId: otpId, now, limits });
   if (!slots.granted) {
-    const refused = limits[slots.refused] as (typeof limits)[number];
-    throw slotRefusal(slots.retryAt - now, refused.refusal);
+    throw slotRefusal(
+      slots.retryAt - now,
+      slots.refused > 0 ? "ip_limit" : slots.share ? "request_limit" : "mailbox_limit",
+    );
   }
-  const taken = limits.map(({ bucket }) => bucket);
   // What this account may still ask for: its network's share, or the mailbox's if less.
-  const remainingRequests = Math.min(slots.remaining[0] ?? 0, slots.remaining[1] ?? 0);
+  const remainingRequests = slots.remaining[0] ?? 0;
 
   const code = random.digits(policy.codeLength);
   const expiresAt = now + policy.codeTtlMs;
@@ -141,7 +135,7 @@ async function issue(
     await deliver(deps.sender, account, { otpId, purpose, code, expiresAt }, signal);
   } catch (cause) {
     // The code was never activated, so it cannot verify; the previous one keeps working.
-    await releaseSlots(store, taken, otpId);
+    await bestEffort(store.releaseSlots(limits, otpId));
     await bestEffort(
       store
         .recordDeliveryFailure({ email: owner, purpose, now, audit })
@@ -217,10 +211,6 @@ function slotRefusal(wait: number, limit: keyof typeof LIMIT_MESSAGES): OtpError
     { kind: limit === "ip_limit" ? "ip_limit" : "request_limit", retryAfterMs: wait },
     `${LIMIT_MESSAGES[limit]}; try again in ${describeWait(wait)}`,
   );
-}
-
-async function releaseSlots(store: OtpStore, buckets: string[], slotId: string): Promise<void> {
-  await bestEffort(store.releaseSlots(buckets, slotId));
 }
 
 /** Undo steps after a failure must not hide the failure itself. */

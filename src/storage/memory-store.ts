@@ -31,6 +31,7 @@ import type {
   UserRecord,
   UserRef,
 } from "../domain/otp-store.js";
+import { bucketsWithShares, sharesAsBuckets } from "./share-buckets.js";
 import { unlessAborted } from "./unless-aborted.js";
 
 interface CodeRecord extends StoredCode {
@@ -407,34 +408,38 @@ export function createMemoryStore(): OtpStore {
       return countFailure(failure);
     },
 
-    async takeSlots({ slotId, now, limits }: SlotsRequest): Promise<SlotsOutcome> {
-      const live = limits.map(({ bucket }) =>
-        (slots.get(bucket) ?? []).filter((slot) => slot.expiresAt > now),
-      );
-      for (const [i, { bucket }] of limits.entries()) {
-        slots.set(bucket, live[i] as Slot[]);
-      }
-      const refused = limits.findIndex(({ limit }, i) => (live[i] as Slot[]).length >= limit.count);
-      if (refused >= 0) {
-        // Slots are appended in time order, so the oldest frees first.
+    takeSlots: sharesAsBuckets(
+      async ({ slotId, now, limits }: SlotsRequest): Promise<SlotsOutcome> => {
+        const live = limits.map(({ bucket }) =>
+          (slots.get(bucket) ?? []).filter((slot) => slot.expiresAt > now),
+        );
+        for (const [i, { bucket }] of limits.entries()) {
+          slots.set(bucket, live[i] as Slot[]);
+        }
+        const refused = limits.findIndex(
+          ({ limit }, i) => (live[i] as Slot[]).length >= limit.count,
+        );
+        if (refused >= 0) {
+          // Slots are appended in time order, so the oldest frees first.
+          return {
+            granted: false,
+            refused,
+            retryAt: ((live[refused] as Slot[])[0] as Slot).expiresAt,
+          };
+        }
         return {
-          granted: false,
-          refused,
-          retryAt: ((live[refused] as Slot[])[0] as Slot).expiresAt,
+          granted: true,
+          remaining: limits.map(({ limit }, i) => {
+            const taken = live[i] as Slot[];
+            taken.push({ id: slotId, at: now, expiresAt: now + limit.windowMs });
+            return limit.count - taken.length;
+          }),
         };
-      }
-      return {
-        granted: true,
-        remaining: limits.map(({ limit }, i) => {
-          const taken = live[i] as Slot[];
-          taken.push({ id: slotId, at: now, expiresAt: now + limit.windowMs });
-          return limit.count - taken.length;
-        }),
-      };
-    },
+      },
+    ),
 
-    async releaseSlots(buckets, slotId): Promise<void> {
-      for (const bucket of buckets) {
+    async releaseSlots(limits, slotId): Promise<void> {
+      for (const bucket of bucketsWithShares(limits)) {
         const rest = (slots.get(bucket) ?? []).filter((slot) => slot.id !== slotId);
         if (rest.length === 0) {
           slots.delete(bucket);

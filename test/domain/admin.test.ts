@@ -1,10 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  accountBuckets,
-  mailboxLimitBucket,
-  requestLimitBucket,
-} from "../../src/domain/account.js";
-import type { OtpStore, UserErasure } from "../../src/domain/otp-store.js";
+import { accountBuckets, mailboxLimitBucket } from "../../src/domain/account.js";
+import { type OtpStore, shareBucket, type UserErasure } from "../../src/domain/otp-store.js";
 import { createMemoryStore } from "../../src/storage/memory-store.js";
 import { createDomainHarness } from "../support/domain-harness.js";
 import { refusalOf } from "../support/refusal.js";
@@ -152,11 +148,12 @@ describe("AdminService in the domain", () => {
       expect(erasures).toMatchObject([
         { email, userId: verified.session.userId, buckets: accountBuckets({ email }) },
       ]);
-      // The one list names the mailbox's bucket, and every network's by their common prefix.
+      // The one list names the mailbox's bucket, and every network's share kept as a bucket of
+      // its own, by their common prefix.
       for (const account of [{ email }, { externalId: "ext-1" }]) {
         const buckets = accountBuckets(account);
         expect(buckets.names).toContain(mailboxLimitBucket(account));
-        const perNetwork = requestLimitBucket(account, "ip:192.0.2.7");
+        const perNetwork = shareBucket(mailboxLimitBucket(account), "ip:192.0.2.7");
         expect(buckets.prefixes.some((prefix) => perNetwork.startsWith(prefix))).toBe(true);
       }
       expect(

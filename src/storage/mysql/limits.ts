@@ -1,8 +1,10 @@
 import type { OtpStore, SlotsOutcome } from "../../domain/otp-store.js";
+import { bucketsWithShares, sharesAsBuckets } from "../share-buckets.js";
 import type { Query } from "./query.js";
 
 /**
- * Rolling-window limits (tables otp_buckets, otp_slots): a slot is a row of otp_slots, and a
+ * Rolling-window limits (tables otp_buckets, otp_slots), a share kept as a bucket of its own
+ * (share-buckets.ts): a slot is a row of otp_slots, and a
  * bucket's row in otp_buckets is the lock its takers queue on. One batch in one round trip takes a
  * slot in several buckets, all or none: an upsert locks each bucket's row (in one order, by name,
  * so that takers of overlapping buckets wait rather than deadlock), its dead slots go and its live
@@ -10,7 +12,7 @@ import type { Query } from "./query.js";
  */
 export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "releaseSlots"> {
   return {
-    async takeSlots({ slotId, now, limits }): Promise<SlotsOutcome> {
+    takeSlots: sharesAsBuckets(async ({ slotId, now, limits }): Promise<SlotsOutcome> => {
       const params: Record<string, string | number> = { slotId, now };
       const order = limits
         .map((entry, i) => ({ ...entry, i }))
@@ -62,9 +64,10 @@ export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "re
         refused,
         retryAt: Number(row[`oldest${refused}`] ?? now + (limits[refused]?.limit.windowMs ?? 0)),
       };
-    },
+    }),
 
-    async releaseSlots(buckets, slotId) {
+    async releaseSlots(limits, slotId) {
+      const buckets = bucketsWithShares(limits);
       if (buckets.length === 0) {
         return;
       }

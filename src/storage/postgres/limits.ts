@@ -1,40 +1,58 @@
-import type { OtpStore, SlotsOutcome } from "../../domain/otp-store.js";
+import type { OtpStore, SlotLimit, SlotsOutcome, SlotsRequest } from "../../domain/otp-store.js";
+import { bucketsWithShares, sharesAsBuckets } from "../share-buckets.js";
 import type { Query } from "./query.js";
 
+/** A slot as a bucket's row holds it: `tag` and `texp` only when taken with a share. */
+interface RowSlot {
+  readonly id: string;
+  readonly exp: number;
+  readonly tag?: string;
+  readonly texp?: number;
+}
+
 /**
- * Rolling-window limits (table otp_slots): a bucket is one row holding its live slots. Taking a
- * slot in several buckets at once is the function otp_take_slots (migrations 4 and 6): one round
- * trip, all or none, serialised on the buckets' rows.
+ * Rolling-window limits (table otp_slots): a bucket is one row holding its live slots. A request
+ * of one bucket (and its share) is one statement on that row, the share's slots tagged in it;
+ * a request of several buckets is the function otp_take_slots (migrations 4 and 6) on their rows,
+ * each share a row of its own (share-buckets.ts): one round trip, all or none, serialised on the
+ * buckets' rows either way.
  */
 export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "releaseSlots"> {
+  const takeInRows = sharesAsBuckets(async ({ slotId, now, limits }): Promise<SlotsOutcome> => {
+    const { rows } = await query<{
+      refused: number | null;
+      retry_at: string | null;
+      remaining: number[] | null;
+    }>(
+      "otp_take_slots",
+      "SELECT refused, retry_at, remaining FROM otp_take_slots($1, $2, $3, $4, $5)",
+      [
+        limits.map(({ bucket }) => bucket),
+        limits.map(({ limit }) => limit.count),
+        limits.map(({ limit }) => limit.windowMs),
+        slotId,
+        now,
+      ],
+    );
+    const row = rows[0];
+    if (row?.refused != null) {
+      return { granted: false, refused: row.refused, retryAt: Number(row.retry_at) };
+    }
+    return { granted: true, remaining: row?.remaining ?? [] };
+  });
+
   return {
-    async takeSlots({ slotId, now, limits }): Promise<SlotsOutcome> {
-      const { rows } = await query<{
-        refused: number | null;
-        retry_at: string | null;
-        remaining: number[] | null;
-      }>(
-        "otp_take_slots",
-        "SELECT refused, retry_at, remaining FROM otp_take_slots($1, $2, $3, $4, $5)",
-        [
-          limits.map(({ bucket }) => bucket),
-          limits.map(({ limit }) => limit.count),
-          limits.map(({ limit }) => limit.windowMs),
-          slotId,
-          now,
-        ],
-      );
-      const row = rows[0];
-      if (row?.refused != null) {
-        return { granted: false, refused: row.refused, retryAt: Number(row.retry_at) };
-      }
-      return { granted: true, remaining: row?.remaining ?? [] };
+    takeSlots(request) {
+      const [only] = request.limits;
+      return request.limits.length === 1 && only !== undefined
+        ? takeInRow(query, request, only)
+        : takeInRows(request);
     },
 
     // One bucket per statement (a failed delivery's path only): each holds one row lock at a
     // time, so it never deadlocks with otp_take_slots.
-    async releaseSlots(buckets, slotId) {
-      for (const bucket of buckets) {
+    async releaseSlots(limits, slotId) {
+      for (const bucket of bucketsWithShares(limits)) {
         await query(
           "otp_release_slot",
           `UPDATE otp_slots SET slots = (
@@ -48,3 +66,69 @@ export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "re
     },
   };
 }
+
+/**
+ * One bucket and its share, in one statement on the bucket's row: its upsert takes the row's lock,
+ * drops the slots dead to both limits and appends the slot, tagged with the share's tag and
+ * expiry, only if the bucket's live slots and the share's (its tag's) are each under their
+ * count. The row's slots come back, and the answer is read from them. A slot of an older version
+ * has no tag: it counts for the bucket only.
+ */
+async function takeInRow(
+  query: Query,
+  { slotId, now }: SlotsRequest,
+  { bucket, limit, share }: SlotLimit,
+): Promise<SlotsOutcome> {
+  const expires = now + limit.windowMs;
+  const shareExpires = share === undefined ? null : now + share.limit.windowMs;
+  const { rows } = await query<{ slots: RowSlot[] }>(
+    "otp_take_slot_row",
+    `INSERT INTO otp_slots AS s (bucket, slots, expires_at)
+     VALUES ($1::text,
+             jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+               'id', $2::text, 'exp', $4::bigint, 'tag', $6::text, 'texp', $8::bigint))),
+             to_timestamp(GREATEST($4::bigint, $8::bigint) / 1000.0))
+     ON CONFLICT (bucket) DO UPDATE SET
+       slots = (SELECT CASE WHEN count(*) FILTER (WHERE l.exp > $3) < $5
+                             AND ($6::text IS NULL
+                                  OR count(*) FILTER (WHERE l.tag = $6 AND l.texp > $3) < $7)
+                            THEN coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) || EXCLUDED.slots
+                            ELSE coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) END
+                  FROM (SELECT e, (e->>'exp')::bigint AS exp, e->>'tag' AS tag,
+                               (e->>'texp')::bigint AS texp
+                          FROM jsonb_array_elements(s.slots) AS e) l
+                 WHERE l.exp > $3 OR l.texp > $3),
+       expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at)
+     RETURNING slots`,
+    [
+      bucket,
+      slotId,
+      now,
+      expires,
+      limit.count,
+      share?.tag ?? null,
+      share?.limit.count ?? null,
+      shareExpires,
+    ],
+  );
+  const slots = rows[0]?.slots ?? [];
+  const inBucket = slots.filter((slot) => slot.exp > now);
+  const inShare =
+    share === undefined
+      ? []
+      : slots.filter((slot) => slot.tag === share.tag && (slot.texp ?? 0) > now);
+  if (slots.at(-1)?.id === slotId) {
+    const left = limit.count - inBucket.length;
+    return {
+      granted: true,
+      remaining: [share === undefined ? left : Math.min(left, share.limit.count - inShare.length)],
+    };
+  }
+  if (share !== undefined && inShare.length >= share.limit.count) {
+    return { granted: false, refused: 0, share: true, retryAt: oldest(inShare, "texp") };
+  }
+  return { granted: false, refused: 0, retryAt: oldest(inBucket, "exp") };
+}
+
+const oldest = (slots: readonly RowSlot[], expiry: "exp" | "texp"): number =>
+  Math.min(...slots.map((slot) => slot[expiry] ?? Number.POSITIVE_INFINITY));

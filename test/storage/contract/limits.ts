@@ -28,14 +28,123 @@ export function describeLimitContract(store: CurrentStore): void {
       await take("b", T0);
       await take("c", T0);
       expect(await take("x", T0, "ip:192.0.2.1")).toEqual({ granted: true, remaining: [2] });
-      await store().releaseSlots(["email:ann@example.com"], "b");
+      await store().releaseSlots([{ bucket: "email:ann@example.com", limit }], "b");
       expect(await take("d", T0 + 1)).toEqual({ granted: true, remaining: [0] });
-      await store().releaseSlots(["email:nobody"], "zzz");
+      await store().releaseSlots([{ bucket: "email:nobody", limit }], "zzz");
     });
 
     it("never grants more than the limit to concurrent takers", async () => {
       const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => take(`s${i}`, T0)));
       expect(outcomes.filter((o) => o.granted)).toHaveLength(3);
+    });
+
+    describe("with a share within a bucket", () => {
+      const share = (tag: string, count = 1) => ({ tag, limit: { count, windowMs: 10 * MINUTE } });
+      const mailbox = { count: 3, windowMs: 60 * MINUTE };
+      const tagged = (slotId: string, now: number, tag: string, count?: number) =>
+        store().takeSlots({
+          slotId,
+          now,
+          limits: [{ bucket: "mailbox", limit: mailbox, share: share(tag, count) }],
+        });
+
+      it("holds a tag's slots to the share and every slot to the bucket, the share first", async () => {
+        expect(await tagged("a", T0, "n1")).toEqual({ granted: true, remaining: [0] });
+        expect(await tagged("b", T0 + MINUTE, "n1")).toEqual({
+          granted: false,
+          refused: 0,
+          share: true,
+          retryAt: T0 + 10 * MINUTE,
+        });
+        // Another tag has its own share of the same bucket.
+        expect(await tagged("b", T0 + MINUTE, "n2")).toEqual({ granted: true, remaining: [0] });
+        // The share's window has passed for a, the bucket's has not.
+        expect(await tagged("c", T0 + 10 * MINUTE, "n1")).toEqual({
+          granted: true,
+          remaining: [0],
+        });
+        expect(await tagged("d", T0 + 11 * MINUTE, "n3")).toEqual({
+          granted: false,
+          refused: 0,
+          retryAt: T0 + 60 * MINUTE,
+        });
+        await store().releaseSlots(
+          [{ bucket: "mailbox", limit: mailbox, share: share("n1") }],
+          "c",
+        );
+        expect(await tagged("d", T0 + 11 * MINUTE, "n3")).toEqual({
+          granted: true,
+          remaining: [0],
+        });
+      });
+
+      it("answers what is left, the lesser of the share's and the bucket's", async () => {
+        expect(await tagged("a", T0, "n1", 5)).toEqual({ granted: true, remaining: [2] });
+        expect(await tagged("b", T0, "n1", 2)).toEqual({ granted: true, remaining: [0] });
+        expect(await tagged("c", T0, "n2", 2)).toEqual({ granted: true, remaining: [0] });
+      });
+
+      it("is refused by a bucket beside it, and refuses by its share, at their places", async () => {
+        const withNet = (slotId: string, tag: string) =>
+          store().takeSlots({
+            slotId,
+            now: T0,
+            limits: [
+              { bucket: "mailbox", limit: mailbox, share: share(tag) },
+              { bucket: "net", limit: { count: 2, windowMs: 10 * MINUTE } },
+            ],
+          });
+        expect(await withNet("a", "n1")).toEqual({ granted: true, remaining: [0, 1] });
+        expect(await withNet("b", "n1")).toEqual({
+          granted: false,
+          refused: 0,
+          share: true,
+          retryAt: T0 + 10 * MINUTE,
+        });
+        expect(await withNet("b", "n2")).toEqual({ granted: true, remaining: [0, 0] });
+        expect(await withNet("c", "n3")).toEqual({
+          granted: false,
+          refused: 1,
+          retryAt: T0 + 10 * MINUTE,
+        });
+        // Nothing was taken in the mailbox for c.
+        expect(await tagged("c", T0, "n3")).toEqual({ granted: true, remaining: [0] });
+      });
+
+      it("never grants more than a share or its bucket to concurrent takers", async () => {
+        const tags = ["n0", "n1", "n2"];
+        const race = (count: number, prefix: string, bucketCount: number) =>
+          Promise.all(
+            Array.from({ length: 42 }, (_, i) =>
+              store()
+                .takeSlots({
+                  slotId: `${prefix}${i}`,
+                  now: T0,
+                  limits: [
+                    {
+                      bucket: `mailbox-${prefix}`,
+                      limit: { count: bucketCount, windowMs: 60 * MINUTE },
+                      share: share(tags[i % 3] as string, count),
+                    },
+                  ],
+                })
+                .then((outcome) => (outcome.granted ? tags[i % 3] : null)),
+            ),
+          );
+        const granted = (outcomes: (string | null | undefined)[], tag: string) =>
+          outcomes.filter((t) => t === tag).length;
+        // The bucket binds: 5 of the 6 the shares allow.
+        const bucketBinds = await race(2, "b", 5);
+        expect(bucketBinds.filter((t) => t !== null)).toHaveLength(5);
+        for (const tag of tags) {
+          expect(granted(bucketBinds, tag)).toBeLessThanOrEqual(2);
+        }
+        // The shares bind: 2 for each tag.
+        const sharesBind = await race(2, "s", 10);
+        for (const tag of tags) {
+          expect(granted(sharesBind, tag)).toBe(2);
+        }
+      });
     });
 
     describe("in several buckets at once", () => {
@@ -78,7 +187,13 @@ export function describeLimitContract(store: CurrentStore): void {
       it("gives a slot back to every bucket it was taken in", async () => {
         await both("a", T0);
         await both("b", T0);
-        await store().releaseSlots(["net", "mailbox"], "a");
+        await store().releaseSlots(
+          [
+            { bucket: "net", limit: small },
+            { bucket: "mailbox", limit },
+          ],
+          "a",
+        );
         expect(await both("c", T0 + 1)).toEqual({ granted: true, remaining: [0, 1] });
       });
 
