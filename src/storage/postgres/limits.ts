@@ -12,10 +12,10 @@ interface RowSlot {
 
 /**
  * Rolling-window limits (table otp_slots): a bucket is one row holding its live slots. A request
- * of one bucket (and its share) is one statement on that row, the share's slots tagged in it;
- * a request of several buckets is the function otp_take_slots (migrations 4 and 6) on their rows,
- * each share a row of its own (share-buckets.ts): one round trip, all or none, serialised on the
- * buckets' rows either way.
+ * of one bucket (and its share) is the function otp_take_slot_row (migration 8), one statement on
+ * that row, the share's slots tagged in it; a request of several buckets is the function
+ * otp_take_slots (migrations 4 and 6) on their rows, each share a row of its own
+ * (share-buckets.ts): one round trip, all or none, serialised on the buckets' rows either way.
  */
 export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "releaseSlots"> {
   const takeInRows = sharesAsBuckets(async ({ slotId, now, limits }): Promise<SlotsOutcome> => {
@@ -68,47 +68,29 @@ export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "re
 }
 
 /**
- * One bucket and its share, in one statement on the bucket's row: its upsert takes the row's lock,
- * drops the slots dead to both limits and appends the slot, tagged with the share's tag and
- * expiry, only if the bucket's live slots and the share's (its tag's) are each under their
- * count. The row's slots come back, and the answer is read from them. A slot of an older version
- * has no tag: it counts for the bucket only.
+ * One bucket and its share, in one statement on the bucket's row (otp_take_slot_row, migration
+ * 8): its upsert takes the row's lock, drops the slots dead to both limits and appends the slot,
+ * tagged with the share's tag and expiry, only if the bucket's live slots and the share's (its
+ * tag's) are each under their count. The row's slots come back, and the answer is read from them.
+ * A slot of an older version has no tag: it counts for the bucket only.
  */
 async function takeInRow(
   query: Query,
   { slotId, now }: SlotsRequest,
   { bucket, limit, share }: SlotLimit,
 ): Promise<SlotsOutcome> {
-  const expires = now + limit.windowMs;
-  const shareExpires = share === undefined ? null : now + share.limit.windowMs;
-  const { rows } = await query<{ slots: RowSlot[] }>(
+  const { rows } = await query<{ slots: RowSlot[] | null }>(
     "otp_take_slot_row",
-    `INSERT INTO otp_slots AS s (bucket, slots, expires_at)
-     VALUES ($1::text,
-             jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
-               'id', $2::text, 'exp', $4::bigint, 'tag', $6::text, 'texp', $8::bigint))),
-             to_timestamp(GREATEST($4::bigint, $8::bigint) / 1000.0))
-     ON CONFLICT (bucket) DO UPDATE SET
-       slots = (SELECT CASE WHEN count(*) FILTER (WHERE l.exp > $3) < $5
-                             AND ($6::text IS NULL
-                                  OR count(*) FILTER (WHERE l.tag = $6 AND l.texp > $3) < $7)
-                            THEN coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) || EXCLUDED.slots
-                            ELSE coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) END
-                  FROM (SELECT e, (e->>'exp')::bigint AS exp, e->>'tag' AS tag,
-                               (e->>'texp')::bigint AS texp
-                          FROM jsonb_array_elements(s.slots) AS e) l
-                 WHERE l.exp > $3 OR l.texp > $3),
-       expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at)
-     RETURNING slots`,
+    "SELECT otp_take_slot_row($1, $2, $3, $4, $5, $6, $7, $8) AS slots",
     [
       bucket,
       slotId,
       now,
-      expires,
+      now + limit.windowMs,
       limit.count,
       share?.tag ?? null,
       share?.limit.count ?? null,
-      shareExpires,
+      share === undefined ? null : now + share.limit.windowMs,
     ],
   );
   const slots = rows[0]?.slots ?? [];

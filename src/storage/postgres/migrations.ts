@@ -644,6 +644,50 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       $$;
     `,
   },
+  {
+    version: 8,
+    sql: `
+      -- One bucket and its share in one statement on the bucket's row (store port: SlotLimit's
+      -- share; limits.ts): the upsert takes the row's lock, drops the slots dead to both windows,
+      -- and appends the slot, tagged with the share's tag and expiry (p_tag NULL: neither), only
+      -- if the row's live slots are under p_count and the tag's under p_tag_count. Answers the
+      -- row's slots, from which the caller reads the answer. A slot without a tag (version 7 and
+      -- before, or otp_take_slots) counts for the bucket only. A PL/pgSQL function rather than
+      -- the statement itself so that it is planned once per connection behind a transaction
+      -- pooler too. Version 7's functions stay, for instances of version 7 during a rolling
+      -- upgrade.
+      CREATE FUNCTION otp_take_slot_row(p_bucket text, p_slot text, p_now_ms bigint,
+                                        p_expires_ms bigint, p_count integer, p_tag text,
+                                        p_tag_count integer, p_tag_expires_ms bigint)
+      RETURNS jsonb
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      DECLARE
+        v_slots jsonb;
+      BEGIN
+        INSERT INTO otp_slots AS s (bucket, slots, expires_at)
+        VALUES (p_bucket,
+                jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                  'id', p_slot, 'exp', p_expires_ms, 'tag', p_tag, 'texp', p_tag_expires_ms))),
+                to_timestamp(GREATEST(p_expires_ms, p_tag_expires_ms) / 1000.0))
+        ON CONFLICT (bucket) DO UPDATE SET
+          slots = (SELECT CASE WHEN count(*) FILTER (WHERE l.exp > p_now_ms) < p_count
+                                AND (p_tag IS NULL
+                                     OR count(*) FILTER (WHERE l.tag = p_tag AND l.texp > p_now_ms)
+                                        < p_tag_count)
+                               THEN coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) || EXCLUDED.slots
+                               ELSE coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) END
+                     FROM (SELECT e, (e->>'exp')::bigint AS exp, e->>'tag' AS tag,
+                                  (e->>'texp')::bigint AS texp
+                             FROM jsonb_array_elements(s.slots) AS e) l
+                    WHERE l.exp > p_now_ms OR l.texp > p_now_ms),
+          expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at)
+        RETURNING s.slots INTO v_slots;
+        RETURN v_slots;
+      END
+      $$;
+    `,
+  },
 ];
 
 // Any constant works; it only has to be the same for every instance of this service.
