@@ -1,5 +1,5 @@
-import type { OtpStore, SlotLimit, SlotsOutcome, SlotsRequest } from "../../domain/otp-store.js";
-import { bucketsWithShares, sharesAsBuckets } from "../share-buckets.js";
+import type { OtpStore, SlotLimit, SlotsOutcome } from "../../domain/otp-store.js";
+import { bucketsWithShares } from "../share-buckets.js";
 import type { Query } from "./query.js";
 
 /** A slot as a bucket's row holds it: `tag` and `texp` only when taken with a share. */
@@ -11,46 +11,54 @@ interface RowSlot {
 }
 
 /**
- * Rolling-window limits (table otp_slots): a bucket is one row holding its live slots. A request
- * of one bucket (and its share) is the function otp_take_slot_row (migration 8), one statement on
- * that row, the share's slots tagged in it; a request of several buckets is the function
- * otp_take_slots (migrations 4 and 6) on their rows, each share a row of its own
- * (share-buckets.ts): one round trip, all or none, serialised on the buckets' rows either way.
+ * Rolling-window limits (table otp_slots): a bucket is one row holding its live slots, and its
+ * share's too, tagged (migration 8). A request of one bucket is the function otp_take_slot_row,
+ * one statement on its row; of several, otp_take_shared_slots, one upsert of their rows and,
+ * when one is full, an undo in the same transaction: one round trip, all or none, serialised on
+ * the buckets' rows either way. Both answer the rows' slots as their upsert left them, and the
+ * answer is read from those.
  */
 export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "releaseSlots"> {
-  const takeInRows = sharesAsBuckets(async ({ slotId, now, limits }): Promise<SlotsOutcome> => {
-    const { rows } = await query<{
-      refused: number | null;
-      retry_at: string | null;
-      remaining: number[] | null;
-    }>(
-      "otp_take_slots",
-      "SELECT refused, retry_at, remaining FROM otp_take_slots($1, $2, $3, $4, $5)",
-      [
-        limits.map(({ bucket }) => bucket),
-        limits.map(({ limit }) => limit.count),
-        limits.map(({ limit }) => limit.windowMs),
-        slotId,
-        now,
-      ],
-    );
-    const row = rows[0];
-    if (row?.refused != null) {
-      return { granted: false, refused: row.refused, retryAt: Number(row.retry_at) };
-    }
-    return { granted: true, remaining: row?.remaining ?? [] };
-  });
-
   return {
-    takeSlots(request) {
-      const [only] = request.limits;
-      return request.limits.length === 1 && only !== undefined
-        ? takeInRow(query, request, only)
-        : takeInRows(request);
+    async takeSlots({ slotId, now, limits }) {
+      const [only] = limits;
+      if (limits.length === 1 && only !== undefined) {
+        const { rows } = await query<{ slots: RowSlot[] }>(
+          "otp_take_slot_row",
+          "SELECT otp_take_slot_row($1, $2, $3, $4, $5, $6, $7, $8) AS slots",
+          [
+            only.bucket,
+            slotId,
+            now,
+            now + only.limit.windowMs,
+            only.limit.count,
+            only.share?.tag ?? null,
+            only.share?.limit.count ?? null,
+            only.share === undefined ? null : now + only.share.limit.windowMs,
+          ],
+        );
+        return outcomeOfRows(slotId, now, limits, [rows[0]?.slots ?? []]);
+      }
+      const { rows } = await query<{ slots: RowSlot[][] }>(
+        "otp_take_shared_slots",
+        "SELECT slots FROM otp_take_shared_slots($1, $2, $3, $4, $5, $6, $7, $8)",
+        [
+          limits.map(({ bucket }) => bucket),
+          limits.map(({ limit }) => limit.count),
+          limits.map(({ limit }) => limit.windowMs),
+          limits.map(({ share }) => share?.tag ?? null),
+          limits.map(({ share }) => share?.limit.count ?? null),
+          limits.map(({ share }) => share?.limit.windowMs ?? null),
+          slotId,
+          now,
+        ],
+      );
+      return outcomeOfRows(slotId, now, limits, rows[0]?.slots ?? []);
     },
 
     // One bucket per statement (a failed delivery's path only): each holds one row lock at a
-    // time, so it never deadlocks with otp_take_slots.
+    // time, so it never deadlocks with otp_take_shared_slots. A share's own row is left by an
+    // instance of version 7 only, never with this slot; it is cleared too all the same.
     async releaseSlots(limits, slotId) {
       for (const bucket of bucketsWithShares(limits)) {
         await query(
@@ -68,48 +76,42 @@ export function createLimitSteps(query: Query): Pick<OtpStore, "takeSlots" | "re
 }
 
 /**
- * One bucket and its share, in one statement on the bucket's row (otp_take_slot_row, migration
- * 8): its upsert takes the row's lock, drops the slots dead to both limits and appends the slot,
- * tagged with the share's tag and expiry, only if the bucket's live slots and the share's (its
- * tag's) are each under their count. The row's slots come back, and the answer is read from them.
- * A slot of an older version has no tag: it counts for the bucket only.
+ * The answer, from each bucket's slots as its upsert left them (`rows[i]` for `limits[i]`): the
+ * slot was taken in a bucket if it is the last of its slots, and refused by the first bucket in
+ * which it was not, by its share if the share was full.
  */
-async function takeInRow(
-  query: Query,
-  { slotId, now }: SlotsRequest,
-  { bucket, limit, share }: SlotLimit,
-): Promise<SlotsOutcome> {
-  const { rows } = await query<{ slots: RowSlot[] | null }>(
-    "otp_take_slot_row",
-    "SELECT otp_take_slot_row($1, $2, $3, $4, $5, $6, $7, $8) AS slots",
-    [
-      bucket,
-      slotId,
-      now,
-      now + limit.windowMs,
-      limit.count,
-      share?.tag ?? null,
-      share?.limit.count ?? null,
-      share === undefined ? null : now + share.limit.windowMs,
-    ],
-  );
-  const slots = rows[0]?.slots ?? [];
-  const inBucket = slots.filter((slot) => slot.exp > now);
-  const inShare =
-    share === undefined
-      ? []
-      : slots.filter((slot) => slot.tag === share.tag && (slot.texp ?? 0) > now);
-  if (slots.at(-1)?.id === slotId) {
-    const left = limit.count - inBucket.length;
+function outcomeOfRows(
+  slotId: string,
+  now: number,
+  limits: readonly SlotLimit[],
+  rows: readonly (readonly RowSlot[])[],
+): SlotsOutcome {
+  const counted = limits.map(({ limit, share }, i) => {
+    const slots = rows[i] ?? [];
+    const inBucket = slots.filter((slot) => slot.exp > now);
+    const inShare =
+      share === undefined
+        ? []
+        : slots.filter((slot) => slot.tag === share.tag && (slot.texp ?? 0) > now);
     return {
-      granted: true,
-      remaining: [share === undefined ? left : Math.min(left, share.limit.count - inShare.length)],
+      took: slots.at(-1)?.id === slotId,
+      left: Math.min(
+        limit.count - inBucket.length,
+        share === undefined ? Number.POSITIVE_INFINITY : share.limit.count - inShare.length,
+      ),
+      shareFull: share !== undefined && inShare.length >= share.limit.count,
+      oldest: oldest(inBucket, "exp"),
+      shareOldest: oldest(inShare, "texp"),
     };
+  });
+  const refused = counted.findIndex(({ took }) => !took);
+  const row = counted[refused];
+  if (row === undefined) {
+    return { granted: true, remaining: counted.map(({ left }) => left) };
   }
-  if (share !== undefined && inShare.length >= share.limit.count) {
-    return { granted: false, refused: 0, share: true, retryAt: oldest(inShare, "texp") };
-  }
-  return { granted: false, refused: 0, retryAt: oldest(inBucket, "exp") };
+  return row.shareFull
+    ? { granted: false, refused, share: true, retryAt: row.shareOldest }
+    : { granted: false, refused, retryAt: row.oldest };
 }
 
 const oldest = (slots: readonly RowSlot[], expiry: "exp" | "texp"): number =>

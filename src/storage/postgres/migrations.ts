@@ -32,6 +32,33 @@ const LIVE_KEYED_CODE = `c.used_at IS NULL AND c.expires_at > p_now AND c.failur
                AND sha256(c.keyed_hash)
                    = ${KEYED_HASH_DIGEST}`;
 
+// Part of version 8's text below, so never to be changed once shipped. A slot as a bucket's row
+// holds it, tagged with its share's tag and expiry when `tag` is not NULL.
+const taggedSlot = (id: string, expires: string, tag: string, tagExpires: string) =>
+  `jsonb_strip_nulls(jsonb_build_object('id', ${id}, 'exp', ${expires}, 'tag', ${tag},
+                                        'texp', ${tagExpires}))`;
+
+// A bucket's row `slots` taking the slots `fresh`: those alive to the bucket or to their share at
+// `now`, in expiry order, with `fresh` appended if the bucket's live slots number under `count`
+// and (unless `tag` is NULL) the tag's under `tagCount`.
+const slotsTaking = (
+  slots: string,
+  fresh: string,
+  now: string,
+  count: string,
+  tag: string,
+  tagCount: string,
+) => `(SELECT CASE WHEN count(*) FILTER (WHERE l.exp > ${now}) < ${count}
+                                AND (${tag} IS NULL
+                                     OR count(*) FILTER (WHERE l.tag = ${tag} AND l.texp > ${now})
+                                        < ${tagCount})
+                               THEN coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) || ${fresh}
+                               ELSE coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) END
+                     FROM (SELECT e, (e->>'exp')::bigint AS exp, e->>'tag' AS tag,
+                                  (e->>'texp')::bigint AS texp
+                             FROM jsonb_array_elements(${slots}) AS e) l
+                    WHERE l.exp > ${now} OR l.texp > ${now})`;
+
 // Part of versions 6 and 7 below, so never to be changed once shipped: the two lanes that use a
 // code, one statement each (see version 6), into v_used and v_user. `bound` and `unbound` are
 // each lane's conditions on the code `c` beyond those the lane adds (the cap; unbound: not
@@ -647,15 +674,18 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
   {
     version: 8,
     sql: `
-      -- One bucket and its share in one statement on the bucket's row (store port: SlotLimit's
-      -- share; limits.ts): the upsert takes the row's lock, drops the slots dead to both windows,
-      -- and appends the slot, tagged with the share's tag and expiry (p_tag NULL: neither), only
-      -- if the row's live slots are under p_count and the tag's under p_tag_count. Answers the
-      -- row's slots, from which the caller reads the answer. A slot without a tag (version 7 and
-      -- before, or otp_take_slots) counts for the bucket only. A PL/pgSQL function rather than
-      -- the statement itself so that it is planned once per connection behind a transaction
-      -- pooler too. Version 7's functions stay, for instances of version 7 during a rolling
-      -- upgrade.
+      -- A bucket's share (store port: SlotLimit's share; limits.ts) kept in the bucket's row: a
+      -- slot taken with one is tagged with the share's tag and expiry, and counts for the share
+      -- while that expiry has not passed, for the bucket while its own has not. A slot without a
+      -- tag (version 7 and before) counts for the bucket only. Version 7's functions stay, for
+      -- its instances during a rolling upgrade; they keep the tags of the slots they find.
+
+      -- One bucket and its share, in one statement on the bucket's row: the upsert takes the
+      -- row's lock, drops the slots dead to both windows and appends the slot only if the row's
+      -- live slots are under p_count and (p_tag not NULL) the tag's under p_tag_count. Answers the
+      -- row's slots, from which the caller reads the answer. A PL/pgSQL function rather than the
+      -- statement itself, so that behind a transaction pooler too it is planned once per
+      -- connection.
       CREATE FUNCTION otp_take_slot_row(p_bucket text, p_slot text, p_now_ms bigint,
                                         p_expires_ms bigint, p_count integer, p_tag text,
                                         p_tag_count integer, p_tag_expires_ms bigint)
@@ -667,23 +697,66 @@ export const migrations: readonly { readonly version: number; readonly sql: stri
       BEGIN
         INSERT INTO otp_slots AS s (bucket, slots, expires_at)
         VALUES (p_bucket,
-                jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
-                  'id', p_slot, 'exp', p_expires_ms, 'tag', p_tag, 'texp', p_tag_expires_ms))),
+                jsonb_build_array(${taggedSlot("p_slot", "p_expires_ms", "p_tag", "p_tag_expires_ms")}),
                 to_timestamp(GREATEST(p_expires_ms, p_tag_expires_ms) / 1000.0))
         ON CONFLICT (bucket) DO UPDATE SET
-          slots = (SELECT CASE WHEN count(*) FILTER (WHERE l.exp > p_now_ms) < p_count
-                                AND (p_tag IS NULL
-                                     OR count(*) FILTER (WHERE l.tag = p_tag AND l.texp > p_now_ms)
-                                        < p_tag_count)
-                               THEN coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) || EXCLUDED.slots
-                               ELSE coalesce(jsonb_agg(l.e ORDER BY l.exp), '[]'::jsonb) END
-                     FROM (SELECT e, (e->>'exp')::bigint AS exp, e->>'tag' AS tag,
-                                  (e->>'texp')::bigint AS texp
-                             FROM jsonb_array_elements(s.slots) AS e) l
-                    WHERE l.exp > p_now_ms OR l.texp > p_now_ms),
+          slots = ${slotsTaking("s.slots", "EXCLUDED.slots", "p_now_ms", "p_count", "p_tag", "p_tag_count")},
           expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at)
         RETURNING s.slots INTO v_slots;
         RETURN v_slots;
+      END
+      $$;
+
+      -- Several buckets, each perhaps with a share (p_tags[i] NULL: none), all or none, as
+      -- version 6's otp_take_slots takes them: one upsert of every bucket's row in name order
+      -- (so that overlapping takers wait rather than deadlock) appends the slot where there is
+      -- room, and when one had none a second statement takes it out of the rest again, which
+      -- this transaction still holds locked. Answers whether the slot was taken, and each
+      -- bucket's slots as its upsert left them, in p_buckets' order, from which the caller reads
+      -- the rest of the answer as otp_take_slot_row's.
+      CREATE FUNCTION otp_take_shared_slots(p_buckets text[], p_counts integer[],
+                                            p_windows bigint[], p_tags text[],
+                                            p_tag_counts integer[], p_tag_windows bigint[],
+                                            p_slot text, p_now_ms bigint, OUT took boolean,
+                                            OUT slots jsonb)
+      LANGUAGE plpgsql VOLATILE AS $$
+      #variable_conflict use_column
+      BEGIN
+        WITH taken AS (
+          INSERT INTO otp_slots AS s (bucket, slots, expires_at)
+          SELECT b.name,
+                 jsonb_build_array(${taggedSlot(
+                   "p_slot",
+                   "p_now_ms + p_windows[b.ord]",
+                   "p_tags[b.ord]",
+                   "p_now_ms + p_tag_windows[b.ord]",
+                 )}),
+                 to_timestamp(GREATEST(p_now_ms + p_windows[b.ord],
+                                       p_now_ms + p_tag_windows[b.ord]) / 1000.0)
+            FROM unnest(p_buckets) WITH ORDINALITY AS b (name, ord)
+           ORDER BY b.name
+          ON CONFLICT (bucket) DO UPDATE SET
+            slots = ${slotsTaking(
+              "s.slots",
+              "EXCLUDED.slots",
+              "p_now_ms",
+              "p_counts[array_position(p_buckets, s.bucket)]",
+              "p_tags[array_position(p_buckets, s.bucket)]",
+              "p_tag_counts[array_position(p_buckets, s.bucket)]",
+            )},
+            expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at)
+          RETURNING s.bucket, s.slots
+        )
+        SELECT bool_and(t.slots -> -1 ->> 'id' = p_slot), jsonb_agg(t.slots ORDER BY t.ord)
+          INTO took, slots
+          FROM (SELECT array_position(p_buckets, x.bucket) AS ord, x.slots FROM taken x) t;
+        IF NOT took THEN
+          UPDATE otp_slots s SET slots = (
+            SELECT coalesce(jsonb_agg(x.e ORDER BY x.pos), '[]'::jsonb)
+              FROM jsonb_array_elements(s.slots) WITH ORDINALITY AS x (e, pos)
+             WHERE x.e ->> 'id' <> p_slot)
+           WHERE s.bucket = ANY (p_buckets) AND s.slots -> -1 ->> 'id' = p_slot;
+        END IF;
       END
       $$;
     `,

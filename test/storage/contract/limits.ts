@@ -147,6 +147,37 @@ export function describeLimitContract(store: CurrentStore): void {
       });
     });
 
+    it("never grants more than a share, its bucket or a bucket beside it to concurrent takers", async () => {
+      // Every (tag, network) pair asks 7 times: whatever the order, the mailbox (5) fills before
+      // any tag (2 each) or network (4 each) can stop it, and none of them is passed.
+      const outcomes = await Promise.all(
+        Array.from({ length: 42 }, (_, i) =>
+          store()
+            .takeSlots({
+              slotId: `s${i}`,
+              now: T0,
+              limits: [
+                {
+                  bucket: "mailbox",
+                  limit: { count: 5, windowMs: 60 * MINUTE },
+                  share: { tag: `n${i % 3}`, limit: { count: 2, windowMs: 60 * MINUTE } },
+                },
+                { bucket: `net-${i % 2}`, limit: { count: 4, windowMs: 60 * MINUTE } },
+              ],
+            })
+            .then((outcome) => ({ granted: outcome.granted, tag: i % 3, net: i % 2 })),
+        ),
+      );
+      const granted = outcomes.filter((o) => o.granted);
+      expect(granted).toHaveLength(5);
+      for (const tag of [0, 1, 2]) {
+        expect(granted.filter((o) => o.tag === tag).length).toBeLessThanOrEqual(2);
+      }
+      for (const net of [0, 1]) {
+        expect(granted.filter((o) => o.net === net).length).toBeLessThanOrEqual(4);
+      }
+    });
+
     describe("in several buckets at once", () => {
       const small = { count: 2, windowMs: 10 * MINUTE };
       const both = (slotId: string, now: number, first = "net", second = "mailbox") =>
