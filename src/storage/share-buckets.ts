@@ -5,7 +5,7 @@ import {
   shareBucket,
 } from "../domain/otp-store.js";
 
-/** A bucket of the flat list: `limits[entry]`'s bucket, or its share when `share`. */
+/** A bucket of the flat list: `limits[entry]`'s bucket, or its share when `isShare`. */
 interface FlatLimit extends SlotLimit {
   readonly entry: number;
   readonly isShare: boolean;

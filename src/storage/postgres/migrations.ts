@@ -32,8 +32,8 @@ const LIVE_KEYED_CODE = `c.used_at IS NULL AND c.expires_at > p_now AND c.failur
                AND sha256(c.keyed_hash)
                    = ${KEYED_HASH_DIGEST}`;
 
-// Part of version 8's text below, so never to be changed once shipped. A slot as a bucket's row
-// holds it, tagged with its share's tag and expiry when `tag` is not NULL.
+// Part of version 8's text below, as is slotsTaking, so never to be changed once shipped. A slot
+// as a bucket's row holds it, tagged with its share's tag and expiry when `tag` is not NULL.
 const taggedSlot = (id: string, expires: string, tag: string, tagExpires: string) =>
   `jsonb_strip_nulls(jsonb_build_object('id', ${id}, 'exp', ${expires}, 'tag', ${tag},
                                         'texp', ${tagExpires}))`;
