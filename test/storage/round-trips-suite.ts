@@ -61,33 +61,27 @@ export function describeRoundTrips(engine: string, store: OtpStore, counter: Rou
             .verifyOtp({ email: "dee@example.com", otp, purpose: "", ...(otpId && { otpId }) })
             .catch((error: unknown) => error),
         );
+      // Wrong: the store counts it against the code in the same step; then right: used.
+      const wrongThenRight = async (otpId: string | null) => {
+        expect(await verify("654321", otpId)).toMatchObject({
+          result: { refusal: { kind: "mismatch" } },
+          queries: 1,
+        });
+        expect(await verify("123456", otpId)).toMatchObject({
+          result: { session: { userId: expect.any(String) } },
+          queries: 1,
+        });
+      };
       const { otpId } = await service.requestOtp({ email: "dee@example.com", purpose: "" });
-      const bound = (otp: string) => verify(otp, otpId);
-      // Wrong: the store counts it against the code in the same step.
-      expect(await bound("654321")).toMatchObject({
-        result: { refusal: { kind: "mismatch" } },
-        queries: 1,
-      });
-      expect(await bound("123456")).toMatchObject({
-        result: { session: { userId: expect.any(String) } },
-        queries: 1,
-      });
+      await wrongThenRight(otpId);
       // Refused (here: used), the read says why.
-      expect(await bound("123456")).toMatchObject({
+      expect(await verify("123456", otpId)).toMatchObject({
         result: { refusal: { kind: "already_used" } },
         queries: 2,
       });
       // Unbound alike: the store finds the latest code by the key the digits make.
       await service.requestOtp({ email: "dee@example.com", purpose: "" });
-      const unbound = (otp: string) => verify(otp, null);
-      expect(await unbound("654321")).toMatchObject({
-        result: { refusal: { kind: "mismatch" } },
-        queries: 1,
-      });
-      expect(await unbound("123456")).toMatchObject({
-        result: { session: { userId: expect.any(String) } },
-        queries: 1,
-      });
+      await wrongThenRight(null);
     });
 
     it("VerifyOtp takes one; GetStatus, IntrospectToken and SignOut take one", async () => {
